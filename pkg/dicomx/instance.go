@@ -201,7 +201,6 @@ func (in *Instance) readFunctionalGroups(shared *Dataset, perFrame []*Dataset) {
 	}
 }
 
-
 func positive(v float64, ok bool) *float64 {
 	if !ok || v <= 0 {
 		return nil
