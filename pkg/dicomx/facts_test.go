@@ -235,3 +235,16 @@ func TestEnhancedMultiFrame(t *testing.T) {
 		t.Errorf("big endian facts differ:\n%s\n%s", a, b)
 	}
 }
+
+func TestSniff(t *testing.T) {
+	for _, rel := range corpusFiles(t) {
+		if !Sniff(readCorpus(t, rel)[:min(512, len(readCorpus(t, rel)))]) && rel != "pydicom/no_meta.dcm" {
+			t.Errorf("%s not recognised as DICOM", rel)
+		}
+	}
+	for _, s := range []string{"solid cube\nfacet normal 0 0 1\n", "PK\x03\x04 zip", "{\"object_type\":\"model\"}", "", "v 1 2 3\nf 1 2 3\n"} {
+		if Sniff([]byte(s)) {
+			t.Errorf("%q recognised as DICOM", s)
+		}
+	}
+}

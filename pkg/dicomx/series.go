@@ -109,8 +109,10 @@ type slice struct {
 }
 
 func buildOne(ins []*Instance, opt SeriesOptions) *Series {
-	// Stable order so that "first" values do not depend on arrival order.
-	sort.Slice(ins, func(i, j int) bool { return ins[i].SOPInstanceUID < ins[j].SOPInstanceUID })
+	// Stable order so that "first" values do not depend on arrival order;
+	// callers give instances in a stable order for ties (same SOP instance
+	// in two encodings).
+	sort.SliceStable(ins, func(i, j int) bool { return ins[i].SOPInstanceUID < ins[j].SOPInstanceUID })
 	f := ins[0]
 	s := &Series{
 		StudyInstanceUID: f.StudyInstanceUID, SeriesInstanceUID: f.SeriesInstanceUID,
