@@ -1,0 +1,464 @@
+package registry
+
+import (
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// Change kinds (data.change.kind of an event).
+const (
+	KindIdentity             = "identity_linked"       // new aliases or identifiers for screening
+	KindSeriesAdded          = "series_added"          // first instance of a series
+	KindSeriesUpdated        = "series_updated"        // another instance, or a better summary
+	KindStudyAmended         = "study_amended"         // an instance arrived after the study was stable
+	KindStudyStable          = "study_stable"          // quiet period over (or hard cap reached)
+	KindSegmentationAdded    = "segmentation_added"    // a SEG, surface segmentation or RTSTRUCT
+	KindSegmentationReplaced = "segmentation_replaced" // a new revision of one
+	KindModelAdded           = "model_added"
+	KindModelReplaced        = "model_replaced"
+	KindSidecarAdded         = "sidecar_added"
+	KindSidecarReplaced      = "sidecar_replaced"
+	KindObjectRejected       = "object_rejected" // an object was refused (replaces what it held before)
+	KindCaseMerged           = "case_merged"     // another case's facts were folded into this one
+	KindCaseRetired          = "case_retired"    // this case was folded into another (see merged_into)
+)
+
+// Change says what one accepted update did. Version is the case version it
+// produced; At is when it was made (the event's time).
+type Change struct {
+	Kind       string   `json:"kind"`
+	Version    uint64   `json:"version"`
+	Object     string   `json:"object,omitempty"`
+	StudyUIDs  []string `json:"study_uids,omitempty"`
+	SeriesUID  string   `json:"series_uid,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	MergedFrom string   `json:"merged_from,omitempty"`
+	MergedInto string   `json:"merged_into,omitempty"`
+	// Minor is set when only the instance counts of a study that is still
+	// receiving moved. A publisher may skip such events: the next event
+	// (at the latest the study_stable one) carries the counts.
+	Minor bool `json:"minor,omitempty"`
+	// ReadyChanged is set when registry_ready flipped with this change.
+	ReadyChanged bool      `json:"ready_changed,omitempty"`
+	At           time.Time `json:"-"`
+}
+
+// Registry applies facts to cases under one configuration and site secret.
+// It holds no case state and is safe for concurrent use.
+type Registry struct {
+	cfg  Config
+	key  *sitekey.Key
+	aead cipher.AEAD
+}
+
+// New returns a Registry. The configuration is validated; the key is the
+// site secret every worker shares.
+func New(cfg Config, key *sitekey.Key) (*Registry, error) {
+	if key == nil {
+		return nil, errors.New("registry: a site key is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("registry: configuration: %w", err)
+	}
+	aead, err := newAEAD(key.Sum(domainSealK))
+	if err != nil {
+		return nil, fmt.Errorf("registry: seal key: %w", err)
+	}
+	return &Registry{cfg: cfg.WithDefaults(), key: key, aead: aead}, nil
+}
+
+// Config returns the effective configuration.
+func (r *Registry) Config() Config { return r.cfg }
+
+// Apply merges one fact into c. It returns the change and true when the case
+// changed (its version then grew by one), or false when the fact added
+// nothing (a duplicate, or an older revision than the one held). now stamps
+// the change and stands in for a fact's missing Origin.Time.
+//
+// Apply never fails: values that cannot be trusted are repaired (ids hashed,
+// numbers made finite, lists bounded), and a SidecarFact whose content breaks
+// the case.json rules is recorded as a rejected object. Facts for a case
+// that was merged into another are refused (false); look up MergedInto.
+func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
+	if c == nil || f == nil || c.mergedInto != "" {
+		return Change{}, false
+	}
+	now = now.UTC().Round(0)
+	cl := applyCleaner{r: r, t: now}
+	var ch Change
+	var changed bool
+	switch f := f.(type) {
+	case IdentityFact:
+		ch, changed = r.applyIdentity(c, f)
+	case *IdentityFact:
+		return r.Apply(c, *f, now)
+	case SeriesFact:
+		idc, idChanged := r.applyIdentity(c, f.Identity)
+		ch, changed = r.applySeries(c, cleanSeries(cl, f), now)
+		if !changed && idChanged {
+			ch, changed = idc, true
+		}
+	case *SeriesFact:
+		return r.Apply(c, *f, now)
+	case SegmentationFact:
+		idc, idChanged := r.applyIdentity(c, f.Identity)
+		s := cleanSegmentation(cl, f)
+		ch, changed = r.applyObject(c, &object{ID: s.Origin.ID, Segmentation: &s})
+		if !changed && idChanged {
+			ch, changed = idc, true
+		}
+	case *SegmentationFact:
+		return r.Apply(c, *f, now)
+	case ModelFact:
+		idc, idChanged := r.applyIdentity(c, f.Identity)
+		m := cleanModel(cl, f)
+		ch, changed = r.applyObject(c, &object{ID: m.Origin.ID, Model: &m})
+		if !changed && idChanged {
+			ch, changed = idc, true
+		}
+	case *ModelFact:
+		return r.Apply(c, *f, now)
+	case SidecarFact:
+		if issues := checkSidecar(&f.Sidecar, false); len(issues) > 0 {
+			rj := cleanRejected(cl, RejectedFact{Origin: f.Origin, Reason: ReasonInvalidSidecar,
+				Detail: (&SidecarError{Issues: issues}).Error()})
+			ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
+			break
+		}
+		s := cleanSidecar(cl, f)
+		ch, changed = r.applyObject(c, &object{ID: s.Origin.ID, Sidecar: &s})
+	case *SidecarFact:
+		return r.Apply(c, *f, now)
+	case RejectedFact:
+		rj := cleanRejected(cl, f)
+		ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
+	case *RejectedFact:
+		return r.Apply(c, *f, now)
+	}
+	if !changed {
+		return Change{}, false
+	}
+	return r.commit(c, ch, now), true
+}
+
+// commit stamps a change with the next version and the readiness flip.
+func (r *Registry) commit(c *Case, ch Change, now time.Time) Change {
+	c.version++
+	ch.Version = c.version
+	ch.At = now
+	ready := len(r.missing(c)) == 0
+	ch.ReadyChanged = ready != c.ready
+	c.ready = ready
+	if ch.ReadyChanged {
+		ch.Minor = false
+	}
+	c.last = &storedChange{Change: ch, At: now}
+	c.last.Change.At = time.Time{}
+	return ch
+}
+
+func (r *Registry) applyIdentity(c *Case, f IdentityFact) (Change, bool) {
+	f = cleanIdentity(f)
+	changed := false
+	for _, a := range f.Aliases {
+		if a == c.id {
+			continue
+		}
+		if i, found := slices.BinarySearch(c.aliases, a); !found && len(c.aliases) < maxAliases {
+			c.aliases = slices.Insert(c.aliases, i, a)
+			changed = true
+		}
+	}
+	for _, t := range f.Tokens {
+		if i, found := slices.BinarySearch(c.tokens, t); !found && len(c.tokens) < maxTokens {
+			c.tokens = slices.Insert(c.tokens, i, t)
+			changed = true
+		}
+	}
+	return Change{Kind: KindIdentity}, changed
+}
+
+// instanceDigest is the 48-bit digest of one instance revision.
+func instanceDigest(o Origin) uint64 {
+	h := sha256.Sum256([]byte(o.ID + "\x00" + o.Version))
+	var tmp [8]byte
+	copy(tmp[2:], h[:digestBytes])
+	return binary.BigEndian.Uint64(tmp[:])
+}
+
+func (r *Registry) findStudy(c *Case, uid string, create bool) *study {
+	i, found := slices.BinarySearchFunc(c.studies, uid, func(s *study, u string) int { return strings.Compare(s.UID, u) })
+	if found {
+		return c.studies[i]
+	}
+	if !create || len(c.studies) >= maxStudies {
+		return nil
+	}
+	s := &study{UID: uid, Status: StatusReceiving}
+	c.studies = slices.Insert(c.studies, i, s)
+	return s
+}
+
+func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bool) {
+	if f.StudyUID == "" || f.SeriesUID == "" {
+		return Change{}, false
+	}
+	st := r.findStudy(c, f.StudyUID, true)
+	if st == nil {
+		return Change{}, false
+	}
+	i, found := slices.BinarySearchFunc(st.Series, f.SeriesUID, func(s *series, u string) int { return strings.Compare(s.UID, u) })
+	kind := KindSeriesUpdated
+	if !found {
+		if len(st.Series) >= maxSeriesPerStudy {
+			return Change{}, false
+		}
+		st.Series = slices.Insert(st.Series, i, &series{UID: f.SeriesUID, Best: f})
+		kind = KindSeriesAdded
+	}
+	se := st.Series[i]
+	changed := !found
+	if compareSeriesFacts(&f, &se.Best) > 0 {
+		se.Best = f
+		changed = true
+	}
+	newInstance := false
+	if len(se.Instances) < maxInstances {
+		newInstance = se.Instances.add(instanceDigest(f.Origin))
+	} else if !se.Capped {
+		se.Capped, changed = true, true
+	}
+	t := f.Origin.Time
+	if newInstance {
+		changed = true
+		if st.First.IsZero() || t.Before(st.First) {
+			st.First = t
+		}
+		if t.After(st.Last) {
+			st.Last = t
+		}
+		switch st.Status {
+		case StatusReceiving:
+			st.PhaseStart = st.First
+		case StatusStable:
+			st.Status = StatusAmended
+			st.PhaseStart = t
+			st.Amendments++
+			kind = KindStudyAmended
+		case StatusAmended:
+			if t.Before(st.PhaseStart) {
+				st.PhaseStart = t
+			}
+		}
+	}
+	if !changed {
+		return Change{}, false
+	}
+	ch := Change{Kind: kind, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: se.UID}
+	ch.Minor = kind == KindSeriesUpdated && st.Status == StatusReceiving
+	return ch, true
+}
+
+func (r *Registry) applyObject(c *Case, o *object) (Change, bool) {
+	i, found := slices.BinarySearchFunc(c.objects, o.ID, func(x *object, id string) int { return strings.Compare(x.ID, id) })
+	if found {
+		old := c.objects[i]
+		if compareObjects(o, old) <= 0 {
+			return Change{}, false
+		}
+		c.objects[i] = o
+	} else {
+		if len(c.objects) >= maxObjects {
+			return Change{}, false
+		}
+		c.objects = slices.Insert(c.objects, i, o)
+	}
+	ch := Change{Object: o.ID}
+	switch {
+	case o.Segmentation != nil:
+		ch.Kind = pick(found, KindSegmentationReplaced, KindSegmentationAdded)
+		if o.Segmentation.StudyUID != "" {
+			ch.StudyUIDs = []string{o.Segmentation.StudyUID}
+		}
+		ch.SeriesUID = o.Segmentation.SeriesUID
+	case o.Model != nil:
+		ch.Kind = pick(found, KindModelReplaced, KindModelAdded)
+		if o.Model.StudyUID != "" {
+			ch.StudyUIDs = []string{o.Model.StudyUID}
+		}
+		ch.SeriesUID = o.Model.SeriesUID
+	case o.Sidecar != nil:
+		ch.Kind = pick(found, KindSidecarReplaced, KindSidecarAdded)
+	case o.Rejected != nil:
+		ch.Kind = KindObjectRejected
+		ch.Reason = o.Rejected.Reason
+	}
+	return ch, true
+}
+
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// due returns when a receiving or amended study becomes stable: after the
+// quiet period since its last instance, or at the hard cap since the phase
+// began, whichever comes first.
+func (r *Registry) due(s *study) time.Time {
+	quiet := s.Last.Add(r.cfg.QuietPeriod)
+	hard := s.PhaseStart.Add(r.cfg.HardCap)
+	if hard.Before(quiet) {
+		return hard
+	}
+	return quiet
+}
+
+// Tick declares stable every study whose quiet period (or hard cap) has run
+// out at now, and returns the change (one for all such studies) and true, or
+// false when nothing is due. The stable time recorded is the due time, not
+// now, so every worker that fires the same tick computes the same state:
+// with compare-and-set exactly one of them wins and the rest find nothing due.
+func (r *Registry) Tick(c *Case, now time.Time) (Change, bool) {
+	if c == nil || c.mergedInto != "" {
+		return Change{}, false
+	}
+	now = now.UTC().Round(0)
+	var uids []string
+	for _, s := range c.studies {
+		if s.Status == StatusStable {
+			continue
+		}
+		if d := r.due(s); !d.After(now) {
+			s.Status = StatusStable
+			s.StableAt = d
+			s.Stabilized++
+			uids = append(uids, s.UID)
+		}
+	}
+	if len(uids) == 0 {
+		return Change{}, false
+	}
+	return r.commit(c, Change{Kind: KindStudyStable, StudyUIDs: uids}, now), true
+}
+
+// NextTick returns when Tick will next have something to do for c, so the
+// pipeline can schedule a timer (or a delayed message) for that moment.
+func (r *Registry) NextTick(c *Case) (time.Time, bool) {
+	var next time.Time
+	for _, s := range c.studies {
+		if s.Status == StatusStable {
+			continue
+		}
+		if d := r.due(s); next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// Merge folds everything src knows into dst (a join, like Apply), for when a
+// study reveals that two case ids name one case: a model dropped under the
+// StudyInstanceUID before the study (whose case is its accession's) arrived.
+// Follow it with Retire(src, dst.ID()).
+func (r *Registry) Merge(dst, src *Case, now time.Time) (Change, bool) {
+	if dst == nil || src == nil || dst.mergedInto != "" || dst.id == src.id {
+		return Change{}, false
+	}
+	now = now.UTC().Round(0)
+	_, changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens})
+	for _, s := range src.studies {
+		if r.mergeStudy(dst, s, now) {
+			changed = true
+		}
+	}
+	for _, o := range src.objects {
+		if _, ok := r.applyObject(dst, o); ok {
+			changed = true
+		}
+	}
+	if !changed {
+		return Change{}, false
+	}
+	return r.commit(dst, Change{Kind: KindCaseMerged, MergedFrom: src.id}, now), true
+}
+
+func (r *Registry) mergeStudy(c *Case, s *study, now time.Time) bool {
+	exists := r.findStudy(c, s.UID, false) != nil
+	st := r.findStudy(c, s.UID, true)
+	if st == nil {
+		return false
+	}
+	if !exists {
+		cp := *s
+		cp.Series = nil
+		for _, se := range s.Series {
+			x := *se
+			x.Instances = slices.Clone(se.Instances)
+			cp.Series = append(cp.Series, &x)
+		}
+		*st = cp
+		return true
+	}
+	changed, added := false, false
+	for _, se := range s.Series {
+		i, found := slices.BinarySearchFunc(st.Series, se.UID, func(x *series, u string) int { return strings.Compare(x.UID, u) })
+		if !found {
+			if len(st.Series) >= maxSeriesPerStudy {
+				continue
+			}
+			x := *se
+			x.Instances = slices.Clone(se.Instances)
+			st.Series = slices.Insert(st.Series, i, &x)
+			changed, added = true, len(x.Instances) > 0
+			continue
+		}
+		d := st.Series[i]
+		if compareSeriesFacts(&se.Best, &d.Best) > 0 {
+			d.Best, changed = se.Best, true
+		}
+		for _, v := range se.Instances {
+			if len(d.Instances) >= maxInstances {
+				d.Capped = true
+				break
+			}
+			if d.Instances.add(v) {
+				changed, added = true, true
+			}
+		}
+	}
+	if s.First.Before(st.First) {
+		st.First, changed = s.First, true
+	}
+	if s.Last.After(st.Last) {
+		st.Last, changed = s.Last, true
+	}
+	switch {
+	case st.Status == StatusReceiving:
+		st.PhaseStart = st.First
+	case st.Status == StatusStable && added:
+		st.Status, st.PhaseStart = StatusAmended, now
+		st.Amendments++
+	}
+	return changed
+}
+
+// Retire marks c as folded into the case into (after Merge), so its
+// subject's last event points consumers there. It returns the change to
+// publish on c's subject.
+func (r *Registry) Retire(c *Case, into string, now time.Time) (Change, bool) {
+	if c == nil || c.mergedInto != "" || !IsCaseID(into) || into == c.id {
+		return Change{}, false
+	}
+	c.mergedInto = into
+	return r.commit(c, Change{Kind: KindCaseRetired, MergedInto: into}, now.UTC().Round(0)), true
+}

@@ -1,0 +1,152 @@
+package registry
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// Key-derivation domains. Changing one changes every derived value, so they
+// carry a version.
+const (
+	domainCase   = "printreg/registry/case-ref/v1"
+	domainToken  = "printreg/registry/screen-token/v1"
+	domainObject = "printreg/registry/object-id/v1"
+	domainUID    = "printreg/registry/uid/v1"
+	domainSealK  = "printreg/registry/seal-key/v1"
+	domainSealN  = "printreg/registry/seal-nonce/v1"
+)
+
+// CaseIDLen is the length in hex characters of a case id (128 bits).
+const CaseIDLen = 32
+
+// CaseID returns the case id of a case reference (an AccessionNumber or a
+// StudyInstanceUID, exactly as the hospital has it): a keyed hash, so the
+// study and the lab's model folder meet without either revealing the
+// reference. DICOM padding (spaces, NUL) and surrounding whitespace are
+// ignored; case matters. An empty reference has no case id ("").
+func CaseID(k *sitekey.Key, ref string) string {
+	ref = cleanRef(ref)
+	if ref == "" || k == nil {
+		return ""
+	}
+	return k.Hex(CaseIDLen/2, domainCase, ref)
+}
+
+// StudyAliases returns the case ids a study answers to: the accession's
+// first (it names the order, which is what a case is), then the
+// StudyInstanceUID's. The first element is the case the study's facts go to;
+// the pipeline records the others as pointers to it. Empty references are
+// skipped; the result is empty when both are.
+func StudyAliases(k *sitekey.Key, accession, studyUID string) []string {
+	var out []string
+	for _, ref := range []string{accession, studyUID} {
+		if id := CaseID(k, ref); id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Subject returns the NATS subject a case's events are published on.
+func Subject(caseID string) string { return "registry.case." + caseID }
+
+// IsCaseID reports whether s has the shape of a case id (32 lower-case hex).
+func IsCaseID(s string) bool { return len(s) == CaseIDLen && isLowerHex(s) }
+
+func cleanRef(s string) string {
+	return strings.TrimSpace(strings.Trim(s, "\x00 "))
+}
+
+// Identifiers are the raw identifiers the pipeline sees in memory while it
+// reads a DICOM object. They are never stored: IdentityFact turns them into
+// keyed hashes first.
+type Identifiers struct {
+	PatientName      string   // PN, components separated by ^ (groups by =)
+	PatientID        string   // the MRN
+	AccessionNumber  string   // the order
+	BirthDate        string   // DA, YYYYMMDD
+	OtherPatientIDs  []string // Other Patient IDs and the like
+	StudyInstanceUID string   // the raw (not remapped) StudyInstanceUID
+}
+
+// IdentityFact returns the hashed form of a DICOM object's identifiers: the
+// case aliases (see StudyAliases) and the screening tokens lab free text is
+// checked against. Neither can be reversed without the site secret.
+func (r *Registry) IdentityFact(id Identifiers) IdentityFact {
+	f := IdentityFact{Aliases: StudyAliases(r.key, id.AccessionNumber, id.StudyInstanceUID)}
+	seen := map[string]bool{}
+	add := func(tok string) {
+		if tok == "" || seen[tok] {
+			return
+		}
+		seen[tok] = true
+		f.Tokens = append(f.Tokens, r.tokenHash(tok))
+	}
+	for _, t := range nameTokens(id.PatientName) {
+		add(t)
+	}
+	for _, v := range append([]string{id.PatientID, id.AccessionNumber}, id.OtherPatientIDs...) {
+		for _, t := range idTokens(v) {
+			add(t)
+		}
+	}
+	if d, ok := parseDA(id.BirthDate); ok {
+		add(d)
+	}
+	slices.Sort(f.Tokens)
+	slices.Sort(f.Aliases)
+	return f
+}
+
+// tokenHash is the keyed hash of one normalised screening token, truncated to
+// 128 bits: enough that a lab text's few hundred candidates never collide
+// with a case's few dozen tokens by chance.
+func (r *Registry) tokenHash(tok string) string { return r.key.Hex(16, domainToken, tok) }
+
+// nameTokens: each name word of two or more letters, plus the words run
+// together in order and reversed ("doejohn", "johndoe"), so "John Doe",
+// "DOE, John" and "JohnDoe" in lab text all match.
+func nameTokens(pn string) []string {
+	pn = strings.NewReplacer("^", " ", "=", " ").Replace(pn)
+	ws := words(normalize(pn))
+	var out []string
+	for _, w := range ws {
+		if len([]rune(w)) >= 2 && !isDigits(w) {
+			out = append(out, w)
+		}
+	}
+	if len(ws) >= 2 && len(ws) <= 8 {
+		out = append(out, strings.Join(ws, ""))
+		rev := slices.Clone(ws)
+		slices.Reverse(rev)
+		out = append(out, strings.Join(rev, ""))
+	}
+	return out
+}
+
+// idTokens: the identifier with separators removed ("mrn-00123" → "mrn00123")
+// and its digits alone without leading zeros ("123") when it has four or
+// more, so "MRN 00123", "00123" and "mrn00123" in lab text all match. Very
+// short identifiers are skipped: they would refuse most numbers.
+func idTokens(v string) []string {
+	ws := words(normalize(v))
+	var out []string
+	joined := strings.Join(ws, "")
+	if j := canonDigits(joined); len([]rune(j)) >= 3 {
+		out = append(out, j)
+	}
+	var digits strings.Builder
+	for _, r := range joined {
+		if r >= '0' && r <= '9' {
+			digits.WriteRune(r)
+		}
+	}
+	if digits.Len() >= 4 {
+		if d := canonDigits(digits.String()); len(d) >= 3 {
+			out = append(out, d)
+		}
+	}
+	return out
+}

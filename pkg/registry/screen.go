@@ -1,0 +1,347 @@
+package registry
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Screening rules. A refusal names the field and one of these, never the
+// value.
+const (
+	RuleCaseIdentifier  = "case_identifier"  // matches a hashed identifier of this case
+	RuleIdentityUnknown = "identity_unknown" // withheld: no imaging identifiers to check against yet
+	RuleEmail           = "email"
+	RulePhone           = "phone"
+	RuleLongNumber      = "long_number"
+	RuleDicomName       = "dicom_name"
+	RuleDate            = "date"
+	RuleIdentifierLabel = "identifier_label"
+	RuleInvalidText     = "invalid_text"
+	RuleUnreadable      = "unreadable" // stored text could not be opened with this site secret
+)
+
+var ruleText = map[string]string{
+	RuleCaseIdentifier:  "matches one of this case's identifiers",
+	RuleIdentityUnknown: "withheld until the case's imaging identifiers are known and the text can be checked",
+	RuleEmail:           "looks like an e-mail address",
+	RulePhone:           "looks like a telephone number",
+	RuleLongNumber:      "contains a long number that could be a record or account number",
+	RuleDicomName:       "contains a DICOM person-name separator (^)",
+	RuleDate:            "contains a full calendar date",
+	RuleIdentifierLabel: "labels a patient identifier",
+	RuleInvalidText:     "is not valid UTF-8 text or holds control characters",
+	RuleUnreadable:      "stored text could not be opened with this site secret",
+}
+
+// ScreenError is a refused free-text value. It names the field and the rule
+// and never contains the value.
+type ScreenError struct {
+	Field string
+	Rule  string
+}
+
+func (e *ScreenError) Error() string {
+	return fmt.Sprintf("%s: value refused: %s (rule %s)", e.Field, ruleText[e.Rule], e.Rule)
+}
+
+// maxScreenRunes bounds the work of screening one value; longer text is
+// refused by validation before it gets here, and cut here as a last resort.
+const maxScreenRunes = 4000
+
+var (
+	reEmail = regexp.MustCompile(`[^\s@]+@[^\s@]+\.[^\s@]{2,}`)
+	rePhone = regexp.MustCompile(`(?:\+\d{1,3}[\s.\-]?)?\(?\d{2,4}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,4}`)
+	reLong  = regexp.MustCompile(`\d(?:-?\d){5,}`)
+	reLabel = regexp.MustCompile(`(?i)\b(?:mrn|dob|ssn|nhs\s*(?:no|number)|date\s+of\s+birth|birth\s*date|born\s+on|medical\s+record|record\s+(?:no|number)|patient\s*(?:id|name|number)|accession)\b`)
+	// Dates: year first (1965-04-12, 1965/4/12, 1965.04.12), day or month
+	// first with a four-digit year (12.04.1965, 04/12/1965) or a two-digit
+	// one behind / or - (04/12/65), and month names (12 April 1965, Apr 12, 1965).
+	reDateYMD  = regexp.MustCompile(`\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b`)
+	reDateXY4  = regexp.MustCompile(`\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\b`)
+	reDateXY2  = regexp.MustCompile(`\b(\d{1,2})[-/](\d{1,2})[-/](\d{2})\b`)
+	reDate8    = regexp.MustCompile(`\b((?:19|20)\d{2})(\d{2})(\d{2})\b`)
+	reDateDMon = regexp.MustCompile(`(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+(\d{4})\b`)
+	reDateMonD = regexp.MustCompile(`(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b`)
+)
+
+var months = map[string]int{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12}
+
+// ScreenPatterns refuses text that looks like an identifier whatever the
+// case: e-mail addresses, telephone numbers, long digit runs (record
+// numbers), DICOM person names, full dates and identifier labels. It needs no
+// key and runs when a sidecar is parsed.
+func ScreenPatterns(field, text string) error {
+	if rule := patternRule(text); rule != "" {
+		return &ScreenError{Field: field, Rule: rule}
+	}
+	return nil
+}
+
+func patternRule(text string) string {
+	if !utf8.ValidString(text) {
+		return RuleInvalidText
+	}
+	for _, r := range text {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+			return RuleInvalidText
+		}
+	}
+	switch {
+	case strings.Contains(text, "^"):
+		return RuleDicomName
+	case reEmail.MatchString(text):
+		return RuleEmail
+	case len(dateCandidates(text)) > 0:
+		return RuleDate
+	case rePhone.MatchString(text):
+		return RulePhone
+	case reLong.MatchString(text):
+		return RuleLongNumber
+	case reLabel.MatchString(text):
+		return RuleIdentifierLabel
+	}
+	return ""
+}
+
+// Screener checks free text against the hashed identifiers of one case. It
+// remembers verdicts, so screening the same label on many segments costs one
+// pass. Not safe for concurrent use.
+type Screener struct {
+	r      *Registry
+	tokens map[string]struct{}
+	memo   map[string]string
+}
+
+// Screener returns a screener for the identifiers currently known to c.
+func (r *Registry) Screener(c *Case) *Screener {
+	s := &Screener{r: r, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}}
+	for _, t := range c.tokens {
+		s.tokens[t] = struct{}{}
+	}
+	return s
+}
+
+// Screen returns nil when text may be published in field, else a
+// *ScreenError. Identifier hashes are checked first (so a planted birth date
+// is reported as a case identifier, not merely as a date), then the patterns.
+// With no identifiers known yet, text that passes the patterns is withheld
+// with RuleIdentityUnknown.
+func (s *Screener) Screen(field, text string) error {
+	if text == "" {
+		return nil
+	}
+	rule, ok := s.memo[text]
+	if !ok {
+		rule = s.rule(text)
+		s.memo[text] = rule
+	}
+	if rule != "" {
+		return &ScreenError{Field: field, Rule: rule}
+	}
+	return nil
+}
+
+func (s *Screener) rule(text string) string {
+	if !utf8.ValidString(text) {
+		return RuleInvalidText
+	}
+	if len(s.tokens) > 0 {
+		for _, c := range candidates(text) {
+			if _, hit := s.tokens[s.r.tokenHash(c)]; hit {
+				return RuleCaseIdentifier
+			}
+		}
+	}
+	if rule := patternRule(text); rule != "" {
+		return rule
+	}
+	if len(s.tokens) == 0 {
+		return RuleIdentityUnknown
+	}
+	return ""
+}
+
+// normalize folds case and strips diacritics (NFKD, marks dropped), so
+// "Müller", "MULLER" and "müller" give the same tokens.
+func normalize(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, " ")
+	}
+	d := norm.NFKD.String(s)
+	var b strings.Builder
+	b.Grow(len(d))
+	for _, r := range d {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// words splits normalised text into runs of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// canonDigits drops leading zeros of an all-digit token, so "00123" in one
+// place and "123" in another match.
+func canonDigits(s string) string {
+	if !isDigits(s) {
+		return s
+	}
+	t := strings.TrimLeft(s, "0")
+	if t == "" {
+		return "0"
+	}
+	return t
+}
+
+// splitAlnum splits "mrn00123" into "mrn" and "00123".
+func splitAlnum(w string) []string {
+	var out []string
+	start := 0
+	rs := []rune(w)
+	for i := 1; i <= len(rs); i++ {
+		if i == len(rs) || unicode.IsDigit(rs[i]) != unicode.IsDigit(rs[i-1]) {
+			out = append(out, string(rs[start:i]))
+			start = i
+		}
+	}
+	return out
+}
+
+// maxGram is the longest run of adjacent words joined into one candidate; it
+// covers identifiers written with up to five separators.
+const maxGram = 6
+
+// candidates lists the normalised tokens of text that are hashed and looked
+// up: each word, each word's letter and digit parts, runs of 2..maxGram
+// adjacent words joined together, and every date the text may spell.
+func candidates(text string) []string {
+	if r := []rune(text); len(r) > maxScreenRunes {
+		text = string(r[:maxScreenRunes])
+	}
+	ws := words(normalize(text))
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		t = canonDigits(t)
+		if len([]rune(t)) < 2 || seen[t] {
+			return
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	for i, w := range ws {
+		add(w)
+		if parts := splitAlnum(w); len(parts) > 1 {
+			for _, p := range parts {
+				add(p)
+			}
+		}
+		joined := w
+		for n := 1; n < maxGram && i+n < len(ws); n++ {
+			joined += ws[i+n]
+			add(joined)
+		}
+	}
+	for _, d := range dateCandidates(text) {
+		add(d)
+	}
+	return out
+}
+
+// parseDA reads a DICOM date (YYYYMMDD, also YYYY-MM-DD or YYYY.MM.DD) into
+// the canonical date token.
+func parseDA(s string) (string, bool) {
+	s = strings.NewReplacer("-", "", ".", "", "/", "").Replace(cleanRef(s))
+	if len(s) != 8 || !isDigits(s) {
+		return "", false
+	}
+	return dateToken(atoi(s[:4]), atoi(s[4:6]), atoi(s[6:]))
+}
+
+func dateToken(y, m, d int) (string, bool) {
+	if y < 1800 || y > 2199 || m < 1 || m > 12 || d < 1 || d > 31 {
+		return "", false
+	}
+	return fmt.Sprintf("date:%04d%02d%02d", y, m, d), true
+}
+
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s) && i < 9; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// dateCandidates returns the canonical tokens of every date text may spell.
+// Day-month order is ambiguous in 04/12/1965, so both readings are returned.
+func dateCandidates(text string) []string {
+	if len(text) > 4*maxScreenRunes {
+		text = text[:4*maxScreenRunes]
+	}
+	var out []string
+	add := func(y, m, d int) {
+		if t, ok := dateToken(y, m, d); ok {
+			out = append(out, t)
+		}
+	}
+	for _, m := range reDateYMD.FindAllStringSubmatch(text, -1) {
+		add(atoi(m[1]), atoi(m[2]), atoi(m[3]))
+	}
+	for _, m := range reDateXY4.FindAllStringSubmatch(text, -1) {
+		a, b, y := atoi(m[1]), atoi(m[2]), atoi(m[3])
+		add(y, b, a)
+		add(y, a, b)
+	}
+	for _, m := range reDateXY2.FindAllStringSubmatch(text, -1) {
+		a, b, y := atoi(m[1]), atoi(m[2]), atoi(m[3])
+		for _, c := range []int{1900, 2000} {
+			add(c+y, b, a)
+			add(c+y, a, b)
+		}
+	}
+	for _, m := range reDate8.FindAllStringSubmatch(text, -1) {
+		add(atoi(m[1]), atoi(m[2]), atoi(m[3]))
+	}
+	for _, m := range reDateDMon.FindAllStringSubmatch(text, -1) {
+		add(atoi(m[3]), months[strings.ToLower(m[2])], atoi(m[1]))
+	}
+	for _, m := range reDateMonD.FindAllStringSubmatch(text, -1) {
+		add(atoi(m[3]), months[strings.ToLower(m[1])], atoi(m[2]))
+	}
+	return out
+}

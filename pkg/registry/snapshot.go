@@ -1,0 +1,622 @@
+package registry
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Snapshot is the published state of a case (data.case of every event). It
+// holds only hashed ids, remapped UIDs, coded values, numbers and free text
+// that passed the screen; nothing in it is an absolute date.
+type Snapshot struct {
+	CaseID        string             `json:"case_id"`
+	Version       uint64             `json:"version"`
+	Aliases       []string           `json:"aliases"`
+	MergedInto    string             `json:"merged_into,omitempty"`
+	Studies       []StudySnapshot    `json:"studies"`
+	Segmentations []SegSnapshot      `json:"segmentations"`
+	Models        []ModelSnapshot    `json:"models"`
+	Lab           *LabSnapshot       `json:"lab,omitempty"`
+	Rejected      []RejectedSnapshot `json:"rejected"`
+	Counts        Counts             `json:"counts"`
+	CPT           CPTSuggestion      `json:"cpt"`
+	RegistryReady bool               `json:"registry_ready"`
+	Missing       []string           `json:"missing"`
+	Withheld      []Withheld         `json:"withheld"`
+}
+
+// StudySnapshot is one imaging study and its completeness.
+type StudySnapshot struct {
+	StudyUID          string           `json:"study_uid"`
+	Status            string           `json:"status"`
+	Stabilized        int              `json:"stabilized"`
+	Amendments        int              `json:"amendments"`
+	InstancesReceived int              `json:"instances_received"`
+	ArrivalSpanS      float64          `json:"arrival_span_s"`
+	Modalities        []string         `json:"modalities"`
+	Series            []SeriesSnapshot `json:"series"`
+}
+
+// SeriesSnapshot is one imaging series. Lengths are in millimetres.
+type SeriesSnapshot struct {
+	SeriesUID         string    `json:"series_uid"`
+	Modality          string    `json:"modality,omitempty"`
+	SOPClassUID       string    `json:"sop_class_uid,omitempty"`
+	SOPClassName      string    `json:"sop_class_name,omitempty"`
+	InstanceCount     int       `json:"instance_count"`
+	InstancesReceived int       `json:"instances_received"`
+	SliceCount        int       `json:"slice_count"`
+	SliceThicknessMM  float64   `json:"slice_thickness_mm,omitempty"`
+	SliceSpacingMM    float64   `json:"slice_spacing_mm,omitempty"`
+	PixelSpacingMM    []float64 `json:"pixel_spacing_mm,omitempty"`
+	Rows              int       `json:"rows,omitempty"`
+	Columns           int       `json:"columns,omitempty"`
+	ExtentMM          float64   `json:"extent_mm,omitempty"`
+	Manufacturer      string    `json:"manufacturer,omitempty"`
+	ModelName         string    `json:"model_name,omitempty"`
+	Kernel            string    `json:"kernel,omitempty"`
+	KVP               float64   `json:"kvp,omitempty"`
+	Contrast          bool      `json:"contrast"`
+	ContrastAgent     string    `json:"contrast_agent,omitempty"`
+	BodyPart          string    `json:"body_part,omitempty"`
+	Description       string    `json:"description,omitempty"`
+	Flags             []string  `json:"flags"`
+	ThinSlice         bool      `json:"thin_slice"`
+	InstancesCapped   bool      `json:"instances_capped,omitempty"`
+}
+
+// SegSnapshot is one segmentation object.
+type SegSnapshot struct {
+	Object               string            `json:"object"`
+	Kind                 string            `json:"kind"`
+	StudyUID             string            `json:"study_uid,omitempty"`
+	SeriesUID            string            `json:"series_uid,omitempty"`
+	SOPInstanceUID       string            `json:"sop_instance_uid,omitempty"`
+	SegmentationType     string            `json:"segmentation_type,omitempty"`
+	ReferencedSeriesUIDs []string          `json:"referenced_series_uids"`
+	Segments             []SegmentSnapshot `json:"segments"`
+}
+
+// SegmentSnapshot is one segment (or RTSTRUCT ROI).
+type SegmentSnapshot struct {
+	Number          int    `json:"number"`
+	Label           string `json:"label,omitempty"`
+	AlgorithmType   string `json:"algorithm_type,omitempty"`
+	AlgorithmName   string `json:"algorithm_name,omitempty"`
+	Category        *Code  `json:"category,omitempty"`
+	Type            *Code  `json:"type,omitempty"`
+	TypeModifiers   []Code `json:"type_modifiers,omitempty"`
+	AnatomicRegion  *Code  `json:"anatomic_region,omitempty"`
+	RegionModifiers []Code `json:"region_modifiers,omitempty"`
+	Laterality      string `json:"laterality,omitempty"`
+	InterpretedType string `json:"interpreted_type,omitempty"`
+}
+
+// BBox is an axis-aligned bounding box in millimetres.
+type BBox struct {
+	Min [3]float64 `json:"min"`
+	Max [3]float64 `json:"max"`
+}
+
+// MeshSnapshot are the metrics of a mesh or of one of its objects.
+type MeshSnapshot struct {
+	Triangles      int64   `json:"triangles"`
+	Vertices       int64   `json:"vertices"`
+	VolumeMM3      float64 `json:"volume_mm3"`
+	SurfaceAreaMM2 float64 `json:"surface_area_mm2"`
+	BBoxMM         BBox    `json:"bbox_mm"`
+	Watertight     bool    `json:"watertight"`
+	Shells         int     `json:"shells"`
+}
+
+// ModelObjectSnapshot is one object of a model file.
+type ModelObjectSnapshot struct {
+	Name string `json:"name,omitempty"`
+	MeshSnapshot
+}
+
+// ModelSnapshot is one model file or DICOM Encapsulated STL/OBJ.
+type ModelSnapshot struct {
+	Object    string `json:"object"`
+	Format    string `json:"format"`
+	Container string `json:"container,omitempty"`
+	Units     string `json:"units,omitempty"`
+	StudyUID  string `json:"study_uid,omitempty"`
+	SeriesUID string `json:"series_uid,omitempty"`
+	MeshSnapshot
+	Objects []ModelObjectSnapshot `json:"objects"`
+}
+
+// LabSnapshot is the lab's case.json as published: enumerations as they
+// are, free text only where it passed the screen.
+type LabSnapshot struct {
+	Object              string       `json:"object"`
+	ObjectType          string       `json:"object_type"`
+	IntendedUse         string       `json:"intended_use,omitempty"`
+	IntendedUseText     string       `json:"intended_use_text,omitempty"`
+	OrderingService     string       `json:"ordering_service,omitempty"`
+	OrderingServiceText string       `json:"ordering_service_text,omitempty"`
+	Indications         []Indication `json:"indications"`
+	Parts               []Part       `json:"parts"`
+	Guides              []Guide      `json:"guides"`
+	Prints              []Print      `json:"prints"`
+	Effort              *Effort      `json:"effort,omitempty"`
+	EffortTotals        *EffortTotal `json:"effort_totals,omitempty"`
+	Procedure           *Procedure   `json:"procedure,omitempty"`
+	Assessment          *Assessment  `json:"assessment,omitempty"`
+}
+
+// EffortTotal sums the known effort minutes per staff category; unknown
+// timers are counted, not guessed.
+type EffortTotal struct {
+	ClinicianMinutes    int `json:"clinician_minutes"`
+	NonClinicianMinutes int `json:"non_clinician_minutes"`
+	UnknownTimers       int `json:"unknown_timers"`
+}
+
+// RejectedSnapshot is an object that was refused.
+type RejectedSnapshot struct {
+	Object string `json:"object"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+// Counts summarise what the case received.
+type Counts struct {
+	Studies         int `json:"studies"`
+	Series          int `json:"series"`
+	Instances       int `json:"instances"`
+	Segmentations   int `json:"segmentations"`
+	Models          int `json:"models"`
+	Sidecars        int `json:"sidecars"`
+	ObjectsRejected int `json:"objects_rejected"`
+}
+
+// Withheld names a free-text field that was not published and why.
+type Withheld struct {
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
+}
+
+// CPTCode is one suggested code with its units.
+type CPTCode struct {
+	Code       string `json:"code"`
+	Units      int    `json:"units"`
+	Descriptor string `json:"descriptor"`
+}
+
+// CPTSuggestion is the suggested Category III coding with the basis of the
+// count, for a coder to confirm.
+type CPTSuggestion struct {
+	ObjectType      string    `json:"object_type,omitempty"`
+	ObjectTypeBasis string    `json:"object_type_basis"`
+	Components      int       `json:"components"`
+	Basis           string    `json:"basis"`
+	BasisDetail     string    `json:"basis_detail"`
+	Codes           []CPTCode `json:"codes"`
+	Notes           []string  `json:"notes,omitempty"`
+}
+
+// CPT bases.
+const (
+	BasisLabParts            = "lab_parts"
+	BasisLabGuides           = "lab_guides"
+	BasisSegmentedStructures = "segmented_structures"
+	BasisModelObjects        = "model_objects"
+	BasisNone                = "none"
+)
+
+var cptDescriptors = map[string]string{
+	"0559T": "Anatomic model 3D printed from image data set(s); first individually prepared and processed component of an anatomic structure",
+	"0560T": "Anatomic model 3D printed from image data set(s); each additional individually prepared and processed component of an anatomic structure",
+	"0561T": "Anatomic guide 3D printed and designed from image data set(s); first anatomic guide",
+	"0562T": "Anatomic guide 3D printed and designed from image data set(s); each additional anatomic guide",
+}
+
+// snapshotBuilder opens and screens text while a snapshot is built.
+type snapshotBuilder struct {
+	r        *Registry
+	scr      *Screener
+	withheld []Withheld
+}
+
+// show returns the text of a sealed value if it may be published in field,
+// and records it as withheld otherwise.
+func (b *snapshotBuilder) show(field, sealed string) string {
+	if sealed == "" {
+		return ""
+	}
+	text, ok := b.r.open(sealed)
+	if !ok {
+		b.withheld = append(b.withheld, Withheld{Field: field, Rule: RuleUnreadable})
+		return ""
+	}
+	if err := b.scr.Screen(field, text); err != nil {
+		b.withheld = append(b.withheld, Withheld{Field: field, Rule: err.(*ScreenError).Rule})
+		return ""
+	}
+	return text
+}
+
+func (b *snapshotBuilder) code(field string, c *Code) *Code {
+	if c == nil {
+		return nil
+	}
+	return &Code{Code: c.Code, Scheme: c.Scheme, Meaning: b.show(field+".meaning", c.Meaning)}
+}
+
+func (b *snapshotBuilder) codes(field string, cs []Code) []Code {
+	var out []Code
+	for i := range cs {
+		out = append(out, *b.code(idx(field, i), &cs[i]))
+	}
+	return out
+}
+
+// Snapshot builds the published form of c.
+func (r *Registry) Snapshot(c *Case) Snapshot {
+	b := &snapshotBuilder{r: r, scr: r.Screener(c)}
+	s := Snapshot{
+		CaseID: c.id, Version: c.version, Aliases: nonNil(slices.Clone(c.aliases)), MergedInto: c.mergedInto,
+		Studies: []StudySnapshot{}, Segmentations: []SegSnapshot{}, Models: []ModelSnapshot{},
+		Rejected: []RejectedSnapshot{},
+	}
+	for i, st := range c.studies {
+		s.Studies = append(s.Studies, b.study(fmt.Sprintf("studies[%d]", i), st))
+		s.Counts.Studies++
+		s.Counts.Series += len(st.Series)
+		s.Counts.Instances += s.Studies[i].InstancesReceived
+	}
+	var sidecar *object
+	for _, o := range c.objects {
+		switch {
+		case o.Segmentation != nil:
+			s.Segmentations = append(s.Segmentations, b.segmentation(fmt.Sprintf("segmentations[%d]", len(s.Segmentations)), o.Segmentation))
+		case o.Model != nil:
+			s.Models = append(s.Models, b.model(fmt.Sprintf("models[%d]", len(s.Models)), o.Model))
+		case o.Sidecar != nil:
+			s.Counts.Sidecars++
+			if sidecar == nil || compareObjects(o, sidecar) > 0 {
+				sidecar = o
+			}
+		case o.Rejected != nil:
+			field := fmt.Sprintf("rejected[%d].detail", len(s.Rejected))
+			d := b.show(field, o.Rejected.Detail)
+			if d == "" {
+				d = reasonDetailDefault
+			}
+			s.Rejected = append(s.Rejected, RejectedSnapshot{Object: o.ID, Reason: o.Rejected.Reason, Detail: d})
+		}
+	}
+	s.Counts.Segmentations = len(s.Segmentations)
+	s.Counts.Models = len(s.Models)
+	s.Counts.ObjectsRejected = len(s.Rejected)
+	if sidecar != nil {
+		s.Lab = b.lab(sidecar)
+	}
+	s.CPT = r.cpt(c, &s)
+	s.Missing = r.missingFrom(&s)
+	s.RegistryReady = len(s.Missing) == 0
+	s.Withheld = nonNil(b.withheld)
+	return s
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+func (b *snapshotBuilder) study(p string, st *study) StudySnapshot {
+	out := StudySnapshot{StudyUID: st.UID, Status: st.Status, Stabilized: st.Stabilized, Amendments: st.Amendments,
+		ArrivalSpanS: round3(st.Last.Sub(st.First).Seconds()), Modalities: []string{}, Series: []SeriesSnapshot{}}
+	if out.ArrivalSpanS < 0 {
+		out.ArrivalSpanS = 0
+	}
+	for i, se := range st.Series {
+		f := se.Best
+		sp := fmt.Sprintf("%s.series[%d]", p, i)
+		ss := SeriesSnapshot{
+			SeriesUID: se.UID, Modality: f.Modality, SOPClassUID: f.SOPClassUID,
+			SOPClassName:  b.show(sp+".sop_class_name", f.SOPClassName),
+			InstanceCount: f.InstanceCount, InstancesReceived: len(se.Instances), SliceCount: f.SliceCount,
+			SliceThicknessMM: f.SliceThicknessMM, SliceSpacingMM: f.SliceSpacingMM,
+			Rows: f.Rows, Columns: f.Columns, ExtentMM: f.ExtentMM,
+			Manufacturer:    b.show(sp+".manufacturer", f.Manufacturer),
+			ModelName:       b.show(sp+".model_name", f.ModelName),
+			Kernel:          b.show(sp+".kernel", f.Kernel),
+			KVP:             f.KVP,
+			Contrast:        f.Contrast,
+			ContrastAgent:   b.show(sp+".contrast_agent", f.ContrastAgent),
+			BodyPart:        b.show(sp+".body_part", f.BodyPart),
+			Description:     b.show(sp+".description", f.Description),
+			Flags:           flagList(f.Flags),
+			ThinSlice:       f.ThinSlice,
+			InstancesCapped: se.Capped,
+		}
+		if f.PixelSpacingMM != [2]float64{} {
+			ss.PixelSpacingMM = []float64{f.PixelSpacingMM[0], f.PixelSpacingMM[1]}
+		}
+		if ss.ContrastAgent != "" {
+			ss.Contrast = true
+		}
+		out.InstancesReceived += len(se.Instances)
+		if f.Modality != "" && !slices.Contains(out.Modalities, f.Modality) {
+			out.Modalities = append(out.Modalities, f.Modality)
+		}
+		out.Series = append(out.Series, ss)
+	}
+	slices.Sort(out.Modalities)
+	return out
+}
+
+func flagList(f SeriesFlags) []string {
+	out := []string{}
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{
+		{f.UnevenSpacing, "uneven_spacing"}, {f.Gaps, "gaps"}, {f.Duplicates, "duplicates"}, {f.Overlap, "overlap"},
+		{f.Oblique, "oblique"}, {f.GantryTilt, "gantry_tilt"}, {f.MixedOrientation, "mixed_orientation"},
+	} {
+		if x.on {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+// SNOMED CT laterality qualifiers (DICOM CID 244).
+var lateralityCodes = map[string]string{"7771000": "left", "24028007": "right", "51440002": "bilateral", "66459002": "unilateral"}
+
+func laterality(mods ...[]Code) string {
+	for _, ms := range mods {
+		for _, m := range ms {
+			if l, ok := lateralityCodes[m.Code]; ok && (m.Scheme == "SCT" || m.Scheme == "SRT") {
+				return l
+			}
+		}
+	}
+	return ""
+}
+
+func (b *snapshotBuilder) segmentation(p string, f *SegmentationFact) SegSnapshot {
+	out := SegSnapshot{Object: f.Origin.ID, Kind: f.Kind, StudyUID: f.StudyUID, SeriesUID: f.SeriesUID,
+		SOPInstanceUID: f.SOPInstanceUID, SegmentationType: f.SegmentationType,
+		ReferencedSeriesUIDs: nonNil(slices.Clone(f.ReferencedSeriesUIDs)), Segments: []SegmentSnapshot{}}
+	for i, s := range f.Segments {
+		sp := idx(p+".segments", i)
+		out.Segments = append(out.Segments, SegmentSnapshot{
+			Number: s.Number, Label: b.show(sp+".label", s.Label), AlgorithmType: s.AlgorithmType,
+			AlgorithmName: b.show(sp+".algorithm_name", s.AlgorithmName),
+			Category:      b.code(sp+".category", s.Category), Type: b.code(sp+".type", s.Type),
+			TypeModifiers:   b.codes(sp+".type_modifiers", s.TypeModifiers),
+			AnatomicRegion:  b.code(sp+".anatomic_region", s.AnatomicRegion),
+			RegionModifiers: b.codes(sp+".region_modifiers", s.RegionModifiers),
+			Laterality:      laterality(s.TypeModifiers, s.RegionModifiers),
+			InterpretedType: s.InterpretedType,
+		})
+	}
+	return out
+}
+
+func mesh(m ModelMetrics) MeshSnapshot {
+	return MeshSnapshot{Triangles: m.Triangles, Vertices: m.Vertices, VolumeMM3: m.VolumeMM3,
+		SurfaceAreaMM2: m.SurfaceAreaMM2, BBoxMM: BBox{Min: m.BBoxMinMM, Max: m.BBoxMaxMM},
+		Watertight: m.Watertight, Shells: m.Shells}
+}
+
+func (b *snapshotBuilder) model(p string, f *ModelFact) ModelSnapshot {
+	out := ModelSnapshot{Object: f.Origin.ID, Format: f.Format, Container: f.Container, Units: f.Units,
+		StudyUID: f.StudyUID, SeriesUID: f.SeriesUID, MeshSnapshot: mesh(f.ModelMetrics), Objects: []ModelObjectSnapshot{}}
+	for i, o := range f.Objects {
+		out.Objects = append(out.Objects, ModelObjectSnapshot{Name: b.show(idx(p+".objects", i)+".name", o.Name), MeshSnapshot: mesh(o.ModelMetrics)})
+	}
+	return out
+}
+
+func (b *snapshotBuilder) lab(o *object) *LabSnapshot {
+	sc := o.Sidecar.Sidecar.normalized()
+	sc.texts(func(path string, p *string) { *p = b.show(path, *p) })
+	l := &LabSnapshot{
+		Object: o.ID, ObjectType: sc.ObjectType, IntendedUse: sc.IntendedUse, IntendedUseText: sc.IntendedUseText,
+		OrderingService: sc.OrderingService, OrderingServiceText: sc.OrderingServiceText,
+		Indications: nonNil(sc.Indications), Parts: nonNil(sc.Parts), Guides: nonNil(sc.Guides),
+		Prints: nonNil(sc.Prints), Effort: sc.Effort, Procedure: sc.Procedure, Assessment: sc.Assessment,
+	}
+	for i := range l.Prints {
+		if l.Prints[i].Copies == 0 {
+			l.Prints[i].Copies = 1
+		}
+		if l.Prints[i].Scale == 0 {
+			l.Prints[i].Scale = 1
+		}
+	}
+	if e := sc.Effort; e != nil {
+		t := &EffortTotal{}
+		for _, a := range []StaffMinutes{e.Consultation, e.Segmentation, e.CAD, e.PostProcessing} {
+			for k, m := range []Minutes{a.Clinician, a.NonClinician} {
+				switch {
+				case m.Unknown:
+					t.UnknownTimers++
+				case k == 0:
+					t.ClinicianMinutes += m.Value
+				default:
+					t.NonClinicianMinutes += m.Value
+				}
+			}
+		}
+		l.EffortTotals = t
+	}
+	return l
+}
+
+// cpt suggests Category III codes. Components are the lab's anatomic parts;
+// without them, the distinct segmented structures (type code and
+// laterality); without those, the model objects. Guides are the lab's
+// guides, else the model objects.
+func (r *Registry) cpt(c *Case, s *Snapshot) CPTSuggestion {
+	out := CPTSuggestion{Codes: []CPTCode{}, Basis: BasisNone, ObjectTypeBasis: "none"}
+	switch {
+	case s.Lab != nil:
+		out.ObjectType, out.ObjectTypeBasis = s.Lab.ObjectType, "lab"
+	case len(s.Models) > 0:
+		out.ObjectType, out.ObjectTypeBasis = ObjectAnatomicModel, "assumed"
+	default:
+		out.BasisDetail = "no model and no case.json yet"
+		return out
+	}
+	modelObjects := 0
+	for _, m := range s.Models {
+		modelObjects += max(1, len(m.Objects))
+	}
+	first, each := "0559T", "0560T"
+	if out.ObjectType == ObjectAnatomicGuide {
+		first, each = "0561T", "0562T"
+		switch {
+		case s.Lab != nil && len(s.Lab.Guides) > 0:
+			out.Components, out.Basis = len(s.Lab.Guides), BasisLabGuides
+			out.BasisDetail = fmt.Sprintf("%d guide(s) listed by the lab in case.json", out.Components)
+		case modelObjects > 0:
+			out.Components, out.Basis = modelObjects, BasisModelObjects
+			out.BasisDetail = fmt.Sprintf("%d model object(s) received, one guide each", modelObjects)
+		}
+	} else {
+		structures := distinctStructures(c)
+		switch {
+		case s.Lab != nil && len(s.Lab.Parts) > 0:
+			out.Components, out.Basis = len(s.Lab.Parts), BasisLabParts
+			out.BasisDetail = fmt.Sprintf("%d anatomic part(s) listed by the lab in case.json", out.Components)
+		case structures > 0:
+			out.Components, out.Basis = structures, BasisSegmentedStructures
+			out.BasisDetail = fmt.Sprintf("%d distinct segmented structure(s) (coded type and laterality)", structures)
+		case modelObjects > 0:
+			out.Components, out.Basis = modelObjects, BasisModelObjects
+			out.BasisDetail = fmt.Sprintf("%d model object(s) received", modelObjects)
+		}
+	}
+	if out.ObjectTypeBasis == "assumed" {
+		out.Notes = append(out.Notes, "object type assumed to be an anatomic model: no case.json yet")
+	}
+	if out.Components == 0 {
+		out.BasisDetail = "nothing to count yet"
+		return out
+	}
+	out.Codes = append(out.Codes, CPTCode{Code: first, Units: 1, Descriptor: cptDescriptors[first]})
+	if n := out.Components - 1; n > 0 {
+		out.Codes = append(out.Codes, CPTCode{Code: each, Units: n, Descriptor: cptDescriptors[each]})
+	}
+	for _, cc := range out.Codes {
+		if lim, ok := r.cfg.CPTUnitLimits[cc.Code]; ok && cc.Units > lim {
+			out.Notes = append(out.Notes, fmt.Sprintf("%s: %d units exceed the configured limit of %d per day (NCCI MUE)", cc.Code, cc.Units, lim))
+		}
+	}
+	return out
+}
+
+// distinctStructures counts segmented anatomy by coded type and laterality,
+// across every segmentation of the case; segments without a type code count
+// by their category and number within their object.
+func distinctStructures(c *Case) int {
+	seen := map[string]bool{}
+	for _, o := range c.objects {
+		if o.Segmentation == nil {
+			continue
+		}
+		for _, s := range o.Segmentation.Segments {
+			var key string
+			if s.Type != nil {
+				key = s.Type.Scheme + ":" + s.Type.Code + ":" + laterality(s.TypeModifiers, s.RegionModifiers)
+			} else {
+				key = fmt.Sprintf("%s#%d", o.ID, s.Number)
+			}
+			seen[key] = true
+		}
+	}
+	return len(seen)
+}
+
+// missing lists unmet requirements of c.
+func (r *Registry) missing(c *Case) []string {
+	s := r.Snapshot(c)
+	return s.Missing
+}
+
+func (r *Registry) missingFrom(s *Snapshot) []string {
+	out := []string{}
+	lab := s.Lab
+	hasLab := lab != nil
+	for _, req := range r.cfg.Required {
+		ok := true
+		switch req {
+		case ReqImaging:
+			ok = s.Counts.Series > 0
+		case ReqModel:
+			ok = len(s.Models) > 0
+		case ReqObjectType:
+			ok = hasLab && lab.ObjectType != ""
+		case ReqOrderingService:
+			ok = hasLab && lab.OrderingService != "" && (lab.OrderingService != "other" || lab.OrderingServiceText != "")
+		case ReqIndication:
+			ok = false
+			if hasLab {
+				for _, in := range lab.Indications {
+					if in.Text != "" || len(in.ICD10CM) > 0 {
+						ok = true
+					}
+				}
+			}
+		case ReqParts:
+			ok = false
+			if hasLab && lab.ObjectType == ObjectAnatomicGuide {
+				ok = len(lab.Guides) > 0
+			} else if hasLab {
+				for _, p := range lab.Parts {
+					if p.Structure != "" {
+						ok = true
+					}
+				}
+			}
+		case ReqPrints:
+			ok = false
+			if hasLab {
+				for _, p := range lab.Prints {
+					if p.Material != "" && p.Printer.Technology != "" &&
+						(p.Printer.Label != "" || p.Printer.Manufacturer != "" || p.Printer.Model != "") {
+						ok = true
+					}
+				}
+			}
+		case ReqEffort:
+			ok = hasLab && lab.Effort != nil
+		case ReqIntendedUse:
+			ok = hasLab && lab.IntendedUse != ""
+		case ReqProcedure:
+			ok = hasLab && lab.Procedure != nil
+		case ReqAssessment:
+			ok = hasLab && lab.Assessment != nil
+		case ReqSegmentation:
+			ok = len(s.Segmentations) > 0
+		case ReqStable:
+			ok = len(s.Studies) > 0
+			for _, st := range s.Studies {
+				ok = ok && st.Status == StatusStable
+			}
+		case ReqThinSlice:
+			ok = false
+			for _, st := range s.Studies {
+				for _, se := range st.Series {
+					ok = ok || se.ThinSlice
+				}
+			}
+		}
+		if !ok {
+			out = append(out, req)
+		}
+	}
+	return out
+}
