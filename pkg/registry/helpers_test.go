@@ -183,3 +183,16 @@ func mustJSON(tb testing.TB, v any) []byte {
 	}
 	return b
 }
+
+func mustUnmarshalAny(tb testing.TB, b []byte) any {
+	tb.Helper()
+	clean, ok := stripComments(b)
+	if !ok {
+		tb.Fatal("unterminated comment")
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(clean))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
