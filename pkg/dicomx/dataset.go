@@ -302,3 +302,21 @@ func NewUint16(t Tag, bigEndian bool, values ...uint16) *Element {
 func NewSequence(t Tag, items ...*Dataset) *Element {
 	return &Element{Tag: t, VR: VRSQ, Items: items, Length: -1}
 }
+
+// NewUint32 builds a UL element in the given byte order.
+func NewUint32(t Tag, bigEndian bool, values ...uint32) *Element {
+	b := make([]byte, 4*len(values))
+	for i, v := range values {
+		if bigEndian {
+			binary.BigEndian.PutUint32(b[4*i:], v)
+		} else {
+			binary.LittleEndian.PutUint32(b[4*i:], v)
+		}
+	}
+	return &Element{Tag: t, VR: VRUL, Value: b, Length: int64(len(b)), big: bigEndian}
+}
+
+// NewBytes builds a binary element (OB, OW, UN …) holding b as is.
+func NewBytes(t Tag, vr VR, b []byte) *Element {
+	return &Element{Tag: t, VR: vr, Value: b, Length: int64(len(b))}
+}
