@@ -54,9 +54,10 @@ type Change struct {
 // Registry applies facts to cases under one configuration and site secret.
 // It holds no case state and is safe for concurrent use.
 type Registry struct {
-	cfg  Config
-	key  *sitekey.Key
-	aead cipher.AEAD
+	cfg      Config
+	key      *sitekey.Key
+	aead     cipher.AEAD
+	tokenKey [32]byte
 }
 
 // New returns a Registry. The configuration is validated; the key is the
@@ -72,7 +73,7 @@ func New(cfg Config, key *sitekey.Key) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: seal key: %w", err)
 	}
-	return &Registry{cfg: cfg.WithDefaults(), key: key, aead: aead}, nil
+	return &Registry{cfg: cfg.WithDefaults(), key: key, aead: aead, tokenKey: key.Sum(domainToken)}, nil
 }
 
 // Config returns the effective configuration.

@@ -392,8 +392,11 @@ func (c *Case) check(format int) error {
 			return errors.New("an object fact is not in stored form")
 		}
 	}
+	if (c.version == 0) != (c.last == nil) {
+		return errors.New("version and last_change disagree")
+	}
 	if l := c.last; l != nil {
-		ok := slices.Contains(changeKinds, l.Kind) && l.Version <= c.version &&
+		ok := slices.Contains(changeKinds, l.Kind) && l.Version >= 1 && l.Version <= c.version &&
 			(l.Object == "" || validObjectID(l.Object)) &&
 			(l.MergedFrom == "" || IsCaseID(l.MergedFrom)) && (l.MergedInto == "" || IsCaseID(l.MergedInto)) &&
 			(l.Reason == "" || reReason.MatchString(l.Reason)) &&

@@ -1,6 +1,10 @@
 package registry
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
 	"slices"
 	"strings"
 
@@ -102,12 +106,25 @@ func (r *Registry) IdentityFact(id Identifiers) IdentityFact {
 
 // tokenHash is the keyed hash of one normalised screening token, truncated to
 // 128 bits: enough that a lab text's few hundred candidates never collide
-// with a case's few dozen tokens by chance.
-func (r *Registry) tokenHash(tok string) string { return r.key.Hex(16, domainToken, tok) }
+// with a case's few dozen tokens by chance. The HMAC key is derived from the
+// site secret once (domain-separated), so a Screener can reuse one HMAC.
+func (r *Registry) tokenHash(tok string) string {
+	var buf [sha256.Size]byte
+	return tokenHex(r.tokenMAC(), tok, buf[:0])
+}
+
+func (r *Registry) tokenMAC() hash.Hash { return hmac.New(sha256.New, r.tokenKey[:]) }
+
+func tokenHex(m hash.Hash, tok string, buf []byte) string {
+	m.Reset()
+	m.Write([]byte(tok))
+	return hex.EncodeToString(m.Sum(buf)[:16])
+}
 
 // nameTokens: each name word of two or more letters, plus the words run
-// together in order and reversed ("doejohn", "johndoe"), so "John Doe",
-// "DOE, John" and "JohnDoe" in lab text all match.
+// together (all of them in order and reversed, and every pair either way:
+// "doejohn", "johndoe"), so "John Doe", "DOE, John" and "JohnDoe" in lab
+// text all match.
 func nameTokens(pn string) []string {
 	pn = strings.NewReplacer("^", " ", "=", " ").Replace(pn)
 	ws := words(normalize(pn))
@@ -122,6 +139,13 @@ func nameTokens(pn string) []string {
 		rev := slices.Clone(ws)
 		slices.Reverse(rev)
 		out = append(out, strings.Join(rev, ""))
+		for i, a := range ws {
+			for j, b := range ws {
+				if i != j {
+					out = append(out, a+b)
+				}
+			}
+		}
 	}
 	return out
 }

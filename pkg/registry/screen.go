@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"regexp"
 	"strings"
 	"unicode"
@@ -23,6 +25,7 @@ const (
 	RuleIdentifierLabel = "identifier_label"
 	RuleInvalidText     = "invalid_text"
 	RuleUnreadable      = "unreadable" // stored text could not be opened with this site secret
+	RuleTooLong         = "too_long"   // longer than screening covers
 )
 
 var ruleText = map[string]string{
@@ -36,6 +39,7 @@ var ruleText = map[string]string{
 	RuleIdentifierLabel: "labels a patient identifier",
 	RuleInvalidText:     "is not valid UTF-8 text or holds control characters",
 	RuleUnreadable:      "stored text could not be opened with this site secret",
+	RuleTooLong:         "is too long to be screened",
 }
 
 // ScreenError is a refused free-text value. It names the field and the rule
@@ -49,15 +53,15 @@ func (e *ScreenError) Error() string {
 	return fmt.Sprintf("%s: value refused: %s (rule %s)", e.Field, ruleText[e.Rule], e.Rule)
 }
 
-// maxScreenRunes bounds the work of screening one value; longer text is
-// refused by validation before it gets here, and cut here as a last resort.
-const maxScreenRunes = 4000
+// maxScreenRunes bounds the work of screening one value. Stored text is at
+// most maxTextBytes, so it is always screened whole; longer text is refused.
+const maxScreenRunes = 1100
 
 var (
 	reEmail = regexp.MustCompile(`[^\s@]+@[^\s@]+\.[^\s@]{2,}`)
 	rePhone = regexp.MustCompile(`(?:\+\d{1,3}[\s.\-]?)?\(?\d{2,4}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,4}`)
 	reLong  = regexp.MustCompile(`\d(?:-?\d){5,}`)
-	reLabel = regexp.MustCompile(`(?i)\b(?:mrn|dob|ssn|nhs\s*(?:no|number)|date\s+of\s+birth|birth\s*date|born\s+on|medical\s+record|record\s+(?:no|number)|patient\s*(?:id|name|number)|accession)\b`)
+	reLabel = regexp.MustCompile(`\b(?:mrn|dob|ssn|nhs\s*(?:no|number)|date\s+of\s+birth|birth\s*date|born\s+on|medical\s+record|record\s+(?:no|number)|patient\s*(?:id|name|number)|accession)\b`)
 	// Dates: year first (1965-04-12, 1965/4/12, 1965.04.12), day or month
 	// first with a four-digit year (12.04.1965, 04/12/1965) or a two-digit
 	// one behind / or - (04/12/65), and month names (12 April 1965, Apr 12, 1965).
@@ -86,23 +90,34 @@ func patternRule(text string) string {
 	if !utf8.ValidString(text) {
 		return RuleInvalidText
 	}
+	if utf8.RuneCountInString(text) > maxScreenRunes {
+		return RuleTooLong
+	}
 	for _, r := range text {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
 			return RuleInvalidText
 		}
 	}
+	// Cheap tests first: most lab text has few digits and no @, and the
+	// regular expressions only run when they could match.
+	digits := 0
+	for i := 0; i < len(text); i++ {
+		if text[i] >= '0' && text[i] <= '9' {
+			digits++
+		}
+	}
 	switch {
 	case strings.Contains(text, "^"):
 		return RuleDicomName
-	case reEmail.MatchString(text):
+	case strings.Contains(text, "@") && reEmail.MatchString(text):
 		return RuleEmail
-	case len(dateCandidates(text)) > 0:
+	case digits >= 4 && len(dateCandidates(text)) > 0:
 		return RuleDate
-	case rePhone.MatchString(text):
+	case digits >= 8 && rePhone.MatchString(text):
 		return RulePhone
-	case reLong.MatchString(text):
+	case digits >= 6 && reLong.MatchString(text):
 		return RuleLongNumber
-	case reLabel.MatchString(text):
+	case reLabel.MatchString(strings.ToLower(text)):
 		return RuleIdentifierLabel
 	}
 	return ""
@@ -115,11 +130,12 @@ type Screener struct {
 	r      *Registry
 	tokens map[string]struct{}
 	memo   map[string]string
+	mac    hash.Hash
 }
 
 // Screener returns a screener for the identifiers currently known to c.
 func (r *Registry) Screener(c *Case) *Screener {
-	s := &Screener{r: r, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}}
+	s := &Screener{r: r, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
 	for _, t := range c.tokens {
 		s.tokens[t] = struct{}{}
 	}
@@ -150,9 +166,13 @@ func (s *Screener) rule(text string) string {
 	if !utf8.ValidString(text) {
 		return RuleInvalidText
 	}
+	if utf8.RuneCountInString(text) > maxScreenRunes {
+		return RuleTooLong
+	}
 	if len(s.tokens) > 0 {
+		var buf [sha256.Size]byte
 		for _, c := range candidates(text) {
-			if _, hit := s.tokens[s.r.tokenHash(c)]; hit {
+			if _, hit := s.tokens[tokenHex(s.mac, c, buf[:0])]; hit {
 				return RuleCaseIdentifier
 			}
 		}
@@ -273,8 +293,10 @@ func candidates(text string) []string {
 			add(joined)
 		}
 	}
-	for _, d := range dateCandidates(text) {
-		add(d)
+	if strings.ContainsFunc(text, unicode.IsDigit) {
+		for _, d := range dateCandidates(text) {
+			add(d)
+		}
 	}
 	return out
 }

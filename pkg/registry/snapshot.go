@@ -219,12 +219,15 @@ type snapshotBuilder struct {
 	r        *Registry
 	scr      *Screener
 	withheld []Withheld
+	// skipText leaves free text out unscreened: readiness (computed on
+	// every change) depends only on the lab's text, which is screened.
+	skipText bool
 }
 
 // show returns the text of a sealed value if it may be published in field,
 // and records it as withheld otherwise.
 func (b *snapshotBuilder) show(field, sealed string) string {
-	if sealed == "" {
+	if sealed == "" || b.skipText {
 		return ""
 	}
 	text, ok := b.r.open(sealed)
@@ -256,7 +259,11 @@ func (b *snapshotBuilder) codes(field string, cs []Code) []Code {
 
 // Snapshot builds the published form of c.
 func (r *Registry) Snapshot(c *Case) Snapshot {
-	b := &snapshotBuilder{r: r, scr: r.Screener(c)}
+	return r.snapshot(c, false)
+}
+
+func (r *Registry) snapshot(c *Case, readinessOnly bool) Snapshot {
+	b := &snapshotBuilder{r: r, scr: r.Screener(c), skipText: readinessOnly}
 	s := Snapshot{
 		CaseID: c.id, Version: c.version, Aliases: nonNil(slices.Clone(c.aliases)), MergedInto: c.mergedInto,
 		Studies: []StudySnapshot{}, Segmentations: []SegSnapshot{}, Models: []ModelSnapshot{},
@@ -420,6 +427,9 @@ func (b *snapshotBuilder) model(p string, f *ModelFact) ModelSnapshot {
 }
 
 func (b *snapshotBuilder) lab(o *object) *LabSnapshot {
+	skip := b.skipText
+	b.skipText = false
+	defer func() { b.skipText = skip }()
 	sc := o.Sidecar.Sidecar.normalized()
 	sc.texts(func(path string, p *string) { *p = b.show(path, *p) })
 	l := &LabSnapshot{
@@ -542,7 +552,7 @@ func distinctStructures(c *Case) int {
 
 // missing lists unmet requirements of c.
 func (r *Registry) missing(c *Case) []string {
-	s := r.Snapshot(c)
+	s := r.snapshot(c, true)
 	return s.Missing
 }
 

@@ -1,0 +1,158 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func screenerFor(tb testing.TB, r *Registry, ids ...Identifiers) *Screener {
+	tb.Helper()
+	c, _ := NewCase(CaseID(r.key, "screen-test"))
+	for _, id := range ids {
+		r.Apply(c, r.IdentityFact(id), t0)
+	}
+	return r.Screener(c)
+}
+
+// TestScreenRefusesPlantedIdentifiers: text that spells any of the case's
+// identifiers, in any usual form, is refused as a case identifier, and the
+// error never repeats the value.
+func TestScreenRefusesPlantedIdentifiers(t *testing.T) {
+	r := testRegistry(t, Config{})
+	s := screenerFor(t, r, planted)
+	hits := []string{
+		"Wilhelmina",
+		"for QUISLING",
+		"quïsling family",          // diacritics folded
+		"Quisling-Ottilie",         // hyphenated
+		"QuislingWilhelmina model", // run together
+		"wilhelmina quisling",
+		"MRN-0077349",
+		"mrn 0077349",
+		"77349",
+		"id 0077349 left",
+		"ACC2024011733",
+		"acc 2024011733",
+		"Acc-2024-011733",
+		"NHS 943 476 5919",
+		"9434765919",
+		"born 1965-04-12",
+		"born 12.04.1965",
+		"DOB 04/12/1965",
+		"12 April 1965",
+		"Apr. 12, 1965",
+		"19650412",
+	}
+	for _, text := range hits {
+		err := s.Screen("lab.parts[0].comment", text)
+		var se *ScreenError
+		if !errors.As(err, &se) || se.Rule != RuleCaseIdentifier {
+			t.Errorf("Screen(%q) = %v, want rule %s", text, err, RuleCaseIdentifier)
+			continue
+		}
+		if se.Field != "lab.parts[0].comment" || !strings.Contains(err.Error(), "lab.parts[0].comment") {
+			t.Errorf("the error does not name the field: %v", err)
+		}
+		low := strings.ToLower(err.Error())
+		for _, w := range words(normalize(text)) {
+			if len(w) > 3 && strings.Contains(low, w) {
+				t.Errorf("the error for %q repeats %q: %v", text, w, err)
+			}
+		}
+	}
+	passes := []string{"Left kidney", "Renal mass, nephron-sparing surgery planning", "0.6 mm", "Br40d",
+		"Omnipaque 350", "VeroClear and Agilus30", "J750 Digital Anatomy", "3D Slicer", "C64.1", "Richard",
+		"Roe", "Printed in 2024", "Model revision 3, scale 1:1", "Heart and great vessels"}
+	for _, text := range passes {
+		if err := s.Screen("f", text); err != nil {
+			t.Errorf("Screen(%q) = %v, want nil", text, err)
+		}
+	}
+}
+
+// TestScreenOtherCase: another patient's identifiers are not this case's,
+// but the identifier patterns still catch the obvious ones.
+func TestScreenOtherCase(t *testing.T) {
+	r := testRegistry(t, Config{})
+	s := screenerFor(t, r, Identifiers{PatientName: "Roe^Richard", PatientID: "55501", AccessionNumber: "B-17"})
+	if err := s.Screen("f", "Wilhelmina"); err != nil {
+		t.Errorf("another case's name was refused: %v", err)
+	}
+	if err := s.Screen("f", "Richard"); err == nil {
+		t.Error("this case's name passed")
+	}
+	if err := s.Screen("f", "record 0077349"); err == nil || err.(*ScreenError).Rule != RuleLongNumber {
+		t.Errorf("a long number passed: %v", err)
+	}
+}
+
+func TestScreenPatterns(t *testing.T) {
+	tests := []struct{ text, rule string }{
+		{"write to a.b@example.org", RuleEmail},
+		{"tel. 030 1234 5678", RulePhone},
+		{"+44 20 7946 0958", RulePhone},
+		{"case 12345678", RuleLongNumber},
+		{"SSN 123-45-6789", RuleLongNumber},
+		{"DOE^JOHN", RuleDicomName},
+		{"on 2023-11-05", RuleDate},
+		{"on 5/11/23", RuleDate},
+		{"on 5 Nov 2023", RuleDate},
+		{"on November 5th, 2023", RuleDate},
+		{"the patient name is on the box", RuleIdentifierLabel},
+		{"DOB unknown", RuleIdentifierLabel},
+		{"date of birth", RuleIdentifierLabel},
+		{"bell\x07", RuleInvalidText},
+		{"\xff\xfe", RuleInvalidText},
+		{"Left kidney", ""},
+		{"v2.5.10 export", ""},
+		{"1.25 mm, 512 x 512", ""},
+		{"birth defect repair", ""},
+		{"ICD-10 C64.1", ""},
+	}
+	for _, tt := range tests {
+		err := ScreenPatterns("x", tt.text)
+		got := ""
+		if err != nil {
+			got = err.(*ScreenError).Rule
+		}
+		if got != tt.rule {
+			t.Errorf("ScreenPatterns(%q) rule %q, want %q", tt.text, got, tt.rule)
+		}
+	}
+}
+
+func TestScreenIdentityUnknown(t *testing.T) {
+	r := testRegistry(t, Config{})
+	c, _ := NewCase(CaseID(r.key, "x"))
+	err := r.Screener(c).Screen("lab.material", "PLA")
+	if err == nil || err.(*ScreenError).Rule != RuleIdentityUnknown {
+		t.Errorf("got %v, want %s", err, RuleIdentityUnknown)
+	}
+	if err := r.Screener(c).Screen("f", ""); err != nil {
+		t.Errorf("empty text: %v", err)
+	}
+}
+
+// TestIdentityFactHoldsNoIdentifier: the identity fact is hashes only.
+func TestIdentityFactHoldsNoIdentifier(t *testing.T) {
+	r := testRegistry(t, Config{})
+	f := r.IdentityFact(planted)
+	b, _ := json.Marshal(struct {
+		A, T []string
+	}{f.Aliases, f.Tokens})
+	assertNoPlanted(t, "identity fact", b)
+	if len(f.Aliases) != 2 || len(f.Tokens) < 8 {
+		t.Errorf("aliases %d tokens %d", len(f.Aliases), len(f.Tokens))
+	}
+	// Another key gives unrelated hashes.
+	other, _ := testKeyFrom("another site secret of at least thirty-two bytes")
+	k2, err := New(Config{}, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := k2.IdentityFact(planted); g.Tokens[0] == f.Tokens[0] || g.Aliases[0] == f.Aliases[0] {
+		t.Error("hashes do not depend on the site secret")
+	}
+}
