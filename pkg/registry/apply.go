@@ -169,6 +169,9 @@ func (r *Registry) commit(c *Case, ch Change, now time.Time) Change {
 func (r *Registry) applyIdentity(c *Case, f IdentityFact) (Change, bool) {
 	f = cleanIdentity(f)
 	changed := false
+	if f.Checked && !c.identified {
+		c.identified, changed = true, true
+	}
 	for _, a := range f.Aliases {
 		if a == c.id {
 			continue
@@ -376,7 +379,7 @@ func (r *Registry) Merge(dst, src *Case, now time.Time) (Change, bool) {
 		return Change{}, false
 	}
 	now = now.UTC().Round(0)
-	_, changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens})
+	_, changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens, Checked: src.identified})
 	for _, s := range src.studies {
 		if r.mergeStudy(dst, s, now) {
 			changed = true

@@ -36,6 +36,7 @@ type Case struct {
 	mergedInto string
 	aliases    []string
 	tokens     []string
+	identified bool // identifiers were read (see IdentityFact.Checked)
 	ready      bool
 	studies    []*study  // sorted by UID
 	objects    []*object // sorted by ID
@@ -205,6 +206,7 @@ type caseJSON struct {
 	MergedInto string        `json:"merged_into,omitempty"`
 	Aliases    []string      `json:"aliases,omitempty"`
 	Tokens     []string      `json:"screen_tokens,omitempty"`
+	Identified bool          `json:"identified,omitempty"`
 	Ready      bool          `json:"registry_ready,omitempty"`
 	Studies    []*study      `json:"studies,omitempty"`
 	Objects    []*object     `json:"objects,omitempty"`
@@ -248,7 +250,7 @@ func (c *Case) LastChange() (Change, bool) {
 func (c *Case) Encode() ([]byte, error) {
 	j := caseJSON{
 		Format: stateFormat, ID: c.id, Version: c.version, MergedInto: c.mergedInto,
-		Aliases: c.aliases, Tokens: c.tokens, Ready: c.ready, Studies: c.studies, Objects: c.objects,
+		Aliases: c.aliases, Tokens: c.tokens, Identified: c.identified, Ready: c.ready, Studies: c.studies, Objects: c.objects,
 		Last: c.last,
 	}
 	b, err := json.Marshal(j)
@@ -274,7 +276,7 @@ func Decode(b []byte) (*Case, error) {
 	if dec.More() {
 		return nil, errors.New("registry: decode case: trailing data after the state")
 	}
-	c := &Case{id: j.ID, version: j.Version, mergedInto: j.MergedInto, aliases: j.Aliases, tokens: j.Tokens,
+	c := &Case{id: j.ID, version: j.Version, mergedInto: j.MergedInto, aliases: j.Aliases, tokens: j.Tokens, identified: j.Identified,
 		ready: j.Ready, studies: j.Studies, objects: j.Objects, last: j.Last}
 	if err := c.check(j.Format); err != nil {
 		return nil, fmt.Errorf("registry: decode case: %w", err)
@@ -329,6 +331,8 @@ func (c *Case) check(format int) error {
 		return errors.New("merged_into is not a case id")
 	case len(c.aliases) > maxAliases || !sortedUnique(c.aliases):
 		return errors.New("aliases are not a sorted set within bounds")
+	case len(c.tokens) > 0 && !c.identified:
+		return errors.New("screen_tokens without identified")
 	case len(c.tokens) > maxTokens || !sortedUnique(c.tokens):
 		return errors.New("screen_tokens are not a sorted set within bounds")
 	case len(c.studies) > maxStudies:
@@ -336,7 +340,7 @@ func (c *Case) check(format int) error {
 	case len(c.objects) > maxObjects:
 		return errors.New("too many objects")
 	}
-	if !sameJSON(cleanIdentity(IdentityFact{Aliases: c.aliases, Tokens: c.tokens}), IdentityFact{Aliases: c.aliases, Tokens: c.tokens}) {
+	if id := (IdentityFact{Aliases: c.aliases, Tokens: c.tokens}); !sameJSON(cleanIdentity(id), id) {
 		return errors.New("aliases or screen_tokens malformed")
 	}
 	for i, s := range c.studies {

@@ -58,6 +58,11 @@ func (o Origin) compare(p Origin) int {
 type IdentityFact struct {
 	Aliases []string `json:"aliases,omitempty"`
 	Tokens  []string `json:"tokens,omitempty"`
+	// Checked records that identifiers were read, even if all were empty
+	// (an object anonymised upstream): free text is then screened against
+	// what there is instead of being withheld until identifiers arrive.
+	// Registry.IdentityFact sets it.
+	Checked bool `json:"checked,omitempty"`
 }
 
 // SeriesFlags are the geometry findings of a series.
@@ -374,7 +379,7 @@ func clip(s string, max int) string {
 }
 
 func cleanIdentity(f IdentityFact) IdentityFact {
-	var out IdentityFact
+	out := IdentityFact{Checked: f.Checked}
 	for _, a := range f.Aliases {
 		if IsCaseID(a) {
 			out.Aliases = append(out.Aliases, a)

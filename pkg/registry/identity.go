@@ -79,7 +79,7 @@ type Identifiers struct {
 // case aliases (see StudyAliases) and the screening tokens lab free text is
 // checked against. Neither can be reversed without the site secret.
 func (r *Registry) IdentityFact(id Identifiers) IdentityFact {
-	f := IdentityFact{Aliases: StudyAliases(r.key, id.AccessionNumber, id.StudyInstanceUID)}
+	f := IdentityFact{Aliases: StudyAliases(r.key, id.AccessionNumber, id.StudyInstanceUID), Checked: true}
 	seen := map[string]bool{}
 	add := func(tok string) {
 		if tok == "" || seen[tok] {

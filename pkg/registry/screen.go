@@ -128,6 +128,7 @@ func patternRule(text string) string {
 // pass. Not safe for concurrent use.
 type Screener struct {
 	r      *Registry
+	known  bool // identifiers were read
 	tokens map[string]struct{}
 	memo   map[string]string
 	mac    hash.Hash
@@ -135,7 +136,7 @@ type Screener struct {
 
 // Screener returns a screener for the identifiers currently known to c.
 func (r *Registry) Screener(c *Case) *Screener {
-	s := &Screener{r: r, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
+	s := &Screener{r: r, known: c.identified, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
 	for _, t := range c.tokens {
 		s.tokens[t] = struct{}{}
 	}
@@ -145,8 +146,8 @@ func (r *Registry) Screener(c *Case) *Screener {
 // Screen returns nil when text may be published in field, else a
 // *ScreenError. Identifier hashes are checked first (so a planted birth date
 // is reported as a case identifier, not merely as a date), then the patterns.
-// With no identifiers known yet, text that passes the patterns is withheld
-// with RuleIdentityUnknown.
+// Until the case's identifiers have been read (an IdentityFact applied),
+// text that passes the patterns is withheld with RuleIdentityUnknown.
 func (s *Screener) Screen(field, text string) error {
 	if text == "" {
 		return nil
@@ -180,7 +181,7 @@ func (s *Screener) rule(text string) string {
 	if rule := patternRule(text); rule != "" {
 		return rule
 	}
-	if len(s.tokens) == 0 {
+	if !s.known {
 		return RuleIdentityUnknown
 	}
 	return ""

@@ -156,3 +156,26 @@ func TestIdentityFactHoldsNoIdentifier(t *testing.T) {
 		t.Error("hashes do not depend on the site secret")
 	}
 }
+
+// TestScreenAnonymisedUpstream: identifiers read but all empty (an object
+// anonymised before it reached printreg) still release text that passes the
+// patterns; a zero IdentityFact (none read) does not.
+func TestScreenAnonymisedUpstream(t *testing.T) {
+	r := testRegistry(t, Config{})
+	c, _ := NewCase(CaseID(r.key, "anon"))
+	if _, changed := r.Apply(c, IdentityFact{}, t0); changed {
+		t.Error("an empty identity fact changed the case")
+	}
+	if err := r.Screener(c).Screen("f", "Heart"); err == nil || err.(*ScreenError).Rule != RuleIdentityUnknown {
+		t.Errorf("got %v before identifiers were read", err)
+	}
+	if _, changed := r.Apply(c, r.IdentityFact(Identifiers{}), t0); !changed {
+		t.Error("reading empty identifiers did not change the case")
+	}
+	if err := r.Screener(c).Screen("f", "Heart"); err != nil {
+		t.Errorf("got %v after identifiers were read", err)
+	}
+	if err := r.Screener(c).Screen("f", "MRN 12"); err == nil {
+		t.Error("patterns are not applied")
+	}
+}
