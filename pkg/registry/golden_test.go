@@ -465,3 +465,23 @@ func firstDiff(a, b []byte) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDocExampleValidates: the example event in docs/registry-events.md is
+// a valid event.
+func TestDocExampleValidates(t *testing.T) {
+	b, err := os.ReadFile("../../docs/registry-events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := bytes.Index(b, []byte("```json\n{\n  \"specversion\""))
+	if start < 0 {
+		t.Fatal("no example event in the document")
+	}
+	rest := b[start+len("```json\n"):]
+	end := bytes.Index(rest, []byte("\n```"))
+	var ev map[string]any
+	if err := json.Unmarshal(rest[:end], &ev); err != nil {
+		t.Fatalf("the example is not JSON: %v", err)
+	}
+	validateEvent(t, rest[:end], ev["id"].(string))
+}
