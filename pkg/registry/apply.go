@@ -100,6 +100,9 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 	case IdentityFact:
 		ch, changed = r.applyIdentity(c, f)
 	case *IdentityFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	case SeriesFact:
 		idc, idChanged := r.applyIdentity(c, f.Identity)
@@ -107,7 +110,13 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		if !changed && idChanged {
 			ch, changed = idc, true
 		}
+		if idChanged {
+			ch.Minor = false // new identifiers may release withheld text
+		}
 	case *SeriesFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	case SegmentationFact:
 		idc, idChanged := r.applyIdentity(c, f.Identity)
@@ -117,6 +126,9 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 			ch, changed = idc, true
 		}
 	case *SegmentationFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	case ModelFact:
 		idc, idChanged := r.applyIdentity(c, f.Identity)
@@ -126,6 +138,9 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 			ch, changed = idc, true
 		}
 	case *ModelFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	case SidecarFact:
 		if issues := checkSidecar(&f.Sidecar, false); len(issues) > 0 {
@@ -137,11 +152,17 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		s := cleanSidecar(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: s.Origin.ID, Sidecar: &s})
 	case *SidecarFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	case RejectedFact:
 		rj := cleanRejected(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
 	case *RejectedFact:
+		if f == nil {
+			return Change{}, false
+		}
 		return r.Apply(c, *f, now)
 	}
 	if !changed {

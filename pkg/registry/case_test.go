@@ -195,3 +195,48 @@ func TestEventIDDeterministic(t *testing.T) {
 		t.Error("ids collide")
 	}
 }
+
+// TestRegistryConcurrentUse: one Registry serves many workers at once (run
+// with -race).
+func TestRegistryConcurrentUse(t *testing.T) {
+	r := testRegistry(t, Config{})
+	sc := sidecarFact(t, r, "model_kidney.json", 30)
+	done := make(chan []byte)
+	for w := range 4 {
+		go func() {
+			c, _ := NewCase(CaseID(r.key, "concurrent"))
+			for i := range 20 {
+				r.Apply(c, ctInstance(r, 1, 2, 10+i, i+1, i), at(i))
+			}
+			r.Apply(c, sc, at(30))
+			r.Tick(c, at(1000+w))
+			last, _ := c.LastChange()
+			_, _, _ = r.Event(c, last)
+			b, _ := json.Marshal(r.Snapshot(c))
+			done <- b
+		}()
+	}
+	first := <-done
+	for range 3 {
+		if got := <-done; !bytes.Equal(got, first) {
+			t.Error("workers computed different snapshots")
+		}
+	}
+}
+
+func TestApplyNilFacts(t *testing.T) {
+	r := testRegistry(t, Config{})
+	c, _ := NewCase(CaseID(r.key, "nil"))
+	for _, f := range []Fact{nil, (*SeriesFact)(nil), (*SegmentationFact)(nil), (*ModelFact)(nil), (*SidecarFact)(nil), (*RejectedFact)(nil), (*IdentityFact)(nil)} {
+		if _, changed := r.Apply(c, f, t0); changed {
+			t.Errorf("%T changed the case", f)
+		}
+	}
+	if _, changed := r.Apply(nil, IdentityFact{}, t0); changed {
+		t.Error("nil case")
+	}
+	f := ctInstance(r, 1, 2, 3, 1, 0)
+	if _, changed := r.Apply(c, &f, t0); !changed {
+		t.Error("a pointer fact was ignored")
+	}
+}

@@ -27,7 +27,7 @@ const (
 	ReqThinSlice       = "imaging.thin_slice"
 )
 
-// DefaultRequired is the readiness set of the registry form: imaging, a model
+// defaultRequired is the readiness set of the registry form: imaging, a model
 // or guide, and the lab fields the form cannot be submitted without.
 var defaultRequired = []string{
 	ReqImaging, ReqModel, ReqObjectType, ReqOrderingService, ReqIndication,
