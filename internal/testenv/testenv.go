@@ -405,7 +405,7 @@ func NotifyEnv(id, addr, subject, queueDir string) []string {
 		"MINIO_NOTIFY_NATS_SUBJECT_" + id + "=" + subject,
 		"MINIO_NOTIFY_NATS_JETSTREAM_" + id + "=on",
 		"MINIO_NOTIFY_NATS_QUEUE_DIR_" + id + "=" + queueDir,
-		"MINIO_NOTIFY_NATS_PING_INTERVAL_" + id + "=1s",
+		"MINIO_NOTIFY_NATS_PING_INTERVAL_" + id + "=1",
 	}
 }
 

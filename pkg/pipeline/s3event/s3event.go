@@ -1,0 +1,220 @@
+// Package s3event parses S3 bucket event notifications as AWS S3 and MinIO
+// send them: one JSON document with a Records array (possibly several
+// records), each naming a bucket and an object.
+//
+// The differences the parser absorbs (AWS "Event notification content
+// structure"; MinIO internal/event): MinIO adds top-level EventName and Key
+// beside Records and prefixes eventName with "s3:"; AWS does not. Object keys
+// are form-URL-encoded in both ("+" is a space, "%2F" a slash) and must be
+// decoded before use. An AWS test event (Event "s3:TestEvent", no Records)
+// parses to no records.
+package s3event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+)
+
+// Limits on one notification message: NATS's default maximum payload, and
+// far more records than any producer sends in one message.
+const (
+	MaxMessageBytes = 1 << 20
+	MaxRecords      = 1000
+)
+
+// ErrMalformed wraps every parse failure: the message can never be parsed,
+// so it is a permanent failure.
+var ErrMalformed = errors.New("malformed S3 event notification")
+
+// Record is one object event.
+type Record struct {
+	// EventName without the "s3:" prefix, e.g. "ObjectCreated:Put".
+	EventName string
+	// EventSource is "aws:s3" or "minio:s3".
+	EventSource string
+	// EventTime is when the service finished the request (zero if absent).
+	EventTime time.Time
+	// Bucket is the bucket name.
+	Bucket string
+	// Key is the decoded object key. It may hold identifiers: never log it.
+	Key string
+	// Size is the object size (0 for removals).
+	Size int64
+	// ETag without quotes.
+	ETag string
+	// VersionID when the bucket is versioned.
+	VersionID string
+	// Sequencer orders events for the same key (see CompareSequencer).
+	Sequencer string
+}
+
+// Created reports whether the record announces a new object version.
+func (r Record) Created() bool { return strings.HasPrefix(r.EventName, "ObjectCreated:") }
+
+// Removed reports whether the record announces a deletion.
+func (r Record) Removed() bool { return strings.HasPrefix(r.EventName, "ObjectRemoved:") }
+
+type envelope struct {
+	Records []rawRecord `json:"Records"`
+	// MinIO's top-level fields; informative only (bucket and key come from
+	// each record).
+	EventName string `json:"EventName"`
+	Key       string `json:"Key"`
+	// AWS test event.
+	Event string `json:"Event"`
+}
+
+type rawRecord struct {
+	EventVersion string `json:"eventVersion"`
+	EventSource  string `json:"eventSource"`
+	EventTime    string `json:"eventTime"`
+	EventName    string `json:"eventName"`
+	S3           struct {
+		Bucket struct {
+			Name string `json:"name"`
+		} `json:"bucket"`
+		Object struct {
+			Key       string      `json:"key"`
+			Size      json.Number `json:"size"`
+			ETag      string      `json:"eTag"`
+			VersionID string      `json:"versionId"`
+			Sequencer string      `json:"sequencer"`
+		} `json:"object"`
+	} `json:"s3"`
+}
+
+// IsNotification reports, cheaply, whether b looks like an S3 event
+// notification (a JSON object with a Records or Event member) rather than
+// another message on the same stream.
+func IsNotification(b []byte) bool {
+	var probe struct {
+		Records json.RawMessage `json:"Records"`
+		Event   string          `json:"Event"`
+	}
+	if json.Unmarshal(b, &probe) != nil {
+		return false
+	}
+	return len(probe.Records) > 0 || probe.Event == "s3:TestEvent"
+}
+
+// Parse returns the records of one notification message. Errors wrap
+// ErrMalformed and never quote keys.
+func Parse(b []byte) ([]Record, error) {
+	if len(b) > MaxMessageBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxMessageBytes)
+	}
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErr(err))
+	}
+	if len(env.Records) == 0 {
+		if env.Event == "s3:TestEvent" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: no Records", ErrMalformed)
+	}
+	if len(env.Records) > MaxRecords {
+		return nil, fmt.Errorf("%w: %d records, limit %d", ErrMalformed, len(env.Records), MaxRecords)
+	}
+	out := make([]Record, 0, len(env.Records))
+	for i, rr := range env.Records {
+		r, err := rr.record()
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %s", ErrMalformed, i, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// jsonErr describes a decoding error without quoting input bytes.
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %s has the wrong JSON type (%s)", te.Field, te.Value)
+	}
+	return "invalid JSON"
+}
+
+func (rr rawRecord) record() (Record, error) {
+	r := Record{
+		EventName:   strings.TrimPrefix(rr.EventName, "s3:"),
+		EventSource: rr.EventSource,
+		Bucket:      rr.S3.Bucket.Name,
+		ETag:        strings.Trim(rr.S3.Object.ETag, `"`),
+		VersionID:   rr.S3.Object.VersionID,
+		Sequencer:   rr.S3.Object.Sequencer,
+	}
+	if r.EventName == "" {
+		return r, errors.New("no eventName")
+	}
+	if r.Bucket == "" {
+		return r, errors.New("no bucket name")
+	}
+	if rr.S3.Object.Key == "" {
+		return r, errors.New("no object key")
+	}
+	key, err := url.QueryUnescape(rr.S3.Object.Key)
+	if err != nil {
+		return r, errors.New("object key is not valid URL encoding")
+	}
+	if err := objstore.CheckKey(key); err != nil {
+		return r, err
+	}
+	r.Key = key
+	if s := rr.S3.Object.Size.String(); s != "" {
+		n, err := rr.S3.Object.Size.Int64()
+		if err != nil || n < 0 {
+			return r, errors.New("object size is not a non-negative integer")
+		}
+		r.Size = n
+	}
+	if rr.EventTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, rr.EventTime)
+		if err != nil {
+			return r, errors.New("eventTime is not RFC 3339")
+		}
+		r.EventTime = t
+	}
+	if !isHex(r.Sequencer) {
+		return r, errors.New("sequencer is not hexadecimal")
+	}
+	return r, nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// CompareSequencer orders two sequencers of events for the same key: -1 if a
+// is earlier, +1 if later, 0 if equal. Per the S3 documentation the shorter
+// is left-padded with zeros and the two compared as strings (hex digits are
+// compared case-insensitively).
+func CompareSequencer(a, b string) int {
+	a, b = strings.ToUpper(a), strings.ToUpper(b)
+	if len(a) < len(b) {
+		a = strings.Repeat("0", len(b)-len(a)) + a
+	} else if len(b) < len(a) {
+		b = strings.Repeat("0", len(a)-len(b)) + b
+	}
+	return strings.Compare(a, b)
+}
