@@ -1,0 +1,756 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+)
+
+// stlKind tells how an STL file is encoded.
+type stlKind int
+
+const (
+	stlBinary stlKind = iota + 1
+	stlASCII
+)
+
+// stlHeadBytes is how much of a file decides ASCII against binary.
+const stlHeadBytes = 1024
+
+// detectSTL applies the only reliable rule: a file is binary when its size
+// is exactly 84 + 50 × the triangle count of its header. Otherwise it must
+// read as text that starts with "solid". A file that is neither gets an
+// error that says what the size check found, since that is the usual cause
+// (a truncated or padded binary file).
+func detectSTL(r io.ReaderAt, size int64) (stlKind, uint32, error) {
+	head := make([]byte, min(size, stlHeadBytes))
+	if _, err := r.ReadAt(head, 0); err != nil && !(errors.Is(err, io.EOF) && len(head) == int(size)) {
+		return 0, 0, malformed(STL, "cannot read the file header: %v", errors.Unwrap(err))
+	}
+	var n uint32
+	if size >= 84 {
+		n = binary.LittleEndian.Uint32(head[80:84])
+		if 84+50*int64(n) == size {
+			return stlBinary, n, nil
+		}
+	}
+	if looksASCIISTL(head) {
+		return stlASCII, 0, nil
+	}
+	if size < 84 {
+		return 0, 0, malformed(STL, "file of %d bytes is too short for a binary STL (84-byte header) and is not ASCII STL", size)
+	}
+	want := 84 + 50*int64(n)
+	if want > size {
+		return 0, 0, malformed(STL, "truncated binary STL: the header declares %d triangles (%d bytes) but the file has %d bytes", n, want, size)
+	}
+	return 0, 0, malformed(STL, "binary STL with %d bytes after its %d declared triangles (file of %d bytes, expected %d)", size-want, n, size, want)
+}
+
+// looksASCIISTL: optional BOM and whitespace, the keyword solid, and text
+// only (binary facet data nearly always holds NUL or control bytes).
+func looksASCIISTL(head []byte) bool {
+	b := head
+	if len(b) >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
+		b = b[3:]
+	}
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if len(b)-i < 5 || !eqFold(b[i:i+5], "solid") {
+		return false
+	}
+	if len(b)-i > 5 && !isSpace(b[i+5]) {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && !isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f'
+}
+
+// eqFold compares an ASCII token with a lower-case keyword, ignoring case.
+func eqFold(tok []byte, kw string) bool {
+	if len(tok) != len(kw) {
+		return false
+	}
+	for i := 0; i < len(kw); i++ {
+		c := tok[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != kw[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stlAcc measures one STL solid as its triangles stream by: vertices are
+// welded, area and volume summed in float64 about the first vertex (which
+// limits cancellation on models far from the origin), and connectivity is
+// gathered for the edge and shell checks.
+//
+// Triangles are taken in batches. Welding a new vertex touches a random
+// slot of a table far larger than the caches, and done one at a time those
+// misses queue up behind each other; a batch first hashes all its vertices
+// and loads their slots in a loop without branches, so the misses overlap,
+// and then welds against a table that is in cache.
+type stlAcc struct {
+	w      *welder
+	t      topo
+	vol    []float64 // per-vertex share of vol6, for per-shell volumes
+	tl     tally
+	refSet bool
+	maxV   int
+	pend   []uint32 // float32 bits of pending triangles, nine each
+	hs     []uint64
+	ids    []uint32
+	alias  []int32
+	sink   uint32
+}
+
+// stlBatch is the number of triangles welded together.
+const stlBatch = 4096
+
+func newSTLAcc(expectTris int, lim Limits) *stlAcc {
+	ev := min(expectTris/2+16, 1<<22)
+	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
+	s.t.parent = make([]uint32, 0, ev)
+	s.t.head = make([]uint32, 0, ev)
+	s.vol = make([]float64, 0, ev)
+	s.t.ents = make([]edgeEnt, 0, min(expectTris*3/2+16, 3<<22))
+	s.pend = make([]uint32, 0, 9*stlBatch)
+	s.hs = make([]uint64, 3*stlBatch)
+	s.ids = make([]uint32, 3*stlBatch)
+	s.alias = make([]int32, 3*stlBatch)
+	return s
+}
+
+func finite32(bits uint32) bool { return bits&0x7F800000 != 0x7F800000 }
+
+// add queues one triangle given as nine float32 bit patterns.
+func (s *stlAcc) add(c *[9]uint32) error {
+	n := len(s.pend)
+	s.pend = s.pend[:n+9]
+	copy(s.pend[n:n+9:n+9], c[:])
+	if n+9 >= 9*stlBatch {
+		return s.flush()
+	}
+	return nil
+}
+
+// addBinary queues one binary STL facet record (50 bytes).
+func (s *stlAcc) addBinary(rec []byte) error {
+	n := len(s.pend)
+	s.pend = s.pend[:n+9]
+	d := s.pend[n : n+9 : n+9]
+	v := rec[12:48:48]
+	d[0] = binary.LittleEndian.Uint32(v[0:])
+	d[1] = binary.LittleEndian.Uint32(v[4:])
+	d[2] = binary.LittleEndian.Uint32(v[8:])
+	d[3] = binary.LittleEndian.Uint32(v[12:])
+	d[4] = binary.LittleEndian.Uint32(v[16:])
+	d[5] = binary.LittleEndian.Uint32(v[20:])
+	d[6] = binary.LittleEndian.Uint32(v[24:])
+	d[7] = binary.LittleEndian.Uint32(v[28:])
+	d[8] = binary.LittleEndian.Uint32(v[32:])
+	if n+9 >= 9*stlBatch {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush measures the queued triangles: hash every vertex, load the slots
+// (overlapping the cache misses), weld, then sum geometry and connectivity.
+func (s *stlAcc) flush() error {
+	pend := s.pend
+	nv := len(pend) / 3
+	hs := s.hs[:nv]
+	alias := s.alias[:nv]
+	// Neighbouring facets share corners (strips and fans): a corner equal
+	// to one of the six before it takes that one's id without a lookup.
+	for i := 0; i < nv; i++ {
+		p := pend[3*i : 3*i+3 : 3*i+3]
+		for k := range p {
+			if p[k]<<1 == 0 {
+				p[k] = 0 // -0 welds with +0
+			}
+		}
+		alias[i] = -1
+		x := p[0]
+		if i >= 6 {
+			w := pend[3*i-18 : 3*i : 3*i]
+			switch {
+			case w[15] == x && w[16] == p[1] && w[17] == p[2]:
+				alias[i] = int32(i - 1)
+			case w[12] == x && w[13] == p[1] && w[14] == p[2]:
+				alias[i] = int32(i - 2)
+			case w[9] == x && w[10] == p[1] && w[11] == p[2]:
+				alias[i] = int32(i - 3)
+			case w[6] == x && w[7] == p[1] && w[8] == p[2]:
+				alias[i] = int32(i - 4)
+			case w[3] == x && w[4] == p[1] && w[5] == p[2]:
+				alias[i] = int32(i - 5)
+			case w[0] == x && w[1] == p[1] && w[2] == p[2]:
+				alias[i] = int32(i - 6)
+			}
+		} else {
+			for j := i - 1; j >= 0; j-- {
+				if pend[3*j] == x && pend[3*j+1] == p[1] && pend[3*j+2] == p[2] {
+					alias[i] = int32(j)
+					break
+				}
+			}
+		}
+		if alias[i] < 0 {
+			hs[i] = weldHash(x, p[1], p[2])
+		}
+	}
+	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
+	for i, h := range hs {
+		if alias[i] < 0 {
+			sink += slots[h&mask]
+		}
+	}
+	s.sink += sink
+	// weld (the welder's lookup, inlined: this loop runs for every vertex)
+	ids := s.ids[:nv]
+	w := s.w
+	for i, h := range hs {
+		if a := alias[i]; a >= 0 {
+			ids[i] = ids[a]
+			continue
+		}
+		x, y, z := pend[3*i], pend[3*i+1], pend[3*i+2]
+		fp := slotFingerprint(h)
+		j := h & w.mask
+		for {
+			sl := w.slots[j]
+			if sl == 0 {
+				break
+			}
+			if sl&slotFP == fp {
+				id := sl&slotID - 1
+				p := w.xyz[3*id : 3*id+3 : 3*id+3]
+				if p[0] == x && p[1] == y && p[2] == z {
+					ids[i] = id
+					goto found
+				}
+			}
+			j = (j + 1) & w.mask
+		}
+		if err := s.newVertex(x, y, z, j, fp, &ids[i]); err != nil {
+			return err
+		}
+	found:
+	}
+	if nv >= 3 && !s.refSet {
+		s.tl.ref = [3]float64{float64(math.Float32frombits(pend[0])), float64(math.Float32frombits(pend[1])), float64(math.Float32frombits(pend[2]))}
+		s.refSet = true
+	}
+	// geometry about the reference point, summed in locals
+	rx, ry, rz := s.tl.ref[0], s.tl.ref[1], s.tl.ref[2]
+	area2, vol6, snx, sny, snz := 0.0, 0.0, 0.0, 0.0, 0.0
+	degenerate := int64(0)
+	vol := s.vol
+	for t := 0; t+3 <= nv; t += 3 {
+		c := pend[3*t : 3*t+9 : 3*t+9]
+		a, b, cc := ids[t], ids[t+1], ids[t+2]
+		ax := float64(math.Float32frombits(c[0])) - rx
+		ay := float64(math.Float32frombits(c[1])) - ry
+		az := float64(math.Float32frombits(c[2])) - rz
+		ux := float64(math.Float32frombits(c[3])) - rx - ax
+		uy := float64(math.Float32frombits(c[4])) - ry - ay
+		uz := float64(math.Float32frombits(c[5])) - rz - az
+		vx := float64(math.Float32frombits(c[6])) - rx - ax
+		vy := float64(math.Float32frombits(c[7])) - ry - ay
+		vz := float64(math.Float32frombits(c[8])) - rz - az
+		nx := uy*vz - uz*vy
+		ny := uz*vx - ux*vz
+		nz := ux*vy - uy*vx
+		l2 := nx*nx + ny*ny + nz*nz
+		if l2 == 0 || a == b || b == cc || a == cc {
+			degenerate++
+		}
+		area2 += math.Sqrt(l2)
+		v6 := ax*nx + ay*ny + az*nz
+		vol6 += v6
+		vol[a] += v6
+		snx += nx
+		sny += ny
+		snz += nz
+		s.t.tri(a, b, cc)
+	}
+	s.tl.area2 += area2
+	s.tl.vol6 += vol6
+	s.tl.sumN[0] += snx
+	s.tl.sumN[1] += sny
+	s.tl.sumN[2] += snz
+	s.tl.degenerate += degenerate
+	s.tl.triangles += int64(nv / 3)
+	s.pend = s.pend[:0]
+	return nil
+}
+
+// newVertex adds a vertex whose free slot is j.
+func (s *stlAcc) newVertex(x, y, z uint32, j uint64, fp uint32, id *uint32) error {
+	if !finite32(x) || !finite32(y) || !finite32(z) {
+		return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(len(s.pend)/9)+1)
+	}
+	w := s.w
+	v := uint32(len(w.xyz) / 3)
+	if int(v) >= s.maxV {
+		return tooLarge(STL, "more than %d unique vertices", s.maxV)
+	}
+	w.xyz = append(w.xyz, x, y, z)
+	w.slots[j] = fp | (v + 1)
+	if 2*len(w.xyz)/3 > len(w.slots) {
+		w.rehash()
+	}
+	s.t.parent = append(s.t.parent, v)
+	s.t.head = append(s.t.head, 0)
+	s.vol = append(s.vol, 0)
+	*id = v
+	return nil
+}
+
+// finish settles connectivity and volumes.
+func (s *stlAcc) finish() (tally, error) {
+	if err := s.flush(); err != nil {
+		return tally{}, err
+	}
+	res := s.t.finish()
+	for v, l := range res.label {
+		if l != noShell {
+			res.shells[l].vol6 += s.vol[v]
+		}
+	}
+	xyz := s.w.xyz
+	for i := 0; i+2 < len(xyz); i += 3 {
+		s.tl.box.add(float64(math.Float32frombits(xyz[i])), float64(math.Float32frombits(xyz[i+1])), float64(math.Float32frombits(xyz[i+2])))
+	}
+	s.tl.vertices = int64(len(xyz) / 3)
+	s.tl.settle(&res, func(want []uint32) []box {
+		slot := make(map[uint32]int, len(want))
+		for i, sh := range want {
+			slot[sh] = i
+		}
+		boxes := make([]box, len(want))
+		for v, l := range res.label {
+			if i, ok := slot[l]; ok {
+				boxes[i].add(float64(math.Float32frombits(xyz[3*v])), float64(math.Float32frombits(xyz[3*v+1])), float64(math.Float32frombits(xyz[3*v+2])))
+			}
+		}
+		return boxes
+	})
+	return s.tl, nil
+}
+
+// binChunk is the number of triangles read at once (64 KB, so that the
+// copy stays in cache until the triangles are welded).
+const binChunk = 1310
+
+func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) (*tally, error) {
+	if int64(n) > lim.MaxTriangles {
+		return nil, tooLarge(STL, "binary STL declares %d triangles, more than the limit of %d", n, lim.MaxTriangles)
+	}
+	acc := newSTLAcc(int(n), lim)
+	var buf []byte
+	if _, ok := r.(bytesAt); !ok {
+		buf = make([]byte, 50*min(int(n), binChunk))
+	}
+	off := int64(84)
+	for done := 0; done < int(n); {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		k := min(int(n)-done, binChunk)
+		var b []byte
+		if mem, ok := r.(bytesAt); ok {
+			b = mem[off : off+int64(50*k)]
+		} else {
+			b = buf[:50*k]
+			if m, err := r.ReadAt(b, off); m < len(b) {
+				return nil, malformed(STL, "cannot read triangles %d to %d: %v", done+1, done+k, err)
+			}
+		}
+		for i := 0; i < k; i++ {
+			if err := acc.addBinary(b[50*i : 50*i+50 : 50*i+50]); err != nil {
+				return nil, err
+			}
+		}
+		off += int64(len(b))
+		done += k
+	}
+	t, err := acc.finish()
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// scanner splits a text file read through io.ReaderAt into tokens and
+// lines, with bounded memory: a token must fit in maxToken bytes.
+type scanner struct {
+	r         io.ReaderAt
+	off, size int64 // file offset of buf[end], file size
+	buf       []byte
+	pos, end  int
+	line      int
+	err       error
+	bad       bool // a control byte that text files do not hold
+	maxBuf    int
+}
+
+const (
+	scanBuf  = 256 << 10
+	maxToken = 64 << 10
+)
+
+func newScanner(r io.ReaderAt, size int64) *scanner {
+	return &scanner{r: r, size: size, buf: make([]byte, min(int64(scanBuf), max(size, 64))), line: 1, maxBuf: scanBuf + maxToken}
+}
+
+// fill moves unread bytes to the front and reads more; false at the end.
+func (s *scanner) fill() bool {
+	if s.err != nil || s.off >= s.size {
+		return false
+	}
+	if s.pos > 0 {
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.end -= s.pos
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		if len(s.buf) >= s.maxBuf {
+			return false
+		}
+		nb := make([]byte, min(len(s.buf)*2, s.maxBuf))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	want := min(int64(len(s.buf)-s.end), s.size-s.off)
+	m, err := s.r.ReadAt(s.buf[s.end:s.end+int(want)], s.off)
+	s.end += m
+	s.off += int64(m)
+	if m < int(want) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		s.err = err
+	}
+	return m > 0
+}
+
+// token returns the next whitespace-separated token, valid until the next
+// call, or nil at the end of the input.
+func (s *scanner) token() []byte {
+	for {
+		for s.pos < s.end {
+			c := s.buf[s.pos]
+			if !isSpace(c) {
+				break
+			}
+			if c == '\n' {
+				s.line++
+			}
+			s.pos++
+		}
+		if s.pos < s.end {
+			break
+		}
+		if !s.fill() {
+			return nil
+		}
+	}
+	start := s.pos
+	for {
+		for s.pos < s.end {
+			c := s.buf[s.pos]
+			if c <= ' ' {
+				if !isSpace(c) {
+					s.bad = true
+					return nil
+				}
+				return s.buf[start:s.pos]
+			}
+			s.pos++
+		}
+		if s.pos-start > maxToken {
+			s.bad = true
+			return nil
+		}
+		n := s.pos - start
+		s.pos = start
+		moved := s.fill()
+		start = s.pos
+		s.pos = start + n
+		if !moved {
+			return s.buf[start:s.pos]
+		}
+	}
+}
+
+// nextLine returns the next line without its end, valid until the next
+// call; false at the end of the input or when a line is longer than the
+// buffer may grow (s.bad is then set).
+func (s *scanner) nextLine() ([]byte, bool) {
+	for {
+		if i := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); i >= 0 {
+			ln := s.buf[s.pos : s.pos+i]
+			s.pos += i + 1
+			s.line++
+			return ln, true
+		}
+		if s.end-s.pos >= s.maxBuf-1 {
+			s.bad = true
+			return nil, false
+		}
+		if !s.fill() {
+			if s.pos < s.end {
+				ln := s.buf[s.pos:s.end]
+				s.pos = s.end
+				return ln, true
+			}
+			return nil, false
+		}
+	}
+}
+
+// restOfLine returns the rest of the current line without its end and
+// surrounding blanks (at most maxToken bytes are kept), consuming the
+// newline.
+func (s *scanner) restOfLine() []byte {
+	var out []byte
+	for {
+		for s.pos < s.end {
+			c := s.buf[s.pos]
+			s.pos++
+			if c == '\n' {
+				s.line++
+				return trimSpace(out)
+			}
+			if c < ' ' && !isSpace(c) {
+				s.bad = true
+				return nil
+			}
+			if len(out) < maxToken {
+				out = append(out, c)
+			}
+		}
+		if !s.fill() {
+			return trimSpace(out)
+		}
+	}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stlSolid is one solid of an ASCII file.
+type stlSolid struct {
+	name Text
+	t    tally
+}
+
+// asciiSTL walks the grammar of ASCII STL and hands every triangle to emit.
+// It tolerates several solids, a missing endsolid, any whitespace, CRLF,
+// upper-case keywords and loops of more than three vertices (fanned).
+type asciiSTL struct {
+	sc       *scanner
+	warnings []string
+	// callbacks
+	begin func(name []byte) error
+	tri   func(c *[9]uint32) error
+	end   func() error
+}
+
+const maxLoopVertices = 1024
+
+func (p *asciiSTL) errorf(format string, args ...any) error {
+	if p.sc.bad {
+		return malformed(STL, "ASCII STL holds binary data or an over-long word near line %d", p.sc.line)
+	}
+	if p.sc.err != nil && !errors.Is(p.sc.err, io.EOF) {
+		return malformed(STL, "cannot read the file near line %d", p.sc.line)
+	}
+	args = append(args, p.sc.line)
+	return malformed(STL, format+" (line %d)", args...)
+}
+
+func (p *asciiSTL) warn(msg string) {
+	for _, w := range p.warnings {
+		if w == msg {
+			return
+		}
+	}
+	p.warnings = append(p.warnings, msg)
+}
+
+func (p *asciiSTL) run(ctx context.Context) error {
+	sc := p.sc
+	tok := sc.token()
+	if len(tok) >= 3 && tok[0] == 0xEF && tok[1] == 0xBB && tok[2] == 0xBF {
+		tok = tok[3:]
+		if len(tok) == 0 {
+			tok = sc.token()
+		}
+	}
+	if tok == nil || !eqFold(tok, "solid") {
+		return p.errorf("ASCII STL must start with the keyword solid")
+	}
+	var poly []uint32
+	var tri [9]uint32
+	for tok != nil {
+		// tok is "solid"
+		if err := p.begin(sc.restOfLine()); err != nil {
+			return err
+		}
+		if sc.bad {
+			return p.errorf("bad solid line")
+		}
+		ended := false
+	facets:
+		for {
+			tok = sc.token()
+			switch {
+			case tok == nil:
+				if sc.bad {
+					return p.errorf("unreadable word")
+				}
+				p.warn("ASCII STL ends without endsolid")
+				break facets
+			case eqFold(tok, "endsolid"):
+				sc.restOfLine()
+				ended = true
+				break facets
+			case eqFold(tok, "solid"):
+				p.warn("ASCII STL solid without endsolid")
+				break facets
+			case eqFold(tok, "facet"):
+			default:
+				return p.errorf("expected facet or endsolid")
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			tok = sc.token()
+			if tok != nil && eqFold(tok, "normal") {
+				for i := 0; i < 3; i++ {
+					if _, ok := parseF32(sc.token()); !ok {
+						return p.errorf("facet normal needs three numbers")
+					}
+				}
+				tok = sc.token()
+			}
+			if tok == nil || !eqFold(tok, "outer") || !eqFold(sc.token(), "loop") {
+				return p.errorf("expected outer loop")
+			}
+			poly = poly[:0]
+			for {
+				tok = sc.token()
+				if tok != nil && eqFold(tok, "endloop") {
+					break
+				}
+				if tok == nil || !eqFold(tok, "vertex") {
+					return p.errorf("expected vertex or endloop")
+				}
+				if len(poly) >= 3*maxLoopVertices {
+					return p.errorf("loop with more than %d vertices", maxLoopVertices)
+				}
+				for i := 0; i < 3; i++ {
+					f, ok := parseF32(sc.token())
+					if !ok {
+						return p.errorf("vertex needs three numbers")
+					}
+					poly = append(poly, math.Float32bits(f))
+				}
+			}
+			if !eqFold(sc.token(), "endfacet") {
+				return p.errorf("expected endfacet")
+			}
+			if len(poly) < 9 {
+				return p.errorf("facet with fewer than three vertices")
+			}
+			if len(poly) > 9 {
+				p.warn("ASCII STL facets with more than three vertices were fanned into triangles")
+			}
+			for k := 3; k+6 <= len(poly); k += 3 {
+				copy(tri[0:3], poly[0:3])
+				copy(tri[3:9], poly[k:k+6])
+				if err := p.tri(&tri); err != nil {
+					return err
+				}
+			}
+		}
+		if err := p.end(); err != nil {
+			return err
+		}
+		if ended {
+			tok = sc.token()
+			if sc.bad || (tok != nil && !eqFold(tok, "solid")) {
+				p.warn("data after the last endsolid was ignored")
+				sc.bad = false
+				break
+			}
+		}
+	}
+	if sc.bad {
+		return p.errorf("unreadable data")
+	}
+	if sc.err != nil && !errors.Is(sc.err, io.EOF) {
+		return p.errorf("read error")
+	}
+	return nil
+}
+
+func measureASCIISTL(ctx context.Context, r io.ReaderAt, size int64, lim Limits) ([]stlSolid, []string, error) {
+	var solids []stlSolid
+	var acc *stlAcc
+	var name Text
+	var total int64
+	p := &asciiSTL{sc: newScanner(r, size)}
+	p.begin = func(n []byte) error {
+		name = Text(n)
+		acc = newSTLAcc(int(min(size/256, 1<<20)), lim)
+		return nil
+	}
+	p.tri = func(c *[9]uint32) error {
+		total++
+		if total > lim.MaxTriangles {
+			return tooLarge(STL, "more than %d triangles", lim.MaxTriangles)
+		}
+		return acc.add(c)
+	}
+	p.end = func() error {
+		t, err := acc.finish()
+		if err != nil {
+			return err
+		}
+		solids = append(solids, stlSolid{name: name, t: t})
+		acc = nil
+		return nil
+	}
+	if err := p.run(ctx); err != nil {
+		return nil, nil, err
+	}
+	return solids, p.warnings, nil
+}

@@ -1,0 +1,403 @@
+package mesh
+
+import (
+	"math"
+	"slices"
+)
+
+// maxVertexID bounds vertex ids: edge entries keep the far vertex in 28 bits.
+const maxVertexID = 1<<28 - 1
+
+// noShell labels a vertex no triangle uses.
+const noShell = ^uint32(0)
+
+// edgeEnt is one undirected edge (lo, hi), kept in lo's list. key holds hi
+// and two 2-bit counters of the triangles that walk it lo→hi (fwd) and
+// hi→lo (bwd), saturating at 3.
+type edgeEnt struct {
+	key  uint32 // hi<<4 | fwd<<2 | bwd
+	next uint32 // 1-based index of the next entry of lo's list, 0 ends it
+}
+
+const (
+	fwdOne = 1 << 2
+	bwdOne = 1
+)
+
+// listScan is how far an insertion looks for an existing entry. Lists of
+// ordinary vertices are shorter (about three edges each); longer lists
+// (fans) may then hold duplicates, which finish merges.
+const listScan = 8
+
+// topo gathers the connectivity of a mesh as triangles arrive: per-vertex
+// edge lists for the manifold and orientation checks, and a union-find
+// forest for shells. Memory is a few words per vertex and one 8-byte entry
+// per undirected edge; nothing is kept per triangle.
+type topo struct {
+	parent []uint32
+	head   []uint32
+	ents   []edgeEnt
+	used   []uint64 // bitset of vertices some triangle uses; nil = all
+}
+
+// grow adds vertices up to n (each its own shell).
+func (t *topo) grow(n int) {
+	for len(t.parent) < n {
+		t.parent = append(t.parent, uint32(len(t.parent)))
+		t.head = append(t.head, 0)
+	}
+}
+
+func (t *topo) find(x uint32) uint32 {
+	p := t.parent
+	for p[x] != x {
+		p[x] = p[p[x]]
+		x = p[x]
+	}
+	return x
+}
+
+func (t *topo) union(a, b uint32) {
+	ra, rb := t.find(a), t.find(b)
+	switch {
+	case ra < rb:
+		t.parent[rb] = ra
+	case rb < ra:
+		t.parent[ra] = rb
+	}
+}
+
+// tri records triangle (a, b, c) by vertex id: each of its three edges is
+// found in, or added to, the list of its lower vertex; a new edge joins
+// the shells of its ends (a known one cannot).
+func (t *topo) tri(a, b, c uint32) {
+	if t.used != nil {
+		t.used[a>>6] |= 1 << (a & 63)
+		t.used[b>>6] |= 1 << (b & 63)
+		t.used[c>>6] |= 1 << (c & 63)
+	}
+	from, to := [3]uint32{a, b, c}, [3]uint32{b, c, a}
+	for k := 0; k < 3; k++ {
+		lo, hi, one := from[k], to[k], uint32(fwdOne)
+		if hi == lo {
+			continue
+		}
+		if hi < lo {
+			lo, hi, one = hi, lo, bwdOne
+		}
+		e := t.head[lo]
+		for i := 0; e != 0 && i < listScan; i++ {
+			p := &t.ents[e-1]
+			if p.key>>4 == hi {
+				if p.key&(one*3) != one*3 {
+					p.key += one
+				}
+				goto next
+			}
+			e = p.next
+		}
+		t.ents = append(t.ents, edgeEnt{key: hi<<4 | one, next: t.head[lo]})
+		t.head[lo] = uint32(len(t.ents))
+		t.union(lo, hi)
+	next:
+	}
+}
+
+func (t *topo) isUsed(v uint32) bool {
+	return t.used == nil || t.used[v>>6]&(1<<(v&63)) != 0
+}
+
+// shellInfo is what topology says about one shell; vol6 is filled in by the
+// geometry pass.
+type shellInfo struct {
+	vol6 float64 // six times the signed volume, about the reference point
+	open bool    // some edge is not balanced (holes, flips, odd fans)
+}
+
+// topoResult is the connectivity of a finished mesh.
+type topoResult struct {
+	label                              []uint32 // shell per vertex, noShell if unused
+	shells                             []shellInfo
+	boundary, nonManifold, misoriented int64
+}
+
+// finish labels shells and classifies every undirected edge. The topo's
+// lists are consumed.
+func (t *topo) finish() topoResult {
+	n := len(t.parent)
+	var res topoResult
+	res.label = make([]uint32, n)
+	nshell := uint32(0)
+	for v := 0; v < n; v++ {
+		if !t.isUsed(uint32(v)) {
+			res.label[v] = noShell
+			continue
+		}
+		if t.parent[v] == uint32(v) {
+			res.label[v] = nshell
+			nshell++
+		}
+	}
+	for v := 0; v < n; v++ {
+		if res.label[v] == noShell {
+			continue
+		}
+		if r := t.find(uint32(v)); r != uint32(v) {
+			res.label[v] = res.label[r]
+		}
+	}
+	res.shells = make([]shellInfo, nshell)
+	var scratch []uint32
+	for v := 0; v < n; v++ {
+		e := t.head[v]
+		if e == 0 {
+			continue
+		}
+		s := &res.shells[res.label[v]]
+		k := 0
+		for x := e; x != 0; x = t.ents[x-1].next {
+			k++
+			if k > listScan {
+				break
+			}
+		}
+		if k <= listScan {
+			for x := e; x != 0; x = t.ents[x-1].next {
+				res.classify(s, t.ents[x-1].key)
+			}
+			continue
+		}
+		// A long list may repeat an edge: sort by far vertex and merge.
+		scratch = scratch[:0]
+		for x := e; x != 0; x = t.ents[x-1].next {
+			scratch = append(scratch, t.ents[x-1].key)
+		}
+		slices.Sort(scratch)
+		for i := 0; i < len(scratch); {
+			key := scratch[i]
+			f, b := (key>>2)&3, key&3
+			j := i + 1
+			for ; j < len(scratch) && scratch[j]>>4 == key>>4; j++ {
+				f = min(f+(scratch[j]>>2)&3, 3)
+				b = min(b+scratch[j]&3, 3)
+			}
+			res.classify(s, key&^15|f<<2|b)
+			i = j
+		}
+	}
+	return res
+}
+
+func (res *topoResult) classify(s *shellInfo, key uint32) {
+	f, b := (key>>2)&3, key&3
+	switch {
+	case f == 1 && b == 1:
+		return
+	case f+b == 1:
+		res.boundary++
+		s.open = true
+	case f+b == 2:
+		res.misoriented++
+		s.open = true
+	default:
+		res.nonManifold++
+		if f != b || f == 3 {
+			s.open = true
+		}
+	}
+}
+
+// box is a bounding box in file units.
+type box struct {
+	min, max [3]float64
+	ok       bool
+}
+
+func (b *box) add(x, y, z float64) {
+	if !b.ok {
+		b.min = [3]float64{x, y, z}
+		b.max = b.min
+		b.ok = true
+		return
+	}
+	// coordinates are finite: plain comparisons suffice
+	if x < b.min[0] {
+		b.min[0] = x
+	} else if x > b.max[0] {
+		b.max[0] = x
+	}
+	if y < b.min[1] {
+		b.min[1] = y
+	} else if y > b.max[1] {
+		b.max[1] = y
+	}
+	if z < b.min[2] {
+		b.min[2] = z
+	} else if z > b.max[2] {
+		b.max[2] = z
+	}
+}
+
+func (b *box) union(o box) {
+	if o.ok {
+		b.add(o.min[0], o.min[1], o.min[2])
+		b.add(o.max[0], o.max[1], o.max[2])
+	}
+}
+
+func (b *box) contains(o box) bool {
+	for i := 0; i < 3; i++ {
+		if o.min[i] < b.min[i] || o.max[i] > b.max[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *box) diag() float64 {
+	if !b.ok {
+		return 0
+	}
+	dx, dy, dz := b.max[0]-b.min[0], b.max[1]-b.min[1], b.max[2]-b.min[2]
+	return math.Sqrt(dx*dx + dy*dy + dz*dz)
+}
+
+// tally is the raw result of measuring one mesh (or one placed instance of
+// it), in file units.
+type tally struct {
+	triangles, vertices int64
+	area2               float64    // Σ |(b−a)×(c−a)| = twice the area
+	vol6                float64    // Σ a'·((b'−a')×(c'−a')) about ref
+	sumN                [3]float64 // Σ (b'−a')×(c'−a'), for moving vol6 to the origin
+	ref                 [3]float64
+	box                 box
+	degenerate          int64
+	boundary            int64
+	nonManifold         int64
+	misoriented         int64
+	shells              int64
+	signed6, abs6       float64
+	inverted            int64
+}
+
+// settle turns per-shell volumes into the signed and the enclosed volume
+// and counts inverted shells. bboxes returns the bounding boxes of the
+// shells asked for; it is called only when some closed shell is negative,
+// because only then does nesting decide between cavity and inversion.
+func (t *tally) settle(topo *topoResult, bboxes func(want []uint32) []box) {
+	t.boundary, t.nonManifold, t.misoriented = topo.boundary, topo.nonManifold, topo.misoriented
+	t.shells = int64(len(topo.shells))
+	anyOpen := false
+	closed6 := 0.0
+	for i := range topo.shells {
+		if topo.shells[i].open {
+			anyOpen = true
+		} else {
+			closed6 += topo.shells[i].vol6
+		}
+	}
+	t.signed6 = t.vol6
+	if anyOpen {
+		// Open parts have no origin-free volume; report it about the
+		// file's origin like other tools: V₀ = V_ref + ref·ΣN.
+		t.signed6 += t.ref[0]*t.sumN[0] + t.ref[1]*t.sumN[1] + t.ref[2]*t.sumN[2]
+	}
+	open6 := t.signed6 - closed6
+	if !anyOpen {
+		open6 = 0
+	}
+	// Shells thinner than this are flat (double-sided sheets): their sign
+	// is rounding noise.
+	d := t.box.diag()
+	eps := 1e-9 * d * d * d
+	var neg []uint32
+	for i := range topo.shells {
+		if !topo.shells[i].open && topo.shells[i].vol6 < -eps {
+			neg = append(neg, uint32(i))
+		}
+	}
+	if len(neg) == 0 {
+		t.abs6 = math.Abs(closed6) + math.Abs(open6)
+		return
+	}
+	// Some closed shell is negative: a cavity inside another shell, or an
+	// inverted shell. Order closed shells by size; a shell's parent is the
+	// smallest larger shell whose box contains it; depth parity says which
+	// sign is right.
+	const maxNest = 4096
+	var cl []uint32
+	for i := range topo.shells {
+		if !topo.shells[i].open && math.Abs(topo.shells[i].vol6) > eps {
+			cl = append(cl, uint32(i))
+		}
+	}
+	slices.SortFunc(cl, func(a, b uint32) int {
+		va, vb := math.Abs(topo.shells[a].vol6), math.Abs(topo.shells[b].vol6)
+		switch {
+		case va > vb:
+			return -1
+		case va < vb:
+			return 1
+		}
+		return int(a) - int(b)
+	})
+	nest := cl
+	if len(nest) > maxNest {
+		nest = nest[:maxNest]
+	}
+	boxes := bboxes(nest)
+	depth := make([]int, len(nest))
+	abs6 := 0.0
+	for i, s := range cl {
+		v := topo.shells[s].vol6
+		dep := 0
+		if i < len(nest) {
+			for j := i - 1; j >= 0; j-- {
+				if boxes[j].contains(boxes[i]) {
+					dep = depth[j] + 1
+					break
+				}
+			}
+			depth[i] = dep
+		}
+		if dep%2 == 0 {
+			abs6 += math.Abs(v)
+			if v < 0 {
+				t.inverted++
+			}
+		} else {
+			abs6 -= math.Abs(v)
+			if v > 0 {
+				t.inverted++
+			}
+		}
+	}
+	t.abs6 = math.Abs(abs6) + math.Abs(open6)
+}
+
+// metrics converts a tally to millimetres.
+func (t *tally) metrics(scale float64) Metrics {
+	m := Metrics{
+		Triangles:           t.triangles,
+		Vertices:            t.vertices,
+		SurfaceAreaMM2:      t.area2 / 2 * scale * scale,
+		SignedVolumeMM3:     t.signed6 / 6 * scale * scale * scale,
+		VolumeMM3:           t.abs6 / 6 * scale * scale * scale,
+		BoundaryEdges:       t.boundary,
+		NonManifoldEdges:    t.nonManifold,
+		MisorientedEdges:    t.misoriented,
+		Shells:              t.shells,
+		DegenerateTriangles: t.degenerate,
+		InvertedShells:      t.inverted,
+		Inverted:            t.inverted > 0,
+	}
+	m.Watertight = t.triangles > 0 && t.boundary == 0 && t.nonManifold == 0 && t.misoriented == 0
+	if t.box.ok {
+		for i := 0; i < 3; i++ {
+			m.BBox.Min[i] = t.box.min[i] * scale
+			m.BBox.Max[i] = t.box.max[i] * scale
+			m.BBox.Size[i] = m.BBox.Max[i] - m.BBox.Min[i]
+		}
+	}
+	return m
+}

@@ -1,0 +1,55 @@
+package mesh
+
+// welder merges STL vertices with bit-identical coordinates (after folding
+// -0 into +0) and numbers them in order of first appearance. It is an
+// open-addressing table of 4-byte slots — 4 bits of the hash above the
+// vertex id+1 in 28 bits — kept at most half full. The coordinates live
+// once, in xyz; the fingerprint spares most probes a look at them, and a
+// lookup that hits compares against a recently touched vertex. Small slots
+// matter: the table outgrows the caches and the TLB, and welding is
+// bound by the first touch of each new vertex's slot.
+type welder struct {
+	slots []uint32
+	mask  uint64
+	xyz   []uint32 // float32 bits, three per vertex
+}
+
+const (
+	slotID = 1<<28 - 1
+	slotFP = ^uint32(slotID)
+)
+
+func newWelder(expect int) *welder {
+	n := 1024
+	for n < 2*expect {
+		n <<= 1
+	}
+	return &welder{slots: make([]uint32, n), mask: uint64(n - 1), xyz: make([]uint32, 0, 3*expect)}
+}
+
+// slotFingerprint takes the hash's top four bits.
+func slotFingerprint(h uint64) uint32 { return uint32(h>>32) & slotFP }
+
+func weldHash(x, y, z uint32) uint64 {
+	h := (uint64(x)<<32 | uint64(y)) * 0x9E3779B97F4A7C15
+	h ^= uint64(z) * 0xC2B2AE3D27D4EB4F
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	return h
+}
+
+func (w *welder) rehash() {
+	n := 2 * len(w.slots)
+	w.slots = make([]uint32, n)
+	w.mask = uint64(n - 1)
+	for id := 0; id < len(w.xyz)/3; id++ {
+		x, y, z := w.xyz[3*id], w.xyz[3*id+1], w.xyz[3*id+2]
+		h := weldHash(x, y, z)
+		i := h & w.mask
+		for w.slots[i] != 0 {
+			i = (i + 1) & w.mask
+		}
+		w.slots[i] = slotFingerprint(h) | uint32(id+1)
+	}
+}
