@@ -1,0 +1,349 @@
+// Package receive lands instances received over DICOM networking (C-STORE,
+// package dimse) and DICOMweb (STOW-RS, package stow) in the raw bucket,
+// where the pipeline's workers pick them up.
+//
+// Each instance is spooled to an unlinked temporary file as it arrives
+// (never held whole in memory), its header checked, and put to the store
+// under a key built from keyed hashes of its study, series and SOP instance
+// UIDs: pacs/<study>/<series>/<sop>.dcm with 32 hex digits each. The key
+// carries no identifier (the pipeline links a study to its case through the
+// content, not the key), and an instance sent twice — by either protocol —
+// lands on the same key. The sender's success status is sent only after
+// the store said the object is durable.
+package receive
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/dimse"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/sitekey"
+	"github.com/printreg/printreg/pkg/stow"
+)
+
+// Key domains of the object key hashes (sitekey domain separation).
+const (
+	domainStudy  = "receive.key.study"
+	domainSeries = "receive.key.series"
+	domainSOP    = "receive.key.sop"
+)
+
+// DefaultKeyPrefix is where received instances land in the raw bucket.
+const DefaultKeyPrefix = "pacs/"
+
+// Config configures the receiver. Zero fields take their defaults.
+type Config struct {
+	// KeyPrefix prefixes object keys (default "pacs/").
+	KeyPrefix string `yaml:"key_prefix"`
+	// SpoolDir holds instances while they arrive (default the system
+	// temporary directory). Spool files are unlinked at creation, so a
+	// crash leaves nothing behind.
+	SpoolDir string `yaml:"spool_dir"`
+	// MinSpoolFreeBytes: associations and requests are refused when the
+	// spool file system has less free space (default 1 GiB).
+	MinSpoolFreeBytes int64 `yaml:"min_spool_free_bytes"`
+	// MinStoreFreeBytes: the same for a directory store (default 1 GiB).
+	MinStoreFreeBytes int64 `yaml:"min_store_free_bytes"`
+	// ReadyCacheTTL is how long a store health check is reused (default
+	// 2 s), so an association storm does not become a health-check storm.
+	ReadyCacheTTL time.Duration `yaml:"ready_cache_ttl"`
+	// PutTimeout bounds one put to the store (default 10 min).
+	PutTimeout time.Duration `yaml:"put_timeout"`
+	// DIMSE configures the C-STORE receiver; it is served by Run when
+	// DIMSE.Listen is set.
+	DIMSE dimse.Config `yaml:"dimse"`
+	// STOW configures the STOW-RS endpoint; it is served by Run when
+	// STOW.Listen is set.
+	STOW stow.Config `yaml:"stow"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = DefaultKeyPrefix
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = os.TempDir()
+	}
+	if c.MinSpoolFreeBytes <= 0 {
+		c.MinSpoolFreeBytes = 1 << 30
+	}
+	if c.MinStoreFreeBytes <= 0 {
+		c.MinStoreFreeBytes = 1 << 30
+	}
+	if c.ReadyCacheTTL <= 0 {
+		c.ReadyCacheTTL = 2 * time.Second
+	}
+	if c.PutTimeout <= 0 {
+		c.PutTimeout = 10 * time.Minute
+	}
+	return c
+}
+
+// Receiver ties the DIMSE and STOW-RS front doors to the store.
+type Receiver struct {
+	cfg    Config
+	bucket objstore.Bucket
+	key    *sitekey.Key
+	log    zerolog.Logger
+	dimse  *dimse.Server
+	stow   *stow.Server
+
+	readyMu   sync.Mutex
+	readyAt   time.Time
+	readyErr  error
+	readyBusy chan struct{}
+}
+
+// New validates cfg and builds the receiver, which puts instances into
+// bucket (the raw bucket) under keys hashed with key.
+func New(cfg Config, bucket objstore.Bucket, key *sitekey.Key, log zerolog.Logger) (*Receiver, error) {
+	if bucket == nil {
+		return nil, errors.New("receive: a bucket is required")
+	}
+	if key == nil {
+		return nil, errors.New("receive: a site key is required")
+	}
+	cfg = cfg.withDefaults()
+	if strings.HasPrefix(cfg.KeyPrefix, "/") || strings.Contains(cfg.KeyPrefix, "..") {
+		return nil, errors.New("receive: key_prefix must be relative and without ..")
+	}
+	if st, err := os.Stat(cfg.SpoolDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("receive: spool_dir is not a directory: %w", errors.Join(err, errors.New("not usable")))
+	}
+	r := &Receiver{cfg: cfg, bucket: bucket, key: key, log: log.With().Str("component", "receive").Logger()}
+	var errs []error
+	ds, err := dimse.NewServer(cfg.DIMSE, dimseHandler{r}, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	r.dimse = ds
+	ss, err := stow.NewServer(cfg.STOW, stowStorer{r}, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	r.stow = ss
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return r, nil
+}
+
+// DIMSE returns the C-STORE server (for Serve, Stats, Active).
+func (r *Receiver) DIMSE() *dimse.Server { return r.dimse }
+
+// STOW returns the STOW-RS endpoint (for Handler, Serve, Stats).
+func (r *Receiver) STOW() *stow.Server { return r.stow }
+
+// ServeDIMSE serves C-STORE on ln until ctx is cancelled.
+func (r *Receiver) ServeDIMSE(ctx context.Context, ln net.Listener) error {
+	return r.dimse.Serve(ctx, ln)
+}
+
+// ServeSTOW serves STOW-RS on ln until ctx is cancelled.
+func (r *Receiver) ServeSTOW(ctx context.Context, ln net.Listener) error {
+	return r.stow.Serve(ctx, ln)
+}
+
+// Run listens on the configured addresses (DIMSE.Listen, STOW.Listen;
+// empty disables one) and serves until ctx is cancelled or one fails.
+func (r *Receiver) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type serve func(context.Context, net.Listener) error
+	var lns []net.Listener
+	var fns []serve
+	for _, l := range []struct {
+		addr string
+		fn   serve
+	}{{r.cfg.DIMSE.Listen, r.ServeDIMSE}, {r.cfg.STOW.Listen, r.ServeSTOW}} {
+		if l.addr == "" {
+			continue
+		}
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return fmt.Errorf("receive: listening on %s: %w", l.addr, err)
+		}
+		lns = append(lns, ln)
+		fns = append(fns, l.fn)
+	}
+	if len(lns) == 0 {
+		return errors.New("receive: neither dimse.listen nor stow.listen is set")
+	}
+	errc := make(chan error, len(lns))
+	for i := range lns {
+		go func() { errc <- fns[i](ctx, lns[i]) }()
+	}
+	var first error
+	for range lns {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// ObjectKey is the raw-bucket key of an instance: prefix + keyed hashes of
+// its study, series and SOP instance UIDs.
+func ObjectKey(key *sitekey.Key, prefix, study, series, sop string) string {
+	return prefix + key.Hex(16, domainStudy, study) + "/" + key.Hex(16, domainSeries, series) + "/" +
+		key.Hex(16, domainSOP, sop) + ".dcm"
+}
+
+// Ready checks the store (cached for ReadyCacheTTL; one check at a time)
+// and the spool's free space.
+func (r *Receiver) Ready(ctx context.Context) error {
+	free, err := freeBytes(r.cfg.SpoolDir)
+	if err != nil {
+		return err
+	}
+	if free < r.cfg.MinSpoolFreeBytes {
+		return fmt.Errorf("receive: spool directory has %d bytes free, under the %d minimum: %w", free, r.cfg.MinSpoolFreeBytes, ErrStoreFull)
+	}
+	for {
+		r.readyMu.Lock()
+		if !r.readyAt.IsZero() && time.Since(r.readyAt) < r.cfg.ReadyCacheTTL {
+			err := r.readyErr
+			r.readyMu.Unlock()
+			return err
+		}
+		if busy := r.readyBusy; busy != nil {
+			r.readyMu.Unlock()
+			select {
+			case <-busy:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		busy := make(chan struct{})
+		r.readyBusy = busy
+		r.readyMu.Unlock()
+		err := r.storeHealth(ctx)
+		r.readyMu.Lock()
+		r.readyAt, r.readyErr, r.readyBusy = time.Now(), err, nil
+		r.readyMu.Unlock()
+		close(busy)
+		return err
+	}
+}
+
+// spool is an unlinked temporary file receiving one instance.
+type spool struct {
+	f   *os.File
+	w   *bufio.Writer
+	n   int64 // bytes written, file meta included
+	max int64 // data bytes allowed after the header
+	hdr int64 // header bytes
+}
+
+func (r *Receiver) newSpool(max int64) (*spool, error) {
+	f, err := os.CreateTemp(r.cfg.SpoolDir, "printreg-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("receive: creating a spool file: %w", err)
+	}
+	// Unlinked at once: the open file is all that holds the bytes.
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("receive: unlinking a spool file: %w", err)
+	}
+	return &spool{f: f, w: bufio.NewWriterSize(f, 256<<10), max: max}, nil
+}
+
+var errTooLarge = errors.New("instance larger than the configured limit")
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.max > 0 && s.n-s.hdr+int64(len(p)) > s.max {
+		return 0, errTooLarge
+	}
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *spool) close() { s.f.Close() }
+
+// finish flushes the spool and returns a reader over the whole object.
+func (s *spool) finish() (*io.SectionReader, error) {
+	if err := s.w.Flush(); err != nil {
+		return nil, fmt.Errorf("receive: writing the spool file: %w", err)
+	}
+	return io.NewSectionReader(s.f, 0, s.n), nil
+}
+
+// ids are the identifiers read from an instance's header.
+type ids struct {
+	sopClass, sopInstance, study, series, syntax string
+	meta                                         *dicomx.Dataset
+}
+
+// headerLimits bound what reading an instance's header may allocate.
+var headerLimits = dicomx.Limits{MaxValueBytes: 64 << 20, MaxElements: 1_000_000}
+
+// readIDs reads the header of the spooled object.
+func readIDs(obj *io.SectionReader) (*ids, error) {
+	o, err := dicomx.ReadMeta(io.NewSectionReader(obj, 0, obj.Size()), obj.Size(), dicomx.Options{Limits: headerLimits})
+	if err != nil {
+		return nil, err
+	}
+	d := o.Dataset
+	return &ids{sopClass: d.Str(dicomx.TagSOPClassUID), sopInstance: d.Str(dicomx.TagSOPInstanceUID),
+		study: d.Str(dicomx.TagStudyInstanceUID), series: d.Str(dicomx.TagSeriesInstanceUID),
+		syntax: o.Meta.Str(dicomx.TagTransferSyntaxUID), meta: o.Meta}, nil
+}
+
+func validUID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIDs verifies the identifiers a key is built from.
+func checkIDs(id *ids) (dimse.Status, string) {
+	if !validUID(id.sopClass) || !validUID(id.sopInstance) {
+		return dimse.StatusDataSetMismatch, "SOP class or instance UID missing or invalid"
+	}
+	if !validUID(id.study) || !validUID(id.series) {
+		return dimse.StatusDataSetMismatch, "study or series instance UID missing or invalid"
+	}
+	return dimse.StatusSuccess, ""
+}
+
+// put stores the spooled object under its key.
+func (r *Receiver) put(ctx context.Context, obj *io.SectionReader, id *ids) (string, error) {
+	key := ObjectKey(r.key, r.cfg.KeyPrefix, id.study, id.series, id.sopInstance)
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PutTimeout)
+	defer cancel()
+	if _, err := r.bucket.Put(pctx, key, io.NewSectionReader(obj, 0, obj.Size()), obj.Size(),
+		objstore.PutOptions{ContentType: "application/dicom"}); err != nil {
+		// A failed put means the store may be down: recheck before the
+		// next association.
+		r.readyMu.Lock()
+		r.readyAt = time.Time{}
+		r.readyMu.Unlock()
+		return key, err
+	}
+	return key, nil
+}

@@ -1,0 +1,541 @@
+// Package stow is a DICOMweb STOW-RS endpoint (PS3.18 10.5): POST
+// {base}/studies and {base}/studies/{study} with multipart/related bodies
+// of application/dicom parts.
+//
+// Bodies are read part by part with mime/multipart and each part is handed
+// to the Storer as a stream, so neither the request nor an instance is ever
+// held in memory. The response is the PS3.18 JSON: ReferencedSOPSequence for
+// what was stored, FailedSOPSequence with a FailureReason for what was not,
+// and 200 (all stored), 202 (some), 409 (none) or 400/413/415 when the
+// request itself is unusable.
+package stow
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dimse"
+)
+
+// Storer stores the instances of a request.
+type Storer interface {
+	// Ready reports whether instances can be stored now (the store is
+	// reachable and not full); requests are refused with 503 otherwise.
+	Ready(ctx context.Context) error
+	// StoreInstance reads one Part 10 instance from r and stores it, or
+	// says why not. It returns once the instance is durable.
+	StoreInstance(ctx context.Context, r io.Reader, opt InstanceOptions) InstanceResult
+}
+
+// InstanceOptions qualify one part.
+type InstanceOptions struct {
+	// StudyInstanceUID, when set, is the study of the request URL: an
+	// instance of another study is refused.
+	StudyInstanceUID string
+	// MaxBytes bounds the instance.
+	MaxBytes int64
+	// Client names the authenticated client for logs (token number or
+	// certificate subject), never a secret.
+	Client string
+}
+
+// InstanceResult is the outcome for one part.
+type InstanceResult struct {
+	// SOPClassUID and SOPInstanceUID as read from the instance; empty
+	// when it could not be read that far.
+	SOPClassUID, SOPInstanceUID string
+	// Status is success or the failure reason.
+	Status dimse.Status
+	// Comment says why, for logs (no identifiers).
+	Comment string
+}
+
+// Defaults of Config.
+const (
+	DefaultBasePath              = "/dicomweb"
+	DefaultMaxRequestBytes       = 16 << 30
+	DefaultMaxInstanceBytes      = 4 << 30
+	DefaultMaxParts              = 100_000
+	DefaultMaxConcurrentRequests = 16
+	DefaultIdleTimeout           = 2 * time.Minute
+	DefaultReadHeaderTimeout     = 30 * time.Second
+)
+
+// Config configures the STOW-RS endpoint.
+type Config struct {
+	// Listen is the TCP address for Run-style wiring (e.g. ":8104").
+	Listen string `yaml:"listen"`
+	// BasePath prefixes the routes (default "/dicomweb": POST
+	// /dicomweb/studies).
+	BasePath string `yaml:"base_path"`
+	// TokensFile holds the accepted bearer tokens, one per line (blank lines
+	// and lines starting with # are ignored). Tokens are compared in
+	// constant time.
+	TokensFile string `yaml:"tokens_file"`
+	// TLS serves HTTPS; with ClientCAFile set, clients must present a
+	// certificate signed by those CAs (mutual TLS).
+	TLS *dimse.TLSConfig `yaml:"tls"`
+	// AllowUnauthenticated must be set to serve without tokens and without
+	// client certificates (a closed test network only).
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// MaxRequestBytes bounds a request body (default 16 GiB): 413 beyond.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxInstanceBytes bounds one part (default 4 GiB): that instance fails
+	// with A700, the others are stored.
+	MaxInstanceBytes int64 `yaml:"max_instance_bytes"`
+	// MaxParts bounds the parts of one request (default 100,000).
+	MaxParts int `yaml:"max_parts"`
+	// MaxConcurrentRequests bounds requests being stored at once (default
+	// 16): 503 with Retry-After beyond.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// IdleTimeout bounds the silence between body bytes (default 2 min),
+	// so a stalled sender does not hold a request slot.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ReadHeaderTimeout bounds reading request headers (default 30 s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.BasePath == "" {
+		c.BasePath = DefaultBasePath
+	}
+	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
+	if c.BasePath == "/" {
+		c.BasePath = ""
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxInstanceBytes <= 0 {
+		c.MaxInstanceBytes = DefaultMaxInstanceBytes
+	}
+	if c.MaxParts <= 0 {
+		c.MaxParts = DefaultMaxParts
+	}
+	if c.MaxConcurrentRequests <= 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	return c
+}
+
+// Server is the STOW-RS endpoint.
+type Server struct {
+	cfg       Config
+	st        Storer
+	log       zerolog.Logger
+	tokens    [][32]byte // SHA-256 of each token
+	tlsConfig *tls.Config
+	slots     chan struct{}
+
+	stored, failed, requests atomic.Uint64
+}
+
+// NewServer validates cfg, loads the tokens and certificates, and returns
+// the endpoint.
+func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
+	if st == nil {
+		return nil, errors.New("stow: a storer is required")
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, st: st, log: log.With().Str("component", "stow").Logger(),
+		slots: make(chan struct{}, cfg.MaxConcurrentRequests)}
+	var errs []error
+	if cfg.TokensFile != "" {
+		toks, err := LoadTokens(cfg.TokensFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.tokens = toks
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.Load()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stow: %w", err))
+		}
+		s.tlsConfig = tc
+	}
+	mtls := cfg.TLS != nil && cfg.TLS.ClientCAFile != ""
+	if cfg.TokensFile == "" && !mtls && !cfg.AllowUnauthenticated {
+		errs = append(errs, errors.New("stow: no authentication configured: set tokens_file, tls.client_ca_file, or allow_unauthenticated"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// LoadTokens reads bearer tokens, one per line, and keeps their SHA-256
+// digests, so that comparison time does not depend on token lengths.
+// Errors name the file, never its content.
+func LoadTokens(path string) ([][32]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("stow: reading the tokens file: %w", err)
+	}
+	var out [][32]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if len(t) < 16 {
+			return nil, fmt.Errorf("stow: tokens file line %d: token shorter than 16 characters", i+1)
+		}
+		out = append(out, sha256.Sum256([]byte(t)))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("stow: the tokens file holds no token")
+	}
+	return out, nil
+}
+
+// Config returns the effective configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handler returns the HTTP handler for the STOW-RS routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(s.cfg.BasePath+"/studies", s.serveStudies)
+	mux.HandleFunc(s.cfg.BasePath+"/studies/{study}", s.serveStudies)
+	return mux
+}
+
+// Serve serves HTTP (HTTPS with TLS configured) on ln until ctx is
+// cancelled, then shuts down gracefully. It returns nil after a shutdown
+// through ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          stdlog.New(s.log.With().Str("source", "http").Logger(), "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.tlsConfig != nil {
+		hs.TLSConfig = s.tlsConfig
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("stow: serving: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.IdleTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	<-errc
+	return nil
+}
+
+// authenticate checks the bearer token and the client certificate. It
+// returns a name for the client (for logs) or false.
+func (s *Server) authenticate(r *http.Request) (string, bool) {
+	client := "anonymous"
+	if s.cfg.TLS != nil && s.cfg.TLS.ClientCAFile != "" {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			return "", false
+		}
+		client = "cert:" + r.TLS.VerifiedChains[0][0].Subject.CommonName
+	}
+	if len(s.tokens) == 0 {
+		return client, true
+	}
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	match := 0
+	for i, t := range s.tokens {
+		// Every token is compared: the time does not say which matched.
+		if subtle.ConstantTimeCompare(sum[:], t[:]) == 1 {
+			match = i + 1
+		}
+	}
+	if match == 0 {
+		return "", false
+	}
+	if client == "anonymous" {
+		client = "token#" + strconv.Itoa(match)
+	}
+	return client, true
+}
+
+// Attribute tags of the response (PS3.18 Table 10.5.3-2).
+const (
+	tagRetrieveURL           = "00081190"
+	tagFailedSOPSequence     = "00081198"
+	tagReferencedSOPSequence = "00081199"
+	tagReferencedSOPClass    = "00081150"
+	tagReferencedSOPInstance = "00081155"
+	tagFailureReason         = "00081197"
+)
+
+// jsonAttr is one attribute of the DICOM JSON model (PS3.18 F.2).
+type jsonAttr struct {
+	VR    string `json:"vr"`
+	Value []any  `json:"Value,omitempty"`
+}
+
+type response struct {
+	referenced, failed []any
+}
+
+func (resp *response) add(res InstanceResult) {
+	item := map[string]jsonAttr{}
+	if res.SOPClassUID != "" {
+		item[tagReferencedSOPClass] = jsonAttr{VR: "UI", Value: []any{res.SOPClassUID}}
+	}
+	if res.SOPInstanceUID != "" {
+		item[tagReferencedSOPInstance] = jsonAttr{VR: "UI", Value: []any{res.SOPInstanceUID}}
+	}
+	if res.Status.IsSuccess() {
+		resp.referenced = append(resp.referenced, item)
+		return
+	}
+	item[tagFailureReason] = jsonAttr{VR: "US", Value: []any{uint16(res.Status)}}
+	resp.failed = append(resp.failed, item)
+}
+
+func (resp *response) body() []byte {
+	m := map[string]jsonAttr{tagReferencedSOPSequence: {VR: "SQ", Value: resp.referenced}}
+	if len(resp.failed) > 0 {
+		m[tagFailedSOPSequence] = jsonAttr{VR: "SQ", Value: resp.failed}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func plain(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// acceptsJSON reports whether the Accept header allows the JSON response.
+func acceptsJSON(h string) bool {
+	if h == "" {
+		return true
+	}
+	for _, part := range strings.Split(h, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/dicom+json", "application/json", "*/*", "application/*":
+			return true
+		}
+	}
+	return false
+}
+
+func validUID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	client, ok := s.authenticate(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="printreg"`)
+		plain(w, http.StatusUnauthorized, "authentication required")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		plain(w, http.StatusMethodNotAllowed, "only POST (store instances) is served here")
+		return
+	}
+	study := r.PathValue("study")
+	if study != "" && !validUID(study) {
+		plain(w, http.StatusBadRequest, "the study in the URL is not a UID")
+		return
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/related" {
+		plain(w, http.StatusUnsupportedMediaType, `expected Content-Type multipart/related; type="application/dicom"`)
+		return
+	}
+	if t := params["type"]; t != "" && !strings.EqualFold(t, "application/dicom") {
+		plain(w, http.StatusUnsupportedMediaType, `only type="application/dicom" parts are accepted`)
+		return
+	}
+	boundary := params["boundary"]
+	if boundary == "" {
+		plain(w, http.StatusBadRequest, "multipart body without a boundary")
+		return
+	}
+	if !acceptsJSON(r.Header.Get("Accept")) {
+		plain(w, http.StatusNotAcceptable, "the response is application/dicom+json")
+		return
+	}
+	if r.ContentLength > s.cfg.MaxRequestBytes {
+		plain(w, http.StatusRequestEntityTooLarge, "request larger than the configured limit")
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		plain(w, http.StatusServiceUnavailable, "too many concurrent requests")
+		return
+	}
+	if err := s.st.Ready(r.Context()); err != nil {
+		s.log.Warn().Err(err).Msg("store not ready: refusing the request")
+		w.Header().Set("Retry-After", "30")
+		plain(w, http.StatusServiceUnavailable, "storage unavailable")
+		return
+	}
+
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes), rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
+	mr := multipart.NewReader(body, boundary)
+	var resp response
+	parts, stored := 0, 0
+	code := 0
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				code = http.StatusRequestEntityTooLarge
+				resp.add(InstanceResult{Status: dimse.StatusOutOfResources})
+			case parts == 0:
+				code = http.StatusBadRequest
+			default:
+				resp.add(InstanceResult{Status: dimse.StatusCannotUnderstand})
+			}
+			s.log.Info().Err(err).Int("parts", parts).Msg("multipart body unreadable")
+			break
+		}
+		parts++
+		if parts > s.cfg.MaxParts {
+			part.Close()
+			code = http.StatusRequestEntityTooLarge
+			resp.add(InstanceResult{Status: dimse.StatusOutOfResources})
+			break
+		}
+		res := s.storePart(r.Context(), part, study, client)
+		part.Close()
+		resp.add(res)
+		if res.Status.IsSuccess() {
+			stored++
+			s.stored.Add(1)
+		} else {
+			s.failed.Add(1)
+		}
+		if r.Context().Err() != nil {
+			break
+		}
+	}
+	failed := len(resp.failed)
+	if code == 0 {
+		switch {
+		case parts == 0:
+			code = http.StatusBadRequest
+		case failed == 0:
+			code = http.StatusOK
+		case stored == 0:
+			code = http.StatusConflict
+		default:
+			code = http.StatusAccepted
+		}
+	}
+	s.log.Info().Str("client", client).Int("parts", parts).Int("stored", stored).Int("failed", failed).
+		Int("status", code).Msg("STOW-RS request")
+	if code == http.StatusBadRequest && parts == 0 {
+		plain(w, code, "no DICOM part in the multipart body")
+		return
+	}
+	w.Header().Set("Content-Type", "application/dicom+json")
+	w.WriteHeader(code)
+	_, _ = w.Write(resp.body())
+}
+
+// storePart checks a part's headers and stores its instance.
+func (s *Server) storePart(ctx context.Context, part *multipart.Part, study, client string) InstanceResult {
+	ct := part.Header.Get("Content-Type")
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !strings.EqualFold(mt, "application/dicom") {
+			return InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "part is not application/dicom"}
+		}
+	}
+	if cte := part.Header.Get("Content-Transfer-Encoding"); cte != "" && !strings.EqualFold(cte, "binary") {
+		return InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "part uses a content transfer encoding"}
+	}
+	res := s.st.StoreInstance(ctx, part, InstanceOptions{StudyInstanceUID: study, MaxBytes: s.cfg.MaxInstanceBytes, Client: client})
+	if !res.Status.IsSuccess() {
+		s.log.Info().Str("client", client).Str("status", res.Status.String()).Str("reason", res.Comment).Msg("instance not stored")
+	}
+	return res
+}
+
+// idleReader extends the connection's read deadline as the body is read,
+// so that the idle timeout bounds the silence between bytes.
+type idleReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	idle    time.Duration
+	lastSet time.Time
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(ir.lastSet) > ir.idle/8 {
+		_ = ir.rc.SetReadDeadline(now.Add(ir.idle))
+		ir.lastSet = now
+	}
+	return ir.r.Read(p)
+}
+
+// Stats are cumulative counters.
+type Stats struct{ Requests, Stored, Failed uint64 }
+
+// Stats returns the endpoint's counters.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Stored: s.stored.Load(), Failed: s.failed.Load()}
+}
