@@ -100,7 +100,7 @@ func Sniff(head []byte, size int64, name string) Format {
 // looksOBJ: text whose statements are OBJ statements, with at least one
 // vertex or face among them.
 func looksOBJ(head []byte) bool {
-	seen := false
+	seen, cont := false, false
 	lines := bytes.Split(head, []byte{'\n'})
 	if len(lines) > 1 && len(head) >= sniffBytes {
 		lines = lines[:len(lines)-1] // the last line may be cut
@@ -111,14 +111,18 @@ func looksOBJ(head []byte) bool {
 				return false
 			}
 		}
+		ln = bytes.TrimRight(ln, " \t\r")
+		wasCont := cont
+		cont = len(ln) > 0 && ln[len(ln)-1] == '\\'
 		f := bytes.Fields(ln)
-		if len(f) == 0 || f[0][0] == '#' {
+		if wasCont || len(f) == 0 || f[0][0] == '#' {
 			continue
 		}
 		switch string(f[0]) {
-		case "v", "f", "vt", "vn":
+		case "v", "f", "vt", "vn", "fo":
 			seen = true
-		case "o", "g", "s", "mtllib", "usemtl", "l", "p", "vp":
+		case "o", "g", "s", "mtllib", "usemtl", "l", "p", "vp", "mg", "lod", "maplib", "usemap",
+			"cstype", "deg", "bmat", "step", "curv", "curv2", "surf", "parm", "trim", "hole", "scrv", "sp", "end", "con":
 		default:
 			return false
 		}

@@ -134,6 +134,12 @@ func (p *objParser) statement(ln []byte) error {
 	if len(kw) == 0 || kw[0] == '#' {
 		return nil
 	}
+	if len(kw) <= 2 || string(kw) == "fo" {
+		// numeric statements may end in a comment
+		if h := bytes.IndexByte(ln, '#'); h >= 0 {
+			ln = ln[:h]
+		}
+	}
 	switch string(kw) {
 	case "v":
 		v, err := p.numbers(ln, i, 3, 3)

@@ -50,8 +50,10 @@ func detectSTL(r io.ReaderAt, size int64) (stlKind, uint32, error) {
 	return 0, 0, malformed(STL, "binary STL with %d bytes after its %d declared triangles (file of %d bytes, expected %d)", size-want, n, size, want)
 }
 
-// looksASCIISTL: optional BOM and whitespace, the keyword solid, and text
-// only (binary facet data nearly always holds NUL or control bytes).
+// looksASCIISTL: optional BOM and whitespace, the keyword solid ending its
+// word, and text up to the first facet or endsolid keyword of the next
+// line (binary facet data nearly always holds NUL or control bytes, and a
+// binary header that starts with "solid" is not followed by one).
 func looksASCIISTL(head []byte) bool {
 	b := head
 	if len(b) >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
@@ -61,18 +63,39 @@ func looksASCIISTL(head []byte) bool {
 	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
-	if len(b)-i < 5 || !eqFold(b[i:i+5], "solid") {
+	if len(b)-i < 5 || !eqFold(b[i:i+5], "solid") || len(b)-i > 5 && !isSpace(b[i+5]) {
 		return false
 	}
-	if len(b)-i > 5 && !isSpace(b[i+5]) {
-		return false
-	}
-	for _, c := range b {
-		if c < 0x20 && !isSpace(c) {
-			return false
+	text := func(b []byte) bool {
+		for _, c := range b {
+			if c < 0x20 && !isSpace(c) {
+				return false
+			}
 		}
+		return true
 	}
-	return true
+	nl := bytes.IndexByte(b[i:], '\n')
+	if nl < 0 {
+		return text(b)
+	}
+	j := i + nl + 1
+	if !text(b[:j]) {
+		return false
+	}
+	for j < len(b) && isSpace(b[j]) {
+		j++
+	}
+	rest := b[j:]
+	switch {
+	case len(rest) == 0:
+		return true
+	case len(rest) >= 5 && eqFold(rest[:5], "facet"), len(rest) >= 8 && eqFold(rest[:8], "endsolid"):
+		return true
+	case len(rest) < 8:
+		// the head ends inside the keyword
+		return eqFold(rest, "endsolid"[:len(rest)]) || len(rest) < 5 && eqFold(rest, "facet"[:len(rest)])
+	}
+	return false
 }
 
 func isSpace(c byte) bool {

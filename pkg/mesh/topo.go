@@ -310,27 +310,29 @@ func (t *tally) settle(topo *topoResult, bboxes func(want []uint32) []box) {
 	// is rounding noise.
 	d := t.box.diag()
 	eps := 1e-9 * d * d * d
-	var neg []uint32
-	for i := range topo.shells {
-		if !topo.shells[i].open && topo.shells[i].vol6 < -eps {
-			neg = append(neg, uint32(i))
-		}
-	}
-	if len(neg) == 0 {
-		t.abs6 = math.Abs(closed6) + math.Abs(open6)
-		return
-	}
-	// Some closed shell is negative: a cavity inside another shell, or an
-	// inverted shell. Order closed shells by size; a shell's parent is the
-	// smallest larger shell whose box contains it; depth parity says which
-	// sign is right.
-	const maxNest = 4096
 	var cl []uint32
 	for i := range topo.shells {
 		if !topo.shells[i].open && math.Abs(topo.shells[i].vol6) > eps {
 			cl = append(cl, uint32(i))
 		}
 	}
+	if len(cl) == 1 {
+		v := topo.shells[cl[0]].vol6
+		if v < 0 {
+			t.inverted++
+		}
+		t.abs6 = math.Abs(v) + math.Abs(open6)
+		return
+	}
+	if len(cl) == 0 {
+		t.abs6 = math.Abs(open6)
+		return
+	}
+	// Several closed shells: one inside another is a cavity (or an island
+	// in a cavity). Order them by size; a shell's parent is the smallest
+	// larger shell whose box contains it; depth parity gives the sign it
+	// adds to the volume and the orientation it should have.
+	const maxNest = 4096
 	slices.SortFunc(cl, func(a, b uint32) int {
 		va, vb := math.Abs(topo.shells[a].vol6), math.Abs(topo.shells[b].vol6)
 		switch {
