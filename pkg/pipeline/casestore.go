@@ -1,0 +1,357 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// MergeFunc computes a case's next state from its current one (nil for a
+// case not yet stored). It is re-run after every compare-and-set conflict, so
+// it must depend on nothing but its argument and what it closes over.
+type MergeFunc func(state []byte) (Mutation, error)
+
+// CaseStore keeps case state in a JetStream KV bucket and publishes the
+// events of each change. Concurrent writers never lose an update: each write
+// names the revision it read, and a writer that lost the race reads again
+// and re-runs its merge.
+//
+// Events are written into the case record (an outbox) in the same
+// compare-and-set as the state, then published with Nats-Msg-Id set to the
+// event id, then cleared. If the writer dies in between, the next writer of
+// the case publishes them (JetStream drops the copies it already has), so a
+// stored change is never left unannounced.
+//
+// Cases with a completeness timer are indexed in a second KV bucket (case id
+// → due time). The index may run early, never late: it is lowered after each
+// write and raised only by Sweep, which checks the state first.
+type CaseStore struct {
+	cases  jetstream.KeyValue
+	timers jetstream.KeyValue
+	js     jetstream.Publisher
+	topo   Topology
+	m      *Metrics
+	log    zerolog.Logger
+	// MaxAttempts bounds compare-and-set retries of one Update.
+	MaxAttempts int
+}
+
+// OpenCaseStore binds the store to the KV buckets of topo (created by Setup).
+func OpenCaseStore(ctx context.Context, js jetstream.JetStream, topo Topology, m *Metrics, log zerolog.Logger) (*CaseStore, error) {
+	cases, err := js.KeyValue(ctx, topo.CasesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("case store: KV bucket %s (run `ingest setup`): %w", topo.CasesBucket, err)
+	}
+	timers, err := js.KeyValue(ctx, topo.TimersBucket)
+	if err != nil {
+		return nil, fmt.Errorf("case store: KV bucket %s (run `ingest setup`): %w", topo.TimersBucket, err)
+	}
+	return &CaseStore{cases: cases, timers: timers, js: js, topo: topo, m: m, log: log, MaxAttempts: 100}, nil
+}
+
+// caseRecord is the stored value: the model's opaque state, events not yet
+// confirmed published, and the next timer.
+type caseRecord struct {
+	V      int     `json:"v"`
+	State  []byte  `json:"state,omitempty"`
+	Outbox []Event `json:"outbox,omitempty"`
+	// Timer is the next completeness timer in Unix nanoseconds (0: none).
+	Timer int64 `json:"timer,omitempty"`
+}
+
+// UpdateResult reports one Update.
+type UpdateResult struct {
+	// Changed is true when the merge changed the state (or added events).
+	Changed bool
+	// Published counts events published by this call (its own and any
+	// left in the outbox by an earlier writer).
+	Published int
+	// Conflicts counts compare-and-set retries.
+	Conflicts int
+	// Timer is the stored state's next completeness timer (zero: none).
+	Timer time.Time
+}
+
+// ValidCaseID reports whether id can be a case id: 1 to 128 letters, digits,
+// '-' or '_' (a single subject token and a KV key).
+func ValidCaseID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var errBadCaseID = errors.New("case id must be 1-128 letters, digits, '-' or '_'")
+
+func (s *CaseStore) load(ctx context.Context, caseID string) (caseRecord, uint64, error) {
+	e, err := s.cases.Get(ctx, caseID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return caseRecord{V: 1}, 0, nil
+	}
+	if err != nil {
+		return caseRecord{}, 0, fmt.Errorf("case %s: read: %w", caseID, err)
+	}
+	var rec caseRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return caseRecord{}, 0, fmt.Errorf("case %s: stored record is not readable: %w", caseID, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// Get returns the stored state of a case (nil when absent).
+func (s *CaseStore) Get(ctx context.Context, caseID string) ([]byte, error) {
+	if !ValidCaseID(caseID) {
+		return nil, errBadCaseID
+	}
+	rec, _, err := s.load(ctx, caseID)
+	return rec.State, err
+}
+
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// Update merges into the case with compare-and-set, then publishes the
+// events of the change. Errors from merge are returned as they are (so a
+// PermanentError stays permanent); storage and publishing errors are
+// transient.
+func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) (UpdateResult, error) {
+	var res UpdateResult
+	if !ValidCaseID(caseID) {
+		return res, Permanent(ReasonOther, errBadCaseID)
+	}
+	maxAttempts := max(s.MaxAttempts, 1)
+	for attempt := 1; ; attempt++ {
+		rec, rev, err := s.load(ctx, caseID)
+		if err != nil {
+			return res, err
+		}
+		mut, err := merge(rec.State)
+		if err != nil {
+			return res, err
+		}
+		for _, ev := range mut.Events {
+			if ev.ID == "" {
+				return res, fmt.Errorf("case %s: the case model returned an event without an id", caseID)
+			}
+		}
+		if mut.State == nil && len(mut.Events) == 0 {
+			// Nothing new. Finish what an earlier writer may have left.
+			res.Timer = timerTime(rec.Timer)
+			if len(rec.Outbox) > 0 {
+				n, err := s.flush(ctx, caseID, rec, rev)
+				res.Published += n
+				if err != nil {
+					return res, err
+				}
+			}
+			if rec.Timer != 0 {
+				if err := s.ensureTimer(ctx, caseID, rec.Timer); err != nil {
+					return res, err
+				}
+			}
+			return res, nil
+		}
+		next := rec
+		next.V = 1
+		if mut.State != nil {
+			next.State = mut.State
+			next.Timer = 0
+			if !mut.Timer.IsZero() {
+				next.Timer = mut.Timer.UnixNano()
+			}
+		}
+		next.Outbox = append(append([]Event(nil), rec.Outbox...), mut.Events...)
+		b, err := json.Marshal(next)
+		if err != nil {
+			return res, fmt.Errorf("case %s: encode: %w", caseID, err)
+		}
+		var newRev uint64
+		if rev == 0 {
+			newRev, err = s.cases.Create(ctx, caseID, b)
+		} else {
+			newRev, err = s.cases.Update(ctx, caseID, b, rev)
+		}
+		if isConflict(err) {
+			res.Conflicts++
+			s.m.casConflict()
+			if attempt >= maxAttempts {
+				return res, fmt.Errorf("case %s: gave up after %d compare-and-set conflicts", caseID, attempt)
+			}
+			// Jittered pause so that colliding writers spread out.
+			d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(d):
+			}
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("case %s: write: %w", caseID, err)
+		}
+		res.Changed = true
+		res.Timer = timerTime(next.Timer)
+		n, err := s.flush(ctx, caseID, next, newRev)
+		res.Published += n
+		if err != nil {
+			return res, err
+		}
+		if next.Timer != 0 {
+			if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+}
+
+func timerTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// flush publishes rec's outbox in order, then clears it if the case is
+// still at revision rev (otherwise a later writer has the events and will
+// publish and clear them).
+func (s *CaseStore) flush(ctx context.Context, caseID string, rec caseRecord, rev uint64) (int, error) {
+	subject := s.topo.CaseSubject(caseID)
+	n := len(rec.Outbox)
+	for i, ev := range rec.Outbox {
+		msg := &nats.Msg{Subject: subject, Data: ev.Data, Header: nats.Header{}}
+		msg.Header.Set("Content-Type", "application/cloudevents+json")
+		if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(s.topo.RegistryStream)); err != nil {
+			return i, fmt.Errorf("case %s: publish event: %w", caseID, err)
+		}
+		s.m.eventPublished()
+	}
+	rec.Outbox = nil
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return n, err
+	}
+	if _, err := s.cases.Update(ctx, caseID, b, rev); err != nil && !isConflict(err) {
+		// Harmless: the events are published; the next writer republishes
+		// (deduplicated) and clears.
+		s.log.Debug().Str("case_id", caseID).Err(err).Msg("clearing the case outbox failed")
+	}
+	return n, nil
+}
+
+// ensureTimer lowers the case's entry in the timer index to due (Unix ns),
+// creating it when absent.
+func (s *CaseStore) ensureTimer(ctx context.Context, caseID string, due int64) error {
+	val := []byte(strconv.FormatInt(due, 10))
+	for range 10 {
+		e, err := s.timers.Get(ctx, caseID)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			_, err = s.timers.Create(ctx, caseID, val)
+			if isConflict(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("case %s: timer index: %w", caseID, err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("case %s: timer index: %w", caseID, err)
+		}
+		if cur, err := strconv.ParseInt(string(e.Value()), 10, 64); err == nil && cur <= due {
+			return nil
+		}
+		if _, err := s.timers.Update(ctx, caseID, val, e.Revision()); isConflict(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("case %s: timer index: %w", caseID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("case %s: timer index: too many conflicts", caseID)
+}
+
+// TickFunc fires the completeness timers of one case due at now.
+type TickFunc func(caseID string, state []byte, now time.Time) (Mutation, error)
+
+// SweepResult reports one Sweep.
+type SweepResult struct {
+	// Due counts cases whose timer was due.
+	Due int
+	// Fired counts cases this sweep changed (a tick another worker fired
+	// first is not counted).
+	Fired int
+	// Errors counts cases that failed (retried at the next sweep).
+	Errors int
+}
+
+// Sweep fires every timer due at now. Any number of workers in any number of
+// processes may sweep at once: a tick is a deterministic function of the
+// state, so the compare-and-set admits exactly one change per timer and the
+// other sweepers find nothing left to do.
+func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (SweepResult, error) {
+	var res SweepResult
+	lister, err := s.timers.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("timer sweep: list: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for caseID := range lister.Keys() {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		e, err := s.timers.Get(ctx, caseID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		due, err := strconv.ParseInt(string(e.Value()), 10, 64)
+		if err != nil || due > now.UnixNano() {
+			continue
+		}
+		res.Due++
+		ur, err := s.Update(ctx, caseID, func(state []byte) (Mutation, error) {
+			if state == nil {
+				return Mutation{}, nil
+			}
+			return tick(caseID, state, now)
+		})
+		if err != nil {
+			res.Errors++
+			s.log.Warn().Str("case_id", caseID).Err(err).Msg("completeness timer failed; retried at the next sweep")
+			continue
+		}
+		if ur.Changed {
+			res.Fired++
+			s.m.timerFired()
+		}
+		// Move the index to the state's next timer, unless someone lowered
+		// it meanwhile (then their value is at least as early as needed).
+		if ur.Timer.IsZero() {
+			err = s.timers.Delete(ctx, caseID, jetstream.LastRevision(e.Revision()))
+		} else if ur.Timer.UnixNano() != due {
+			_, err = s.timers.Update(ctx, caseID, []byte(strconv.FormatInt(ur.Timer.UnixNano(), 10)), e.Revision())
+		}
+		if err != nil && !isConflict(err) {
+			s.log.Debug().Str("case_id", caseID).Err(err).Msg("timer index update failed; the next sweep repeats it")
+		}
+	}
+	return res, nil
+}

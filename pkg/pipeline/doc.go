@@ -1,0 +1,35 @@
+// Package pipeline moves objects from S3-compatible buckets through the
+// domain code and into registry case events on NATS JetStream.
+//
+// Data flow (one object, one worker, one pass):
+//
+//	bucket notification ─┐
+//	ingest scan / inbox ─┴▶ stream PRINTREG_OBJECTS (work queue, one durable pull consumer)
+//	                         │
+//	  Worker: marker check → Stat (size cap) → Processor.Process(open) → outputs to the deid bucket
+//	          → CaseStore.Update (KV PRINTREG_CASES, compare-and-set, outbox)
+//	          → publish events on registry.case.<case_id> (Nats-Msg-Id = event id)
+//	          → processed marker (KV PRINTREG_PROCESSED) → ack, last
+//	  permanent failure → copy to PRINTREG_DLQ (reason, hashed object id) → Term
+//	  transient failure → NakWithDelay with backoff; the last delivery goes to the DLQ
+//
+// Guarantees. A crash at any point means redelivery, never loss: the work item
+// is acknowledged only after the outputs, the case state, the events and the
+// processed marker are durable. Redelivery means no double counting: objects
+// are identified by (bucket, key, ETag, version); a processed marker makes a
+// repeat a no-op; case merges are joins, so re-applying facts changes nothing;
+// events carry deterministic ids that JetStream deduplicates. An event whose
+// case state was stored but that was not yet published sits in the case's
+// outbox and is published by the next writer of the case (the redelivered
+// object, or the timer sweep).
+//
+// Seams for the domain code (kept small on purpose):
+//   - [Processor] turns one raw object into outputs, opaque facts and a case id.
+//   - [CaseModel] merges opaque facts into opaque case state and fires study
+//     completeness timers, returning the events to publish.
+//   - [Rejecter] (optional) records objects the worker refused by itself.
+//
+// Nothing in this package logs or returns raw object keys, which come from
+// hospitals and may hold names or record numbers: logs carry keyed hashes
+// (see [ObjectID]).
+package pipeline

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+)
+
+// Inbox watches a directory bucket by polling (no file-system notification
+// dependency, and it works on network mounts) and enqueues each file once
+// its size and modification time have stayed the same for Stable: a file
+// still being copied is not taken.
+type Inbox struct {
+	// Bucket is the directory (a dirstore.Store).
+	Bucket objstore.Bucket
+	// Scanner enqueues stable files.
+	Scanner *Scanner
+	// Poll is the listing interval (default 1s).
+	Poll time.Duration
+	// Stable is how long a file must stay unchanged (default 2s).
+	Stable time.Duration
+	Log    zerolog.Logger
+}
+
+type seenFile struct {
+	size     int64
+	mtime    time.Time
+	since    time.Time // when size/mtime were first seen at these values
+	enqueued bool
+}
+
+// Run polls until ctx ends.
+func (in *Inbox) Run(ctx context.Context) error {
+	poll, stable := in.Poll, in.Stable
+	if poll <= 0 {
+		poll = time.Second
+	}
+	if stable <= 0 {
+		stable = 2 * time.Second
+	}
+	log := in.Log.With().Str("component", "inbox").Logger()
+	seen := make(map[string]*seenFile)
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		present := make(map[string]bool, len(seen))
+		err := in.Bucket.List(ctx, "", func(oi objstore.ObjectInfo) error {
+			present[oi.Key] = true
+			s, ok := seen[oi.Key]
+			if !ok || s.size != oi.Size || !s.mtime.Equal(oi.ModTime) {
+				seen[oi.Key] = &seenFile{size: oi.Size, mtime: oi.ModTime, since: now}
+				return nil
+			}
+			if s.enqueued || now.Sub(s.since) < stable {
+				return nil
+			}
+			oi.ETag = "" // have the scanner hash the now-stable content
+			if _, err := in.Scanner.EnqueueOne(ctx, in.Bucket, oi, SourceInbox); err != nil {
+				log.Warn().Str("object", ObjectID(in.Scanner.key, in.Bucket.Name(), oi.Key)).Err(err).Msg("inbox file not enqueued; retrying")
+				return nil
+			}
+			s.enqueued = true
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("inbox listing failed")
+		}
+		for k := range seen {
+			if !present[k] {
+				delete(seen, k)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

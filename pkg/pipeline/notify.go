@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/notification"
+)
+
+// NotifyConfig is the bucket notification that feeds the work stream.
+type NotifyConfig struct {
+	// ARN of the server's NATS target, e.g. arn:minio:sqs::PRINTREG:nats
+	// for MINIO_NOTIFY_NATS_*_PRINTREG (the target id is the env suffix).
+	ARN string
+	// Prefix and Suffix filter the object keys (empty: all).
+	Prefix, Suffix string
+}
+
+// ConfigureNotification makes bucket send its object-created events to the
+// NATS target named by cfg.ARN, keeping the bucket's other notification
+// rules. It is idempotent. The MinIO server must already define the target
+// (MINIO_NOTIFY_NATS_ENABLE_<ID>=on and friends, see docs/operations.md);
+// otherwise MinIO answers that the ARN does not exist.
+func ConfigureNotification(ctx context.Context, client *minio.Client, bucket string, cfg NotifyConfig) error {
+	arn, err := notification.NewArnFromString(cfg.ARN)
+	if err != nil {
+		return fmt.Errorf("notification: ARN %q: %w", cfg.ARN, err)
+	}
+	cur, err := client.GetBucketNotification(ctx, bucket)
+	if err != nil {
+		return fmt.Errorf("notification: read bucket configuration: %w", mapMinioErr(err))
+	}
+	events := []notification.EventType{notification.ObjectCreatedAll}
+	for _, q := range cur.QueueConfigs {
+		if q.Arn == arn && q.Equal(events, cfg.Prefix, cfg.Suffix) {
+			return nil // already there
+		}
+	}
+	qc := notification.NewConfig(arn)
+	qc.AddEvents(events...)
+	if cfg.Prefix != "" {
+		qc.AddFilterPrefix(cfg.Prefix)
+	}
+	if cfg.Suffix != "" {
+		qc.AddFilterSuffix(cfg.Suffix)
+	}
+	// Replace our earlier rule for this ARN (other filters) rather than
+	// adding an overlapping one, which S3 refuses.
+	cur.RemoveQueueByArn(arn)
+	if !cur.AddQueue(qc) {
+		return fmt.Errorf("notification: the bucket already has an overlapping rule")
+	}
+	if err := client.SetBucketNotification(ctx, bucket, cur); err != nil {
+		return fmt.Errorf("notification: %w (is the MinIO NATS target %q configured and enabled?)", mapMinioErr(err), cfg.ARN)
+	}
+	return nil
+}
+
+// mapMinioErr keeps the S3 code of an error response.
+func mapMinioErr(err error) error {
+	if er := minio.ToErrorResponse(err); er.Code != "" {
+		return fmt.Errorf("%s (HTTP %d): %s", er.Code, er.StatusCode, er.Message)
+	}
+	return err
+}

@@ -1,0 +1,173 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// Scanner enqueues objects that have not been processed: `ingest scan`
+// (backfill, and repair of notifications MinIO dropped) and the embedded
+// inbox watcher. Each work item is published with Nats-Msg-Id derived from
+// the object version, so overlapping scans within the work stream's
+// duplicate window enqueue an object once; versions with a processed (or
+// rejected) marker are skipped; anything enqueued twice anyway is recognised
+// by the worker and changes nothing.
+type Scanner struct {
+	js      jetstream.JetStream
+	topo    Topology
+	key     *sitekey.Key
+	markers *Markers
+	log     zerolog.Logger
+	m       *Metrics
+}
+
+// NewScanner binds to the work stream and processed markers of topo.
+func NewScanner(ctx context.Context, js jetstream.JetStream, topo Topology, key *sitekey.Key, log zerolog.Logger, m *Metrics) (*Scanner, error) {
+	markers, err := OpenMarkers(ctx, js, topo)
+	if err != nil {
+		return nil, err
+	}
+	return &Scanner{js: js, topo: topo, key: key, markers: markers, log: log.With().Str("component", "scan").Logger(), m: m}, nil
+}
+
+// ScanStats counts one scan.
+type ScanStats struct {
+	Listed   int `json:"listed"`
+	Enqueued int `json:"enqueued"`
+	// Queued counts objects already waiting in the work stream (a repeat
+	// the stream deduplicated).
+	Queued int `json:"already_queued"`
+	// Done counts objects with a processed or rejected marker.
+	Done int `json:"already_done"`
+	// Gone counts objects deleted during the scan.
+	Gone int `json:"gone"`
+}
+
+// maxAsyncPending bounds unacknowledged asynchronous publishes.
+const maxAsyncPending = 256
+
+// Scan lists b under prefix and enqueues every object version without a
+// marker, from source (SourceScan or SourceInbox).
+func (s *Scanner) Scan(ctx context.Context, b objstore.Bucket, prefix, source string) (ScanStats, error) {
+	var st ScanStats
+	var futures []jetstream.PubAckFuture
+	settle := func() error {
+		var errs []error
+		for _, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				if ack.Duplicate {
+					st.Queued++
+				} else {
+					st.Enqueued++
+					s.m.enqueue(source)
+				}
+			case err := <-f.Err():
+				errs = append(errs, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		futures = futures[:0]
+		if len(errs) > 0 {
+			return fmt.Errorf("scan: enqueue: %w", errors.Join(errs...))
+		}
+		return nil
+	}
+	err := b.List(ctx, prefix, func(oi objstore.ObjectInfo) error {
+		st.Listed++
+		f, state, err := s.enqueue(ctx, b, oi, source)
+		if err != nil {
+			return err
+		}
+		switch state {
+		case stateDone:
+			st.Done++
+		case stateGone:
+			st.Gone++
+		case statePublished:
+			futures = append(futures, f)
+			if len(futures) >= maxAsyncPending {
+				return settle()
+			}
+		}
+		return nil
+	})
+	if serr := settle(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return st, err
+	}
+	s.log.Info().Str("source", source).Int("listed", st.Listed).Int("enqueued", st.Enqueued).
+		Int("already_queued", st.Queued).Int("already_done", st.Done).Msg("scan finished")
+	return st, nil
+}
+
+type enqueueState int
+
+const (
+	statePublished enqueueState = iota
+	stateDone
+	stateGone
+)
+
+// enqueue publishes a work item for one listed object unless its version
+// is already handled.
+func (s *Scanner) enqueue(ctx context.Context, b objstore.Bucket, oi objstore.ObjectInfo, source string) (jetstream.PubAckFuture, enqueueState, error) {
+	ref := ObjectRef{Bucket: b.Name(), Key: oi.Key, ETag: oi.ETag, VersionID: oi.VersionID, Size: oi.Size}
+	if ref.ETag == "" {
+		info, err := b.Stat(ctx, oi.Key)
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, stateGone, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("scan: object %s: %w", ObjectID(s.key, ref.Bucket, ref.Key), err)
+		}
+		ref.ETag, ref.Size = info.ETag, info.Size
+	}
+	vid := VersionID(s.key, ref)
+	if _, found, err := s.markers.Get(ctx, vid); err != nil {
+		return nil, 0, err
+	} else if found {
+		return nil, stateDone, nil
+	}
+	body, err := encodeWork(ref, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	msg := &nats.Msg{Subject: s.topo.WorkSubjectFor(source), Data: body}
+	f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID("obj-"+vid), jetstream.WithExpectStream(s.topo.WorkStream))
+	if err != nil {
+		return nil, 0, fmt.Errorf("scan: enqueue: %w", err)
+	}
+	return f, statePublished, nil
+}
+
+// EnqueueOne enqueues one object version (the inbox watcher's path). It
+// reports whether a work item was published or was already queued.
+func (s *Scanner) EnqueueOne(ctx context.Context, b objstore.Bucket, oi objstore.ObjectInfo, source string) (bool, error) {
+	f, state, err := s.enqueue(ctx, b, oi, source)
+	if err != nil || state != statePublished {
+		return false, err
+	}
+	select {
+	case ack := <-f.Ok():
+		if !ack.Duplicate {
+			s.m.enqueue(source)
+		}
+		return true, nil
+	case err := <-f.Err():
+		return false, fmt.Errorf("enqueue: %w", err)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/s3event"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// ObjectRef names one version of one raw object. Key holds the hospital's
+// object key and may carry identifiers: never log it (log ObjectID).
+type ObjectRef struct {
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	ETag      string `json:"etag,omitempty"`
+	VersionID string `json:"version_id,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	Sequencer string `json:"sequencer,omitempty"`
+}
+
+// Hash domains (sitekey) of the ids derived from object references.
+const (
+	domainObject    = "printreg/pipeline/object/v1"
+	domainProcessed = "printreg/pipeline/processed/v1"
+)
+
+// ObjectID is the keyed hash of (bucket, key): the same for every version of
+// the object, safe to log and to show to operators.
+func ObjectID(k *sitekey.Key, bucket, key string) string {
+	return k.Hex(8, domainObject, bucket, key)
+}
+
+// VersionID is the keyed hash of (bucket, key, ETag, version): the identity
+// processing is idempotent on, and the processed marker's key.
+func VersionID(k *sitekey.Key, r ObjectRef) string {
+	return k.Hex(16, domainProcessed, r.Bucket, r.Key, r.ETag, r.VersionID)
+}
+
+// workItem is the message scan, the inbox watcher and replay publish.
+type workItem struct {
+	V      int       `json:"v"`
+	Object ObjectRef `json:"object"`
+	// Replay marks a re-drive from the DLQ: an earlier rejection of this
+	// version does not stop it (a completed processing still does).
+	Replay bool `json:"replay,omitempty"`
+}
+
+const workItemVersion = 1
+
+// encodeWork returns the work-item message for r.
+func encodeWork(r ObjectRef, replay bool) ([]byte, error) {
+	return json.Marshal(workItem{V: workItemVersion, Object: r, Replay: replay})
+}
+
+// errBadWork wraps undecodable work messages: a permanent failure.
+var errBadWork = errors.New("work item cannot be decoded")
+
+// work is one decoded work message: the objects it names.
+type work struct {
+	refs   []ObjectRef
+	replay bool
+	// ignored counts records that need no processing (removals, test events).
+	ignored int
+}
+
+// decodeWork reads a work message: an S3/MinIO notification (only
+// ObjectCreated records are kept) or a work item. Errors never quote keys.
+func decodeWork(data []byte) (work, error) {
+	if s3event.IsNotification(data) {
+		recs, err := s3event.Parse(data)
+		if err != nil {
+			return work{}, fmt.Errorf("%w: %w", errBadWork, err)
+		}
+		var w work
+		for _, r := range recs {
+			if !r.Created() {
+				w.ignored++
+				continue
+			}
+			w.refs = append(w.refs, ObjectRef{
+				Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: r.VersionID,
+				Size: r.Size, Sequencer: r.Sequencer,
+			})
+		}
+		if len(recs) == 0 {
+			w.ignored++ // test event
+		}
+		return w, nil
+	}
+	var it workItem
+	if err := json.Unmarshal(data, &it); err != nil {
+		return work{}, fmt.Errorf("%w: not JSON of a known shape", errBadWork)
+	}
+	if it.V != workItemVersion {
+		return work{}, fmt.Errorf("%w: unknown version %d", errBadWork, it.V)
+	}
+	if it.Object.Bucket == "" {
+		return work{}, fmt.Errorf("%w: no bucket", errBadWork)
+	}
+	if err := objstore.CheckKey(it.Object.Key); err != nil {
+		return work{}, fmt.Errorf("%w: %w", errBadWork, err)
+	}
+	return work{refs: []ObjectRef{it.Object}, replay: it.Replay}, nil
+}

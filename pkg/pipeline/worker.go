@@ -1,0 +1,740 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// WorkerConfig tunes one process's workers. Zero values take the defaults.
+type WorkerConfig struct {
+	// Workers is how many objects this process handles at once (default 4).
+	// The cluster-wide limit is Topology.MaxAckPending.
+	Workers int
+	// MaxFetch caps one pull request (default Workers). A pull asks only
+	// for as many items as there are idle workers, so nothing waits in a
+	// local buffer while its ack timer runs.
+	MaxFetch int
+	// FetchWait is how long one pull waits for items (default 2s).
+	FetchWait time.Duration
+	// Heartbeat is the in-progress interval for long objects (default a
+	// third of the topology's AckWait).
+	Heartbeat time.Duration
+	// ObjectTimeout bounds the handling of one work item (default 30m).
+	ObjectTimeout time.Duration
+	// MaxObjectBytes refuses larger objects before download (default 8 GiB).
+	MaxObjectBytes int64
+	// ShutdownGrace is how long in-flight items may finish after shutdown
+	// begins; the rest are handed back with Nak (default 30s).
+	ShutdownGrace time.Duration
+	// RetryDelays is the NakWithDelay schedule for transient failures, by
+	// delivery count (default 2s, 10s, 30s, 1m, 2m, 5m); ±20% jitter.
+	RetryDelays []time.Duration
+	// SweepInterval is how often this process fires due completeness
+	// timers (default 5s; negative disables).
+	SweepInterval time.Duration
+	// StatsInterval is how often queue depths are sampled (default 15s).
+	StatsInterval time.Duration
+}
+
+func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.MaxFetch <= 0 || c.MaxFetch > c.Workers {
+		c.MaxFetch = c.Workers
+	}
+	if c.FetchWait <= 0 {
+		c.FetchWait = 2 * time.Second
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = max(t.AckWait/3, 100*time.Millisecond)
+	}
+	if c.ObjectTimeout <= 0 {
+		c.ObjectTimeout = 30 * time.Minute
+	}
+	if c.MaxObjectBytes <= 0 {
+		c.MaxObjectBytes = 8 << 30
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if len(c.RetryDelays) == 0 {
+		c.RetryDelays = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 5 * time.Second
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = 15 * time.Second
+	}
+	return c
+}
+
+// Deps are what a Worker works with.
+type Deps struct {
+	// Conn is the NATS connection behind JS (for advisories and readiness).
+	Conn *nats.Conn
+	JS   jetstream.JetStream
+	// Topology names the streams, buckets and consumer.
+	Topology Topology
+	// Raw maps bucket names (as notifications name them) to raw buckets.
+	Raw map[string]objstore.Bucket
+	// Deid receives the processor's outputs.
+	Deid objstore.Bucket
+	// Processor handles each object; Model merges its facts into cases.
+	Processor Processor
+	Model     CaseModel
+	// Key is the site key for hashed ids.
+	Key *sitekey.Key
+	// Log receives structured logs (hashed ids only).
+	Log zerolog.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Worker pulls work items from the shared durable consumer and handles them
+// with bounded concurrency.
+type Worker struct {
+	d       Deps
+	cfg     WorkerConfig
+	cons    jetstream.Consumer
+	cases   *CaseStore
+	markers *Markers
+	log     zerolog.Logger
+
+	draining atomic.Bool
+	lastOK   atomic.Int64 // unix ns of the last successful consumer info
+}
+
+// NewWorker binds to the consumer and buckets created by Setup.
+func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
+	if d.JS == nil || d.Processor == nil || d.Key == nil || d.Deid == nil || len(d.Raw) == 0 {
+		return nil, errors.New("worker: JetStream, processor, site key, deid bucket and at least one raw bucket are required")
+	}
+	if err := d.Topology.Validate(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	cfg = cfg.withDefaults(d.Topology)
+	cons, err := d.JS.Consumer(ctx, d.Topology.WorkStream, d.Topology.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("worker: consumer %s on %s (run `ingest setup`): %w", d.Topology.Consumer, d.Topology.WorkStream, err)
+	}
+	cases, err := OpenCaseStore(ctx, d.JS, d.Topology, d.Metrics, d.Log)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	markers, err := OpenMarkers(ctx, d.JS, d.Topology)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w := &Worker{d: d, cfg: cfg, cons: cons, cases: cases, markers: markers, log: d.Log.With().Str("component", "worker").Logger()}
+	w.lastOK.Store(time.Now().UnixNano())
+	return w, nil
+}
+
+// Cases returns the worker's case store.
+func (w *Worker) Cases() *CaseStore { return w.cases }
+
+// Ready reports whether the worker can take work: connected, the consumer
+// answered recently, and not shutting down.
+func (w *Worker) Ready() error {
+	if w.draining.Load() {
+		return errors.New("shutting down")
+	}
+	if w.d.Conn != nil && !w.d.Conn.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	if since := time.Since(time.Unix(0, w.lastOK.Load())); since > 3*w.cfg.StatsInterval+w.cfg.FetchWait {
+		return fmt.Errorf("work consumer unreachable for %s", since.Round(time.Second))
+	}
+	return nil
+}
+
+// Run handles work items until ctx is done, then stops fetching, lets
+// in-flight items finish for ShutdownGrace, naks the rest and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWG sync.WaitGroup
+	defer func() {
+		stopBG()
+		bgWG.Wait()
+	}()
+	bgWG.Go(func() { w.statsLoop(bg) })
+	if w.d.Model != nil && w.cfg.SweepInterval > 0 {
+		bgWG.Go(func() { w.sweepLoop(bg) })
+	}
+	if w.d.Conn != nil {
+		sub, err := w.subscribeMaxDeliveries(bg)
+		if err != nil {
+			w.log.Warn().Err(err).Msg("cannot watch max-delivery advisories; such items stay in the work stream")
+		} else {
+			defer func() { _ = sub.Unsubscribe() }()
+		}
+	}
+
+	// In-flight items keep running after ctx ends, until the grace period.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	sem := make(chan struct{}, w.cfg.Workers)
+	var inflight sync.WaitGroup
+	failures := 0
+	w.log.Info().Int("workers", w.cfg.Workers).Str("stream", w.d.Topology.WorkStream).
+		Str("consumer", w.d.Topology.Consumer).Msg("worker started")
+fetch:
+	for ctx.Err() == nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break fetch
+		}
+		n := 1
+	more:
+		for n < w.cfg.MaxFetch {
+			select {
+			case sem <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, w.cfg.FetchWait)
+		batch, err := w.cons.Fetch(n, jetstream.FetchContext(fctx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				inflight.Go(func() {
+					defer func() { <-sem }()
+					w.handle(workCtx, msg)
+				})
+			}
+			err = batch.Error()
+		}
+		cancel()
+		for range n - got {
+			<-sem
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+			!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			failures++
+			if failures == 1 || failures%30 == 0 {
+				w.log.Warn().Err(err).Int("failures", failures).Msg("fetching work failed; retrying")
+			}
+			pause := time.Duration(min(failures, 20)) * 100 * time.Millisecond
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+			continue
+		}
+		if failures > 0 && err == nil {
+			w.log.Info().Int("failures", failures).Msg("fetching work again")
+		}
+		if err == nil || got > 0 {
+			failures = 0
+			w.lastOK.Store(time.Now().UnixNano())
+		}
+	}
+	w.draining.Store(true)
+	w.log.Info().Msg("shutting down: stopped fetching, finishing in-flight work")
+	done := make(chan struct{})
+	go func() { inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn().Dur("grace", w.cfg.ShutdownGrace).Msg("in-flight work did not finish in time; handing it back")
+		cancelWork()
+		<-done
+	}
+	w.log.Info().Msg("worker stopped")
+	return nil
+}
+
+// outcome of one object of a work item.
+type objResult struct {
+	transient error
+	kind      string
+}
+
+// handle answers one work item: Ack when every object in it is done or
+// dead-lettered, NakWithDelay when one failed transiently (DLQ on the last
+// delivery), Term when the item itself is unusable.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	w.d.Metrics.addInflight(1)
+	defer w.d.Metrics.addInflight(-1)
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.log.Error().Err(err).Msg("work item without JetStream metadata")
+		_ = msg.Term()
+		return
+	}
+	if meta.NumDelivered > 1 {
+		w.d.Metrics.redelivered()
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.ObjectTimeout)
+	defer cancel()
+	stopHB := w.heartbeat(msg)
+	defer stopHB()
+	log := w.log.With().Uint64("seq", meta.Sequence.Stream).Uint64("delivery", meta.NumDelivered).Logger()
+
+	wk, err := decodeWork(msg.Data())
+	if err != nil {
+		if derr := w.deadLetter(ctx, meta, 0, nil, msg.Data(), ReasonBadWork, err); derr != nil {
+			log.Warn().Err(derr).Msg("could not copy an undecodable work item to the DLQ; retrying")
+			w.nak(ctx, msg, meta)
+			return
+		}
+		w.d.Metrics.object(OutcomeRejected, ReasonBadWork, "")
+		log.Warn().Str("reason", ReasonBadWork).Err(err).Msg("work item rejected")
+		_ = msg.TermWithReason(ReasonBadWork)
+		return
+	}
+	for range wk.ignored {
+		w.d.Metrics.object(OutcomeIgnored, "", "")
+	}
+	var transient []int
+	var lastErr error
+	last := int(meta.NumDelivered) >= w.d.Topology.MaxDeliver
+	for i, ref := range wk.refs {
+		r := w.object(ctx, log, meta, i, ref, wk.replay)
+		if r.transient != nil {
+			transient = append(transient, i)
+			lastErr = r.transient
+			if !last {
+				w.d.Metrics.object(OutcomeRetried, "transient", r.kind)
+			}
+		}
+	}
+	if len(transient) > 0 {
+		if ctx.Err() != nil && w.draining.Load() {
+			_ = msg.Nak() // shutting down: let another process take it now
+			return
+		}
+		if last {
+			for _, i := range transient {
+				if err := w.rejectTransient(ctx, log, meta, i, wk.refs[i], lastErr); err != nil {
+					// Left unanswered: the max-deliveries advisory copies
+					// the whole item to the DLQ.
+					log.Warn().Err(err).Msg("could not dead-letter an object after its last delivery")
+					_ = msg.Nak()
+					return
+				}
+			}
+			_ = msg.TermWithReason(ReasonRetriesExhausted)
+			return
+		}
+		w.nak(ctx, msg, meta)
+		return
+	}
+	t := time.Now()
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if err := msg.DoubleAck(actx); err != nil {
+		// Not fatal: the item is redelivered and found already processed.
+		log.Debug().Err(err).Msg("ack not confirmed")
+	}
+	acancel()
+	w.d.Metrics.observe("ack", t)
+	w.d.Metrics.observe("total", start)
+}
+
+func (w *Worker) nak(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+	if ctx.Err() != nil && w.draining.Load() {
+		_ = msg.Nak()
+		return
+	}
+	i := min(int(meta.NumDelivered)-1, len(w.cfg.RetryDelays)-1)
+	d := w.cfg.RetryDelays[max(i, 0)]
+	d += time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
+	_ = msg.NakWithDelay(d)
+}
+
+// heartbeat sends InProgress until the returned stop is called, so a long
+// object is not redelivered to another worker while this one works.
+func (w *Worker) heartbeat(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(w.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// object handles one object of a work item. Permanent failures are
+// dead-lettered here; only transient ones are returned.
+func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, ref ObjectRef, replay bool) objResult {
+	objID := ObjectID(w.d.Key, ref.Bucket, ref.Key)
+	log = log.With().Str("object", objID).Logger()
+	in := Input{Ref: ref, ObjectID: objID, Size: ref.Size, ETag: ref.ETag}
+	bucket, ok := w.d.Raw[ref.Bucket]
+	if !ok {
+		return w.reject(ctx, log, meta, idx, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
+	}
+	t := time.Now()
+	info, err := objstore.StatCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
+	w.d.Metrics.observe("stat", t)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		w.d.Metrics.object(OutcomeGone, "", "")
+		log.Info().Msg("object deleted before it was read; nothing to do")
+		return objResult{}
+	case errors.Is(err, objstore.ErrTooLarge):
+		in.Size = info.Size
+		return w.reject(ctx, log, meta, idx, in, ReasonOverSize, err, Result{})
+	case errors.Is(err, objstore.ErrInvalidKey):
+		return w.reject(ctx, log, meta, idx, in, ReasonInvalidKey, err, Result{})
+	case err != nil:
+		return w.retry(log, err, "")
+	}
+	if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
+		w.d.Metrics.object(OutcomeSuperseded, "", "")
+		log.Info().Msg("object replaced by a newer version before it was read; the newer version has its own work item")
+		return objResult{}
+	}
+	if ref.ETag == "" {
+		ref.ETag = info.ETag
+	}
+	in = Input{Ref: ref, ObjectID: objID, Size: info.Size, ETag: info.ETag, ContentType: info.ContentType}
+	vid := VersionID(w.d.Key, ref)
+	t = time.Now()
+	mk, found, err := w.markers.Get(ctx, vid)
+	w.d.Metrics.observe("marker", t)
+	if err != nil {
+		return w.retry(log, err, "")
+	}
+	if found && (mk.Outcome == OutcomeProcessed || !replay) {
+		w.d.Metrics.object(OutcomeDuplicate, "", "")
+		log.Debug().Str("previous", mk.Outcome).Msg("object already handled")
+		return objResult{}
+	}
+	size := info.Size
+	in.Open = func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := bucket.Get(ctx, ref.Key)
+		if err != nil {
+			return nil, err
+		}
+		return &countingReader{r: objstore.ExactReader(rc, size), c: rc, m: w.d.Metrics}, nil
+	}
+	in.OpenAt = func(ctx context.Context) (objstore.ReaderAt, error) { return bucket.GetAt(ctx, ref.Key) }
+
+	t = time.Now()
+	res, perr := w.d.Processor.Process(ctx, in)
+	w.d.Metrics.observe("process", t)
+	if perr != nil {
+		if reason, ok := ReasonOf(perr); ok {
+			return w.reject(ctx, log, meta, idx, in, reason, perr, res)
+		}
+		return w.retry(log, perr, res.Kind)
+	}
+	t = time.Now()
+	for _, o := range res.Outputs {
+		if err := w.writeOutput(ctx, o); err != nil {
+			if errors.Is(err, objstore.ErrInvalidKey) {
+				return w.reject(ctx, log, meta, idx, in, ReasonOther, fmt.Errorf("the processor produced an unusable output key: %w", err), Result{})
+			}
+			return w.retry(log, err, res.Kind)
+		}
+	}
+	w.d.Metrics.observe("outputs", t)
+	changed := true
+	if res.CaseID != "" && w.d.Model != nil {
+		t = time.Now()
+		ur, err := w.applyCase(ctx, res)
+		w.d.Metrics.observe("case", t)
+		if err != nil {
+			if reason, ok := ReasonOf(err); ok {
+				return w.reject(ctx, log, meta, idx, in, reason, err, Result{})
+			}
+			return w.retry(log, err, res.Kind)
+		}
+		changed = ur.Changed
+	}
+	if err := w.markers.Put(ctx, vid, Marker{Outcome: OutcomeProcessed, CaseID: res.CaseID, At: w.d.Now().UTC()}); err != nil {
+		return w.retry(log, err, res.Kind)
+	}
+	outcome := OutcomeProcessed
+	if !changed {
+		outcome = OutcomeDuplicate
+	}
+	w.d.Metrics.object(outcome, "", res.Kind)
+	log.Debug().Str("case_id", res.CaseID).Str("kind", cleanKind(res.Kind)).Int("outputs", len(res.Outputs)).Str("outcome", outcome).Msg("object processed")
+	return objResult{}
+}
+
+func (w *Worker) applyCase(ctx context.Context, res Result) (UpdateResult, error) {
+	now := w.d.Now()
+	return w.cases.Update(ctx, res.CaseID, func(state []byte) (Mutation, error) {
+		return w.d.Model.Apply(res.CaseID, state, res.Facts, now)
+	})
+}
+
+func (w *Worker) writeOutput(ctx context.Context, o Output) error {
+	if o.Open == nil {
+		return errors.New("output without content")
+	}
+	rc, err := o.Open()
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer rc.Close()
+	size := o.Size
+	if size < 0 {
+		size = -1
+	}
+	_, err = w.d.Deid.Put(ctx, o.Key, rc, size, objstore.PutOptions{ContentType: o.ContentType})
+	return err
+}
+
+func (w *Worker) retry(log zerolog.Logger, err error, kind string) objResult {
+	log.Warn().Err(err).Msg("transient failure")
+	return objResult{transient: err, kind: kind}
+}
+
+// reject records a permanent failure: in the case (from the processor's
+// result, or through the Rejecter), as a DLQ copy of the object reference,
+// and as a marker so scans do not enqueue the version again.
+func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, in Input, reason string, cause error, res Result) objResult {
+	reason = cleanReason(reason)
+	if res.CaseID == "" {
+		if rj, ok := w.d.Processor.(Rejecter); ok {
+			r, err := rj.Reject(ctx, Input{Ref: in.Ref, ObjectID: in.ObjectID, Size: in.Size, ETag: in.ETag, ContentType: in.ContentType}, reason)
+			if err != nil {
+				return w.retry(log, err, "")
+			}
+			res = r
+		}
+	}
+	if res.CaseID != "" && w.d.Model != nil {
+		if _, err := w.applyCase(ctx, res); err != nil {
+			if _, perm := ReasonOf(err); !perm {
+				return w.retry(log, err, res.Kind)
+			}
+			log.Warn().Err(err).Msg("the case could not record the rejected object")
+		}
+	}
+	ref := in.Ref
+	if err := w.deadLetter(ctx, meta, idx, &ref, nil, reason, cause); err != nil {
+		return w.retry(log, err, res.Kind)
+	}
+	if ref.ETag != "" {
+		vid := VersionID(w.d.Key, ref)
+		if err := w.markers.Put(ctx, vid, Marker{Outcome: OutcomeRejected, Reason: reason, CaseID: res.CaseID, At: w.d.Now().UTC()}); err != nil {
+			log.Debug().Err(err).Msg("rejection marker not stored; a scan may enqueue the object again")
+		}
+	}
+	w.d.Metrics.object(OutcomeRejected, reason, res.Kind)
+	log.Warn().Str("reason", reason).Str("case_id", res.CaseID).Err(cause).Msg("object rejected; sent to the dead-letter stream")
+	return objResult{}
+}
+
+// rejectTransient dead-letters an object that failed on every delivery.
+func (w *Worker) rejectTransient(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, ref ObjectRef, cause error) error {
+	if err := w.deadLetter(ctx, meta, idx, &ref, nil, ReasonRetriesExhausted, cause); err != nil {
+		return err
+	}
+	w.d.Metrics.object(OutcomeRejected, ReasonRetriesExhausted, "")
+	log.Error().Str("object", ObjectID(w.d.Key, ref.Bucket, ref.Key)).Err(cause).Msg("object failed on every delivery; sent to the dead-letter stream")
+	return nil
+}
+
+// DLQ headers.
+const (
+	HeaderReason     = "Printreg-Reason"
+	HeaderError      = "Printreg-Error"
+	HeaderObject     = "Printreg-Object"
+	HeaderVersion    = "Printreg-Version"
+	HeaderDeliveries = "Printreg-Deliveries"
+	HeaderWorkSeq    = "Printreg-Work-Seq"
+	HeaderFailedAt   = "Printreg-Failed-At"
+	// HeaderRaw marks an entry whose body is the original work message
+	// (undecodable, or taken from a max-deliveries advisory) rather than a
+	// work item for one object.
+	HeaderRaw = "Printreg-Raw"
+)
+
+// deadLetter copies a failed work item to the DLQ before it is terminated.
+// The body is a work item naming the object (ref set), or the original
+// message (raw); the headers hold only the reason, a PHI-free error text and
+// hashed ids. The message id makes a repeat after a crash a no-op.
+func (w *Worker) deadLetter(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, raw []byte, reason string, cause error) error {
+	reason = cleanReason(reason)
+	msg := &nats.Msg{Subject: w.d.Topology.DLQSubjectFor(reason), Header: nats.Header{}}
+	if ref != nil {
+		body, err := encodeWork(*ref, false)
+		if err != nil {
+			return err
+		}
+		msg.Data = body
+		msg.Header.Set(HeaderObject, ObjectID(w.d.Key, ref.Bucket, ref.Key))
+		if ref.ETag != "" {
+			msg.Header.Set(HeaderVersion, VersionID(w.d.Key, *ref))
+		}
+	} else {
+		msg.Data = raw
+		msg.Header.Set(HeaderRaw, "1")
+	}
+	msg.Header.Set(HeaderReason, reason)
+	if cause != nil {
+		msg.Header.Set(HeaderError, oneLine(cause.Error(), 512))
+	}
+	var seq uint64
+	if meta != nil {
+		seq = meta.Sequence.Stream
+		msg.Header.Set(HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
+		msg.Header.Set(HeaderWorkSeq, strconv.FormatUint(seq, 10))
+	}
+	msg.Header.Set(HeaderFailedAt, w.d.Now().UTC().Format(time.RFC3339Nano))
+	id := fmt.Sprintf("dlq-%s-%d-%d", w.d.Topology.WorkStream, seq, idx)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := w.d.JS.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(w.d.Topology.DLQStream)); err != nil {
+		return fmt.Errorf("dead-letter copy: %w", err)
+	}
+	return nil
+}
+
+// oneLine flattens and bounds an error text for a header.
+func oneLine(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+// countingReader counts bytes read from raw objects.
+type countingReader struct {
+	r io.Reader
+	c io.Closer
+	m *Metrics
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.m.readBytes(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.c.Close() }
+
+func (w *Worker) statsLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		w.sampleStats(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) sampleStats(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	dlq, pending := -1.0, -1.0
+	if ci, err := w.cons.Info(ctx); err == nil {
+		pending = float64(ci.NumPending)
+		w.lastOK.Store(time.Now().UnixNano())
+	}
+	if s, err := w.d.JS.Stream(ctx, w.d.Topology.DLQStream); err == nil {
+		if si, err := s.Info(ctx); err == nil {
+			dlq = float64(si.State.Msgs)
+		}
+	}
+	w.d.Metrics.setDepths(dlq, pending)
+}
+
+func (w *Worker) sweepLoop(ctx context.Context) {
+	for {
+		// Jitter spreads processes that started together.
+		d := w.cfg.SweepInterval + time.Duration(rand.Int64N(int64(w.cfg.SweepInterval)/5+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		res, err := w.cases.Sweep(ctx, w.d.Now(), w.d.Model.Tick)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn().Err(err).Msg("timer sweep failed")
+			continue
+		}
+		if res.Fired > 0 || res.Errors > 0 {
+			w.log.Info().Int("due", res.Due).Int("fired", res.Fired).Int("errors", res.Errors).Msg("completeness timers")
+		}
+	}
+}
+
+// subscribeMaxDeliveries dead-letters work items that reached MaxDeliver
+// without an answer (the worker died on each delivery): JetStream announces
+// them with an advisory and keeps them in the work stream. One process of
+// the queue group copies each to the DLQ, then deletes it from the stream.
+func (w *Worker) subscribeMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
+	subj := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + w.d.Topology.WorkStream + "." + w.d.Topology.Consumer
+	return w.d.Conn.QueueSubscribe(subj, "printreg-ingest-advisories", func(m *nats.Msg) {
+		var adv struct {
+			StreamSeq  uint64 `json:"stream_seq"`
+			Deliveries uint64 `json:"deliveries"`
+		}
+		if json.Unmarshal(m.Data, &adv) != nil || adv.StreamSeq == 0 {
+			return
+		}
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		stream, err := w.d.JS.Stream(actx, w.d.Topology.WorkStream)
+		if err != nil {
+			return
+		}
+		raw, err := stream.GetMsg(actx, adv.StreamSeq)
+		if err != nil {
+			return // already gone (answered late)
+		}
+		meta := &jetstream.MsgMetadata{NumDelivered: adv.Deliveries}
+		meta.Sequence.Stream = adv.StreamSeq
+		if err := w.deadLetter(actx, meta, 0, nil, raw.Data, ReasonMaxDeliveries, errors.New("no worker answered the work item on any delivery")); err != nil {
+			w.log.Warn().Err(err).Uint64("seq", adv.StreamSeq).Msg("could not dead-letter a work item past its last delivery")
+			return
+		}
+		if err := stream.DeleteMsg(actx, adv.StreamSeq); err != nil {
+			w.log.Debug().Err(err).Uint64("seq", adv.StreamSeq).Msg("dead-lettered work item not deleted")
+		}
+		w.d.Metrics.object(OutcomeRejected, ReasonMaxDeliveries, "")
+		w.log.Error().Uint64("seq", adv.StreamSeq).Uint64("deliveries", adv.Deliveries).Msg("work item reached its delivery limit unanswered; sent to the dead-letter stream")
+	})
+}
