@@ -22,6 +22,7 @@ import (
 	"github.com/printreg/printreg/internal/cli"
 	"github.com/printreg/printreg/internal/extract"
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	format := fs.String("format", "json", "output: json (one document) or ndjson (one record per line, streamed)")
 	thin := fs.Float64("thin-slice-mm", 1.25, "thin-slice guidance for 3D printing: thickness and spacing at most this many mm")
 	maxBytes := fs.Int64("max-object-bytes", 8<<30, "refuse files larger than this")
+	stlUnits := fs.String("model-units", "mm", "units assumed for STL and OBJ files, which declare none (mm, cm, m, um, inch)")
 	progress := fs.String("progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -85,8 +87,9 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		Workers:        *workers,
 		Series:         dicomx.SeriesOptions{ThinSliceMaxMM: *thin},
 		MaxObjectBytes: *maxBytes,
-		Models:         modelMeasurer(),
+		Mesh:           mesh.DefaultOptions(),
 	}
+	opt.Mesh.DefaultUnits = *stlUnits
 	var prog *cli.Progress
 	if *progress != "never" {
 		prog = cli.NewProgress(stderr, "extract", *progress == "always")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,62 @@ func TestExtractCorpusGolden(t *testing.T) {
 		t.Errorf("%d segmentations, %d models", len(rep.Segmentations), len(rep.Models))
 	}
 	golden(t, "corpus.json", out)
+}
+
+// TestExtractModels: model files (by content, whatever their extension) and
+// a model hidden under a misleading name.
+func TestExtractModels(t *testing.T) {
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("../../pkg/mesh/testdata/stl/lib3mf/Sphere.stl", "sphere.STL")
+	copyFile("../../pkg/mesh/testdata/3mf/3mf-samples/core_box.3mf", "box.3mf")
+	copyFile("../../pkg/mesh/testdata/stl/trimesh/origin_inside.STL", "named-like-a-scan.dcm")
+	code, out := runExtract(t, dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var rep struct {
+		Models []struct {
+			Source     string                       `json:"source"`
+			Format     string                       `json:"format"`
+			Units      string                       `json:"units"`
+			Triangles  int                          `json:"triangles"`
+			Vertices   int                          `json:"vertices"`
+			Volume     float64                      `json:"volume_mm3"`
+			Area       float64                      `json:"surface_area_mm2"`
+			Watertight bool                         `json:"watertight"`
+			Shells     int                          `json:"shells"`
+			BBox       struct{ Min, Max []float64 } `json:"bbox_mm"`
+		}
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range rep.Models {
+		got[filepath.Base(m.Source)] = fmt.Sprintf("%s %d tris %d verts watertight=%v shells=%d", m.Format, m.Triangles, m.Vertices, m.Watertight, m.Shells)
+		if len(m.BBox.Min) != 3 || m.Area <= 0 {
+			t.Errorf("%s: bbox %v area %v", m.Source, m.BBox, m.Area)
+		}
+	}
+	want := map[string]string{
+		"sphere.STL":            "stl 2880 tris 1442 verts watertight=true shells=1",
+		"box.3mf":               "3mf 12 tris 8 verts watertight=true shells=1",
+		"named-like-a-scan.dcm": "stl 28 tris 16 verts watertight=true shells=1",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
 }
 
 func TestExtractDeterministicAcrossWorkers(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
 )
 
 // Options configure a run.
@@ -31,17 +32,8 @@ type Options struct {
 	// MaxObjectBytes: larger files are refused before they are opened
 	// (default 8 GiB).
 	MaxObjectBytes int64
-	// Models measures 3D models (STL, 3MF, OBJ and Encapsulated STL/OBJ);
-	// nil leaves model files reported as not measured.
-	Models ModelMeasurer
-}
-
-// ModelMeasurer measures one model file, or an encapsulated model's bytes.
-type ModelMeasurer interface {
-	// Sniff returns the model format of a file ("stl", "3mf", "obj") or "".
-	Sniff(head []byte, size int64, name string) string
-	// Measure measures a model file.
-	Measure(ctx context.Context, r io.ReaderAt, size int64, format, units string) (any, error)
+	// Mesh tunes model measurement (units assumed for STL and OBJ, limits).
+	Mesh mesh.Options
 }
 
 // Result is what one file contributed. Exactly one of Instance (with optional
@@ -55,13 +47,13 @@ type Result struct {
 }
 
 // Model is a measured model: a model file, or the document of an
-// Encapsulated STL/OBJ object.
+// Encapsulated STL/OBJ object (then Encapsulated holds its DICOM facts).
+// The mesh report's fields are inlined: source, format, units, triangles,
+// vertices, volume_mm3, surface_area_mm2, bbox_mm, watertight, shells,
+// objects, metadata names …
 type Model struct {
-	Source       string                    `json:"source"`
-	Format       string                    `json:"format"`
+	*mesh.Report
 	Encapsulated *dicomx.EncapsulatedModel `json:"dicom,omitempty"`
-	// Metrics is the mesh report (units, triangles, volume, area, bbox …).
-	Metrics any `json:"metrics,omitempty"`
 }
 
 // FileError names a file that could not be read and why.
@@ -133,7 +125,7 @@ func Run(ctx context.Context, paths []string, opt Options, emit func(Result)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 512)
+			buf := make([]byte, sniffBytes)
 			for p := range files {
 				results <- File(ctx, p, opt, buf)
 			}
@@ -151,7 +143,11 @@ func Run(ctx context.Context, paths []string, opt Options, emit func(Result)) {
 	}
 }
 
-// File reads one file. buf (≥ 512 bytes) is scratch space for sniffing.
+// sniffBytes is how much of a file is read to tell its type (mesh.Sniff
+// wants 4 KiB).
+const sniffBytes = 4096
+
+// File reads one file. buf (≥ sniffBytes) is scratch space for sniffing.
 func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 	res := Result{Path: path}
 	f, err := os.Open(path)
@@ -192,52 +188,38 @@ func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 		facts := dicomx.Extract(obj)
 		res.Instance, res.Segmentation = facts.Instance, facts.Segmentation
 		if m := facts.Model; m != nil && m.Format != "mtl" {
-			res.Model = &Model{Source: path, Format: m.Format, Encapsulated: m}
-			if opt.Models != nil && m.Document != nil {
-				units := m.Units
-				if units == "" {
-					units = "mm"
-				}
-				metrics, err := opt.Models.Measure(ctx, readerAt(m.Document), int64(len(m.Document)), m.Format, units)
-				if err != nil {
-					res.Err = fmt.Errorf("encapsulated %s model: %w", m.Format, err)
-					res.Instance, res.Segmentation, res.Model = nil, nil, nil
-					return res
-				}
-				res.Model.Metrics = metrics
+			if m.Document == nil {
+				res.Err = fmt.Errorf("encapsulated %s model: the document was not loaded (over the size limit)", m.Format)
+				return res
 			}
+			mo := opt.Mesh
+			mo.Format, mo.Units = mesh.Format(m.Format), m.Units
+			rep, err := mesh.MeasureBytes(ctx, m.Document, mo)
+			if err != nil {
+				res.Err = fmt.Errorf("encapsulated %s model: %w", m.Format, err)
+				res.Instance, res.Segmentation = nil, nil
+				return res
+			}
+			rep.Source = path
+			res.Model = &Model{Report: rep, Encapsulated: m}
 		}
 		return res
 	}
-	if opt.Models != nil {
-		if format := opt.Models.Sniff(head, st.Size(), path); format != "" {
-			metrics, err := opt.Models.Measure(ctx, f, st.Size(), format, "")
-			if err != nil {
-				res.Err = err
-				return res
-			}
-			res.Model = &Model{Source: path, Format: format, Metrics: metrics}
+	if format := mesh.Sniff(head, st.Size(), path); format != "" {
+		mo := opt.Mesh
+		mo.Format = format
+		rep, err := mesh.Measure(ctx, f, st.Size(), mo)
+		if err != nil {
+			res.Err = err
 			return res
 		}
+		rep.Source = path
+		res.Model = &Model{Report: rep}
+		return res
 	}
 	res.Err = errors.New("not a DICOM object (no DICM marker and no plausible first element) nor a 3D model (STL, 3MF, OBJ)")
 	return res
 }
-
-type bytesReaderAt []byte
-
-func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func readerAt(b []byte) io.ReaderAt { return bytesReaderAt(b) }
 
 // Report is the whole-run document the extract command prints.
 type Report struct {
