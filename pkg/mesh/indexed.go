@@ -19,10 +19,7 @@ func (ms *indexedMesh) connect() {
 		return
 	}
 	n := len(ms.xyz) / 3
-	t := &topo{parent: make([]uint32, n), head: make([]uint32, n), used: make([]uint64, (n+63)/64)}
-	for i := range t.parent {
-		t.parent[i] = uint32(i)
-	}
+	t := newTopo(n, true)
 	for i := 0; i+2 < len(ms.tri); i += 3 {
 		t.tri(ms.tri[i], ms.tri[i+1], ms.tri[i+2])
 	}

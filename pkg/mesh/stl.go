@@ -150,9 +150,8 @@ func newSTLAcc(expectTris int, lim Limits) *stlAcc {
 	ev := min(expectTris/2+16, 1<<22)
 	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
 	s.t.parent = make([]uint32, 0, ev)
-	s.t.head = make([]uint32, 0, ev)
+	s.t.adj = make([]uint32, 0, 4*ev)
 	s.vol = make([]float64, 0, ev)
-	s.t.ents = make([]edgeEnt, 0, min(expectTris*3/2+16, 3<<22))
 	s.pend = make([]uint32, 0, 9*stlBatch)
 	s.hs = make([]uint64, 3*stlBatch)
 	s.ids = make([]uint32, 3*stlBatch)
@@ -341,8 +340,7 @@ func (s *stlAcc) newVertex(x, y, z uint32, j uint64, fp uint32, id *uint32) erro
 	if 2*len(w.xyz)/3 > len(w.slots) {
 		w.rehash()
 	}
-	s.t.parent = append(s.t.parent, v)
-	s.t.head = append(s.t.head, 0)
+	s.t.addVertex()
 	s.vol = append(s.vol, 0)
 	*id = v
 	return nil
@@ -354,14 +352,10 @@ func (s *stlAcc) finish() (tally, error) {
 		return tally{}, err
 	}
 	res := s.t.finish()
-	for v, l := range res.label {
-		if l != noShell {
-			res.shells[l].vol6 += s.vol[v]
-		}
-	}
 	xyz := s.w.xyz
-	for i := 0; i+2 < len(xyz); i += 3 {
-		s.tl.box.add(float64(math.Float32frombits(xyz[i])), float64(math.Float32frombits(xyz[i+1])), float64(math.Float32frombits(xyz[i+2])))
+	for v, l := range res.label {
+		res.shells[l].vol6 += s.vol[v]
+		s.tl.box.add(float64(math.Float32frombits(xyz[3*v])), float64(math.Float32frombits(xyz[3*v+1])), float64(math.Float32frombits(xyz[3*v+2])))
 	}
 	s.tl.vertices = int64(len(xyz) / 3)
 	s.tl.settle(&res, func(want []uint32) []box {

@@ -11,41 +11,58 @@ const maxVertexID = 1<<28 - 1
 // noShell labels a vertex no triangle uses.
 const noShell = ^uint32(0)
 
-// edgeEnt is one undirected edge (lo, hi), kept in lo's list. key holds hi
-// and two 2-bit counters of the triangles that walk it lo→hi (fwd) and
-// hi→lo (bwd), saturating at 3.
-type edgeEnt struct {
-	key  uint32 // hi<<4 | fwd<<2 | bwd
-	next uint32 // 1-based index of the next entry of lo's list, 0 ends it
-}
-
+// Each undirected edge (lo, hi) is kept with its lower vertex lo as a key:
+// hi and two 2-bit counters of the triangles that walk it lo→hi (fwd) and
+// hi→lo (bwd), saturating at 3. Keys are never 0 (a stored edge has been
+// walked once), so 0 marks a free slot.
 const (
 	fwdOne = 1 << 2
 	bwdOne = 1
 )
 
-// listScan is how far an insertion looks for an existing entry. Lists of
-// ordinary vertices are shorter (about three edges each); longer lists
-// (fans) may then hold duplicates, which finish merges.
+// inlineEdges is how many edges a vertex keeps in place; a closed mesh has
+// three edges per vertex on average (E = 3V), so most vertices never
+// overflow into the list.
+const inlineEdges = 3
+
+// edgeEnt is an overflow entry of a vertex with more edges.
+type edgeEnt struct {
+	key  uint32
+	next uint32 // 1-based index of the next entry of the vertex, 0 ends it
+}
+
+// listScan is how far an insertion looks down a vertex's overflow list.
+// Longer lists (fans) may then hold duplicates, which finish merges.
 const listScan = 8
 
-// topo gathers the connectivity of a mesh as triangles arrive: per-vertex
-// edge lists for the manifold and orientation checks, and a union-find
-// forest for shells. Memory is a few words per vertex and one 8-byte entry
-// per undirected edge; nothing is kept per triangle.
+// topo gathers the connectivity of a mesh as triangles arrive: the edges of
+// each vertex for the manifold and orientation checks, and a union-find
+// forest for shells. Memory is 20 bytes per vertex plus 8 per overflowing
+// edge; nothing is kept per triangle, and an edge is found in the 16 bytes
+// of its lower vertex without chasing pointers.
 type topo struct {
 	parent []uint32
-	head   []uint32
+	adj    []uint32 // per vertex: inlineEdges keys, then the overflow head
 	ents   []edgeEnt
 	used   []uint64 // bitset of vertices some triangle uses; nil = all
 }
 
-// grow adds vertices up to n (each its own shell).
-func (t *topo) grow(n int) {
-	for len(t.parent) < n {
-		t.parent = append(t.parent, uint32(len(t.parent)))
-		t.head = append(t.head, 0)
+// newTopo sizes a topo for n vertices (each its own shell).
+func newTopo(n int, track bool) *topo {
+	t := &topo{parent: make([]uint32, n), adj: make([]uint32, 4*n)}
+	for i := range t.parent {
+		t.parent[i] = uint32(i)
 	}
+	if track {
+		t.used = make([]uint64, (n+63)/64)
+	}
+	return t
+}
+
+// addVertex appends vertex v = len(parent).
+func (t *topo) addVertex() {
+	t.parent = append(t.parent, uint32(len(t.parent)))
+	t.adj = append(t.adj, 0, 0, 0, 0)
 }
 
 func (t *topo) find(x uint32) uint32 {
@@ -68,7 +85,7 @@ func (t *topo) union(a, b uint32) {
 }
 
 // tri records triangle (a, b, c) by vertex id: each of its three edges is
-// found in, or added to, the list of its lower vertex; a new edge joins
+// found in, or added to, the slots of its lower vertex; a new edge joins
 // the shells of its ends (a known one cannot).
 func (t *topo) tri(a, b, c uint32) {
 	if t.used != nil {
@@ -85,20 +102,37 @@ func (t *topo) tri(a, b, c uint32) {
 		if hi < lo {
 			lo, hi, one = hi, lo, bwdOne
 		}
-		e := t.head[lo]
-		for i := 0; e != 0 && i < listScan; i++ {
-			p := &t.ents[e-1]
-			if p.key>>4 == hi {
-				if p.key&(one*3) != one*3 {
-					p.key += one
+		slot := t.adj[4*lo : 4*lo+4 : 4*lo+4]
+		for j := 0; j < inlineEdges; j++ {
+			key := slot[j]
+			if key == 0 {
+				slot[j] = hi<<4 | one
+				t.union(lo, hi)
+				goto next
+			}
+			if key>>4 == hi {
+				if key&(one*3) != one*3 {
+					slot[j] = key + one
 				}
 				goto next
 			}
-			e = p.next
 		}
-		t.ents = append(t.ents, edgeEnt{key: hi<<4 | one, next: t.head[lo]})
-		t.head[lo] = uint32(len(t.ents))
-		t.union(lo, hi)
+		{
+			e := slot[3]
+			for i := 0; e != 0 && i < listScan; i++ {
+				p := &t.ents[e-1]
+				if p.key>>4 == hi {
+					if p.key&(one*3) != one*3 {
+						p.key += one
+					}
+					goto next
+				}
+				e = p.next
+			}
+			t.ents = append(t.ents, edgeEnt{key: hi<<4 | one, next: slot[3]})
+			slot[3] = uint32(len(t.ents))
+			t.union(lo, hi)
+		}
 	next:
 	}
 }
@@ -121,55 +155,50 @@ type topoResult struct {
 	boundary, nonManifold, misoriented int64
 }
 
-// finish labels shells and classifies every undirected edge. The topo's
-// lists are consumed.
+// finish labels shells and classifies every undirected edge, in one pass
+// over the vertices. Links always hang the higher root under the lower and
+// path halving only shortens links, so a vertex's parent is never above it:
+// walking the vertices in order, a vertex's parent already holds its shell
+// label, and labels can replace the parent links in place. The topo is
+// consumed.
 func (t *topo) finish() topoResult {
 	n := len(t.parent)
+	p := t.parent
 	var res topoResult
-	res.label = make([]uint32, n)
-	nshell := uint32(0)
-	for v := 0; v < n; v++ {
-		if !t.isUsed(uint32(v)) {
-			res.label[v] = noShell
-			continue
-		}
-		if t.parent[v] == uint32(v) {
-			res.label[v] = nshell
-			nshell++
-		}
-	}
-	for v := 0; v < n; v++ {
-		if res.label[v] == noShell {
-			continue
-		}
-		if r := t.find(uint32(v)); r != uint32(v) {
-			res.label[v] = res.label[r]
-		}
-	}
-	res.shells = make([]shellInfo, nshell)
 	var scratch []uint32
 	for v := 0; v < n; v++ {
-		e := t.head[v]
-		if e == 0 {
+		if !t.isUsed(uint32(v)) {
+			p[v] = noShell
 			continue
 		}
-		s := &res.shells[res.label[v]]
+		if r := p[v]; r == uint32(v) {
+			p[v] = uint32(len(res.shells))
+			res.shells = append(res.shells, shellInfo{})
+		} else {
+			p[v] = p[r]
+		}
+		slot := t.adj[4*v : 4*v+4 : 4*v+4]
+		if slot[0] == 0 {
+			continue
+		}
+		s := &res.shells[p[v]]
 		k := 0
-		for x := e; x != 0; x = t.ents[x-1].next {
+		for x := slot[3]; x != 0 && k <= listScan; x = t.ents[x-1].next {
 			k++
-			if k > listScan {
-				break
-			}
 		}
 		if k <= listScan {
-			for x := e; x != 0; x = t.ents[x-1].next {
+			// every insertion saw the whole overflow list: no duplicates
+			for j := 0; j < inlineEdges && slot[j] != 0; j++ {
+				res.classify(s, slot[j])
+			}
+			for x := slot[3]; x != 0; x = t.ents[x-1].next {
 				res.classify(s, t.ents[x-1].key)
 			}
 			continue
 		}
 		// A long list may repeat an edge: sort by far vertex and merge.
-		scratch = scratch[:0]
-		for x := e; x != 0; x = t.ents[x-1].next {
+		scratch = append(scratch[:0], slot[:inlineEdges]...)
+		for x := slot[3]; x != 0; x = t.ents[x-1].next {
 			scratch = append(scratch, t.ents[x-1].key)
 		}
 		slices.Sort(scratch)
@@ -185,6 +214,8 @@ func (t *topo) finish() topoResult {
 			i = j
 		}
 	}
+	res.label = p
+	t.parent, t.adj, t.ents = nil, nil, nil
 	return res
 }
 
