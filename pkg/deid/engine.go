@@ -1,0 +1,227 @@
+package deid
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// ImplementationClassUID identifies printreg's de-identifier in the file meta
+// it writes (a fixed UUID-derived UID under 2.25).
+const ImplementationClassUID = "2.25.207316180451356553451342163305932452551"
+
+// ImplementationVersionName is written in the file meta (at most 16 characters).
+const ImplementationVersionName = "PRINTREG_DEID_1"
+
+// Engine de-identifies DICOM objects under one profile and site key. It holds
+// no per-object state and is safe for concurrent use.
+type Engine struct {
+	key       *sitekey.Key
+	prof      Profile
+	vocab     vocabulary
+	allow     map[dicomx.Tag]bool
+	refuseSOP map[string]bool
+	refuseMod map[string]bool
+	on        [numOptions]bool
+	limits    dicomx.Limits
+	method    string
+}
+
+// New returns an engine for a profile. The key is the site secret every
+// keyed derivation (UIDs, pseudonyms, date offsets) uses.
+func New(key *sitekey.Key, p Profile) (*Engine, error) {
+	if key == nil {
+		return nil, errors.New("deid: no site key")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		key:       key,
+		prof:      p,
+		vocab:     newVocabulary(p.Vocabulary),
+		allow:     map[dicomx.Tag]bool{},
+		refuseSOP: map[string]bool{},
+		refuseMod: map[string]bool{},
+		on:        p.enabled(),
+	}
+	for _, t := range DefaultTextAllowlist {
+		e.allow[t] = true
+	}
+	for _, s := range p.TextAllowlist {
+		t, _ := ParseTag(s)
+		e.allow[t] = true
+	}
+	for _, s := range p.BurnedIn.RefuseSOPClasses {
+		e.refuseSOP[strings.TrimSpace(s)] = true
+	}
+	for _, s := range p.BurnedIn.RefuseModalities {
+		e.refuseMod[strings.ToUpper(strings.TrimSpace(s))] = true
+	}
+	name := p.Name
+	if name == "" {
+		name = "custom"
+	}
+	e.method = fmt.Sprintf("printreg deid; PS3.15 %s Table E.1-1; profile %s", TableEdition, name)
+	if len(e.method) > 64 {
+		e.method = e.method[:64]
+	}
+	return e, nil
+}
+
+// Profile returns the engine's profile.
+func (e *Engine) Profile() Profile { return e.prof }
+
+// SetLimits replaces the reader limits (zero fields mean dicomx defaults).
+func (e *Engine) SetLimits(l dicomx.Limits) { e.limits = l }
+
+// Step is one line of Explain: an element, what was done and why. It never
+// holds a value.
+type Step struct {
+	Path    string `json:"path"`
+	Keyword string `json:"keyword,omitempty"`
+	VR      string `json:"vr"`
+	Action  string `json:"action"`
+	Rule    string `json:"rule"`
+}
+
+// Result describes one de-identified object by its new identifiers.
+type Result struct {
+	SOPClassUID       string         `json:"sop_class_uid"`
+	SOPInstanceUID    string         `json:"sop_instance_uid"`
+	SeriesInstanceUID string         `json:"series_instance_uid"`
+	StudyInstanceUID  string         `json:"study_instance_uid"`
+	Modality          string         `json:"modality,omitempty"`
+	TransferSyntaxUID string         `json:"transfer_syntax_uid"`
+	Actions           map[string]int `json:"actions"`
+	BulkBytesCopied   int64          `json:"bulk_bytes_copied"`
+	Written           int64          `json:"written"`
+	Steps             []Step         `json:"steps,omitempty"`
+}
+
+// ErrRefused is wrapped by every refusal: the object is not passed on.
+var ErrRefused = errors.New("de-identification refused")
+
+// RefusedError says why an object was refused, in words that carry no value
+// from the object. Reason is a stable code for reports.
+type RefusedError struct {
+	Reason string
+	Detail string
+}
+
+func (e *RefusedError) Error() string { return "de-identification refused: " + e.Detail }
+
+// Unwrap makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Unwrap() error { return ErrRefused }
+
+// Refusal reasons.
+const (
+	ReasonBurnedIn        = "burned_in_annotation"
+	ReasonBurnedInSOP     = "burned_in_risk_sop_class"
+	ReasonBurnedInModal   = "burned_in_risk_modality"
+	ReasonOverlayInPixels = "overlay_in_pixel_data"
+	ReasonResidue         = "phi_residue"
+	ReasonNoInstanceUID   = "no_sop_instance_uid"
+)
+
+// Deidentify reads one DICOM object of size bytes (-1 when unknown) from r
+// and writes its de-identified Part 10 form to w, in the same transfer
+// syntax. Bulk values (pixel data, large binary values) are copied byte for
+// byte without being held in memory. On any error the bytes already written
+// to w are not a usable object and must be discarded: a refused object
+// (errors.Is(err, ErrRefused)) has failed a policy, anything else could not
+// be read or written.
+func (e *Engine) Deidentify(ctx context.Context, w io.Writer, r io.Reader, size int64) (*Result, error) {
+	return e.run(ctx, w, r, size, false)
+}
+
+// Explain de-identifies like Deidentify and also returns, in Result.Steps,
+// every element path with the action taken and the rule behind it.
+func (e *Engine) Explain(ctx context.Context, w io.Writer, r io.Reader, size int64) (*Result, error) {
+	return e.run(ctx, w, r, size, true)
+}
+
+func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, explain bool) (*Result, error) {
+	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits})
+	if err != nil {
+		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
+	}
+	st := newState(e, explain, rd.Syntax())
+	st.meta = rd.Meta()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	dw := dicomx.NewWriter(bw, rd.Syntax())
+	started := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		seg, stream, err := st.readSegment(rd)
+		if err != nil {
+			return nil, fmt.Errorf("deid: reading DICOM: %w", err)
+		}
+		if !started {
+			if err := st.prepare(seg); err != nil {
+				return nil, err
+			}
+		}
+		out := st.processList(seg, "", &st.top)
+		if !started {
+			meta, err := st.newMeta()
+			if err != nil {
+				return nil, err
+			}
+			if err := dw.WriteFileHeader(nil, meta); err != nil {
+				return nil, fmt.Errorf("deid: writing: %w", err)
+			}
+			st.outValues(meta.Elements)
+			started = true
+		}
+		for _, el := range out {
+			if err := st.writeInserts(dw, el.Tag); err != nil {
+				return nil, err
+			}
+			if err := dw.WriteElement(el); err != nil {
+				return nil, fmt.Errorf("deid: writing %s: %w", el.Tag, err)
+			}
+		}
+		st.outValues(out)
+		if stream == nil {
+			break
+		}
+		if err := st.writeInserts(dw, stream.Tag); err != nil {
+			return nil, err
+		}
+		length := stream.Length
+		if stream.Encapsulated {
+			length = -1
+		}
+		if err := dw.WriteHeader(stream.Tag, stream.VR, length); err != nil {
+			return nil, fmt.Errorf("deid: writing %s: %w", stream.Tag, err)
+		}
+		n, err := rd.CopyValue(dw.Raw())
+		if err != nil {
+			return nil, fmt.Errorf("deid: copying %s: %w", stream.Tag, err)
+		}
+		st.res.BulkBytesCopied += n
+	}
+	if err := st.writeInserts(dw, 0xFFFFFFFF); err != nil {
+		return nil, err
+	}
+	if err := dw.Close(); err != nil {
+		return nil, fmt.Errorf("deid: writing: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("deid: writing: %w", err)
+	}
+	st.res.Written = dw.Written()
+	if err := st.residue(); err != nil {
+		return nil, err
+	}
+	return st.res, nil
+}

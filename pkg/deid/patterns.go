@@ -1,0 +1,103 @@
+package deid
+
+import (
+	"strings"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+)
+
+// minPattern is the shortest original value the residue scan looks for:
+// shorter strings occur by chance in any header.
+const minPattern = 4
+
+// codeAttributes never become residue patterns: they are coded facts, and
+// the same codes are legitimately kept elsewhere in the object.
+var codeAttributes = map[dicomx.Tag]bool{
+	0x00080100: true, 0x00080102: true, 0x00080103: true, 0x00080104: true,
+	0x00080105: true, 0x00080106: true, 0x0008010F: true, 0x00080119: true, 0x00080120: true,
+	0x0040A040: true, // Value Type
+	0x00080060: true, // Modality
+}
+
+func (st *state) addPattern(s, from string) {
+	s = strings.Trim(s, " \x00")
+	if len(s) < minPattern || st.eng.vocab.allSafeWords(s) {
+		return
+	}
+	st.patterns = append(st.patterns, pattern{text: s, from: from})
+}
+
+// addPatterns records the original value(s) of an element that is removed,
+// replaced or cleaned: text whole and by value, person names also by
+// component, UIDs whole, dates in the forms people write them. Sequences
+// contribute every value inside.
+func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path string) {
+	if el.VR == dicomx.VRSQ {
+		for _, it := range el.Items {
+			st.addItemPatterns(it, path)
+		}
+		return
+	}
+	if codeAttributes[el.Tag] || len(el.Value) == 0 {
+		return
+	}
+	switch {
+	case vr == dicomx.VRPN:
+		for _, v := range el.Strs() {
+			st.addPattern(v, path)
+			st.addPattern(NormalizeName(v), path)
+			for _, c := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' }) {
+				st.addPattern(c, path)
+			}
+		}
+	case vr == dicomx.VRDA || vr == dicomx.VRDT:
+		for _, v := range el.Strs() {
+			for _, part := range strings.Split(v, "-") {
+				if len(part) >= 8 && digits(part[:8]) {
+					d := part[:8]
+					y, m, dd := d[:4], d[4:6], d[6:8]
+					st.addPattern(d, path)
+					st.addPattern(y+"-"+m+"-"+dd, path)
+					st.addPattern(y+"."+m+"."+dd, path)
+					st.addPattern(y+"/"+m+"/"+dd, path)
+					st.addPattern(dd+"."+m+"."+y, path)
+					st.addPattern(m+"/"+dd+"/"+y, path)
+				}
+			}
+		}
+	case vr == dicomx.VRUI:
+		for _, v := range el.Strs() {
+			if !WellKnownUID(v) {
+				st.addPattern(v, path)
+			}
+		}
+	case vr == dicomx.VRTM || vr == dicomx.VRCS || vr == dicomx.VRDS || vr == dicomx.VRIS:
+		// Times, codes and numbers are not searched: they recur by chance.
+	case vr.IsText():
+		s := el.Str()
+		st.addPattern(s, path)
+		if vr != dicomx.VRLT && vr != dicomx.VRST && vr != dicomx.VRUT && vr != dicomx.VRUR {
+			for _, v := range el.Strs() {
+				st.addPattern(v, path)
+			}
+		}
+	}
+}
+
+func (st *state) addItemPatterns(it *dicomx.Dataset, path string) {
+	for _, c := range it.Elements {
+		if c.Tag.IsPrivateCreator() || st.eng.allow[c.Tag] {
+			continue
+		}
+		vr := c.VR
+		if vr == dicomx.VRUN && !c.Tag.IsPrivate() {
+			if d, ok := dicomx.Lookup(c.Tag); ok {
+				vr = d.VR
+			}
+		}
+		if vr == dicomx.VRUN || vr.IsBinary() {
+			continue
+		}
+		st.addPatterns(c, vr, joinPath(path, c.Tag))
+	}
+}

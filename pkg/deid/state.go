@@ -1,0 +1,465 @@
+package deid
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+)
+
+// scope tracks the private creators of one dataset (the object or an item).
+type scope struct {
+	creators map[uint32]string // group<<8 | block → creator
+	used     map[uint32]bool   // blocks with a kept element
+	pruned   map[uint32]bool   // creators dropped in an earlier segment
+}
+
+func newScope() *scope {
+	return &scope{creators: map[uint32]string{}, used: map[uint32]bool{}, pruned: map[uint32]bool{}}
+}
+
+func blockKey(t dicomx.Tag) uint32 {
+	if t.IsPrivateCreator() {
+		return uint32(t.Group())<<8 | uint32(t.Element()&0xFF)
+	}
+	return uint32(t.Group())<<8 | uint32(t.Element()>>8)
+}
+
+type pattern struct {
+	text string
+	from string // element path the value was removed from
+}
+
+type scanItem struct {
+	path string
+	vr   dicomx.VR
+	b    []byte
+}
+
+// state is the work on one object.
+type state struct {
+	eng     *Engine
+	explain bool
+	syn     dicomx.Syntax
+	meta    *dicomx.Dataset
+	res     *Result
+	top     scope
+
+	id        *identity
+	offset    int
+	pseudonym string
+	hasPerson bool // the object names a patient (ID or name)
+	sopClass  string
+	origSOP   string
+	mime      string
+	newDocLen int64 // length of a rewritten Encapsulated Document, -1 when not rewritten
+	encDocLen int64 // Encapsulated Document Length as read, -1 when absent
+	// scanDocText is the part of a kept model document that can hold text:
+	// the whole of an OBJ or MTL, the 80-byte header of a binary STL.
+	scanDocText []byte
+
+	overlayData map[uint16]bool
+	methodItems []MethodCode
+	inserts     []*dicomx.Element
+	uidCache    map[string]string
+
+	patterns []pattern
+	kept     []string
+	scan     []scanItem
+}
+
+func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
+	return &state{
+		eng:         e,
+		explain:     explain,
+		syn:         syn,
+		res:         &Result{Actions: map[string]int{}},
+		top:         *newScope(),
+		id:          newIdentity(),
+		newDocLen:   -1,
+		encDocLen:   -1,
+		overlayData: map[uint16]bool{},
+		uidCache:    map[string]string{},
+	}
+}
+
+// effVR is the VR used to choose the action: UN is resolved through the data
+// dictionary for standard attributes (PS3.5 6.2.2), through Table E.3.10-1
+// for safe private ones.
+func (st *state) effVR(el *dicomx.Element, sc *scope) dicomx.VR {
+	if el.VR != dicomx.VRUN {
+		return el.VR
+	}
+	if el.Tag.IsPrivate() {
+		if el.Tag.IsPrivateCreator() {
+			return dicomx.VRLO
+		}
+		if c, ok := sc.creators[blockKey(el.Tag)]; ok {
+			if r, ok := safePrivate(el.Tag.Group(), c, uint8(el.Tag.Element())); ok && len(r.VR) == 2 {
+				if vr, ok := dicomx.ParseVR(r.VR[0], r.VR[1]); ok {
+					return vr
+				}
+			}
+		}
+		return dicomx.VRUN
+	}
+	if d, ok := dicomx.Lookup(el.Tag); ok && d.VR != dicomx.VRNone {
+		return d.VR
+	}
+	return dicomx.VRUN
+}
+
+// readSegment reads top-level elements until a bulk value that is kept and
+// must be streamed (pixel data, say) or the end. Bulk values that are
+// removed are skipped unread; bulk values that are rewritten are loaded
+// (within the reader's MaxValueBytes).
+func (st *state) readSegment(rd *dicomx.Reader) ([]*dicomx.Element, *dicomx.Element, error) {
+	var seg []*dicomx.Element
+	for {
+		el, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return seg, nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		g := el.Tag.Group()
+		if isOverlayGroup(g) && el.Tag.Element() == 0x3000 {
+			st.overlayData[g] = true
+		}
+		if el.Tag.IsPrivateCreator() {
+			st.top.creators[blockKey(el.Tag)] = el.Str()
+		}
+		if !el.Bulk {
+			seg = append(seg, el)
+			continue
+		}
+		vr := st.effVR(el, &st.top)
+		d := st.decide(el, vr, &st.top, false)
+		switch d.v {
+		case vRemove:
+			st.note(el.Tag.String(), el, vr, d)
+			continue
+		case vKeep:
+			st.note(el.Tag.String(), el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
+			if el.Tag.IsPrivate() {
+				st.top.used[blockKey(el.Tag)] = true
+			}
+			return seg, el, nil
+		case vDocDummy:
+			if err := rd.SkipValue(); err != nil {
+				return nil, nil, err
+			}
+			el.Bulk = false
+		default:
+			if _, err := rd.ReadValue(); err != nil {
+				return nil, nil, err
+			}
+		}
+		seg = append(seg, el)
+	}
+}
+
+// first returns the first element with tag t in a list.
+func first(els []*dicomx.Element, t dicomx.Tag) *dicomx.Element {
+	for _, e := range els {
+		if e.Tag == t {
+			return e
+		}
+	}
+	return nil
+}
+
+func str(els []*dicomx.Element, t dicomx.Tag) string {
+	return first(els, t).Str()
+}
+
+// Top-level attributes whose values identify the patient or the study:
+// Clean Descriptors and the allowlist refuse any text that contains one.
+var identityNames = []dicomx.Tag{
+	0x00100010, 0x00101001, 0x00101005, 0x00101060, // patient names
+	0x00080090, 0x00081050, 0x00081060, 0x00081070, 0x00321032, 0x00081048, // physicians, operators
+	0x00101040, // Patient's Address
+}
+
+var identityIDs = []dicomx.Tag{
+	0x00100020, 0x00101000, 0x00100021, 0x00080050, 0x00200010, // IDs, accession, study ID
+	0x00100030, 0x00080020, 0x00100032, // birth date, study date, birth time
+	0x00102154, 0x00080080, 0x00081010, 0x00181000, // phone, institution, station, serial
+	0x00380010, 0x00101002, // admission ID, other patient IDs sequence (handled below)
+}
+
+// prepare reads the identity of the object from its first segment, derives
+// the keyed values and applies the burned-in text policy.
+func (st *state) prepare(seg []*dicomx.Element) error {
+	pid := str(seg, tagPatientID)
+	pname := str(seg, tagPatientName)
+	st.hasPerson = pid != "" || pname != ""
+	st.pseudonym = Pseudonym(st.eng.key, pid, pname)
+	st.offset = DateOffsetDays(st.eng.key, pid, pname)
+	for _, t := range identityNames {
+		if e := first(seg, t); e != nil {
+			for _, v := range e.Strs() {
+				st.id.addName(v)
+			}
+		}
+	}
+	for _, t := range identityIDs {
+		e := first(seg, t)
+		if e == nil {
+			continue
+		}
+		if e.VR == dicomx.VRSQ {
+			for _, it := range e.Items {
+				st.id.addID(it.Str(tagPatientID))
+			}
+			continue
+		}
+		for _, v := range e.Strs() {
+			st.id.addID(v)
+		}
+	}
+	st.sopClass = str(seg, tagSOPClassUID)
+	if st.sopClass == "" {
+		st.sopClass = st.meta.Str(0x00020002)
+	}
+	st.origSOP = str(seg, tagSOPInstanceUID)
+	if st.origSOP == "" {
+		st.origSOP = st.meta.Str(0x00020003)
+	}
+	if st.origSOP == "" {
+		return &RefusedError{Reason: ReasonNoInstanceUID, Detail: "the object has no SOP Instance UID"}
+	}
+	st.mime = strings.ToLower(str(seg, tagMIMEType))
+	if e := first(seg, tagEncapsulatedDocumentLength); e != nil {
+		if v, ok := e.Ints(); ok && len(v) == 1 && v[0] >= 0 {
+			st.encDocLen = v[0]
+		}
+	}
+	st.res.Modality = strings.ToUpper(str(seg, tagModality))
+	if strings.EqualFold(str(seg, tagBurnedInAnnotation), "YES") {
+		return &RefusedError{Reason: ReasonBurnedIn, Detail: "Burned In Annotation is YES and no Clean Pixel Data step is configured"}
+	}
+	if st.eng.refuseSOP[st.sopClass] {
+		return &RefusedError{Reason: ReasonBurnedInSOP, Detail: fmt.Sprintf("SOP class %s is configured as a burned-in text risk", sopClassLabel(st.sopClass))}
+	}
+	if st.eng.refuseMod[st.res.Modality] {
+		return &RefusedError{Reason: ReasonBurnedInModal, Detail: fmt.Sprintf("modality %s is configured as a burned-in text risk", st.res.Modality)}
+	}
+	for _, e := range seg {
+		g := e.Tag.Group()
+		if isOverlayGroup(g) && e.Tag.Element() == 0x0010 && !st.overlayData[g] {
+			return &RefusedError{Reason: ReasonOverlayInPixels, Detail: fmt.Sprintf("overlay group %04X has no Overlay Data: its bitmap lives in the pixel data, which is copied unchanged", g)}
+		}
+	}
+	if seq := first(seg, tagDeidentificationMethodSeq); seq != nil {
+		for _, it := range seq.Items {
+			c := MethodCode{Scheme: it.Str(tagCodingSchemeDesignator), Value: it.Str(tagCodeValue), Meaning: it.Str(tagCodeMeaning)}
+			if c.Scheme == "DCM" && methodCode(c.Value).Value != "" {
+				st.methodItems = append(st.methodItems, methodCode(c.Value))
+			}
+		}
+	}
+	st.buildInserts()
+	return nil
+}
+
+func sopClassLabel(uid string) string {
+	if n := dicomx.UIDName(uid); n != "" {
+		return n
+	}
+	if WellKnownUID(uid) {
+		return uid
+	}
+	return "(unregistered)"
+}
+
+// buildInserts makes the provenance attributes of PS3.15 E.1.1 items 6 and
+// the Longitudinal Temporal Information Modified flag.
+func (st *state) buildInserts() {
+	p := &st.eng.prof
+	codes := append([]MethodCode(nil), st.methodItems...)
+	for _, c := range p.methodCodes() {
+		dup := false
+		for _, o := range codes {
+			dup = dup || (o.Scheme == c.Scheme && o.Value == c.Value)
+		}
+		if !dup {
+			codes = append(codes, c)
+		}
+	}
+	var items []*dicomx.Dataset
+	for _, c := range codes {
+		items = append(items, &dicomx.Dataset{Elements: []*dicomx.Element{
+			dicomx.NewText(tagCodeValue, dicomx.VRSH, c.Value),
+			dicomx.NewText(tagCodingSchemeDesignator, dicomx.VRSH, c.Scheme),
+			dicomx.NewText(tagCodeMeaning, dicomx.VRLO, c.Meaning),
+		}})
+	}
+	long := "REMOVED"
+	switch {
+	case p.RetainFullDates:
+		long = "UNMODIFIED"
+	case p.RetainModifiedDates:
+		long = "MODIFIED"
+	}
+	st.inserts = []*dicomx.Element{
+		dicomx.NewText(tagPatientIdentityRemoved, dicomx.VRCS, "YES"),
+		dicomx.NewText(tagDeidentificationMethod, dicomx.VRLO, st.eng.method),
+		dicomx.NewSequence(tagDeidentificationMethodSeq, items...),
+		dicomx.NewText(tagLongitudinalModified, dicomx.VRCS, long),
+	}
+}
+
+// writeInserts writes the pending provenance elements that sort before t.
+func (st *state) writeInserts(w *dicomx.Writer, t dicomx.Tag) error {
+	for len(st.inserts) > 0 && st.inserts[0].Tag < t {
+		el := st.inserts[0]
+		st.inserts = st.inserts[1:]
+		if err := w.WriteElement(el); err != nil {
+			return fmt.Errorf("deid: writing %s: %w", el.Tag, err)
+		}
+		st.outValues([]*dicomx.Element{el})
+		if st.explain {
+			st.res.Steps = append(st.res.Steps, Step{Path: el.Tag.String(), Keyword: dicomx.Keyword(el.Tag), VR: el.VR.String(), Action: "set", Rule: "PS3.15 E.1.1 provenance"})
+		}
+	}
+	return nil
+}
+
+// newMeta rebuilds the file meta information (PS3.15 E.1.1 item 7): nothing
+// of the original is kept but the SOP class and transfer syntax.
+func (st *state) newMeta() (*dicomx.Dataset, error) {
+	ts := st.meta.Str(0x00020010)
+	if ts == "" {
+		switch {
+		case st.syn.Implicit:
+			ts = dicomx.ImplicitVRLittleEndian
+		case st.syn.BigEndian:
+			ts = dicomx.ExplicitVRBigEndian
+		default:
+			ts = dicomx.ExplicitVRLittleEndian
+		}
+	}
+	sop := st.mapUID(st.origSOP)
+	st.res.SOPInstanceUID = sop
+	st.res.SOPClassUID = st.sopClass
+	st.res.TransferSyntaxUID = ts
+	return &dicomx.Dataset{Elements: []*dicomx.Element{
+		dicomx.NewBytes(0x00020001, dicomx.VROB, []byte{0, 1}),
+		dicomx.NewText(0x00020002, dicomx.VRUI, st.sopClass),
+		dicomx.NewText(0x00020003, dicomx.VRUI, sop),
+		dicomx.NewText(0x00020010, dicomx.VRUI, ts),
+		dicomx.NewText(0x00020012, dicomx.VRUI, ImplementationClassUID),
+		dicomx.NewText(0x00020013, dicomx.VRSH, ImplementationVersionName),
+	}}, nil
+}
+
+// mapUID remaps a UID unless Retain UIDs is on.
+func (st *state) mapUID(uid string) string {
+	uid = strings.Trim(uid, " \x00")
+	if st.eng.prof.RetainUIDs {
+		return uid
+	}
+	if v, ok := st.uidCache[uid]; ok {
+		return v
+	}
+	v := RemapUID(st.eng.key, uid)
+	st.uidCache[uid] = v
+	return v
+}
+
+// note records an element's verdict for Explain and the counts.
+func (st *state) note(path string, el *dicomx.Element, vr dicomx.VR, d decision) {
+	st.res.Actions[d.v.String()]++
+	if st.explain {
+		st.res.Steps = append(st.res.Steps, Step{Path: path, Keyword: dicomx.Keyword(el.Tag), VR: vr.String(), Action: d.v.String(), Rule: d.rule})
+	}
+}
+
+// outValues records the values written, for the residue scan.
+func (st *state) outValues(els []*dicomx.Element) { st.collectOut(els, "") }
+
+func (st *state) collectOut(els []*dicomx.Element, path string) {
+	for _, el := range els {
+		p := joinPath(path, el.Tag)
+		if el.VR == dicomx.VRSQ {
+			for i, it := range el.Items {
+				st.collectOut(it.Elements, fmt.Sprintf("%s[%d]", p, i))
+			}
+			continue
+		}
+		if el.Tag == tagEncapsulatedDocument && path == "" && st.scanDocText != nil {
+			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: st.scanDocText})
+			continue
+		}
+		if len(el.Value) > 0 {
+			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: el.Value})
+		}
+	}
+}
+
+func joinPath(path string, t dicomx.Tag) string {
+	if path == "" {
+		return t.String()
+	}
+	return path + "/" + t.String()
+}
+
+// residue searches every value written for every original value that was
+// removed, replaced or cleaned, in one multi-pattern pass per value.
+func (st *state) residue() error {
+	keptUpper := make([]string, 0, len(st.kept)+len(dummyTexts))
+	for _, k := range st.kept {
+		keptUpper = append(keptUpper, strings.ToUpper(k))
+	}
+	for _, k := range dummyTexts {
+		keptUpper = append(keptUpper, strings.ToUpper(k))
+	}
+	keptUpper = append(keptUpper, strings.ToUpper(st.pseudonym), strings.ToUpper(st.eng.method))
+	seen := map[string]bool{}
+	var pats []pattern
+	for _, p := range st.patterns {
+		u := strings.ToUpper(p.text)
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		inKept := false
+		for _, k := range keptUpper {
+			if strings.Contains(k, u) {
+				inKept = true
+				break
+			}
+		}
+		if !inKept {
+			pats = append(pats, p)
+		}
+	}
+	if len(pats) == 0 {
+		return nil
+	}
+	texts := make([]string, len(pats))
+	for i, p := range pats {
+		texts[i] = p.text
+	}
+	m := newMatcher(texts)
+	var found *RefusedError
+	for _, it := range st.scan {
+		m.find(it.b, func(i int) {
+			if found != nil {
+				return
+			}
+			if it.vr == dicomx.VRUI && digits(strings.ReplaceAll(texts[i], "-", "")) {
+				return // a date's digits inside a keyed UID
+			}
+			found = &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from, it.path)}
+		})
+		if found != nil {
+			return found
+		}
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package deid
+
+import (
+	_ "embed"
+	"strings"
+	"unicode"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+)
+
+//go:embed vocabulary.txt
+var vocabularyText string
+
+// vocabulary is the safe word list of Clean Descriptors, lower case.
+type vocabulary map[string]bool
+
+func newVocabulary(extra []string) vocabulary {
+	v := vocabulary{}
+	for _, line := range strings.Split(vocabularyText, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, w := range strings.Fields(line) {
+			v[strings.ToLower(w)] = true
+		}
+	}
+	for _, line := range extra {
+		for _, w := range tokens(line) {
+			v[strings.ToLower(w)] = true
+		}
+	}
+	return v
+}
+
+// tokens splits text into words: runs of letters and runs of digits,
+// broken again at case changes ("SpinalCord" → Spinal, Cord; "PTV70" →
+// PTV, 70). Everything else separates words.
+func tokens(s string) []string {
+	var out []string
+	r := []rune(s)
+	start := -1
+	flush := func(i int) {
+		if start >= 0 {
+			out = append(out, string(r[start:i]))
+			start = -1
+		}
+	}
+	kind := func(c rune) int {
+		switch {
+		case unicode.IsLetter(c):
+			return 1
+		case unicode.IsDigit(c):
+			return 2
+		}
+		return 0
+	}
+	for i, c := range r {
+		k := kind(c)
+		if k == 0 {
+			flush(i)
+			continue
+		}
+		if start >= 0 {
+			pk := kind(r[i-1])
+			switch {
+			case pk != k:
+				flush(i)
+			case k == 1 && unicode.IsLower(r[i-1]) && unicode.IsUpper(c):
+				flush(i)
+			case k == 1 && unicode.IsUpper(r[i-1]) && unicode.IsUpper(c) && i+1 < len(r) && unicode.IsLower(r[i+1]):
+				flush(i)
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	flush(len(r))
+	return out
+}
+
+// looksLikeDate catches dates and long numbers written with separators
+// (2024-03-12, 12/03/2024, 2024.03.12), which tokenising would cut into
+// harmless-looking short numbers.
+func looksLikeDate(s string) bool {
+	var groups []int
+	n := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			n++
+			continue
+		}
+		if n > 0 {
+			groups = append(groups, n)
+			if i < len(s) && (s[i] == '-' || s[i] == '/' || s[i] == '.') {
+				n = 0
+				continue
+			}
+			if len(groups) >= 3 {
+				return true
+			}
+			groups = groups[:0]
+		}
+		n = 0
+	}
+	return false
+}
+
+// identity holds what identifies this patient and study: name components,
+// IDs, accession, dates as written. Clean Descriptors and the allowlist
+// refuse any text containing one of them.
+type identity struct {
+	words   map[string]bool // upper-case name components and IDs
+	strings []string        // upper-case IDs and dates (≥ 4 characters), matched as substrings
+}
+
+func newIdentity() *identity { return &identity{words: map[string]bool{}} }
+
+func (id *identity) addName(pn string) {
+	for _, w := range tokens(pn) {
+		if len([]rune(w)) >= 2 {
+			id.words[strings.ToUpper(w)] = true
+		}
+	}
+	if n := NormalizeName(pn); len(n) >= 4 {
+		id.strings = append(id.strings, n)
+	}
+}
+
+func (id *identity) addID(s string) {
+	s = strings.ToUpper(strings.Trim(s, " \x00"))
+	if s == "" {
+		return
+	}
+	id.words[s] = true
+	if len(s) >= 4 {
+		id.strings = append(id.strings, s)
+	}
+}
+
+// mentions reports whether text contains an identifier of this patient.
+func (id *identity) mentions(text string) bool {
+	if id == nil {
+		return false
+	}
+	u := strings.ToUpper(text)
+	for _, s := range id.strings {
+		if strings.Contains(u, s) {
+			return true
+		}
+	}
+	for _, w := range tokens(u) {
+		if id.words[w] {
+			return true
+		}
+	}
+	return false
+}
+
+// safeDescriptor reports whether every word of text is in the vocabulary or
+// is a short number, no date is written in it, and it names nobody.
+func (v vocabulary) safeDescriptor(text string, id *identity) bool {
+	if looksLikeDate(text) || id.mentions(text) {
+		return false
+	}
+	for _, w := range tokens(text) {
+		if digits(w) {
+			if len(w) > 4 {
+				return false
+			}
+			continue
+		}
+		if len([]rune(w)) == 1 {
+			continue
+		}
+		if !v[strings.ToLower(w)] {
+			return false
+		}
+	}
+	return true
+}
+
+// allSafeWords is safeDescriptor without the identity check: the residue
+// scanner does not search for removed values made only of safe words.
+func (v vocabulary) allSafeWords(text string) bool { return v.safeDescriptor(text, nil) }
+
+// DefaultTextAllowlist is the set of standard attributes with a text VR that
+// Table E.1-1 does not name and whose values state facts about equipment,
+// codes or segmentations rather than people: they are kept under every
+// profile, after a check that they do not mention this patient's
+// identifiers. Every other unnamed free-text attribute is removed (or, with
+// Clean Descriptors, kept only when it passes the safe vocabulary).
+var DefaultTextAllowlist = []dicomx.Tag{
+	0x00080100, // Code Value
+	0x00080102, // Coding Scheme Designator
+	0x00080103, // Coding Scheme Version
+	0x00080104, // Code Meaning
+	0x00080115, // Coding Scheme Name
+	0x00080119, // Long Code Value
+	0x00080120, // URN Code Value
+	0x00080070, // Manufacturer
+	0x00081090, // Manufacturer's Model Name
+	0x00181020, // Software Versions
+	0x00181016, // Secondary Capture Device Manufacturer
+	0x00181018, // Secondary Capture Device Manufacturer's Model Name
+	0x00181019, // Secondary Capture Device Software Versions
+	0x00181160, // Filter Type
+	0x00181210, // Convolution Kernel
+	0x00180024, // Sequence Name
+	0x00189005, // Pulse Sequence Name
+	0x00181250, // Receive Coil Name
+	0x00181251, // Transmit Coil Name
+	0x00281054, // Rescale Type
+	0x00281055, // Window Center & Width Explanation
+	0x00620005, // Segment Label
+	0x00620009, // Segment Algorithm Name
+	0x00660031, // Algorithm Version
+	0x00660036, // Algorithm Name
+	0x00420012, // MIME Type of Encapsulated Document
+	0x00420014, // List of MIME Types
+	0x00189004, // Content Qualification
+}
+
+// dateAllowlist are DA/DT attributes Table E.1-1 does not name that date a
+// coding resource or template, not a patient event: kept as they are.
+var dateAllowlist = map[dicomx.Tag]bool{
+	0x00080106: true, // Context Group Version
+	0x00080107: true, // Context Group Local Version
+	0x0040DB06: true, // Template Version
+	0x0040DB07: true, // Template Local Version
+}
+
+// classUID reports UI attributes that name a class, syntax or scheme rather
+// than an instance; they are never remapped.
+func classUID(t dicomx.Tag) bool {
+	switch t {
+	case 0x0008010C, // Coding Scheme UID
+		0x0008010D, // Context Group Extension Creator UID
+		0x00080118, // Mapping Resource UID
+		0x0040DB0D, // Template Extension Creator UID
+		0x00020010, // Transfer Syntax UID
+		0x00041512, // Referenced Transfer Syntax UID in File
+		0x00080062: // SOP Classes in Study
+		return true
+	}
+	kw := dicomx.Keyword(t)
+	return strings.HasSuffix(kw, "ClassUID") || strings.HasSuffix(kw, "TransferSyntaxUID") ||
+		strings.HasSuffix(kw, "ClassUIDInFile") || strings.HasSuffix(kw, "SOPClassesInStudy")
+}
