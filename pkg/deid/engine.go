@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/printreg/printreg/pkg/dicomx"
@@ -223,5 +224,15 @@ func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, 
 	if err := st.residue(); err != nil {
 		return nil, err
 	}
+	// Steps of bulk values are noted when read; order all by top-level tag.
+	sort.SliceStable(st.res.Steps, func(i, j int) bool { return topTag(st.res.Steps[i].Path) < topTag(st.res.Steps[j].Path) })
 	return st.res, nil
+}
+
+// topTag is the "(gggg,eeee)" prefix of an element path.
+func topTag(path string) string {
+	if len(path) >= 11 {
+		return path[:11]
+	}
+	return path
 }

@@ -204,6 +204,8 @@ func (st *state) decideRow(el *dicomx.Element, vr dicomx.VR, row *tableRow, inSR
 			return decision{v: vShift, fallback: basicFallback(), rule: rule}
 		case opt == optModifiedDates && vr == dicomx.VRTM:
 			return decision{v: vKeep, rule: rule + "; time of day kept (dates move by whole days)"}
+		case opt == optModifiedDates && t == tagTimezoneOffset:
+			return decision{v: vKeep, rule: rule + "; time zone kept (dates move by whole days)"}
 		case vr == dicomx.VRSQ && (opt == optCleanStructured || opt == optCleanGraphics || opt == optModifiedDates):
 			if t == tagContentSequence {
 				return decision{v: vStructured, rule: rule + "; content items per E.3.4-1"}

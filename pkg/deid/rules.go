@@ -55,6 +55,7 @@ const (
 	tagDeidentificationMethodSeq  = dicomx.Tag(0x00120064)
 	tagLongitudinalModified       = dicomx.Tag(0x00280303)
 	tagBurnedInAnnotation         = dicomx.Tag(0x00280301)
+	tagTimezoneOffset             = dicomx.Tag(0x00080201)
 	tagContentSequence            = dicomx.Tag(0x0040A730)
 	tagConceptNameCodeSequence    = dicomx.Tag(0x0040A043)
 	tagValueType                  = dicomx.Tag(0x0040A040)

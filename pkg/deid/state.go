@@ -419,6 +419,9 @@ func (st *state) residue() error {
 		keptUpper = append(keptUpper, strings.ToUpper(k))
 	}
 	keptUpper = append(keptUpper, strings.ToUpper(st.pseudonym), strings.ToUpper(st.eng.method))
+	for _, c := range cid7050 {
+		keptUpper = append(keptUpper, strings.ToUpper(c.Meaning))
+	}
 	seen := map[string]bool{}
 	var pats []pattern
 	for _, p := range st.patterns {

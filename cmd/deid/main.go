@@ -1,0 +1,429 @@
+// Command deid de-identifies DICOM files under PS3.15 Annex E.
+//
+//	deid --secret-file FILE [--profile FILE | --basic] -o OUTDIR [flags] INPUT...
+//	deid --secret-file FILE [--profile FILE | --basic] --explain INPUT
+//
+// Inputs are files and directories (read recursively). Each object is written
+// as OUTDIR/<study>/<series>/<sop>.dcm, named from its new UIDs only. Objects
+// that fail a policy (burned-in text risk, identifying residue) are not
+// written; with --quarantine a JSON report of why (never the object's
+// content) is kept there. --report writes a JSON summary.
+//
+// Exit status: 0 when every input was de-identified, 1 when something was
+// quarantined or failed, 2 on usage errors (including a missing or short
+// secret).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/printreg/printreg/internal/cli"
+	"github.com/printreg/printreg/pkg/deid"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: deid --secret-file FILE [--profile FILE | --basic] -o OUTDIR [flags] INPUT...
+       deid --secret-file FILE [--profile FILE | --basic] --explain INPUT
+
+De-identifies DICOM files (PS3.15 Annex E). Without --profile the registry
+profile is used (Basic + Retain Patient Characteristics + Modified Dates +
+Clean Descriptors + model geometry kept); --basic selects the strict Basic
+Profile. Output files are named OUTDIR/<study>/<series>/<sop>.dcm from the new
+UIDs only.
+
+Flags:
+`
+
+type options struct {
+	secret, profile, out, quarantine, report, explain, progress string
+	basic                                                       bool
+	workers                                                     int
+	maxBytes                                                    int64
+}
+
+func run(args []string, stdout io.Writer, stderr *os.File) int {
+	fs := flag.NewFlagSet("deid", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.secret, "secret-file", "", "file holding the site secret (at least 32 bytes); required")
+	fs.StringVar(&o.profile, "profile", "", "YAML profile (see config/deid-*.yaml); default: the registry profile")
+	fs.BoolVar(&o.basic, "basic", false, "use the strict Basic Profile with no option")
+	fs.StringVar(&o.out, "o", "", "output directory")
+	fs.StringVar(&o.quarantine, "quarantine", "", "directory for the reports of refused inputs")
+	fs.StringVar(&o.report, "report", "", "write a JSON summary (counts by outcome and reason) to this file")
+	fs.StringVar(&o.explain, "explain", "", "print, for this one input file, every element with its action and rule; writes nothing")
+	fs.IntVar(&o.workers, "j", 0, "files processed at once (default: number of CPUs)")
+	fs.Int64Var(&o.maxBytes, "max-object-bytes", 8<<30, "refuse inputs larger than this")
+	fs.StringVar(&o.progress, "progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, "deid", cli.Version)
+		return 0
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "deid: "+format+"\n", a...)
+		return 2
+	}
+	if o.secret == "" {
+		return fail("--secret-file is required (a file holding at least %d bytes of secret)", sitekey.MinBytes)
+	}
+	key, err := sitekey.Load(o.secret)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if o.basic && o.profile != "" {
+		return fail("--basic and --profile exclude each other")
+	}
+	prof := deid.RegistryProfile()
+	switch {
+	case o.basic:
+		prof = deid.BasicProfile()
+	case o.profile != "":
+		if prof, err = deid.LoadProfile(o.profile); err != nil {
+			return fail("%v", err)
+		}
+	}
+	eng, err := deid.New(key, prof)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if o.progress != "auto" && o.progress != "always" && o.progress != "never" {
+		return fail("unknown --progress %q (use auto, always or never)", o.progress)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if o.explain != "" {
+		if fs.NArg() > 0 || o.out != "" {
+			return fail("--explain takes one input file and writes nothing: drop -o and other inputs")
+		}
+		return explain(ctx, eng, o.explain, stdout, stderr)
+	}
+	if o.out == "" {
+		return fail("-o OUTDIR is required")
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	if o.workers <= 0 {
+		o.workers = runtime.NumCPU()
+	}
+	for _, d := range []string{o.out, o.quarantine} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fail("creating %v", err)
+		}
+	}
+	var prog *cli.Progress
+	if o.progress != "never" {
+		prog = cli.NewProgress(stderr, "deid", o.progress == "always")
+	}
+	b := &batch{eng: eng, key: key, opt: o, prog: prog, sum: newSummary(prof)}
+	start := time.Now()
+	b.run(ctx, fs.Args())
+	if prog != nil {
+		prog.Finish()
+	}
+	b.sum.finish(time.Since(start))
+	if o.report != "" {
+		if err := writeJSON(o.report, b.sum); err != nil {
+			fmt.Fprintf(stderr, "deid: writing the report: %v\n", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "deid: %d de-identified, %d quarantined, %d failed\n",
+		b.sum.Outcomes["deidentified"], b.sum.Outcomes["quarantined"], b.sum.Outcomes["failed"])
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "deid: interrupted")
+		return 1
+	}
+	if b.sum.Outcomes["quarantined"] > 0 || b.sum.Outcomes["failed"] > 0 {
+		return 1
+	}
+	return 0
+}
+
+func explain(ctx context.Context, eng *deid.Engine, path string, stdout io.Writer, stderr io.Writer) int {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid: cannot open the --explain input")
+		return 2
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		fmt.Fprintln(stderr, "deid: cannot read the --explain input")
+		return 2
+	}
+	res, err := eng.Explain(ctx, io.Discard, f, st.Size())
+	if err != nil {
+		fmt.Fprintf(stderr, "deid: %v\n", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tKEYWORD\tVR\tACTION\tRULE")
+	for _, s := range res.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Path, s.Keyword, s.VR, s.Action, s.Rule)
+	}
+	if err := tw.Flush(); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// summary is the --report document: counts only, never names or values.
+type summary struct {
+	Profile      string         `json:"profile"`
+	Options      []string       `json:"options"`
+	TableEdition string         `json:"table_edition"`
+	Files        int            `json:"files"`
+	Outcomes     map[string]int `json:"outcomes"`
+	Reasons      map[string]int `json:"reasons"`
+	BytesIn      int64          `json:"bytes_in"`
+	BytesOut     int64          `json:"bytes_out"`
+	Seconds      float64        `json:"seconds"`
+	FilesPerSec  float64        `json:"files_per_second"`
+	MBPerSec     float64        `json:"mb_per_second"`
+	mu           sync.Mutex
+}
+
+func newSummary(p deid.Profile) *summary {
+	return &summary{
+		Profile: p.Name, Options: p.Options(), TableEdition: deid.TableEdition,
+		Outcomes: map[string]int{"deidentified": 0, "quarantined": 0, "failed": 0},
+		Reasons:  map[string]int{},
+	}
+}
+
+func (s *summary) add(outcome, reason string, in, out int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Files++
+	s.Outcomes[outcome]++
+	if reason != "" {
+		s.Reasons[reason]++
+	}
+	s.BytesIn += in
+	s.BytesOut += out
+}
+
+func (s *summary) finish(d time.Duration) {
+	s.Seconds = d.Seconds()
+	if s.Seconds > 0 {
+		s.FilesPerSec = float64(s.Files) / s.Seconds
+		s.MBPerSec = float64(s.BytesIn) / 1e6 / s.Seconds
+	}
+}
+
+type batch struct {
+	eng  *deid.Engine
+	key  *sitekey.Key
+	opt  options
+	prog *cli.Progress
+	sum  *summary
+}
+
+func (b *batch) run(ctx context.Context, inputs []string) {
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for i := 0; i < b.opt.workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				b.one(ctx, p)
+			}
+		}()
+	}
+	send := func(p string) bool {
+		select {
+		case jobs <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for _, in := range inputs {
+		err := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				b.failed(p, "unreadable_input", "an input could not be listed")
+				return nil
+			}
+			if d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			if !send(p) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// ref names an input in reports without its path: a keyed hash.
+func (b *batch) ref(path string) string { return b.key.Hex(12, "deid/input-ref/v1", path) }
+
+func (b *batch) failed(path, reason, detail string) {
+	b.sum.add("failed", reason, 0, 0)
+	b.quarantine(path, "failed", reason, detail)
+	if b.prog != nil {
+		b.prog.Add(true)
+	}
+}
+
+// quarantine keeps a report of a refused or failed input: its keyed
+// reference, the reason and a detail that names elements, never values.
+func (b *batch) quarantine(path, outcome, reason, detail string) {
+	if b.opt.quarantine == "" {
+		return
+	}
+	ref := b.ref(path)
+	_ = writeJSON(filepath.Join(b.opt.quarantine, ref+".json"), map[string]string{
+		"input_ref": ref, "outcome": outcome, "reason": reason, "detail": detail,
+	})
+}
+
+func (b *batch) one(ctx context.Context, path string) {
+	in, out, err := b.deidentify(ctx, path)
+	switch {
+	case err == nil:
+		b.sum.add("deidentified", "", in, out)
+		if b.prog != nil {
+			b.prog.Add(false)
+		}
+	default:
+		var re *deid.RefusedError
+		outcome, reason, detail := "failed", "error", "could not be de-identified"
+		switch {
+		case errors.As(err, &re):
+			outcome, reason, detail = "quarantined", re.Reason, re.Detail
+		case errors.Is(err, dicomx.ErrNotDICOM):
+			reason, detail = "not_dicom", "not a DICOM object"
+		case errors.Is(err, dicomx.ErrMalformed), errors.Is(err, dicomx.ErrUnsupported), errors.Is(err, dicomx.ErrTooLarge):
+			reason, detail = "unreadable_dicom", err.Error() // dicomx errors carry positions and tags only
+		case errors.Is(err, errTooBig):
+			reason, detail = "too_large", err.Error()
+		case errors.Is(err, errInput):
+			reason, detail = "unreadable_input", "the input could not be read"
+		case errors.Is(err, errOutput):
+			reason, detail = "output_error", "the output could not be written"
+		}
+		b.sum.add(outcome, reason, in, 0)
+		b.quarantine(path, outcome, reason, detail)
+		if b.prog != nil {
+			b.prog.Add(true)
+		}
+	}
+}
+
+var (
+	errInput  = errors.New("input error")
+	errOutput = errors.New("output error")
+	errTooBig = errors.New("input over --max-object-bytes")
+)
+
+// deidentify writes one object through a temporary file in OUTDIR and moves
+// it to its UID-derived name only when everything passed.
+func (b *batch) deidentify(ctx context.Context, path string) (int64, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, errInput
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, errInput
+	}
+	if st.Size() > b.opt.maxBytes {
+		return 0, 0, fmt.Errorf("%w (%d bytes)", errTooBig, st.Size())
+	}
+	tmp, err := os.CreateTemp(b.opt.out, ".deid-*.part")
+	if err != nil {
+		return st.Size(), 0, errOutput
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	res, err := b.eng.Deidentify(ctx, tmp, f, st.Size())
+	if err != nil {
+		return st.Size(), 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return st.Size(), 0, errOutput
+	}
+	dir := filepath.Join(b.opt.out, safeName(res.StudyInstanceUID, "no-study"), safeName(res.SeriesInstanceUID, "no-series"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return st.Size(), 0, errOutput
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, safeName(res.SOPInstanceUID, "no-instance")+".dcm")); err != nil {
+		return st.Size(), 0, errOutput
+	}
+	ok = true
+	return st.Size(), res.Written, nil
+}
+
+// safeName keeps a UID usable as a file name (digits and dots only).
+func safeName(uid, empty string) string {
+	uid = strings.Map(func(r rune) rune {
+		if r == '.' || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, uid)
+	uid = strings.Trim(uid, ".")
+	if uid == "" {
+		return empty
+	}
+	return uid
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
