@@ -520,10 +520,12 @@ func appendAE(b []byte, ae string) []byte {
 	return append(b, f[:]...)
 }
 
-func appendUserInfo(b []byte, ui UserInfo, rq bool) []byte {
+func appendUserInfo(b []byte, ui UserInfo) []byte {
 	var sub []byte
 	sub = appendItem(sub, itemMaxLength, binary.BigEndian.AppendUint32(nil, ui.MaxLength))
-	sub = appendItem(sub, itemImplClassUID, []byte(ui.ImplementationClassUID))
+	if ui.ImplementationClassUID != "" {
+		sub = appendItem(sub, itemImplClassUID, []byte(ui.ImplementationClassUID))
+	}
 	if ui.AsyncOps != nil {
 		v := binary.BigEndian.AppendUint16(nil, ui.AsyncOps[0])
 		sub = appendItem(sub, itemAsyncOps, binary.BigEndian.AppendUint16(v, ui.AsyncOps[1]))
@@ -570,7 +572,7 @@ func (rq *AssociateRQ) Encode() []byte {
 		}
 		body = appendItem(body, itemPresContextRQ, v)
 	}
-	body = appendUserInfo(body, rq.UserInfo, true)
+	body = appendUserInfo(body, rq.UserInfo)
 	return appendPDU(nil, pduAssociateRQ, body)
 }
 
@@ -589,7 +591,7 @@ func (ac *AssociateAC) Encode() []byte {
 		v = appendItem(v, itemTransferSyntax, []byte(pc.TransferSyntax))
 		body = appendItem(body, itemPresContextAC, v)
 	}
-	body = appendUserInfo(body, ac.UserInfo, false)
+	body = appendUserInfo(body, ac.UserInfo)
 	return appendPDU(nil, pduAssociateAC, body)
 }
 

@@ -90,4 +90,3 @@ func loopbackUp() error {
 	}
 	return nil
 }
-
