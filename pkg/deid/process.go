@@ -206,11 +206,13 @@ func (st *state) decideRow(el *dicomx.Element, vr dicomx.VR, row *tableRow, inSR
 			return decision{v: vKeep, rule: rule + "; time of day kept (dates move by whole days)"}
 		case opt == optModifiedDates && t == tagTimezoneOffset:
 			return decision{v: vKeep, rule: rule + "; time zone kept (dates move by whole days)"}
-		case vr == dicomx.VRSQ && (opt == optCleanStructured || opt == optCleanGraphics || opt == optModifiedDates):
+		case vr == dicomx.VRSQ:
 			if t == tagContentSequence {
 				return decision{v: vStructured, rule: rule + "; content items per E.3.4-1"}
 			}
 			return decision{v: vKeep, rule: rule + "; items cleaned"}
+		case vr == dicomx.VRCS && opt == optCleanDescriptors:
+			return decision{v: vKeep, rule: rule + "; a coded string carries defined terms, not free text"}
 		case vr.IsText() && vr != dicomx.VRAE && vr != dicomx.VRPN && vr != dicomx.VRUI && (opt == optCleanDescriptors || opt == optPatientChars):
 			return decision{v: vClean, fallback: basicFallback(), rule: rule + "; safe vocabulary only"}
 		}

@@ -186,8 +186,7 @@ var identityNames = []dicomx.Tag{
 
 var identityIDs = []dicomx.Tag{
 	0x00100020, 0x00101000, 0x00100021, 0x00080050, 0x00200010, // IDs, accession, study ID
-	0x00100030, 0x00080020, 0x00100032, // birth date, study date, birth time
-	0x00102154, 0x00080080, 0x00081010, 0x00181000, // phone, institution, station, serial
+	0x00100030, 0x00102154, // birth date, telephone numbers
 	0x00380010, 0x00101002, // admission ID, other patient IDs sequence (handled below)
 }
 
