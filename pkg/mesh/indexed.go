@@ -77,9 +77,9 @@ func measureIndexed(ms *indexedMesh, m *mat34, scale float64, scratch *[]float64
 		tl.sumN[2] += nz
 	}
 	tl.triangles = int64(len(tri) / 3)
-	tl.vertices = int64(len(ms.xyz) / 3)
 	for v, l := range res.label {
 		if l != noShell {
+			tl.vertices++
 			tl.box.add(pts[3*v], pts[3*v+1], pts[3*v+2])
 		}
 	}
@@ -97,4 +97,24 @@ func measureIndexed(ms *indexedMesh, m *mat34, scale float64, scratch *[]float64
 		return boxes
 	})
 	return tl.metrics(scale)
+}
+
+// growF64 makes room for n more elements, doubling: append's gentler
+// growth for large slices reallocates (and copies) a mesh many times.
+func growF64(s []float64, n int) []float64 {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make([]float64, len(s), max(2*cap(s), len(s)+n, 1024))
+	copy(ns, s)
+	return ns
+}
+
+func growU32(s []uint32, n int) []uint32 {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make([]uint32, len(s), max(2*cap(s), len(s)+n, 1024))
+	copy(ns, s)
+	return ns
 }

@@ -273,7 +273,7 @@ func measureOBJ(ctx context.Context, r io.ReaderAt, size int64, scale float64, l
 	p := &objParser{sc: newScanner(r, size), maxV: min(lim.MaxVertices, maxVertexID)}
 	p.sc.maxBuf = objMaxLine + scanBuf
 	p.vertex = func(x, y, z float64) error {
-		xyz = append(xyz, x, y, z)
+		xyz = append(growF64(xyz, 3), x, y, z)
 		return nil
 	}
 	p.face = func(refs []objRef) error {
@@ -284,6 +284,7 @@ func measureOBJ(ctx context.Context, r io.ReaderAt, size int64, scale float64, l
 			maxRef = max(maxRef, rf.v)
 		}
 		a := uint32(refs[0].v - 1)
+		tri = growU32(tri, 3*(len(refs)-2))
 		for k := 1; k+1 < len(refs); k++ {
 			tri = append(tri, a, uint32(refs[k].v-1), uint32(refs[k+1].v-1))
 		}
@@ -313,24 +314,19 @@ func measureOBJ(ctx context.Context, r io.ReaderAt, size int64, scale float64, l
 		return nil, malformed(OBJ, "a face refers to vertex %d, but the file has %d vertices", maxRef, nv)
 	}
 	// weld vertices with identical coordinates, as for STL
-	canon := make([]uint32, nv)
-	seen := make(map[[3]float64]uint32, nv)
-	for i := range canon {
-		k := [3]float64{xyz[3*i] + 0, xyz[3*i+1] + 0, xyz[3*i+2] + 0}
-		if c, ok := seen[k]; ok {
-			canon[i] = c
-		} else {
-			seen[k] = uint32(i)
-			canon[i] = uint32(i)
-		}
-	}
-	seen = nil
+	canon, dups := weldPositions(xyz)
 	rep := &Report{Format: OBJ, Warnings: p.warnings}
+	var scratch []float64
+	if len(objs) == 1 && !dups {
+		// one object and no repeated positions: measure in place
+		ms := &indexedMesh{xyz: xyz, tri: tri}
+		rep.Objects = append(rep.Objects, Object{Name: objs[0].name, Type: "model", Metrics: measureIndexed(ms, &identity34, scale, &scratch)})
+		return rep, nil
+	}
 	local := make([]uint32, nv)
 	for i := range local {
 		local[i] = noShell
 	}
-	var scratch []float64
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -340,7 +336,7 @@ func measureOBJ(ctx context.Context, r io.ReaderAt, size int64, scale float64, l
 			c := canon[g]
 			if local[c] == noShell {
 				local[c] = uint32(len(ms.xyz) / 3)
-				ms.xyz = append(ms.xyz, xyz[3*c], xyz[3*c+1], xyz[3*c+2])
+				ms.xyz = append(growF64(ms.xyz, 3), xyz[3*c], xyz[3*c+1], xyz[3*c+2])
 			}
 			ms.tri = append(ms.tri, local[c])
 		}
@@ -350,4 +346,38 @@ func measureOBJ(ctx context.Context, r io.ReaderAt, size int64, scale float64, l
 		rep.Objects = append(rep.Objects, Object{Name: o.name, Type: "model", Metrics: measureIndexed(ms, &identity34, scale, &scratch)})
 	}
 	return rep, nil
+}
+
+// weldPositions maps every vertex to the first vertex with bit-identical
+// coordinates (-0 as +0), with an open-addressing table of vertex ids.
+func weldPositions(xyz []float64) (canon []uint32, dups bool) {
+	n := len(xyz) / 3
+	canon = make([]uint32, n)
+	size := 1024
+	for size < 2*n {
+		size <<= 1
+	}
+	slots := make([]uint32, size)
+	mask := uint64(size - 1)
+	for i := 0; i < n; i++ {
+		x, y, z := math.Float64bits(xyz[3*i]+0), math.Float64bits(xyz[3*i+1]+0), math.Float64bits(xyz[3*i+2]+0)
+		h := (x*0x9E3779B97F4A7C15 ^ y*0xC2B2AE3D27D4EB4F ^ z*0x165667B19E3779F9) * 0xBF58476D1CE4E5B9
+		h ^= h >> 31
+		j := h & mask
+		canon[i] = uint32(i)
+		for {
+			s := slots[j]
+			if s == 0 {
+				slots[j] = uint32(i + 1)
+				break
+			}
+			c := s - 1
+			if xyz[3*c]+0 == xyz[3*i]+0 && xyz[3*c+1]+0 == xyz[3*i+1]+0 && xyz[3*c+2]+0 == xyz[3*i+2]+0 {
+				canon[i], dups = c, true
+				break
+			}
+			j = (j + 1) & mask
+		}
+	}
+	return canon, dups
 }

@@ -204,18 +204,17 @@ func (p *modelParser) noteExt(space string) {
 
 // noteAttrs records extensions used by attributes of the current element.
 func (p *modelParser) noteAttrs() {
-	for i := range p.x.Attrs {
-		if a := &p.x.Attrs[i]; a.Prefix != nil {
-			p.noteExt(a.Space)
+	for i := 0; i < p.x.NumAttr(); i++ {
+		if space, prefixed, _, _ := p.x.AttrAt(i); prefixed {
+			p.noteExt(space)
 		}
 	}
 }
 
 func (p *modelParser) attr(local string) ([]byte, bool) {
-	for i := range p.x.Attrs {
-		a := &p.x.Attrs[i]
-		if a.Prefix == nil && string(a.Local) == local {
-			return bytes.TrimSpace(a.Value), true
+	for i := 0; i < p.x.NumAttr(); i++ {
+		if _, prefixed, l, v := p.x.AttrAt(i); !prefixed && string(l) == local {
+			return bytes.TrimSpace(v), true
 		}
 	}
 	return nil, false
@@ -560,13 +559,13 @@ func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 		}
 		var c [3]float64
 		got := 0
-		for i := range x.Attrs {
-			a := &x.Attrs[i]
-			if a.Prefix != nil || len(a.Local) != 1 || a.Local[0] < 'x' || a.Local[0] > 'z' {
+		for i := 0; i < x.NumAttr(); i++ {
+			_, prefixed, l, v := x.AttrAt(i)
+			if prefixed || len(l) != 1 || l[0] < 'x' || l[0] > 'z' {
 				continue
 			}
-			k := a.Local[0] - 'x'
-			f, ok := parseF64(bytes.TrimSpace(a.Value))
+			k := l[0] - 'x'
+			f, ok := parseF64(bytes.TrimSpace(v))
 			if !ok {
 				return malformed(ThreeMF, "object %d: vertex %d has a coordinate that is not a number", o.id, len(ms.xyz)/3)
 			}
@@ -582,7 +581,7 @@ func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 		if len(ms.xyz)/3 >= maxV {
 			return tooLarge(ThreeMF, "object %d has more than %d vertices", o.id, maxV)
 		}
-		ms.xyz = append(ms.xyz, c[0], c[1], c[2])
+		ms.xyz = append(growF64(ms.xyz, 3), c[0], c[1], c[2])
 		if ev, err := p.next(); err != nil {
 			return err
 		} else if ev == xmlStart {
@@ -615,13 +614,13 @@ func (p *modelParser) triangles(o *obj3mf, ms *indexedMesh) error {
 		}
 		var v [3]uint32
 		got := 0
-		for i := range x.Attrs {
-			a := &x.Attrs[i]
-			if a.Prefix != nil || len(a.Local) != 2 || a.Local[0] != 'v' || a.Local[1] < '1' || a.Local[1] > '3' {
+		for i := 0; i < x.NumAttr(); i++ {
+			_, prefixed, l, val := x.AttrAt(i)
+			if prefixed || len(l) != 2 || l[0] != 'v' || l[1] < '1' || l[1] > '3' {
 				continue
 			}
-			k := a.Local[1] - '1'
-			n, ok := parseInt(bytes.TrimSpace(a.Value))
+			k := l[1] - '1'
+			n, ok := parseInt(bytes.TrimSpace(val))
 			if !ok || n < 0 || n > maxVertexID {
 				return malformed(ThreeMF, "object %d: triangle %d has a vertex index that is not a valid number", o.id, len(ms.tri)/3)
 			}
@@ -635,7 +634,7 @@ func (p *modelParser) triangles(o *obj3mf, ms *indexedMesh) error {
 		if p.budget.triangles > p.lim.MaxTriangles {
 			return tooLarge(ThreeMF, "package holds more than %d triangles", p.lim.MaxTriangles)
 		}
-		ms.tri = append(ms.tri, v[0], v[1], v[2])
+		ms.tri = append(growU32(ms.tri, 3), v[0], v[1], v[2])
 		if ev, err := p.next(); err != nil {
 			return err
 		} else if ev == xmlStart {

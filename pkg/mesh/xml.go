@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +42,9 @@ type xmlScanner struct {
 	// current event
 	Space   string // namespace URI of the element
 	Local   []byte // local name
-	Attrs   []xmlAttr
-	scratch []byte // decoded attribute values
+	attrs   []xmlAttr
+	spaces  []string // namespace URIs of prefixed attributes; [0] = ""
+	scratch []byte   // decoded attribute values
 
 	// text collection (for <metadata>): set WantText after a start event
 	WantText bool
@@ -50,11 +52,14 @@ type xmlScanner struct {
 	TextCut  bool // text longer than maxText was cut
 }
 
+// xmlAttr locates an attribute in the scanner's buffers by offsets: no
+// pointers, so filling thousands per second costs no write barriers while
+// the collector runs.
 type xmlAttr struct {
-	Prefix []byte
-	Local  []byte
-	Space  string // namespace URI ("" for unprefixed attributes)
-	Value  []byte
+	q0, q1, colon int32 // qualified name in buf; colon position or -1
+	v0, v1        int32 // value in buf, or in scratch when dec
+	dec           bool
+	space         int32 // namespace: index into spaces, 0 for none
 }
 
 type xmlBind struct {
@@ -82,7 +87,7 @@ const (
 )
 
 func newXMLScanner(r io.Reader) *xmlScanner {
-	return &xmlScanner{r: r, buf: make([]byte, xmlChunk), maxBuf: xmlMaxTag + xmlChunk}
+	return &xmlScanner{r: r, buf: make([]byte, xmlChunk), maxBuf: xmlMaxTag + xmlChunk, spaces: []string{""}}
 }
 
 // xmlSyntax is a well-formedness error; the caller wraps it with the part.
@@ -146,6 +151,17 @@ func (x *xmlScanner) validate() error {
 	b := x.buf[:x.end]
 	i := x.vend
 	for i < len(b) {
+		// eight ASCII bytes at a time, none of them a control character
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			if w&0x8080808080808080 != 0 || (w-0x2020202020202020)&^w&0x8080808080808080 != 0 {
+				break
+			}
+			i += 8
+		}
+		if i == len(b) {
+			break
+		}
 		c := b[i]
 		if c < 0x80 {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
@@ -456,101 +472,42 @@ func (x *xmlScanner) startTag() (xmlEvent, error) {
 	if x.rootDone {
 		return xmlEOF, x.syntax("second root element")
 	}
-	end, err := x.tagEnd()
-	if err != nil {
-		return xmlEOF, err
-	}
-	b := x.buf[:end]
-	i := x.pos + 1
-	ne := scanName(b, i)
-	if ne == i {
-		return xmlEOF, x.syntax("bad element name")
-	}
-	qname := b[i:ne]
-	i = ne
-	x.Attrs = x.Attrs[:0]
-	x.scratch = x.scratch[:0]
-	selfClose := false
+	var end, ne int
+	var selfClose bool
 	for {
-		j := i
-		for j < end && isSpace(b[j]) {
-			j++
+		var done bool
+		var err error
+		end, ne, selfClose, done, err = x.scanStart()
+		if err != nil {
+			return xmlEOF, err
 		}
-		if j == end {
+		if done {
 			break
 		}
-		if b[j] == '/' {
-			if j+1 != end {
-				return xmlEOF, x.syntax("'/' inside a tag")
-			}
-			selfClose = true
-			break
+		ok, err := x.more(x.pos)
+		if err != nil {
+			return xmlEOF, err
 		}
-		if j == i {
-			return xmlEOF, x.syntax("attributes must be separated by spaces")
-		}
-		ae := scanName(b, j)
-		if ae == j {
-			return xmlEOF, x.syntax("bad attribute name")
-		}
-		an := b[j:ae]
-		k := ae
-		for k < end && isSpace(b[k]) {
-			k++
-		}
-		if k == end || b[k] != '=' {
-			return xmlEOF, x.syntax("attribute without a value")
-		}
-		k++
-		for k < end && isSpace(b[k]) {
-			k++
-		}
-		if k == end || (b[k] != '"' && b[k] != '\'') {
-			return xmlEOF, x.syntax("attribute value without quotes")
-		}
-		q := b[k]
-		ve := bytes.IndexByte(b[k+1:end], q)
-		if ve < 0 {
-			return xmlEOF, x.syntax("unterminated attribute value")
-		}
-		val := b[k+1 : k+1+ve]
-		i = k + 2 + ve
-		if len(x.Attrs) >= xmlMaxAttrs {
-			return xmlEOF, x.limit("more than %d attributes on one element", xmlMaxAttrs)
-		}
-		for _, a := range x.Attrs {
-			if qnameEq(a, an) {
-				return xmlEOF, x.syntax("duplicate attribute")
-			}
-		}
-		if bytes.IndexByte(val, '&') >= 0 {
-			start := len(x.scratch)
-			x.scratch, err = decodeRefs(x.scratch, val)
-			if err != nil {
-				return xmlEOF, x.syntax("%s", err.Error())
-			}
-			val = x.scratch[start:len(x.scratch):len(x.scratch)]
-		}
-		p, l, ok := splitQName(an)
 		if !ok {
-			return xmlEOF, x.syntax("bad attribute name")
+			return xmlEOF, x.syntax("XML ends inside a tag")
 		}
-		x.Attrs = append(x.Attrs, xmlAttr{Prefix: p, Local: l, Value: val})
 	}
+	qname := x.buf[x.pos+1 : ne]
 	// namespace declarations first
 	if x.depth >= xmlMaxDepth {
 		return xmlEOF, x.limit("XML nested deeper than %d elements", xmlMaxDepth)
 	}
 	x.depth++
-	for _, a := range x.Attrs {
-		switch {
-		case a.Prefix == nil && string(a.Local) == "xmlns":
-			x.binds = append(x.binds, xmlBind{prefix: "", uri: string(a.Value), depth: x.depth})
-		case string(a.Prefix) == "xmlns":
-			if len(a.Value) == 0 {
+	for i := range x.attrs {
+		a := &x.attrs[i]
+		switch pre := x.attrPrefix(a); {
+		case pre == nil && string(x.attrLocalOf(a)) == "xmlns":
+			x.binds = append(x.binds, xmlBind{prefix: "", uri: string(x.attrValueOf(a)), depth: x.depth})
+		case string(pre) == "xmlns":
+			if len(x.attrValueOf(a)) == 0 {
 				return xmlEOF, x.syntax("empty namespace for a prefix")
 			}
-			x.binds = append(x.binds, xmlBind{prefix: string(a.Local), uri: string(a.Value), depth: x.depth})
+			x.binds = append(x.binds, xmlBind{prefix: string(x.attrLocalOf(a)), uri: string(x.attrValueOf(a)), depth: x.depth})
 		}
 	}
 	p, l, ok := splitQName(qname)
@@ -560,19 +517,26 @@ func (x *xmlScanner) startTag() (xmlEvent, error) {
 	if x.Space, ok = x.lookup(p); !ok {
 		return xmlEOF, x.syntax("undeclared namespace prefix")
 	}
-	for k := range x.Attrs {
-		a := &x.Attrs[k]
-		if a.Prefix == nil {
+	prefixed := 0
+	for i := range x.attrs {
+		a := &x.attrs[i]
+		if a.colon < 0 {
 			continue
 		}
-		if a.Space, ok = x.lookup(a.Prefix); !ok {
+		prefixed++
+		uri, ok := x.lookup(x.attrPrefix(a))
+		if !ok {
 			return xmlEOF, x.syntax("undeclared namespace prefix")
 		}
+		a.space = x.spaceIndex(uri)
 	}
-	for k := range x.Attrs {
-		for j := 0; j < k; j++ {
-			if x.Attrs[k].Prefix != nil && x.Attrs[j].Prefix != nil && x.Attrs[k].Space == x.Attrs[j].Space && bytes.Equal(x.Attrs[k].Local, x.Attrs[j].Local) {
-				return xmlEOF, x.syntax("duplicate attribute")
+	if prefixed > 1 {
+		for k := range x.attrs {
+			for j := 0; j < k; j++ {
+				ak, aj := &x.attrs[k], &x.attrs[j]
+				if ak.colon >= 0 && aj.colon >= 0 && ak.space == aj.space && bytes.Equal(x.attrLocalOf(ak), x.attrLocalOf(aj)) {
+					return xmlEOF, x.syntax("duplicate attribute")
+				}
 			}
 		}
 	}
@@ -585,11 +549,157 @@ func (x *xmlScanner) startTag() (xmlEvent, error) {
 	return xmlStart, nil
 }
 
-func qnameEq(a xmlAttr, q []byte) bool {
-	if a.Prefix == nil {
-		return bytes.Equal(a.Local, q)
+// scanStart parses the start tag at pos within the checked bytes, filling
+// Attrs. It returns the index of the closing '>' and the end of the
+// element name, or done=false when the tag runs past the checked bytes
+// (the caller loads more and calls again).
+func (x *xmlScanner) scanStart() (end, nameEnd int, selfClose, done bool, err error) {
+	b := x.buf[:x.vend]
+	i := x.pos + 1
+	ne := scanName(b, i)
+	if ne == len(b) {
+		return 0, 0, false, false, nil
 	}
-	return len(q) == len(a.Prefix)+1+len(a.Local) && bytes.HasPrefix(q, a.Prefix) && q[len(a.Prefix)] == ':' && bytes.HasSuffix(q, a.Local)
+	if ne == i {
+		return 0, 0, false, false, x.syntax("bad element name")
+	}
+	x.attrs = x.attrs[:0]
+	x.scratch = x.scratch[:0]
+	i = ne
+	for {
+		j := i
+		for j < len(b) && isSpace(b[j]) {
+			j++
+		}
+		if j == len(b) {
+			return 0, 0, false, false, nil
+		}
+		switch b[j] {
+		case '>':
+			return j, ne, false, true, nil
+		case '/':
+			if j+1 == len(b) {
+				return 0, 0, false, false, nil
+			}
+			if b[j+1] != '>' {
+				return 0, 0, false, false, x.syntax("'/' inside a tag")
+			}
+			return j + 1, ne, true, true, nil
+		case '<':
+			return 0, 0, false, false, x.syntax("'<' inside a tag")
+		}
+		if j == i {
+			return 0, 0, false, false, x.syntax("attributes must be separated by spaces")
+		}
+		ae := scanName(b, j)
+		if ae == len(b) {
+			return 0, 0, false, false, nil
+		}
+		if ae == j {
+			return 0, 0, false, false, x.syntax("bad attribute name")
+		}
+		an := b[j:ae]
+		k := ae
+		for k < len(b) && isSpace(b[k]) {
+			k++
+		}
+		if k < len(b) && b[k] == '=' {
+			k++
+			for k < len(b) && isSpace(b[k]) {
+				k++
+			}
+		} else if k < len(b) {
+			return 0, 0, false, false, x.syntax("attribute without a value")
+		}
+		if k == len(b) {
+			return 0, 0, false, false, nil
+		}
+		if b[k] != '"' && b[k] != '\'' {
+			return 0, 0, false, false, x.syntax("attribute value without quotes")
+		}
+		q := b[k]
+		ve := bytes.IndexByte(b[k+1:], q)
+		if ve < 0 {
+			return 0, 0, false, false, nil
+		}
+		val := b[k+1 : k+1+ve]
+		if bytes.IndexByte(val, '<') >= 0 {
+			return 0, 0, false, false, x.syntax("'<' in an attribute value")
+		}
+		i = k + 2 + ve
+		if len(x.attrs) >= xmlMaxAttrs {
+			return 0, 0, false, false, x.limit("more than %d attributes on one element", xmlMaxAttrs)
+		}
+		for m := range x.attrs {
+			a := &x.attrs[m]
+			if int(a.q1-a.q0) == len(an) && bytes.Equal(b[a.q0:a.q1], an) {
+				return 0, 0, false, false, x.syntax("duplicate attribute")
+			}
+		}
+		at := xmlAttr{q0: int32(j), q1: int32(ae), colon: -1, v0: int32(k + 1), v1: int32(k + 1 + ve)}
+		if c := bytes.IndexByte(an, ':'); c >= 0 {
+			if c == 0 || c == len(an)-1 || bytes.IndexByte(an[c+1:], ':') >= 0 || !isNameStart(an[c+1]) {
+				return 0, 0, false, false, x.syntax("bad attribute name")
+			}
+			at.colon = int32(j + c)
+		}
+		if bytes.IndexByte(val, '&') >= 0 {
+			start := len(x.scratch)
+			x.scratch, err = decodeRefs(x.scratch, val)
+			if err != nil {
+				return 0, 0, false, false, x.syntax("%s", err.Error())
+			}
+			at.dec, at.v0, at.v1 = true, int32(start), int32(len(x.scratch))
+		}
+		x.attrs = append(x.attrs, at)
+	}
+}
+
+func (x *xmlScanner) attrPrefix(a *xmlAttr) []byte {
+	if a.colon < 0 {
+		return nil
+	}
+	return x.buf[a.q0:a.colon]
+}
+
+func (x *xmlScanner) attrLocalOf(a *xmlAttr) []byte {
+	if a.colon < 0 {
+		return x.buf[a.q0:a.q1]
+	}
+	return x.buf[a.colon+1 : a.q1]
+}
+
+func (x *xmlScanner) attrValueOf(a *xmlAttr) []byte {
+	if a.dec {
+		return x.scratch[a.v0:a.v1:a.v1]
+	}
+	return x.buf[a.v0:a.v1:a.v1]
+}
+
+// spaceIndex interns a namespace URI for attributes.
+func (x *xmlScanner) spaceIndex(uri string) int32 {
+	for i, s := range x.spaces {
+		if s == uri {
+			return int32(i)
+		}
+	}
+	if len(x.spaces) >= 256 {
+		// only attributes of one element are compared with each other
+		x.spaces = x.spaces[:1]
+	}
+	x.spaces = append(x.spaces, uri)
+	return int32(len(x.spaces) - 1)
+}
+
+// NumAttr is the number of attributes of the current start element.
+func (x *xmlScanner) NumAttr() int { return len(x.attrs) }
+
+// AttrAt returns the namespace URI ("" when unprefixed), whether the name
+// is prefixed, the local name and the value of attribute i. Slices are
+// valid until the next call to Next.
+func (x *xmlScanner) AttrAt(i int) (space string, prefixed bool, local, value []byte) {
+	a := &x.attrs[i]
+	return x.spaces[a.space], a.colon >= 0, x.attrLocalOf(a), x.attrValueOf(a)
 }
 
 func (x *xmlScanner) lookup(prefix []byte) (string, bool) {
@@ -641,7 +751,7 @@ func (x *xmlScanner) endElement() (xmlEvent, error) {
 	p, l, _ := splitQName(qname)
 	x.Space, _ = x.lookup(p)
 	x.Local = l
-	x.Attrs = x.Attrs[:0]
+	x.attrs = x.attrs[:0]
 	x.names = x.names[:top]
 	x.nameAt = x.nameAt[:len(x.nameAt)-1]
 	for len(x.binds) > 0 && x.binds[len(x.binds)-1].depth == x.depth {
@@ -657,10 +767,10 @@ func (x *xmlScanner) endElement() (xmlEvent, error) {
 // Attr returns the value of the attribute with the given namespace and
 // local name.
 func (x *xmlScanner) Attr(space, local string) ([]byte, bool) {
-	for i := range x.Attrs {
-		a := &x.Attrs[i]
-		if a.Space == space && string(a.Local) == local {
-			return a.Value, true
+	for i := range x.attrs {
+		a := &x.attrs[i]
+		if x.spaces[a.space] == space && (space != "") == (a.colon >= 0) && string(x.attrLocalOf(a)) == local {
+			return x.attrValueOf(a), true
 		}
 	}
 	return nil, false
