@@ -25,6 +25,9 @@ func newVocabulary(extra []string) vocabulary {
 		}
 	}
 	for _, line := range extra {
+		for _, w := range strings.Fields(line) {
+			v[strings.ToLower(w)] = true
+		}
 		for _, w := range tokens(line) {
 			v[strings.ToLower(w)] = true
 		}
