@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -231,6 +232,7 @@ type assoc struct {
 	src     *source
 	addr    netip.Addr
 	peerMax uint32
+	raw     syscall.RawConn // the TCP socket, for quickACK
 	ctxs    map[byte]acceptedCtx
 	inOp    atomic.Bool
 	log     zerolog.Logger
@@ -279,7 +281,11 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		_ = d.a.conn.SetReadDeadline(now.Add(d.idle))
 		d.lastSet = now
 	}
-	return d.a.conn.Read(p)
+	n, err := d.a.conn.Read(p)
+	if d.a.raw != nil {
+		quickACK(d.a.raw)
+	}
+	return n, err
 }
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
@@ -287,6 +293,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	a := &assoc{s: s, conn: c, ctxs: map[byte]acceptedCtx{}}
 	a.info.ID = s.nextID.Add(1)
 	a.info.RemoteAddr = c.RemoteAddr()
+	if tc, ok := c.(*net.TCPConn); ok {
+		a.raw, _ = tc.SyscallConn()
+	}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		a.addr, _ = netip.AddrFromSlice(ta.IP)
 		a.addr = a.addr.Unmap()

@@ -100,6 +100,9 @@ type Receiver struct {
 	dimse  *dimse.Server
 	stow   *stow.Server
 
+	// writers recycles the spool files' write buffers.
+	writers sync.Pool
+
 	readyMu   sync.Mutex
 	readyAt   time.Time
 	readyErr  error
@@ -251,6 +254,8 @@ type spool struct {
 	n   int64 // bytes written, file meta included
 	max int64 // data bytes allowed after the header
 	hdr int64 // header bytes
+
+	pool *sync.Pool
 }
 
 func (r *Receiver) newSpool(max int64) (*spool, error) {
@@ -263,7 +268,13 @@ func (r *Receiver) newSpool(max int64) (*spool, error) {
 		f.Close()
 		return nil, fmt.Errorf("receive: unlinking a spool file: %w", err)
 	}
-	return &spool{f: f, w: bufio.NewWriterSize(f, 256<<10), max: max}, nil
+	w, _ := r.writers.Get().(*bufio.Writer)
+	if w == nil {
+		w = bufio.NewWriterSize(f, 256<<10)
+	} else {
+		w.Reset(f)
+	}
+	return &spool{f: f, w: w, max: max, pool: &r.writers}, nil
 }
 
 var errTooLarge = errors.New("instance larger than the configured limit")
@@ -277,7 +288,15 @@ func (s *spool) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *spool) close() { s.f.Close() }
+// close releases the spool file (its bytes go with it) and the buffer.
+func (s *spool) close() {
+	if s.w != nil {
+		s.w.Reset(nil)
+		s.pool.Put(s.w)
+		s.w = nil
+	}
+	s.f.Close()
+}
 
 // finish flushes the spool and returns a reader over the whole object.
 func (s *spool) finish() (*io.SectionReader, error) {
