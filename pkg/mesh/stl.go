@@ -136,10 +136,12 @@ type stlAcc struct {
 	tl     tally
 	refSet bool
 	maxV   int
-	pend   []uint32 // float32 bits of pending triangles, nine each
+	raw    []byte // facet records queued by add
+	keys   []uint32
 	hs     []uint64
 	ids    []uint32
 	alias  []int32
+	todo   []int32
 	sink   uint32
 }
 
@@ -147,114 +149,130 @@ type stlAcc struct {
 const stlBatch = 4096
 
 func newSTLAcc(expectTris int, lim Limits) *stlAcc {
-	ev := min(expectTris/2+16, 1<<22)
+	// A closed mesh has about half as many vertices as triangles. The weld
+	// table (4 bytes a slot) is sized for that, up to a million vertices,
+	// since growing it means rehashing; the per-vertex arrays (40 bytes a
+	// vertex) start smaller and double, so memory follows the unique
+	// vertices rather than the triangle count of the file.
+	ev := min(expectTris/2+16, 1<<20)
 	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
+	ev = min(ev, 1<<16)
+	s.w.xyz = make([]uint32, 0, 3*ev)
 	s.t.parent = make([]uint32, 0, ev)
 	s.t.adj = make([]uint32, 0, 4*ev)
 	s.vol = make([]float64, 0, ev)
-	s.pend = make([]uint32, 0, 9*stlBatch)
+	s.keys = make([]uint32, 9*stlBatch)
+	s.raw = make([]byte, 0, 50*stlBatch)
 	s.hs = make([]uint64, 3*stlBatch)
 	s.ids = make([]uint32, 3*stlBatch)
 	s.alias = make([]int32, 3*stlBatch)
+	s.todo = make([]int32, 0, 3*stlBatch)
 	return s
 }
 
 func finite32(bits uint32) bool { return bits&0x7F800000 != 0x7F800000 }
 
-// add queues one triangle given as nine float32 bit patterns.
+// add queues one triangle given as nine float32 bit patterns (ASCII STL),
+// as a binary facet record so that both encodings take the same path.
 func (s *stlAcc) add(c *[9]uint32) error {
-	n := len(s.pend)
-	s.pend = s.pend[:n+9]
-	copy(s.pend[n:n+9:n+9], c[:])
-	if n+9 >= 9*stlBatch {
-		return s.flush()
+	n := len(s.raw)
+	s.raw = s.raw[:n+50]
+	r := s.raw[n : n+50 : n+50]
+	for k, v := range c {
+		binary.LittleEndian.PutUint32(r[12+4*k:], v)
+	}
+	if n+50 >= 50*stlBatch {
+		err := s.batch(s.raw)
+		s.raw = s.raw[:0]
+		return err
 	}
 	return nil
 }
 
-// addBinary queues one binary STL facet record (50 bytes).
-func (s *stlAcc) addBinary(rec []byte) error {
-	n := len(s.pend)
-	s.pend = s.pend[:n+9]
-	d := s.pend[n : n+9 : n+9]
-	v := rec[12:48:48]
-	d[0] = binary.LittleEndian.Uint32(v[0:])
-	d[1] = binary.LittleEndian.Uint32(v[4:])
-	d[2] = binary.LittleEndian.Uint32(v[8:])
-	d[3] = binary.LittleEndian.Uint32(v[12:])
-	d[4] = binary.LittleEndian.Uint32(v[16:])
-	d[5] = binary.LittleEndian.Uint32(v[20:])
-	d[6] = binary.LittleEndian.Uint32(v[24:])
-	d[7] = binary.LittleEndian.Uint32(v[28:])
-	d[8] = binary.LittleEndian.Uint32(v[32:])
-	if n+9 >= 9*stlBatch {
-		return s.flush()
-	}
-	return nil
-}
-
-// flush measures the queued triangles: hash every vertex, load the slots
-// (overlapping the cache misses), weld, then sum geometry and connectivity.
+// flush measures what add queued.
 func (s *stlAcc) flush() error {
-	pend := s.pend
-	nv := len(pend) / 3
+	err := s.batch(s.raw)
+	s.raw = s.raw[:0]
+	return err
+}
+
+// le32 reads a little-endian uint32 at b[i:].
+func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4 : i+4]) }
+
+// batch measures binary facet records (50 bytes each, at most stlBatch):
+// find corners repeated from the facets just before, hash the others and
+// touch their slots (overlapping the cache misses), weld, then sum
+// geometry and connectivity.
+func (s *stlAcc) batch(raw []byte) error {
+	nt := len(raw) / 50
+	nv := 3 * nt
 	hs := s.hs[:nv]
 	alias := s.alias[:nv]
+	keys := s.keys[:3*nv]
+	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
+	todo := s.todo[:0]
 	// Neighbouring facets share corners (strips and fans): a corner equal
 	// to one of the six before it takes that one's id without a lookup.
-	for i := 0; i < nv; i++ {
-		p := pend[3*i : 3*i+3 : 3*i+3]
-		for k := range p {
-			if p[k]<<1 == 0 {
-				p[k] = 0 // -0 welds with +0
+	for t := 0; t < nt; t++ {
+		r := raw[50*t+12 : 50*t+48 : 50*t+48]
+		for c := 0; c < 3; c++ {
+			i := 3*t + c
+			x, y, z := le32(r, 12*c), le32(r, 12*c+4), le32(r, 12*c+8)
+			if x<<1 == 0 {
+				x = 0 // -0 welds with +0
 			}
-		}
-		alias[i] = -1
-		x := p[0]
-		if i >= 6 {
-			w := pend[3*i-18 : 3*i : 3*i]
-			switch {
-			case w[15] == x && w[16] == p[1] && w[17] == p[2]:
-				alias[i] = int32(i - 1)
-			case w[12] == x && w[13] == p[1] && w[14] == p[2]:
-				alias[i] = int32(i - 2)
-			case w[9] == x && w[10] == p[1] && w[11] == p[2]:
-				alias[i] = int32(i - 3)
-			case w[6] == x && w[7] == p[1] && w[8] == p[2]:
-				alias[i] = int32(i - 4)
-			case w[3] == x && w[4] == p[1] && w[5] == p[2]:
-				alias[i] = int32(i - 5)
-			case w[0] == x && w[1] == p[1] && w[2] == p[2]:
-				alias[i] = int32(i - 6)
+			if y<<1 == 0 {
+				y = 0
 			}
-		} else {
-			for j := i - 1; j >= 0; j-- {
-				if pend[3*j] == x && pend[3*j+1] == p[1] && pend[3*j+2] == p[2] {
-					alias[i] = int32(j)
-					break
+			if z<<1 == 0 {
+				z = 0
+			}
+			keys[3*i], keys[3*i+1], keys[3*i+2] = x, y, z
+			a := int32(-1)
+			if i >= 6 {
+				w := keys[3*i-18 : 3*i : 3*i]
+				switch {
+				case w[15] == x && w[16] == y && w[17] == z:
+					a = int32(i - 1)
+				case w[12] == x && w[13] == y && w[14] == z:
+					a = int32(i - 2)
+				case w[9] == x && w[10] == y && w[11] == z:
+					a = int32(i - 3)
+				case w[6] == x && w[7] == y && w[8] == z:
+					a = int32(i - 4)
+				case w[3] == x && w[4] == y && w[5] == z:
+					a = int32(i - 5)
+				case w[0] == x && w[1] == y && w[2] == z:
+					a = int32(i - 6)
+				}
+			} else {
+				for j := i - 1; j >= 0; j-- {
+					if keys[3*j] == x && keys[3*j+1] == y && keys[3*j+2] == z {
+						a = int32(j)
+						break
+					}
 				}
 			}
-		}
-		if alias[i] < 0 {
-			hs[i] = weldHash(x, p[1], p[2])
+			alias[i] = a
+			if a < 0 {
+				hs[i] = weldHash(x, y, z)
+				todo = append(todo, int32(i))
+			}
 		}
 	}
-	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
-	for i, h := range hs {
-		if alias[i] < 0 {
-			sink += slots[h&mask]
-		}
+	// touch the slots in a loop of nothing but loads, so that as many
+	// misses as the core allows are in flight at once
+	for _, i := range todo {
+		sink += slots[hs[i]&mask]
 	}
 	s.sink += sink
-	// weld (the welder's lookup, inlined: this loop runs for every vertex)
+	// weld (the welder's lookup, inlined: this loop runs for every vertex
+	// that is not a repeat), then give repeats the ids of their originals
 	ids := s.ids[:nv]
 	w := s.w
-	for i, h := range hs {
-		if a := alias[i]; a >= 0 {
-			ids[i] = ids[a]
-			continue
-		}
-		x, y, z := pend[3*i], pend[3*i+1], pend[3*i+2]
+	for _, i := range todo {
+		h := hs[i]
+		x, y, z := keys[3*i], keys[3*i+1], keys[3*i+2]
 		fp := slotFingerprint(h)
 		j := h & w.mask
 		for {
@@ -272,13 +290,18 @@ func (s *stlAcc) flush() error {
 			}
 			j = (j + 1) & w.mask
 		}
-		if err := s.newVertex(x, y, z, j, fp, &ids[i]); err != nil {
+		if err := s.newVertex(x, y, z, j, fp, &ids[i], int64(i/3)); err != nil {
 			return err
 		}
 	found:
 	}
-	if nv >= 3 && !s.refSet {
-		s.tl.ref = [3]float64{float64(math.Float32frombits(pend[0])), float64(math.Float32frombits(pend[1])), float64(math.Float32frombits(pend[2]))}
+	for i, a := range alias {
+		if a >= 0 {
+			ids[i] = ids[a]
+		}
+	}
+	if nt > 0 && !s.refSet {
+		s.tl.ref = [3]float64{f32At(raw, 12), f32At(raw, 16), f32At(raw, 20)}
 		s.refSet = true
 	}
 	// geometry about the reference point, summed in locals
@@ -286,18 +309,18 @@ func (s *stlAcc) flush() error {
 	area2, vol6, snx, sny, snz := 0.0, 0.0, 0.0, 0.0, 0.0
 	degenerate := int64(0)
 	vol := s.vol
-	for t := 0; t+3 <= nv; t += 3 {
-		c := pend[3*t : 3*t+9 : 3*t+9]
-		a, b, cc := ids[t], ids[t+1], ids[t+2]
-		ax := float64(math.Float32frombits(c[0])) - rx
-		ay := float64(math.Float32frombits(c[1])) - ry
-		az := float64(math.Float32frombits(c[2])) - rz
-		ux := float64(math.Float32frombits(c[3])) - rx - ax
-		uy := float64(math.Float32frombits(c[4])) - ry - ay
-		uz := float64(math.Float32frombits(c[5])) - rz - az
-		vx := float64(math.Float32frombits(c[6])) - rx - ax
-		vy := float64(math.Float32frombits(c[7])) - ry - ay
-		vz := float64(math.Float32frombits(c[8])) - rz - az
+	for t := 0; t < nt; t++ {
+		r := raw[50*t+12 : 50*t+48 : 50*t+48]
+		a, b, cc := ids[3*t], ids[3*t+1], ids[3*t+2]
+		ax := f32At(r, 0) - rx
+		ay := f32At(r, 4) - ry
+		az := f32At(r, 8) - rz
+		ux := f32At(r, 12) - rx - ax
+		uy := f32At(r, 16) - ry - ay
+		uz := f32At(r, 20) - rz - az
+		vx := f32At(r, 24) - rx - ax
+		vy := f32At(r, 28) - ry - ay
+		vz := f32At(r, 32) - rz - az
 		nx := uy*vz - uz*vy
 		ny := uz*vx - ux*vz
 		nz := ux*vy - uy*vx
@@ -320,20 +343,35 @@ func (s *stlAcc) flush() error {
 	s.tl.sumN[1] += sny
 	s.tl.sumN[2] += snz
 	s.tl.degenerate += degenerate
-	s.tl.triangles += int64(nv / 3)
-	s.pend = s.pend[:0]
+	s.tl.triangles += int64(nt)
 	return nil
 }
 
+// f32At reads a little-endian float32 at b[i:] as float64.
+func f32At(b []byte, i int) float64 { return float64(math.Float32frombits(le32(b, i))) }
+
+// growVertices doubles the per-vertex arrays at once: append's gentler
+// growth for large slices would copy them many times.
+func (s *stlAcc) growVertices() {
+	n := max(2*len(s.vol), 1024)
+	s.w.xyz = append(make([]uint32, 0, 3*n), s.w.xyz...)
+	s.t.parent = append(make([]uint32, 0, n), s.t.parent...)
+	s.t.adj = append(make([]uint32, 0, 4*n), s.t.adj...)
+	s.vol = append(make([]float64, 0, n), s.vol...)
+}
+
 // newVertex adds a vertex whose free slot is j.
-func (s *stlAcc) newVertex(x, y, z uint32, j uint64, fp uint32, id *uint32) error {
+func (s *stlAcc) newVertex(x, y, z uint32, j uint64, fp uint32, id *uint32, t int64) error {
 	if !finite32(x) || !finite32(y) || !finite32(z) {
-		return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(len(s.pend)/9)+1)
+		return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+t+1)
 	}
 	w := s.w
 	v := uint32(len(w.xyz) / 3)
 	if int(v) >= s.maxV {
 		return tooLarge(STL, "more than %d unique vertices", s.maxV)
+	}
+	if len(w.xyz) == cap(w.xyz) {
+		s.growVertices()
 	}
 	w.xyz = append(w.xyz, x, y, z)
 	w.slots[j] = fp | (v + 1)
@@ -374,9 +412,9 @@ func (s *stlAcc) finish() (tally, error) {
 	return s.tl, nil
 }
 
-// binChunk is the number of triangles read at once (64 KB, so that the
-// copy stays in cache until the triangles are welded).
-const binChunk = 1310
+// binChunk is the number of triangles read at once (800 KB: few reads, and
+// the copy is still in cache when its batches are welded).
+const binChunk = 4 * stlBatch
 
 func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) (*tally, error) {
 	if int64(n) > lim.MaxTriangles {
@@ -402,8 +440,8 @@ func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) 
 				return nil, malformed(STL, "cannot read triangles %d to %d: %v", done+1, done+k, err)
 			}
 		}
-		for i := 0; i < k; i++ {
-			if err := acc.addBinary(b[50*i : 50*i+50 : 50*i+50]); err != nil {
+		for i := 0; i < k; i += stlBatch {
+			if err := acc.batch(b[50*i : 50*min(i+stlBatch, k)]); err != nil {
 				return nil, err
 			}
 		}

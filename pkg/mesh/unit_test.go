@@ -1,12 +1,16 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/printreg/printreg/bench/mesh/meshgen"
 )
 
 func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
@@ -384,5 +388,41 @@ func TestCancelled(t *testing.T) {
 	b := binarySTL("", cubeTris([3]float32{}, 1))
 	if _, err := MeasureBytes(ctx, b, DefaultOptions()); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// TestMemoryFollowsVertices: the same surface written with every triangle
+// three times (a file three times larger, the same unique vertices and
+// edges) costs about the same memory to measure.
+func TestMemoryFollowsVertices(t *testing.T) {
+	m := meshgen.TorusTriangles(200_000)
+	var once, thrice bytes.Buffer
+	if err := m.WriteBinarySTL(&once); err != nil {
+		t.Fatal(err)
+	}
+	m.T = append(append(m.T, m.T...), m.T...)
+	if err := m.WriteBinarySTL(&thrice); err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(b []byte) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rep := measure(t, b, DefaultOptions())
+		runtime.ReadMemStats(&after)
+		if rep.Vertices != int64(len(m.V)) {
+			t.Fatalf("%d vertices, want %d", rep.Vertices, len(m.V))
+		}
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	a1, a3 := alloc(once.Bytes()), alloc(thrice.Bytes())
+	t.Logf("%d-byte file: %d bytes allocated; %d-byte file: %d bytes", once.Len(), a1, thrice.Len(), a3)
+	// the weld table is sized from the triangle count (4 bytes a slot);
+	// everything else follows the vertices. Allocations are counted in
+	// total, including arrays outgrown and freed.
+	if float64(a3) > 1.5*float64(a1) {
+		t.Errorf("tripling the file raised allocations from %d to %d bytes", a1, a3)
+	}
+	if a1 > uint64(once.Len()) {
+		t.Errorf("measuring allocated %d bytes for a %d-byte file", a1, once.Len())
 	}
 }

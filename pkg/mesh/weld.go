@@ -24,7 +24,7 @@ func newWelder(expect int) *welder {
 	for n < 2*expect {
 		n <<= 1
 	}
-	return &welder{slots: make([]uint32, n), mask: uint64(n - 1), xyz: make([]uint32, 0, 3*expect)}
+	return &welder{slots: make([]uint32, n), mask: uint64(n - 1)}
 }
 
 // slotFingerprint takes the hash's top four bits.
