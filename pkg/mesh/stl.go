@@ -152,11 +152,11 @@ func newSTLAcc(expectTris int, lim Limits) *stlAcc {
 	// A closed mesh has about half as many vertices as triangles. The weld
 	// table (4 bytes a slot) is sized for that, up to a million vertices,
 	// since growing it means rehashing; the per-vertex arrays (40 bytes a
-	// vertex) start smaller and double, so memory follows the unique
+	// vertex) start at half that and double, so memory follows the unique
 	// vertices rather than the triangle count of the file.
 	ev := min(expectTris/2+16, 1<<20)
 	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
-	ev = min(ev, 1<<16)
+	ev = ev/2 + 16
 	s.w.xyz = make([]uint32, 0, 3*ev)
 	s.t.parent = make([]uint32, 0, ev)
 	s.t.adj = make([]uint32, 0, 4*ev)
