@@ -43,6 +43,33 @@ func DefaultLimits() Limits {
 	}
 }
 
+// withDefaults fills fields left zero (or negative) with the defaults.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxTriangles <= 0 {
+		l.MaxTriangles = d.MaxTriangles
+	}
+	if l.MaxVertices <= 0 {
+		l.MaxVertices = d.MaxVertices
+	}
+	if l.MaxUncompressed <= 0 {
+		l.MaxUncompressed = d.MaxUncompressed
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = d.MaxRatio
+	}
+	if l.MaxParts <= 0 {
+		l.MaxParts = d.MaxParts
+	}
+	if l.MaxModelParts <= 0 {
+		l.MaxModelParts = d.MaxModelParts
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	return l
+}
+
 // Options tune Measure.
 type Options struct {
 	// Format forces a format; "" sniffs the content.
@@ -54,7 +81,8 @@ type Options struct {
 	// DefaultUnits is assumed for STL and OBJ when Units is empty; the
 	// report then says so and may carry a units hint. Default "mm".
 	DefaultUnits string
-	Limits       Limits
+	// Limits; zero fields take the defaults.
+	Limits Limits
 }
 
 // DefaultOptions sniff the format and assume millimetres.
@@ -136,9 +164,7 @@ func Measure(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Repo
 	if size < 0 {
 		return nil, malformed("", "negative size")
 	}
-	if opt.Limits == (Limits{}) {
-		opt.Limits = DefaultLimits()
-	}
+	opt.Limits = opt.Limits.withDefaults()
 	format := opt.Format
 	if format == "" {
 		head := make([]byte, min(size, sniffBytes))

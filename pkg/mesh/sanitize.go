@@ -18,6 +18,20 @@ import (
 // as they go and fail where Measure would; on error, what was written is
 // incomplete and must be discarded.
 
+// Sanitize writes a text-free copy of a model in format f (see
+// SanitizeSTL, SanitizeOBJ and Sanitize3MF).
+func Sanitize(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, f Format) error {
+	switch f {
+	case STL:
+		return SanitizeSTL(ctx, w, r, size)
+	case OBJ:
+		return SanitizeOBJ(ctx, w, r, size)
+	case ThreeMF:
+		return Sanitize3MF(ctx, w, r, size)
+	}
+	return unsupported(f, "no sanitizer for this format")
+}
+
 // neutralSTLHeader replaces binary STL headers. It must not start with
 // "solid", which would make naive readers take the file for ASCII.
 var neutralSTLHeader = func() [80]byte {

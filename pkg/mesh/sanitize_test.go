@@ -13,15 +13,7 @@ import (
 // sanitize runs the sanitizer for a format.
 func sanitize(ctx context.Context, f Format, b []byte) ([]byte, error) {
 	var out bytes.Buffer
-	var err error
-	switch f {
-	case STL:
-		err = SanitizeSTL(ctx, &out, bytesAt(b), int64(len(b)))
-	case OBJ:
-		err = SanitizeOBJ(ctx, &out, bytesAt(b), int64(len(b)))
-	case ThreeMF:
-		err = Sanitize3MF(ctx, &out, bytesAt(b), int64(len(b)))
-	}
+	err := Sanitize(ctx, &out, bytes.NewReader(b), int64(len(b)), f)
 	return out.Bytes(), err
 }
 
