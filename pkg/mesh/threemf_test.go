@@ -106,8 +106,8 @@ func TestThreeMFHostile(t *testing.T) {
 // package budget and the compression ratio, before anything is inflated.
 func TestThreeMFZipBombs(t *testing.T) {
 	cube := model("millimeter", `<object id="1">`+cubeMesh(10)+`</object>`, `<item objectid="1"/>`)
-	// 64 MiB of spaces inside the model part deflate to ~64 KiB: ratio ~1000
-	padded := strings.Replace(cube, `<resources>`, `<resources>`+strings.Repeat(" ", 64<<20), 1)
+	// 8 MiB of spaces inside the model part deflate to ~8 KiB: ratio ~1000
+	padded := strings.Replace(cube, `<resources>`, `<resources>`+strings.Repeat(" ", 8<<20), 1)
 	bomb := threeMF(t, padded)
 	_, err := MeasureBytes(context.Background(), bomb, DefaultOptions())
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "zip bomb") {
@@ -115,11 +115,11 @@ func TestThreeMFZipBombs(t *testing.T) {
 	}
 	opt := DefaultOptions()
 	opt.Limits.MaxRatio = 2000
-	opt.Limits.MaxUncompressed = 32 << 20
+	opt.Limits.MaxUncompressed = 4 << 20
 	if _, err := MeasureBytes(context.Background(), bomb, opt); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "budget") {
 		t.Errorf("budget: %v", err)
 	}
-	opt.Limits.MaxUncompressed = 128 << 20
+	opt.Limits.MaxUncompressed = 16 << 20
 	if _, err := MeasureBytes(context.Background(), bomb, opt); err != nil {
 		t.Errorf("within raised limits: %v", err)
 	}
