@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/sitekey"
@@ -32,6 +33,7 @@ type Engine struct {
 	on        [numOptions]bool
 	limits    dicomx.Limits
 	method    string
+	writers   sync.Pool // *bufio.Writer, 64 KiB
 }
 
 // New returns an engine for a profile. The key is the site secret every
@@ -65,6 +67,7 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 	for _, s := range p.BurnedIn.RefuseModalities {
 		e.refuseMod[strings.ToUpper(strings.TrimSpace(s))] = true
 	}
+	e.writers.New = func() any { return bufio.NewWriterSize(nil, 64<<10) }
 	name := p.Name
 	if name == "" {
 		name = "custom"
@@ -139,24 +142,48 @@ const (
 // (errors.Is(err, ErrRefused)) has failed a policy, anything else could not
 // be read or written.
 func (e *Engine) Deidentify(ctx context.Context, w io.Writer, r io.Reader, size int64) (*Result, error) {
-	return e.run(ctx, w, r, size, false)
+	return e.run(ctx, fixed(w), r, size, false)
+}
+
+// DeidentifyTo is Deidentify for callers that name the output after the new
+// identifiers: open is called once, with the new SOP, series and study UIDs
+// filled in, before the first byte is written. It is not called when the
+// object is refused before that (burned-in text risk, no SOP Instance UID);
+// the same rules about discarding output on error apply.
+func (e *Engine) DeidentifyTo(ctx context.Context, r io.Reader, size int64, open func(*Result) (io.Writer, error)) (*Result, error) {
+	return e.run(ctx, open, r, size, false)
+}
+
+func fixed(w io.Writer) func(*Result) (io.Writer, error) {
+	return func(*Result) (io.Writer, error) { return w, nil }
 }
 
 // Explain de-identifies like Deidentify and also returns, in Result.Steps,
 // every element path with the action taken and the rule behind it.
 func (e *Engine) Explain(ctx context.Context, w io.Writer, r io.Reader, size int64) (*Result, error) {
-	return e.run(ctx, w, r, size, true)
+	return e.run(ctx, fixed(w), r, size, true)
 }
 
-func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, explain bool) (*Result, error) {
+func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error), r io.Reader, size int64, explain bool) (*Result, error) {
 	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits})
 	if err != nil {
 		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
 	}
 	st := newState(e, explain, rd.Syntax())
 	st.meta = rd.Meta()
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := e.writers.Get().(*bufio.Writer)
+	defer func() {
+		bw.Reset(nil)
+		e.writers.Put(bw)
+	}()
 	dw := dicomx.NewWriter(bw, rd.Syntax())
+	// Bulk values go straight to bw (and on to w's ReadFrom, e.g. a kernel
+	// file-to-file copy) unless the dataset is deflated.
+	var bulk io.Writer = bw
+	if rd.Syntax().Deflated {
+		bulk = dw.Raw()
+	}
+	var direct int64
 	started := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -171,12 +198,17 @@ func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, 
 				return nil, err
 			}
 		}
-		out := st.processList(seg, "", &st.top)
+		out := st.processList(seg, nil, &st.top)
 		if !started {
 			meta, err := st.newMeta()
 			if err != nil {
 				return nil, err
 			}
+			w, err := open(st.res)
+			if err != nil {
+				return nil, err
+			}
+			bw.Reset(w)
 			if err := dw.WriteFileHeader(nil, meta); err != nil {
 				return nil, fmt.Errorf("deid: writing: %w", err)
 			}
@@ -205,11 +237,14 @@ func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, 
 		if err := dw.WriteHeader(stream.Tag, stream.VR, length); err != nil {
 			return nil, fmt.Errorf("deid: writing %s: %w", stream.Tag, err)
 		}
-		n, err := rd.CopyValue(dw.Raw())
+		n, err := rd.CopyValue(bulk)
 		if err != nil {
 			return nil, fmt.Errorf("deid: copying %s: %w", stream.Tag, err)
 		}
 		st.res.BulkBytesCopied += n
+		if bulk == io.Writer(bw) {
+			direct += n
+		}
 	}
 	if err := st.writeInserts(dw, 0xFFFFFFFF); err != nil {
 		return nil, err
@@ -220,7 +255,7 @@ func (e *Engine) run(ctx context.Context, w io.Writer, r io.Reader, size int64, 
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("deid: writing: %w", err)
 	}
-	st.res.Written = dw.Written()
+	st.res.Written = dw.Written() + direct
 	if err := st.residue(); err != nil {
 		return nil, err
 	}

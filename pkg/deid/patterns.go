@@ -19,9 +19,9 @@ var codeAttributes = map[dicomx.Tag]bool{
 	0x00080060: true, // Modality
 }
 
-func (st *state) addPattern(s, from string) {
+func (st *state) addPattern(s string, from *epath) {
 	s = strings.Trim(s, " \x00")
-	if len(s) < minPattern || st.eng.vocab.allSafeWords(s) {
+	if len(s) < minPattern {
 		return
 	}
 	st.patterns = append(st.patterns, pattern{text: s, from: from})
@@ -31,7 +31,7 @@ func (st *state) addPattern(s, from string) {
 // replaced or cleaned: text whole and by value, person names also by
 // component, UIDs whole, dates in the forms people write them. Sequences
 // contribute every value inside.
-func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path string) {
+func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path *epath) {
 	if el.VR == dicomx.VRSQ {
 		for _, it := range el.Items {
 			st.addItemPatterns(it, path)
@@ -84,7 +84,7 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path string) {
 	}
 }
 
-func (st *state) addItemPatterns(it *dicomx.Dataset, path string) {
+func (st *state) addItemPatterns(it *dicomx.Dataset, path *epath) {
 	for _, c := range it.Elements {
 		if c.Tag.IsPrivateCreator() || st.eng.allow[c.Tag] {
 			continue
@@ -98,6 +98,6 @@ func (st *state) addItemPatterns(it *dicomx.Dataset, path string) {
 		if vr == dicomx.VRUN || vr.IsBinary() {
 			continue
 		}
-		st.addPatterns(c, vr, joinPath(path, c.Tag))
+		st.addPatterns(c, vr, elemPath(path, c.Tag))
 	}
 }

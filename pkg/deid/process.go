@@ -2,7 +2,6 @@ package deid
 
 import (
 	"encoding/binary"
-	"fmt"
 	"strings"
 
 	"github.com/printreg/printreg/pkg/dicomx"
@@ -11,11 +10,11 @@ import (
 // processList applies the profile to the elements of one dataset level and
 // returns those that stay. Private creators stay only when an element of
 // their block does.
-func (st *state) processList(els []*dicomx.Element, path string, sc *scope) []*dicomx.Element {
+func (st *state) processList(els []*dicomx.Element, path *epath, sc *scope) []*dicomx.Element {
 	return st.processListSR(els, path, sc, false)
 }
 
-func (st *state) processListSR(els []*dicomx.Element, path string, sc *scope, inSR bool) []*dicomx.Element {
+func (st *state) processListSR(els []*dicomx.Element, path *epath, sc *scope, inSR bool) []*dicomx.Element {
 	out := make([]*dicomx.Element, 0, len(els))
 	var creators []*dicomx.Element
 	for _, el := range els {
@@ -25,7 +24,7 @@ func (st *state) processListSR(els []*dicomx.Element, path string, sc *scope, in
 			out = append(out, el)
 			continue
 		}
-		if st.processOne(el, joinPath(path, el.Tag), sc, inSR) {
+		if st.processOne(el, elemPath(path, el.Tag), sc, inSR) {
 			out = append(out, el)
 		}
 	}
@@ -35,7 +34,7 @@ func (st *state) processListSR(els []*dicomx.Element, path string, sc *scope, in
 	drop := map[*dicomx.Element]bool{}
 	for _, c := range creators {
 		k := blockKey(c.Tag)
-		p := joinPath(path, c.Tag)
+		p := elemPath(path, c.Tag)
 		if sc.used[k] {
 			st.note(p, c, dicomx.VRLO, decision{v: vKeep, rule: "private creator of a kept block"})
 			continue
@@ -55,7 +54,7 @@ func (st *state) processListSR(els []*dicomx.Element, path string, sc *scope, in
 
 // processOne decides and applies the verdict for one element, recursing into
 // sequences. It reports whether the element stays.
-func (st *state) processOne(el *dicomx.Element, path string, sc *scope, inSR bool) bool {
+func (st *state) processOne(el *dicomx.Element, path *epath, sc *scope, inSR bool) bool {
 	vr := st.effVR(el, sc)
 	if el.VR == dicomx.VRUN && vr == dicomx.VRSQ && el.Value != nil {
 		if !st.parseUNSequence(el) {
@@ -113,7 +112,7 @@ func (st *state) decide(el *dicomx.Element, vr dicomx.VR, sc *scope, inSR bool) 
 		if t.Element() == 0x3000 || t.Element() == 0x4000 {
 			extra = "Clean Graphics has no overlay cleaner"
 		}
-		return decision{v: vRemove, rule: ruleText(fmt.Sprintf("E.1-1 (60xx,%04X)", t.Element()), w.Basic, a, opt, extra)}
+		return decision{v: vRemove, rule: ruleText("E.1-1 (60xx,"+t.String()[6:10]+")", w.Basic, a, opt, extra)}
 	}
 	if row := lookupRow(t); row != nil {
 		return st.decideRow(el, vr, row, inSR)
@@ -162,11 +161,11 @@ func (st *state) decide(el *dicomx.Element, vr dicomx.VR, sc *scope, inSR bool) 
 		if vr != dicomx.VRPN && vr != dicomx.VRAE && vr != dicomx.VRUR && p.CleanDescriptors {
 			return decision{v: vClean, fallback: vRemove, rule: "not in E.1-1: free text; Clean Descriptors: safe vocabulary only"}
 		}
-		return decision{v: vRemove, rule: fmt.Sprintf("not in E.1-1: free text (%s) removed", vr)}
+		return decision{v: vRemove, rule: "not in E.1-1: free text (" + vr.String() + ") removed"}
 	case vr == dicomx.VRUN:
 		return decision{v: vRemove, rule: "not in E.1-1: unknown attribute with unknown VR"}
 	}
-	return decision{v: vKeep, rule: fmt.Sprintf("not in E.1-1: %s value kept", vr)}
+	return decision{v: vKeep, rule: "not in E.1-1: " + vr.String() + " value kept"}
 }
 
 // decideRow applies a Table E.1-1 row.
@@ -328,11 +327,11 @@ func dummyValue(vr dicomx.VR, big bool) []byte {
 }
 
 // apply carries out a decision. It reports whether the element stays.
-func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path string, sc *scope, inSR bool) bool {
+func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path *epath, sc *scope, inSR bool) bool {
 	switch d.v {
 	case vKeep:
 		st.note(path, el, vr, d)
-		if el.Tag == tagEncapsulatedDocumentLength && st.newDocLen >= 0 && path == el.Tag.String() {
+		if el.Tag == tagEncapsulatedDocumentLength && st.newDocLen >= 0 && path.top() {
 			b := make([]byte, 4)
 			if el.BigEndian() {
 				binary.BigEndian.PutUint32(b, uint32(st.newDocLen))
@@ -387,11 +386,11 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path string
 		st.setValue(el, dicomx.VRUI, []byte(strings.Join(vals, `\`)))
 		switch el.Tag {
 		case tagStudyInstanceUID:
-			if path == el.Tag.String() {
+			if path.top() {
 				st.res.StudyInstanceUID = vals[0]
 			}
 		case tagSeriesInstanceUID:
-			if path == el.Tag.String() {
+			if path.top() {
 				st.res.SeriesInstanceUID = vals[0]
 			}
 		}
@@ -486,23 +485,23 @@ func (st *state) setValue(el *dicomx.Element, vr dicomx.VR, v []byte) {
 // processItems processes every item of a sequence. In a Content Sequence
 // under Clean Structured Content, items are first matched against
 // Table E.3.4-1 by concept name.
-func (st *state) processItems(el *dicomx.Element, path string, inSR, structured bool) {
+func (st *state) processItems(el *dicomx.Element, path *epath, inSR, structured bool) {
 	items := el.Items[:0]
 	for i, it := range el.Items {
-		p := fmt.Sprintf("%s[%d]", path, i)
+		p := itemPath(path, i)
 		dummy := false
 		if structured {
 			drop, dm, rule := st.structuredItem(it)
 			if drop {
 				st.res.Actions[vRemove.String()]++
 				if st.explain {
-					st.res.Steps = append(st.res.Steps, Step{Path: p, Keyword: "ContentItem", VR: "--", Action: vRemove.String(), Rule: rule})
+					st.res.Steps = append(st.res.Steps, Step{Path: p.String(), Keyword: "ContentItem", VR: "--", Action: vRemove.String(), Rule: rule})
 				}
 				st.addItemPatterns(it, p)
 				continue
 			}
 			if dm && st.explain {
-				st.res.Steps = append(st.res.Steps, Step{Path: p, Keyword: "ContentItem", VR: "--", Action: vDummy.String(), Rule: rule})
+				st.res.Steps = append(st.res.Steps, Step{Path: p.String(), Keyword: "ContentItem", VR: "--", Action: vDummy.String(), Rule: rule})
 			}
 			dummy = dm
 		}
@@ -511,7 +510,7 @@ func (st *state) processItems(el *dicomx.Element, path string, inSR, structured 
 			for _, c := range it.Elements {
 				switch c.Tag {
 				case tagTextValue, 0x0040A123, 0x0040A120, 0x0040A121, 0x0040A122:
-					st.addPatterns(c, c.VR, joinPath(p, c.Tag))
+					st.addPatterns(c, c.VR, elemPath(p, c.Tag))
 					st.setValue(c, c.VR, dummyValue(c.VR, c.BigEndian()))
 				}
 			}

@@ -2,22 +2,26 @@ package deid
 
 // A small Aho–Corasick automaton over ASCII-case-folded bytes: one pass over
 // a value finds every original identifier in it, however many there are.
+// Edges live in one slice as sibling lists, so building costs a few
+// allocations whatever the number of patterns.
 
 type acEdge struct {
-	b    byte
-	next int32
+	b       byte
+	next    int32
+	sibling int32
 }
 
 type acNode struct {
-	edges []acEdge
+	first int32 // first edge, -1 when none
 	fail  int32
 	out   int32 // pattern ending here, -1 when none
 	link  int32 // nearest node on the fail chain with an output, -1 when none
 }
 
 type matcher struct {
-	nodes    []acNode
-	patterns []string
+	nodes []acNode
+	edges []acEdge
+	root  [256]int32 // transitions from the root, where a scan spends most bytes
 }
 
 func fold(b byte) byte {
@@ -28,9 +32,9 @@ func fold(b byte) byte {
 }
 
 func (m *matcher) child(n int32, b byte) int32 {
-	for _, e := range m.nodes[n].edges {
-		if e.b == b {
-			return e.next
+	for e := m.nodes[n].first; e >= 0; e = m.edges[e].sibling {
+		if m.edges[e].b == b {
+			return m.edges[e].next
 		}
 	}
 	return -1
@@ -38,55 +42,64 @@ func (m *matcher) child(n int32, b byte) int32 {
 
 // newMatcher builds the automaton. Empty patterns are ignored.
 func newMatcher(patterns []string) *matcher {
-	m := &matcher{nodes: []acNode{{out: -1, link: -1}}, patterns: patterns}
+	size := 1
+	for _, p := range patterns {
+		size += len(p)
+	}
+	m := &matcher{nodes: make([]acNode, 1, size), edges: make([]acEdge, 0, size)}
+	m.nodes[0] = acNode{first: -1, out: -1, link: -1}
 	for i, p := range patterns {
-		if p == "" {
-			continue
-		}
 		n := int32(0)
 		for j := 0; j < len(p); j++ {
 			b := fold(p[j])
 			c := m.child(n, b)
 			if c < 0 {
-				m.nodes = append(m.nodes, acNode{out: -1, link: -1})
+				m.nodes = append(m.nodes, acNode{first: -1, out: -1, link: -1})
 				c = int32(len(m.nodes) - 1)
-				m.nodes[n].edges = append(m.nodes[n].edges, acEdge{b, c})
+				m.edges = append(m.edges, acEdge{b: b, next: c, sibling: m.nodes[n].first})
+				m.nodes[n].first = int32(len(m.edges) - 1)
 			}
 			n = c
 		}
-		if m.nodes[n].out < 0 {
+		if n > 0 && m.nodes[n].out < 0 {
 			m.nodes[n].out = int32(i)
 		}
 	}
 	queue := make([]int32, 0, len(m.nodes))
-	for _, e := range m.nodes[0].edges {
-		m.nodes[e.next].fail = 0
-		queue = append(queue, e.next)
+	for e := m.nodes[0].first; e >= 0; e = m.edges[e].sibling {
+		queue = append(queue, m.edges[e].next)
 	}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		for _, e := range m.nodes[n].edges {
+		for e := m.nodes[n].first; e >= 0; e = m.edges[e].sibling {
+			c, b := m.edges[e].next, m.edges[e].b
 			f := m.nodes[n].fail
 			for {
-				if c := m.child(f, e.b); c >= 0 {
-					m.nodes[e.next].fail = c
+				if x := m.child(f, b); x >= 0 {
+					m.nodes[c].fail = x
 					break
 				}
 				if f == 0 {
-					m.nodes[e.next].fail = 0
+					m.nodes[c].fail = 0
 					break
 				}
 				f = m.nodes[f].fail
 			}
-			fl := m.nodes[e.next].fail
+			fl := m.nodes[c].fail
 			if m.nodes[fl].out >= 0 {
-				m.nodes[e.next].link = fl
+				m.nodes[c].link = fl
 			} else {
-				m.nodes[e.next].link = m.nodes[fl].link
+				m.nodes[c].link = m.nodes[fl].link
 			}
-			queue = append(queue, e.next)
+			queue = append(queue, c)
 		}
+	}
+	for c := range m.root {
+		m.root[c] = -1
+	}
+	for e := m.nodes[0].first; e >= 0; e = m.edges[e].sibling {
+		m.root[m.edges[e].b] = m.edges[e].next
 	}
 	return m
 }
@@ -100,6 +113,19 @@ func (m *matcher) find(b []byte, hit func(pattern int)) {
 	n := int32(0)
 	for _, c := range b {
 		c = fold(c)
+		if n == 0 {
+			if n = m.root[c]; n < 0 {
+				n = 0
+				continue
+			}
+			for o := n; o > 0; {
+				if m.nodes[o].out >= 0 {
+					hit(int(m.nodes[o].out))
+				}
+				o = m.nodes[o].link
+			}
+			continue
+		}
 		for {
 			if nx := m.child(n, c); nx >= 0 {
 				n = nx
@@ -110,13 +136,11 @@ func (m *matcher) find(b []byte, hit func(pattern int)) {
 			}
 			n = m.nodes[n].fail
 		}
-		for o := n; o > 0; o = m.nodes[o].link {
+		for o := n; o > 0; {
 			if m.nodes[o].out >= 0 {
 				hit(int(m.nodes[o].out))
 			}
-			if m.nodes[o].link < 0 {
-				break
-			}
+			o = m.nodes[o].link
 		}
 	}
 }

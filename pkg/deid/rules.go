@@ -1,8 +1,6 @@
 package deid
 
 import (
-	"fmt"
-
 	"github.com/printreg/printreg/pkg/dicomx"
 )
 
@@ -152,9 +150,9 @@ func rowAction(basic Action, opts *[numOptions]Action, on *[numOptions]bool) (Ac
 }
 
 func ruleText(source string, basic, got Action, opt int, extra string) string {
-	s := fmt.Sprintf("%s %s", source, basic)
+	s := source + " " + basic.String()
 	if opt >= 0 {
-		s += fmt.Sprintf("; %s → %s", optionNames[opt], got)
+		s += "; " + optionNames[opt] + " → " + got.String()
 	}
 	if extra != "" {
 		s += "; " + extra

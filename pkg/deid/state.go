@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/printreg/printreg/pkg/dicomx"
@@ -29,11 +30,11 @@ func blockKey(t dicomx.Tag) uint32 {
 
 type pattern struct {
 	text string
-	from string // element path the value was removed from
+	from *epath // where the value was removed from
 }
 
 type scanItem struct {
-	path string
+	path *epath
 	vr   dicomx.VR
 	b    []byte
 }
@@ -140,10 +141,10 @@ func (st *state) readSegment(rd *dicomx.Reader) ([]*dicomx.Element, *dicomx.Elem
 		d := st.decide(el, vr, &st.top, false)
 		switch d.v {
 		case vRemove:
-			st.note(el.Tag.String(), el, vr, d)
+			st.note(elemPath(nil, el.Tag), el, vr, d)
 			continue
 		case vKeep:
-			st.note(el.Tag.String(), el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
+			st.note(elemPath(nil, el.Tag), el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
 			if el.Tag.IsPrivate() {
 				st.top.used[blockKey(el.Tag)] = true
 			}
@@ -371,26 +372,26 @@ func (st *state) mapUID(uid string) string {
 }
 
 // note records an element's verdict for Explain and the counts.
-func (st *state) note(path string, el *dicomx.Element, vr dicomx.VR, d decision) {
+func (st *state) note(path *epath, el *dicomx.Element, vr dicomx.VR, d decision) {
 	st.res.Actions[d.v.String()]++
 	if st.explain {
-		st.res.Steps = append(st.res.Steps, Step{Path: path, Keyword: dicomx.Keyword(el.Tag), VR: vr.String(), Action: d.v.String(), Rule: d.rule})
+		st.res.Steps = append(st.res.Steps, Step{Path: path.String(), Keyword: dicomx.Keyword(el.Tag), VR: vr.String(), Action: d.v.String(), Rule: d.rule})
 	}
 }
 
 // outValues records the values written, for the residue scan.
-func (st *state) outValues(els []*dicomx.Element) { st.collectOut(els, "") }
+func (st *state) outValues(els []*dicomx.Element) { st.collectOut(els, nil) }
 
-func (st *state) collectOut(els []*dicomx.Element, path string) {
+func (st *state) collectOut(els []*dicomx.Element, path *epath) {
 	for _, el := range els {
-		p := joinPath(path, el.Tag)
+		p := elemPath(path, el.Tag)
 		if el.VR == dicomx.VRSQ {
 			for i, it := range el.Items {
-				st.collectOut(it.Elements, fmt.Sprintf("%s[%d]", p, i))
+				st.collectOut(it.Elements, itemPath(p, i))
 			}
 			continue
 		}
-		if el.Tag == tagEncapsulatedDocument && path == "" && st.scanDocText != nil {
+		if el.Tag == tagEncapsulatedDocument && path == nil && st.scanDocText != nil {
 			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: st.scanDocText})
 			continue
 		}
@@ -400,43 +401,46 @@ func (st *state) collectOut(els []*dicomx.Element, path string) {
 	}
 }
 
-func joinPath(path string, t dicomx.Tag) string {
-	if path == "" {
-		return t.String()
+// epath is an element's place in the object. It is formatted only when
+// Explain or a refusal needs it.
+type epath struct {
+	parent *epath
+	tag    dicomx.Tag
+	item   int // -1 for an element; the item index for an item of parent
+}
+
+func elemPath(parent *epath, t dicomx.Tag) *epath { return &epath{parent: parent, tag: t, item: -1} }
+
+func itemPath(seq *epath, i int) *epath { return &epath{parent: seq, item: i} }
+
+// top reports a top-level element.
+func (p *epath) top() bool { return p != nil && p.parent == nil && p.item < 0 }
+
+func (p *epath) String() string {
+	if p == nil {
+		return ""
 	}
-	return path + "/" + t.String()
+	if p.item >= 0 {
+		return p.parent.String() + "[" + strconv.Itoa(p.item) + "]"
+	}
+	if p.parent == nil {
+		return p.tag.String()
+	}
+	return p.parent.String() + "/" + p.tag.String()
 }
 
 // residue searches every value written for every original value that was
 // removed, replaced or cleaned, in one multi-pattern pass per value.
 func (st *state) residue() error {
-	keptUpper := make([]string, 0, len(st.kept)+len(dummyTexts))
-	for _, k := range st.kept {
-		keptUpper = append(keptUpper, strings.ToUpper(k))
-	}
-	for _, k := range dummyTexts {
-		keptUpper = append(keptUpper, strings.ToUpper(k))
-	}
-	keptUpper = append(keptUpper, strings.ToUpper(st.pseudonym), strings.ToUpper(st.eng.method))
-	for _, c := range cid7050 {
-		keptUpper = append(keptUpper, strings.ToUpper(c.Meaning))
-	}
-	seen := map[string]bool{}
-	var pats []pattern
+	// Distinct patterns, made of more than safe words.
+	seen := make(map[string]bool, len(st.patterns))
+	pats := st.patterns[:0]
 	for _, p := range st.patterns {
-		u := strings.ToUpper(p.text)
-		if seen[u] {
+		if seen[p.text] {
 			continue
 		}
-		seen[u] = true
-		inKept := false
-		for _, k := range keptUpper {
-			if strings.Contains(k, u) {
-				inKept = true
-				break
-			}
-		}
-		if !inKept {
+		seen[p.text] = true
+		if !st.eng.vocab.allSafeWords(p.text) {
 			pats = append(pats, p)
 		}
 	}
@@ -448,16 +452,32 @@ func (st *state) residue() error {
 		texts[i] = p.text
 	}
 	m := newMatcher(texts)
+	// A pattern found in a value kept on purpose (an allowlisted or cleaned
+	// text, a dummy, the pseudonym, the provenance) is a coincidence, not
+	// a leak: it is not searched for.
+	excluded := make([]bool, len(pats))
+	drop := func(i int) { excluded[i] = true }
+	for _, k := range st.kept {
+		m.find([]byte(k), drop)
+	}
+	for _, k := range dummyTexts {
+		m.find([]byte(k), drop)
+	}
+	m.find([]byte(st.pseudonym), drop)
+	m.find([]byte(st.eng.method), drop)
+	for _, c := range cid7050 {
+		m.find([]byte(c.Meaning), drop)
+	}
 	var found *RefusedError
 	for _, it := range st.scan {
 		m.find(it.b, func(i int) {
-			if found != nil {
+			if found != nil || excluded[i] {
 				return
 			}
 			if it.vr == dicomx.VRUI && digits(strings.ReplaceAll(texts[i], "-", "")) {
 				return // a date's digits inside a keyed UID
 			}
-			found = &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from, it.path)}
+			found = &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from.String(), it.path.String())}
 		})
 		if found != nil {
 			return found

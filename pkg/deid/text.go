@@ -39,6 +39,9 @@ func newVocabulary(extra []string) vocabulary {
 // broken again at case changes ("SpinalCord" → Spinal, Cord; "PTV70" →
 // PTV, 70). Everything else separates words.
 func tokens(s string) []string {
+	if ascii(s) {
+		return asciiTokens(s)
+	}
 	var out []string
 	r := []rune(s)
 	start := -1
@@ -249,4 +252,57 @@ func classUID(t dicomx.Tag) bool {
 	kw := dicomx.Keyword(t)
 	return strings.HasSuffix(kw, "ClassUID") || strings.HasSuffix(kw, "TransferSyntaxUID") ||
 		strings.HasSuffix(kw, "ClassUIDInFile") || strings.HasSuffix(kw, "SOPClassesInStudy")
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiKind(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		return 1
+	case c >= '0' && c <= '9':
+		return 2
+	}
+	return 0
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+
+// asciiTokens is tokens for ASCII text, without converting to runes.
+func asciiTokens(s string) []string {
+	var out []string
+	start := -1
+	for i := 0; i < len(s); i++ {
+		k := asciiKind(s[i])
+		if k == 0 {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start >= 0 {
+			pk := asciiKind(s[i-1])
+			if pk != k || (k == 1 && isLower(s[i-1]) && isUpper(s[i])) ||
+				(k == 1 && isUpper(s[i-1]) && isUpper(s[i]) && i+1 < len(s) && isLower(s[i+1])) {
+				out = append(out, s[start:i])
+				start = -1
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
 }

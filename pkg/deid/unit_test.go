@@ -214,14 +214,12 @@ func TestBurnedInPolicy(t *testing.T) {
 	}
 }
 
-// TestResidueRefuses plants an identifier where no rule removes it (an
-// allowlisted attribute holding the patient's ID in another spelling is
-// cleaned, so use a kept numeric-free attribute the engine copies): the scan
-// must name the element and refuse.
+// TestResidueRefuses: a removed value found in an output value refuses the
+// object, naming both places and never the value.
 func TestResidueRefuses(t *testing.T) {
 	st := newState(newEngine(t, RegistryProfile()), false, dicomx.SyntaxFor(dicomx.ExplicitVRLittleEndian))
-	st.addPattern("SMITHSON", "(0010,0010)")
-	st.scan = append(st.scan, scanItem{path: "(0008,1030)", vr: dicomx.VRLO, b: []byte("CT smithson head")})
+	st.addPattern("SMITHSON", elemPath(nil, tagPatientName))
+	st.scan = append(st.scan, scanItem{path: elemPath(nil, 0x00081030), vr: dicomx.VRLO, b: []byte("CT smithson head")})
 	err := st.residue()
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Reason != ReasonResidue || !strings.Contains(re.Detail, "(0008,1030)") || strings.Contains(strings.ToUpper(re.Detail), "SMITHSON") {
