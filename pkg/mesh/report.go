@@ -168,8 +168,8 @@ func (r *Report) warn(msg string) {
 
 // add folds o into m (totals over objects).
 func (m *Metrics) add(o *Metrics) {
-	if o.Triangles > 0 || o.Vertices > 0 {
-		if m.Triangles == 0 && m.Vertices == 0 {
+	if o.Triangles > 0 { // only triangles have a bounding box
+		if m.Triangles == 0 {
 			m.BBox = o.BBox
 		} else {
 			for i := 0; i < 3; i++ {

@@ -124,10 +124,10 @@ func eqFold(tok []byte, kw string) bool {
 // limits cancellation on models far from the origin), and connectivity is
 // gathered for the edge and shell checks.
 //
-// Triangles are taken in batches. Welding a new vertex touches a random
-// slot of a table far larger than the caches, and done one at a time those
-// misses queue up behind each other; a batch first hashes all its vertices
-// and loads their slots in a loop without branches, so the misses overlap,
+// Triangles are taken in batches (see batch). Welding a new vertex touches
+// a random slot of a table far larger than the caches, and done one at a
+// time those misses queue up behind each other; a batch loads all the
+// slots it needs in a loop of nothing but loads, so the misses overlap,
 // and then welds against a table that is in cache.
 type stlAcc struct {
 	w      *welder
@@ -150,11 +150,12 @@ const stlBatch = 4096
 
 func newSTLAcc(expectTris int, lim Limits) *stlAcc {
 	// A closed mesh has about half as many vertices as triangles. The weld
-	// table (4 bytes a slot) is sized for that, up to a million vertices,
-	// since growing it means rehashing; the per-vertex arrays (40 bytes a
-	// vertex) start at half that and double, so memory follows the unique
-	// vertices rather than the triangle count of the file.
-	ev := min(expectTris/2+16, 1<<20)
+	// table (two 4-byte slots a vertex, under a tenth of the file) is sized
+	// for that, up to four million vertices, since growing it means
+	// rehashing; the per-vertex arrays (40 bytes a vertex) start at half
+	// that and double, so memory follows the unique vertices rather than
+	// the triangle count of the file.
+	ev := min(expectTris/2+16, 1<<22)
 	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
 	ev = ev/2 + 16
 	s.w.xyz = make([]uint32, 0, 3*ev)

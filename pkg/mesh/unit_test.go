@@ -339,7 +339,7 @@ func TestThreeMFMetadataAndText(t *testing.T) {
 <!-- exported -->
 <model unit="millimeter" xmlns="http://schemas.microsoft.com/3dmanufacturing/core/2015/02" xmlns:m="http://schemas.microsoft.com/3dmanufacturing/material/2015/02">
 <metadata name="Title">Skull of J. Do&amp;e &#x263A;</metadata>
-<metadata name="Designer"><![CDATA[Dr. <Smith>]]></metadata>
+<metadata name="Designer"><![CDATA[Dr. <Smith> & co]]></metadata>
 <metadata name="vendor:Thing">x</metadata>
 <resources>
 <basematerials id="5"><base name="Bone white" displaycolor="#F0F0E0"/></basematerials>
@@ -352,7 +352,7 @@ func TestThreeMFMetadataAndText(t *testing.T) {
 	if v, _ := rep.MetadataValue("Title"); v != "Skull of J. Do&e \u263a" {
 		t.Errorf("title %q", v)
 	}
-	if v, _ := rep.MetadataValue("Designer"); v != "Dr. <Smith>" {
+	if v, _ := rep.MetadataValue("Designer"); v != "Dr. <Smith> & co" {
 		t.Errorf("designer %q", v)
 	}
 	if !equalSets(rep.Metadata, []string{"Title", "Designer", "vendor:Thing"}) {

@@ -244,16 +244,15 @@ func (x *xmlScanner) Next() (xmlEvent, error) {
 				x.pos += i
 				break
 			}
-			if err := x.text(x.buf[x.pos:x.vend], collecting); err != nil {
-				return xmlEOF, err
-			}
 			// keep a partial entity reference for the next round
 			keep := x.vend
 			if collecting {
 				if j := bytes.LastIndexByte(x.buf[x.pos:x.vend], '&'); j >= 0 && bytes.IndexByte(x.buf[x.pos+j:x.vend], ';') < 0 {
 					keep = x.pos + j
-					x.Text = x.Text[:len(x.Text)-(x.vend-keep)]
 				}
+			}
+			if err := x.text(x.buf[x.pos:keep], collecting); err != nil {
+				return xmlEOF, err
 			}
 			x.pos = keep
 			ok, err := x.more(x.pos)
@@ -290,7 +289,7 @@ func (x *xmlScanner) Next() (xmlEvent, error) {
 			if ok, err := x.need(x.pos, 9); err != nil {
 				return xmlEOF, err
 			} else if ok && bytes.HasPrefix(x.buf[x.pos:x.end], []byte("<![CDATA[")) {
-				start := x.pos + 9
+				start := x.base + int64(x.pos) + 9 // skipUntil keeps the buffer from pos
 				if err := x.skipUntil("]]>"); err != nil {
 					return xmlEOF, err
 				}
@@ -298,7 +297,18 @@ func (x *xmlScanner) Next() (xmlEvent, error) {
 					return xmlEOF, x.syntax("text outside the root element")
 				}
 				if collecting {
-					x.appendText(x.buf[start : x.pos-3])
+					// CDATA is literal: escape '&' so TextValue keeps it
+					cdata := x.buf[start-x.base : x.pos-3]
+					for len(cdata) > 0 {
+						i := bytes.IndexByte(cdata, '&')
+						if i < 0 {
+							x.appendText(cdata)
+							break
+						}
+						x.appendText(cdata[:i])
+						x.appendText([]byte("&amp;"))
+						cdata = cdata[i+1:]
+					}
 				}
 				continue
 			}
@@ -373,10 +383,17 @@ func (x *xmlScanner) appendText(b []byte) {
 
 // TextValue returns the collected text with references decoded.
 func (x *xmlScanner) TextValue() ([]byte, error) {
-	if bytes.IndexByte(x.Text, '&') < 0 {
-		return x.Text, nil
+	t := x.Text
+	if x.TextCut {
+		// the cut may fall inside a reference
+		if j := bytes.LastIndexByte(t, '&'); j >= 0 && bytes.IndexByte(t[j:], ';') < 0 {
+			t = t[:j]
+		}
 	}
-	out, err := decodeRefs(nil, x.Text)
+	if bytes.IndexByte(t, '&') < 0 {
+		return t, nil
+	}
+	out, err := decodeRefs(nil, t)
 	if err != nil {
 		return nil, x.syntax("%s", err.Error())
 	}
