@@ -41,6 +41,7 @@ type Client struct {
 	byKey   map[[2]string]byte
 	msgID   uint16
 	cmdBuf  []byte
+	bufs    [2][]byte // data set fragments, reused
 }
 
 // Dial connects and negotiates an association. A rejection is returned as
@@ -204,24 +205,31 @@ func (c *Client) Store(ctx context.Context, sopClass, sopInstance, ts string, da
 }
 
 // streamData sends a data set as fragments within the peer's PDU length,
-// reading one fragment ahead so the last one can be flagged.
+// reading one fragment ahead so the last one can be flagged. Each fragment
+// is read into a buffer that leaves room for its PDU and PDV headers, so a
+// P-DATA-TF goes out in one write without copying.
 func (c *Client) streamData(id byte, data io.Reader) error {
 	max := int(c.peerMax)
 	if max == 0 || max > 1<<20 {
 		max = 1 << 20
 	}
-	cur, next := make([]byte, max-pdvHeaderLen), make([]byte, max-pdvHeaderLen)
-	n, err := readChunk(data, cur)
+	const hdr = pduHeaderLen + pdvHeaderLen
+	if len(c.bufs[0]) != hdr+max-pdvHeaderLen {
+		c.bufs[0] = make([]byte, hdr+max-pdvHeaderLen)
+		c.bufs[1] = make([]byte, hdr+max-pdvHeaderLen)
+	}
+	cur, next := c.bufs[0], c.bufs[1]
+	n, err := readChunk(data, cur[hdr:])
 	if err != nil {
 		return err
 	}
 	for {
-		m, err := readChunk(data, next)
+		m, err := readChunk(data, next[hdr:])
 		if err != nil {
 			return err
 		}
 		last := m == 0
-		if err := c.sendPDV(id, cur[:n], last); err != nil {
+		if err := c.sendPDV(id, cur[:hdr+n], last); err != nil {
 			return err
 		}
 		if last {
@@ -242,17 +250,18 @@ func readChunk(r io.Reader, b []byte) (int, error) {
 	return n, nil
 }
 
-func (c *Client) sendPDV(id byte, b []byte, last bool) error {
+// sendPDV fills the PDU and PDV headers at the front of pdu (whose data
+// starts after them) and sends it.
+func (c *Client) sendPDV(id byte, pdu []byte, last bool) error {
+	n := len(pdu) - pduHeaderLen - pdvHeaderLen
 	ctl := byte(0)
 	if last {
 		ctl = pdvLast
 	}
-	pdu := make([]byte, 0, pduHeaderLen+pdvHeaderLen+len(b))
-	pdu = append(pdu, pduPData, 0)
-	pdu = binary.BigEndian.AppendUint32(pdu, uint32(pdvHeaderLen+len(b)))
-	pdu = binary.BigEndian.AppendUint32(pdu, uint32(2+len(b)))
-	pdu = append(pdu, id, ctl)
-	pdu = append(pdu, b...)
+	pdu[0], pdu[1] = pduPData, 0
+	binary.BigEndian.PutUint32(pdu[2:6], uint32(pdvHeaderLen+n))
+	binary.BigEndian.PutUint32(pdu[6:10], uint32(2+n))
+	pdu[10], pdu[11] = id, ctl
 	return c.send(pdu)
 }
 

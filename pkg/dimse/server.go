@@ -167,17 +167,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	maxConns := s.pol.cfg.MaxAssociations + s.pol.cfg.MaxAssociations/2 + 4
 	var conns atomic.Int64
 	var err error
+	backoff := 5 * time.Millisecond
 	for {
 		var c net.Conn
 		c, err = ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				break
 			}
-			break
+			// Out of file descriptors and the like: wait and go on, as
+			// net/http does, rather than stop serving.
+			s.log.Warn().Err(err).Msg("accepting a connection failed")
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		if conns.Load() >= int64(maxConns) {
 			// Far beyond the association limit: do not even read.
 			_ = c.Close()
