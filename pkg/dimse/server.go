@@ -140,7 +140,7 @@ func (s *Server) Active() int {
 // accepting, lets instances in flight finish for up to ShutdownGrace,
 // aborts idle associations, and returns once every connection is closed.
 // With TLS configured, ln carries plain TCP and Serve does the handshake.
-// It returns nil after a shutdown through ctx.
+// It returns nil after a shutdown through ctx. A Server serves once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
