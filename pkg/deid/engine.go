@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -132,6 +133,7 @@ const (
 	ReasonOverlayInPixels = "overlay_in_pixel_data"
 	ReasonResidue         = "phi_residue"
 	ReasonNoInstanceUID   = "no_sop_instance_uid"
+	ReasonModelUnreadable = "model_unreadable"
 )
 
 // Deidentify reads one DICOM object of size bytes (-1 when unknown) from r
@@ -170,6 +172,7 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
 	}
 	st := newState(e, explain, rd.Syntax())
+	st.ctx = ctx
 	st.meta = rd.Meta()
 	bw := e.writers.Get().(*bufio.Writer)
 	defer func() {
@@ -199,6 +202,9 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			}
 		}
 		out := st.processList(seg, nil, &st.top)
+		if st.err != nil {
+			return nil, st.err
+		}
 		if !started {
 			meta, err := st.newMeta()
 			if err != nil {
@@ -270,4 +276,20 @@ func topTag(path string) string {
 		return path[:11]
 	}
 	return path
+}
+
+// modelReason keeps pkg/mesh's reason, which names formats and counts, never
+// model text.
+func modelReason(err error) string {
+	var fe *mesh.FormatError
+	if errors.As(err, &fe) {
+		return fe.Error()
+	}
+	switch {
+	case errors.Is(err, mesh.ErrMalformed):
+		return "malformed model"
+	case errors.Is(err, mesh.ErrTooLarge):
+		return "model over a size limit"
+	}
+	return "unreadable model"
 }

@@ -2,37 +2,44 @@ package deid
 
 import (
 	"bytes"
+	"context"
+
+	"github.com/printreg/printreg/pkg/mesh"
 )
 
-// Encapsulated models keep their geometry and lose their free text. This is
-// a deliberately small scrubber, not a model parser: it never changes a
-// coordinate or a face, only text that is not geometry.
-//   - Binary STL: the 80-byte header is zeroed (it often carries the source
-//     file name or a patient name); triangles are copied.
-//   - ASCII STL ("solid" …, with "facet" lines): the names after "solid" and
-//     "endsolid" are dropped.
-//   - OBJ and MTL: comment lines ("#") are dropped, object and group names
-//     ("o", "g") become "o model" / "g part"; "newmtl"/"usemtl"/"mtllib"
-//     references are kept (they link the OBJ to its MTL and textures).
-// The second result is the part of the output that can hold text, for the
-// residue scan: the header of a binary STL, the whole of a text model.
-
-func sanitizeModel(format string, doc []byte) (out []byte, text []byte) {
+// Encapsulated models keep their geometry and lose their free text.
+// STL and OBJ go through pkg/mesh's sanitizers (the same code that cleans
+// model files dropped by a lab): a binary STL keeps its triangles under a
+// neutral header, an ASCII STL is rewritten with unnamed solids, an OBJ keeps
+// vertices, texture coordinates, normals and faces only. MTL has no
+// sanitizer there; its comment lines are dropped here and material
+// statements kept. The second result is the part of the output that can
+// hold text, for the residue scan: the header of a binary STL, the whole of
+// a text model.
+func sanitizeModel(ctx context.Context, format string, doc []byte) (out []byte, text []byte, err error) {
+	var buf bytes.Buffer
+	buf.Grow(len(doc))
+	r := bytes.NewReader(doc)
 	switch format {
 	case "stl":
-		if isASCIISTL(doc) {
-			out = sanitizeLines(doc, stlLine)
-			return out, out
+		if err := mesh.SanitizeSTL(ctx, &buf, r, int64(len(doc))); err != nil {
+			return nil, nil, err
 		}
-		out = append([]byte(nil), doc...)
-		n := min(80, len(out))
-		clear(out[:n])
-		return out, out[:n]
-	case "obj", "mtl":
-		out = sanitizeLines(doc, objLine)
-		return out, out
+		out = buf.Bytes()
+		if isASCIISTL(out) {
+			return out, out, nil
+		}
+		return out, out[:min(80, len(out))], nil
+	case "obj":
+		if err := mesh.SanitizeOBJ(ctx, &buf, r, int64(len(doc))); err != nil {
+			return nil, nil, err
+		}
+		return buf.Bytes(), buf.Bytes(), nil
+	case "mtl":
+		out = sanitizeLines(doc, mtlLine)
+		return out, out, nil
 	}
-	return dummyDocument("", ""), nil
+	return dummyDocument("", ""), nil, nil
 }
 
 // isASCIISTL: starts with "solid" and holds "facet" near the start, and the
@@ -80,30 +87,13 @@ func lineEnd(line []byte) []byte {
 	return nil
 }
 
-func stlLine(line []byte) ([]byte, bool) {
+func mtlLine(line []byte) ([]byte, bool) {
 	t := bytes.TrimLeft(line, " \t")
-	indent := line[:len(line)-len(t)]
-	switch {
-	case bytes.HasPrefix(t, []byte("endsolid")):
-		return append(append(append([]byte(nil), indent...), "endsolid"...), lineEnd(line)...), true
-	case bytes.HasPrefix(t, []byte("solid")):
-		return append(append(append([]byte(nil), indent...), "solid"...), lineEnd(line)...), true
-	}
-	return line, true
-}
-
-func objLine(line []byte) ([]byte, bool) {
-	t := bytes.TrimLeft(line, " \t")
-	switch {
-	case len(t) > 0 && t[0] == '#':
+	if len(t) > 0 && t[0] == '#' {
 		return nil, false
-	case bytes.HasPrefix(t, []byte("o ")) || bytes.HasPrefix(t, []byte("o\t")):
-		return append([]byte("o model"), lineEnd(line)...), true
-	case bytes.HasPrefix(t, []byte("g ")) || bytes.HasPrefix(t, []byte("g\t")):
-		return append([]byte("g part"), lineEnd(line)...), true
 	}
 	if i := bytes.IndexByte(line, '#'); i >= 0 {
-		// A trailing comment after data.
+		// A trailing comment after a statement.
 		return append(bytes.TrimRight(line[:i], " \t"), lineEnd(line)...), true
 	}
 	return line, true

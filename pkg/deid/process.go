@@ -447,7 +447,13 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path *epath
 		return true
 	case vModel:
 		st.note(path, el, vr, d)
-		out, text := sanitizeModel(dicomx.EncapsulatedModelFormat(st.sopClass), trimDoc(el.Value, st.encDocLen))
+		out, text, err := sanitizeModel(st.ctx, dicomx.EncapsulatedModelFormat(st.sopClass), trimDoc(el.Value, st.encDocLen))
+		if err != nil {
+			// A model that cannot be read cannot be cleaned: the object is
+			// refused rather than passed on without its geometry.
+			st.fail(&RefusedError{Reason: ReasonModelUnreadable, Detail: "the encapsulated model could not be sanitized: " + modelReason(err)})
+			return false
+		}
 		st.setValue(el, el.VR, out)
 		st.newDocLen = int64(len(out))
 		st.scanDocText = text

@@ -1,6 +1,7 @@
 package deid
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,8 @@ type scanItem struct {
 
 // state is the work on one object.
 type state struct {
+	ctx     context.Context
+	err     error // first failure met while processing (refusals)
 	eng     *Engine
 	explain bool
 	syn     dicomx.Syntax
@@ -73,6 +76,7 @@ type state struct {
 
 func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
 	return &state{
+		ctx:         context.Background(),
 		eng:         e,
 		explain:     explain,
 		syn:         syn,
@@ -83,6 +87,13 @@ func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
 		encDocLen:   -1,
 		overlayData: map[uint16]bool{},
 		uidCache:    map[string]string{},
+	}
+}
+
+// fail records the first failure; run checks it after each segment.
+func (st *state) fail(err error) {
+	if st.err == nil {
+		st.err = err
 	}
 }
 
