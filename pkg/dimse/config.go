@@ -26,10 +26,13 @@ const ImplementationVersionName = "PRINTREG_1"
 // VerificationSOPClass is the C-ECHO abstract syntax.
 const VerificationSOPClass = "1.2.840.10008.1.1"
 
-// DefaultTransferSyntaxes are accepted as proposed and stored as received:
-// the uncompressed ones, deflate, the JPEG family, JPEG-LS, JPEG 2000,
-// HTJ2K and RLE.
-var DefaultTransferSyntaxes = []string{
+// DefaultTransferSyntaxes returns the transfer syntaxes accepted when
+// Config.TransferSyntaxes is empty: the uncompressed ones, deflate, the JPEG
+// family, JPEG-LS, JPEG 2000, HTJ2K and RLE. Instances in them are stored as
+// received.
+func DefaultTransferSyntaxes() []string { return append([]string(nil), defaultTransferSyntaxes[:]...) }
+
+var defaultTransferSyntaxes = [...]string{
 	dicomx.ImplicitVRLittleEndian,
 	dicomx.ExplicitVRLittleEndian,
 	dicomx.DeflatedExplicitVRLittleEndian,
@@ -99,7 +102,7 @@ type Config struct {
 	// ShutdownGrace is how long instances in flight may finish after the
 	// serving context is cancelled (default 30 s).
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	// TransferSyntaxes accepted (default DefaultTransferSyntaxes).
+	// TransferSyntaxes accepted (default DefaultTransferSyntaxes()).
 	TransferSyntaxes []string `yaml:"transfer_syntaxes"`
 	// ExtraSOPClasses are accepted for storage in addition to the standard
 	// storage SOP classes (private SOP classes, say).
@@ -206,7 +209,7 @@ func (c Config) withDefaults() Config {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
 	if len(c.TransferSyntaxes) == 0 {
-		c.TransferSyntaxes = DefaultTransferSyntaxes
+		c.TransferSyntaxes = DefaultTransferSyntaxes()
 	}
 	return c
 }
