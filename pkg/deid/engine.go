@@ -35,6 +35,7 @@ type Engine struct {
 	limits    dicomx.Limits
 	method    string
 	writers   sync.Pool // *bufio.Writer, 64 KiB
+	matchers  sync.Pool // *matcher, reused by the residue scan
 }
 
 // New returns an engine for a profile. The key is the site secret every
@@ -69,6 +70,7 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 		e.refuseMod[strings.ToUpper(strings.TrimSpace(s))] = true
 	}
 	e.writers.New = func() any { return bufio.NewWriterSize(nil, 64<<10) }
+	e.matchers.New = func() any { return &matcher{} }
 	name := p.Name
 	if name == "" {
 		name = "custom"

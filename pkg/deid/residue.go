@@ -22,6 +22,7 @@ type matcher struct {
 	nodes []acNode
 	edges []acEdge
 	root  [256]int32 // transitions from the root, where a scan spends most bytes
+	queue []int32
 }
 
 func fold(b byte) byte {
@@ -42,12 +43,23 @@ func (m *matcher) child(n int32, b byte) int32 {
 
 // newMatcher builds the automaton. Empty patterns are ignored.
 func newMatcher(patterns []string) *matcher {
+	m := &matcher{}
+	m.build(patterns)
+	return m
+}
+
+// build (re)builds the automaton, reusing the matcher's slices.
+func (m *matcher) build(patterns []string) {
 	size := 1
 	for _, p := range patterns {
 		size += len(p)
 	}
-	m := &matcher{nodes: make([]acNode, 1, size), edges: make([]acEdge, 0, size)}
-	m.nodes[0] = acNode{first: -1, out: -1, link: -1}
+	if cap(m.nodes) < size {
+		m.nodes = make([]acNode, 0, size)
+		m.edges = make([]acEdge, 0, size)
+	}
+	m.nodes = append(m.nodes[:0], acNode{first: -1, out: -1, link: -1})
+	m.edges = m.edges[:0]
 	for i, p := range patterns {
 		n := int32(0)
 		for j := 0; j < len(p); j++ {
@@ -65,7 +77,7 @@ func newMatcher(patterns []string) *matcher {
 			m.nodes[n].out = int32(i)
 		}
 	}
-	queue := make([]int32, 0, len(m.nodes))
+	queue := m.queue[:0]
 	for e := m.nodes[0].first; e >= 0; e = m.edges[e].sibling {
 		queue = append(queue, m.edges[e].next)
 	}
@@ -95,13 +107,13 @@ func newMatcher(patterns []string) *matcher {
 			queue = append(queue, c)
 		}
 	}
+	m.queue = queue
 	for c := range m.root {
 		m.root[c] = -1
 	}
 	for e := m.nodes[0].first; e >= 0; e = m.edges[e].sibling {
 		m.root[m.edges[e].b] = m.edges[e].next
 	}
-	return m
 }
 
 // find calls hit with the index of every pattern found in b (possibly

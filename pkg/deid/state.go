@@ -462,7 +462,9 @@ func (st *state) residue() error {
 	for i, p := range pats {
 		texts[i] = p.text
 	}
-	m := newMatcher(texts)
+	m := st.eng.matchers.Get().(*matcher)
+	defer st.eng.matchers.Put(m)
+	m.build(texts)
 	// A pattern found in a value kept on purpose (an allowlisted or cleaned
 	// text, a dummy, the pseudonym, the provenance) is a coincidence, not
 	// a leak: it is not searched for.
