@@ -224,7 +224,6 @@ type summary struct {
 	Seconds      float64        `json:"seconds"`
 	FilesPerSec  float64        `json:"files_per_second"`
 	MBPerSec     float64        `json:"mb_per_second"`
-	mu           sync.Mutex
 }
 
 func newSummary(p deid.Profile) *summary {
@@ -236,8 +235,6 @@ func newSummary(p deid.Profile) *summary {
 }
 
 func (s *summary) add(outcome, reason string, in, out int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.Files++
 	s.Outcomes[outcome]++
 	if reason != "" {
@@ -260,8 +257,15 @@ type batch struct {
 	key  *sitekey.Key
 	opt  options
 	prog *cli.Progress
+	mu   sync.Mutex // guards sum
 	sum  *summary
 	dirs sync.Map // output directories already created
+}
+
+func (b *batch) count(outcome, reason string, in, out int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sum.add(outcome, reason, in, out)
 }
 
 func (b *batch) run(ctx context.Context, inputs []string) {
@@ -310,7 +314,7 @@ func (b *batch) run(ctx context.Context, inputs []string) {
 func (b *batch) ref(path string) string { return b.key.Hex(12, "deid/input-ref/v1", path) }
 
 func (b *batch) failed(path, reason, detail string) {
-	b.sum.add("failed", reason, 0, 0)
+	b.count("failed", reason, 0, 0)
 	b.quarantine(path, "failed", reason, detail)
 	if b.prog != nil {
 		b.prog.Add(true)
@@ -333,7 +337,7 @@ func (b *batch) one(ctx context.Context, path string) {
 	in, out, err := b.deidentify(ctx, path)
 	switch {
 	case err == nil:
-		b.sum.add("deidentified", "", in, out)
+		b.count("deidentified", "", in, out)
 		if b.prog != nil {
 			b.prog.Add(false)
 		}
@@ -354,7 +358,7 @@ func (b *batch) one(ctx context.Context, path string) {
 		case errors.Is(err, errOutput):
 			reason, detail = "output_error", "the output could not be written"
 		}
-		b.sum.add(outcome, reason, in, 0)
+		b.count(outcome, reason, in, 0)
 		b.quarantine(path, outcome, reason, detail)
 		if b.prog != nil {
 			b.prog.Add(true)
