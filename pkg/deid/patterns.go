@@ -19,7 +19,7 @@ var codeAttributes = map[dicomx.Tag]bool{
 	0x00080060: true, // Modality
 }
 
-func (st *state) addPattern(s string, from *epath) {
+func (st *state) addPattern(s string, from pos) {
 	s = strings.Trim(s, " \x00")
 	if len(s) < minPattern {
 		return
@@ -31,10 +31,11 @@ func (st *state) addPattern(s string, from *epath) {
 // replaced or cleaned: text whole and by value, person names also by
 // component, UIDs whole, dates in the forms people write them. Sequences
 // contribute every value inside.
-func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path *epath) {
+func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 	if el.VR == dicomx.VRSQ {
-		for _, it := range el.Items {
-			st.addItemPatterns(it, path)
+		p := path.path()
+		for i, it := range el.Items {
+			st.addItemPatterns(it, itemPath(p, i))
 		}
 		return
 	}
@@ -98,6 +99,6 @@ func (st *state) addItemPatterns(it *dicomx.Dataset, path *epath) {
 		if vr == dicomx.VRUN || vr.IsBinary() {
 			continue
 		}
-		st.addPatterns(c, vr, elemPath(path, c.Tag))
+		st.addPatterns(c, vr, pos{path, c.Tag})
 	}
 }

@@ -24,7 +24,7 @@ func (st *state) processListSR(els []*dicomx.Element, path *epath, sc *scope, in
 			out = append(out, el)
 			continue
 		}
-		if st.processOne(el, elemPath(path, el.Tag), sc, inSR) {
+		if st.processOne(el, pos{path, el.Tag}, sc, inSR) {
 			out = append(out, el)
 		}
 	}
@@ -34,7 +34,7 @@ func (st *state) processListSR(els []*dicomx.Element, path *epath, sc *scope, in
 	drop := map[*dicomx.Element]bool{}
 	for _, c := range creators {
 		k := blockKey(c.Tag)
-		p := elemPath(path, c.Tag)
+		p := pos{path, c.Tag}
 		if sc.used[k] {
 			st.note(p, c, dicomx.VRLO, decision{v: vKeep, rule: "private creator of a kept block"})
 			continue
@@ -54,7 +54,7 @@ func (st *state) processListSR(els []*dicomx.Element, path *epath, sc *scope, in
 
 // processOne decides and applies the verdict for one element, recursing into
 // sequences. It reports whether the element stays.
-func (st *state) processOne(el *dicomx.Element, path *epath, sc *scope, inSR bool) bool {
+func (st *state) processOne(el *dicomx.Element, path pos, sc *scope, inSR bool) bool {
 	vr := st.effVR(el, sc)
 	if el.VR == dicomx.VRUN && vr == dicomx.VRSQ && el.Value != nil {
 		if !st.parseUNSequence(el) {
@@ -99,7 +99,7 @@ func (st *state) decide(el *dicomx.Element, vr dicomx.VR, sc *scope, inSR bool) 
 	if isCurveGroup(g) {
 		w := wild(wildCurve)
 		a, opt := rowAction(w.Basic, &w.Opt, on)
-		return decision{v: vRemove, rule: ruleText("E.1-1 (50xx,xxxx)", w.Basic, a, opt, "curves are removed whole; Clean Graphics has no curve cleaner")}
+		return decision{v: vRemove, rule: st.ruleText("E.1-1 (50xx,xxxx)", "", w.Basic, a, opt, "curves are removed whole; Clean Graphics has no curve cleaner")}
 	}
 	if isOverlayGroup(g) {
 		k := wildOverlayData
@@ -112,7 +112,7 @@ func (st *state) decide(el *dicomx.Element, vr dicomx.VR, sc *scope, inSR bool) 
 		if t.Element() == 0x3000 || t.Element() == 0x4000 {
 			extra = "Clean Graphics has no overlay cleaner"
 		}
-		return decision{v: vRemove, rule: ruleText("E.1-1 (60xx,"+t.String()[6:10]+")", w.Basic, a, opt, extra)}
+		return decision{v: vRemove, rule: st.ruleText("E.1-1 (60xx,", t.String()[6:10]+")", w.Basic, a, opt, extra)}
 	}
 	if row := lookupRow(t); row != nil {
 		return st.decideRow(el, vr, row, inSR)
@@ -173,25 +173,24 @@ func (st *state) decideRow(el *dicomx.Element, vr dicomx.VR, row *tableRow, inSR
 	t := el.Tag
 	on := &st.eng.on
 	a, opt := rowAction(row.Basic, &row.Opt, on)
-	src := "E.1-1 " + row.Name
 	switch t {
 	case tagPatientID, tagPatientName:
-		return decision{v: vPseudonym, rule: ruleText(src, row.Basic, a, opt, "keyed patient pseudonym (a D value)")}
+		return decision{v: vPseudonym, rule: st.ruleText("E.1-1 ", row.Name, row.Basic, a, opt, "keyed patient pseudonym (a D value)")}
 	case tagEncapsulatedDocument:
 		if st.eng.prof.KeepModelGeometry && dicomx.EncapsulatedModelFormat(st.sopClass) != "" {
-			return decision{v: vModel, rule: ruleText(src, row.Basic, a, opt, "model geometry kept, its free text blanked")}
+			return decision{v: vModel, rule: st.ruleText("E.1-1 ", row.Name, row.Basic, a, opt, "model geometry kept, its free text blanked")}
 		}
-		return decision{v: vDocDummy, rule: ruleText(src, row.Basic, a, opt, "")}
+		return decision{v: vDocDummy, rule: st.ruleText("E.1-1 ", row.Name, row.Basic, a, opt, "")}
 	case tagPatientAge:
 		if a == ActK {
-			return decision{v: vCapAge, fallback: vRemove, rule: ruleText(src, row.Basic, a, opt, "ages over 89 → 090Y")}
+			return decision{v: vCapAge, fallback: vRemove, rule: st.ruleText("E.1-1 ", row.Name, row.Basic, a, opt, "ages over 89 → 090Y")}
 		}
 	}
 	extra := ""
 	if r, why := resolveCombined(t, a); why != "" {
 		a, extra = r, why
 	}
-	rule := ruleText(src, row.Basic, a, opt, extra)
+	rule := st.ruleText("E.1-1 ", row.Name, row.Basic, a, opt, extra)
 	basicFallback := func() verdict {
 		b, _ := resolveCombined(t, row.Basic)
 		return actionVerdict(b, vr)
@@ -252,7 +251,7 @@ func (st *state) decidePrivate(el *dicomx.Element, vr dicomx.VR, sc *scope) deci
 	t := el.Tag
 	w := wild(wildPrivate)
 	a, opt := rowAction(w.Basic, &w.Opt, &st.eng.on)
-	src := "E.1-1 private attributes"
+	const src = "E.1-1 private attributes"
 	e := t.Element()
 	if e < 0x1000 {
 		return decision{v: vRemove, rule: src + " X; element outside any private block"}
@@ -263,12 +262,12 @@ func (st *state) decidePrivate(el *dicomx.Element, vr dicomx.VR, sc *scope) deci
 		return decision{v: vRemove, rule: src + " X; orphan private element (no creator)"}
 	}
 	if a != ActC {
-		return decision{v: vRemove, rule: ruleText(src, w.Basic, a, opt, "")}
+		return decision{v: vRemove, rule: st.ruleText(src, "", w.Basic, a, opt, "")}
 	}
 	if _, safe := safePrivate(t.Group(), creator, uint8(e)); !safe {
-		return decision{v: vRemove, rule: ruleText(src, w.Basic, a, opt, "not in E.3.10-1")}
+		return decision{v: vRemove, rule: st.ruleText(src, "", w.Basic, a, opt, "not in E.3.10-1")}
 	}
-	rule := ruleText(src, w.Basic, a, opt, "safe private (E.3.10-1)")
+	rule := st.ruleText(src, "", w.Basic, a, opt, "safe private (E.3.10-1)")
 	p := &st.eng.prof
 	switch {
 	case vr == dicomx.VRSQ:
@@ -327,7 +326,7 @@ func dummyValue(vr dicomx.VR, big bool) []byte {
 }
 
 // apply carries out a decision. It reports whether the element stays.
-func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path *epath, sc *scope, inSR bool) bool {
+func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, sc *scope, inSR bool) bool {
 	switch d.v {
 	case vKeep:
 		st.note(path, el, vr, d)
@@ -491,8 +490,9 @@ func (st *state) setValue(el *dicomx.Element, vr dicomx.VR, v []byte) {
 // processItems processes every item of a sequence. In a Content Sequence
 // under Clean Structured Content, items are first matched against
 // Table E.3.4-1 by concept name.
-func (st *state) processItems(el *dicomx.Element, path *epath, inSR, structured bool) {
+func (st *state) processItems(el *dicomx.Element, at pos, inSR, structured bool) {
 	items := el.Items[:0]
+	path := at.path()
 	for i, it := range el.Items {
 		p := itemPath(path, i)
 		dummy := false
@@ -516,7 +516,7 @@ func (st *state) processItems(el *dicomx.Element, path *epath, inSR, structured 
 			for _, c := range it.Elements {
 				switch c.Tag {
 				case tagTextValue, 0x0040A123, 0x0040A120, 0x0040A121, 0x0040A122:
-					st.addPatterns(c, c.VR, elemPath(p, c.Tag))
+					st.addPatterns(c, c.VR, pos{p, c.Tag})
 					st.setValue(c, c.VR, dummyValue(c.VR, c.BigEndian()))
 				}
 			}
@@ -537,7 +537,7 @@ func (st *state) structuredItem(it *dicomx.Dataset) (drop, dummy bool, rule stri
 		return false, false, ""
 	}
 	a, opt := rowAction(row.Basic, &row.Opt, &st.eng.on)
-	rule = ruleText("E.3.4-1 "+row.Meaning, row.Basic, a, opt, "")
+	rule = st.ruleText("E.3.4-1 ", row.Meaning, row.Basic, a, opt, "")
 	switch a {
 	case ActX, ActXD, ActXZ, ActXZD:
 		return true, false, rule + "; content item removed"

@@ -33,6 +33,9 @@ func fold(b byte) byte {
 }
 
 func (m *matcher) child(n int32, b byte) int32 {
+	if n == 0 {
+		return m.root[b]
+	}
 	for e := m.nodes[n].first; e >= 0; e = m.edges[e].sibling {
 		if m.edges[e].b == b {
 			return m.edges[e].next
@@ -60,6 +63,9 @@ func (m *matcher) build(patterns []string) {
 	}
 	m.nodes = append(m.nodes[:0], acNode{first: -1, out: -1, link: -1})
 	m.edges = m.edges[:0]
+	for c := range m.root {
+		m.root[c] = -1
+	}
 	for i, p := range patterns {
 		n := int32(0)
 		for j := 0; j < len(p); j++ {
@@ -70,6 +76,9 @@ func (m *matcher) build(patterns []string) {
 				c = int32(len(m.nodes) - 1)
 				m.edges = append(m.edges, acEdge{b: b, next: c, sibling: m.nodes[n].first})
 				m.nodes[n].first = int32(len(m.edges) - 1)
+				if n == 0 {
+					m.root[b] = c
+				}
 			}
 			n = c
 		}
@@ -108,12 +117,6 @@ func (m *matcher) build(patterns []string) {
 		}
 	}
 	m.queue = queue
-	for c := range m.root {
-		m.root[c] = -1
-	}
-	for e := m.nodes[0].first; e >= 0; e = m.edges[e].sibling {
-		m.root[m.edges[e].b] = m.edges[e].next
-	}
 }
 
 // find calls hit with the index of every pattern found in b (possibly

@@ -149,8 +149,13 @@ func rowAction(basic Action, opts *[numOptions]Action, on *[numOptions]bool) (Ac
 	return basic, -1
 }
 
-func ruleText(source string, basic, got Action, opt int, extra string) string {
-	s := source + " " + basic.String()
+// ruleText says which rule chose an action, for Explain; without Explain
+// it is not built.
+func (st *state) ruleText(source, name string, basic, got Action, opt int, extra string) string {
+	if !st.explain {
+		return ""
+	}
+	s := source + name + " " + basic.String()
 	if opt >= 0 {
 		s += "; " + optionNames[opt] + " → " + got.String()
 	}

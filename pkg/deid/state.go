@@ -31,11 +31,11 @@ func blockKey(t dicomx.Tag) uint32 {
 
 type pattern struct {
 	text string
-	from *epath // where the value was removed from
+	from pos // where the value was removed from
 }
 
 type scanItem struct {
-	path *epath
+	path pos
 	vr   dicomx.VR
 	b    []byte
 }
@@ -152,10 +152,10 @@ func (st *state) readSegment(rd *dicomx.Reader) ([]*dicomx.Element, *dicomx.Elem
 		d := st.decide(el, vr, &st.top, false)
 		switch d.v {
 		case vRemove:
-			st.note(elemPath(nil, el.Tag), el, vr, d)
+			st.note(pos{nil, el.Tag}, el, vr, d)
 			continue
 		case vKeep:
-			st.note(elemPath(nil, el.Tag), el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
+			st.note(pos{nil, el.Tag}, el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
 			if el.Tag.IsPrivate() {
 				st.top.used[blockKey(el.Tag)] = true
 			}
@@ -383,7 +383,7 @@ func (st *state) mapUID(uid string) string {
 }
 
 // note records an element's verdict for Explain and the counts.
-func (st *state) note(path *epath, el *dicomx.Element, vr dicomx.VR, d decision) {
+func (st *state) note(path pos, el *dicomx.Element, vr dicomx.VR, d decision) {
 	st.res.Actions[d.v.String()]++
 	if st.explain {
 		st.res.Steps = append(st.res.Steps, Step{Path: path.String(), Keyword: dicomx.Keyword(el.Tag), VR: vr.String(), Action: d.v.String(), Rule: d.rule})
@@ -395,10 +395,11 @@ func (st *state) outValues(els []*dicomx.Element) { st.collectOut(els, nil) }
 
 func (st *state) collectOut(els []*dicomx.Element, path *epath) {
 	for _, el := range els {
-		p := elemPath(path, el.Tag)
+		p := pos{path, el.Tag}
 		if el.VR == dicomx.VRSQ {
+			pp := p.path()
 			for i, it := range el.Items {
-				st.collectOut(it.Elements, itemPath(p, i))
+				st.collectOut(it.Elements, itemPath(pp, i))
 			}
 			continue
 		}
@@ -424,8 +425,19 @@ func elemPath(parent *epath, t dicomx.Tag) *epath { return &epath{parent: parent
 
 func itemPath(seq *epath, i int) *epath { return &epath{parent: seq, item: i} }
 
+// pos is an element's place without an allocation: its parent (nil at the
+// top level) and its tag.
+type pos struct {
+	parent *epath
+	tag    dicomx.Tag
+}
+
 // top reports a top-level element.
-func (p *epath) top() bool { return p != nil && p.parent == nil && p.item < 0 }
+func (p pos) top() bool { return p.parent == nil }
+
+func (p pos) path() *epath { return elemPath(p.parent, p.tag) }
+
+func (p pos) String() string { return p.path().String() }
 
 func (p *epath) String() string {
 	if p == nil {

@@ -218,8 +218,8 @@ func TestBurnedInPolicy(t *testing.T) {
 // object, naming both places and never the value.
 func TestResidueRefuses(t *testing.T) {
 	st := newState(newEngine(t, RegistryProfile()), false, dicomx.SyntaxFor(dicomx.ExplicitVRLittleEndian))
-	st.addPattern("SMITHSON", elemPath(nil, tagPatientName))
-	st.scan = append(st.scan, scanItem{path: elemPath(nil, 0x00081030), vr: dicomx.VRLO, b: []byte("CT smithson head")})
+	st.addPattern("SMITHSON", pos{nil, tagPatientName})
+	st.scan = append(st.scan, scanItem{path: pos{nil, 0x00081030}, vr: dicomx.VRLO, b: []byte("CT smithson head")})
 	err := st.residue()
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Reason != ReasonResidue || !strings.Contains(re.Detail, "(0008,1030)") || strings.Contains(strings.ToUpper(re.Detail), "SMITHSON") {
