@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -421,14 +423,30 @@ func (m *MinIO) waitReady() error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				// The health probe can answer before the object layer is
+				// initialised; an authenticated listing proves it is.
+				if err = m.listBuckets(); err == nil {
+					return nil
+				}
+			} else {
+				err = fmt.Errorf("health: HTTP %d", resp.StatusCode)
 			}
-			err = fmt.Errorf("health: HTTP %d", resp.StatusCode)
 		}
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready after %s: %v", startTimeout, last)
+}
+
+func (m *MinIO) listBuckets() error {
+	c, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""), MaxRetries: 1})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	return err
 }
 
 // Stop stops MinIO (SIGTERM; data is kept).

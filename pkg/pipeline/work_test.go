@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+func TestDecodeWork(t *testing.T) {
+	minio, err := os.ReadFile("s3event/testdata/minio-put.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		data    string
+		refs    []ObjectRef
+		replay  bool
+		ignored int
+		bad     bool
+	}{
+		{name: "minio notification", data: string(minio), refs: []ObjectRef{{Bucket: "lab-drop", Key: "lab drop/DOE+JOHN/ü 100%.dcm", ETag: "5d41402abc4b2a76b9719d911017c592", Size: 5, Sequencer: "18EBAEC60BBD05F0"}}},
+		{name: "work item", data: `{"v":1,"object":{"bucket":"b","key":"k/1","etag":"e","size":3}}`, refs: []ObjectRef{{Bucket: "b", Key: "k/1", ETag: "e", Size: 3}}},
+		{name: "replay item", data: `{"v":1,"object":{"bucket":"b","key":"k"},"replay":true}`, refs: []ObjectRef{{Bucket: "b", Key: "k"}}, replay: true},
+		{name: "removal ignored", data: `{"Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`, ignored: 1},
+		{name: "test event ignored", data: `{"Event":"s3:TestEvent","Service":"Amazon S3"}`, ignored: 1},
+		{name: "not json", data: `x`, bad: true},
+		{name: "unknown version", data: `{"v":2,"object":{"bucket":"b","key":"k"}}`, bad: true},
+		{name: "no bucket", data: `{"v":1,"object":{"key":"k"}}`, bad: true},
+		{name: "bad key", data: `{"v":1,"object":{"bucket":"b","key":""}}`, bad: true},
+		{name: "malformed notification", data: `{"Records":[{"eventName":"x"}]}`, bad: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := decodeWork([]byte(tc.data))
+			if tc.bad {
+				if !errors.Is(err, errBadWork) {
+					t.Fatalf("err = %v, want errBadWork", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(w.refs) != fmt.Sprint(tc.refs) || w.replay != tc.replay || w.ignored != tc.ignored {
+				t.Errorf("got %+v, want refs %+v replay %v ignored %d", w, tc.refs, tc.replay, tc.ignored)
+			}
+		})
+	}
+}
+
+func TestReasonOf(t *testing.T) {
+	if r, ok := ReasonOf(fmt.Errorf("wrapped: %w", Permanent(ReasonPHIResidue, errors.New("x")))); !ok || r != ReasonPHIResidue {
+		t.Errorf("ReasonOf wrapped = %q, %v", r, ok)
+	}
+	if _, ok := ReasonOf(errors.New("plain")); ok {
+		t.Error("plain error is permanent")
+	}
+	for in, want := range map[string]string{"": ReasonOther, "Bad.Reason": ReasonOther, "ok_reason_2": "ok_reason_2", "x_123456789_123456789_123456789_123": ReasonOther} {
+		if r, _ := ReasonOf(Permanent(in, nil)); r != want {
+			t.Errorf("reason %q -> %q, want %q", in, r, want)
+		}
+	}
+}
+
+func TestIDsAreKeyedAndStable(t *testing.T) {
+	k1, _ := sitekey.New([]byte("0123456789abcdef0123456789abcdef-one"))
+	k2, _ := sitekey.New([]byte("0123456789abcdef0123456789abcdef-two"))
+	ref := ObjectRef{Bucket: "b", Key: "DOE/1.dcm", ETag: "e1"}
+	if ObjectID(k1, "b", "DOE/1.dcm") == ObjectID(k2, "b", "DOE/1.dcm") {
+		t.Error("object ids do not depend on the site key")
+	}
+	if VersionID(k1, ref) == VersionID(k1, ObjectRef{Bucket: "b", Key: "DOE/1.dcm", ETag: "e2"}) {
+		t.Error("a new ETag gives the same version id")
+	}
+	if len(ObjectID(k1, "b", "k")) != 16 || len(VersionID(k1, ref)) != 32 {
+		t.Error("unexpected id lengths")
+	}
+}
+
+func FuzzDecodeWork(f *testing.F) {
+	if b, err := os.ReadFile("s3event/testdata/minio-put.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"object":{"bucket":"b","key":"k"}}`))
+	f.Add([]byte(`{"Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := decodeWork(data)
+		if err != nil {
+			return
+		}
+		for _, r := range w.refs {
+			if r.Bucket == "" || r.Key == "" {
+				t.Fatalf("accepted a reference without bucket or key: %+v", r)
+			}
+		}
+	})
+}
