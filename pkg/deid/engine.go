@@ -36,6 +36,36 @@ type Engine struct {
 	method    string
 	writers   sync.Pool // *bufio.Writer, 64 KiB
 	matchers  sync.Pool // *matcher, reused by the residue scan
+	states    sync.Pool // *state
+	memo      memo      // keyed values met again in the next objects of a study
+}
+
+// memo remembers recent keyed derivations (UIDs of a study and series,
+// a patient's pseudonym and offset), which the next objects of the same
+// study need again. It forgets everything when full, so it stays small.
+type memo struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const memoMax = 4096
+
+func (c *memo) get(kind, k string, derive func() string) string {
+	key := kind + "\x00" + k
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = derive()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= memoMax {
+		c.m = make(map[string]string, 256)
+	}
+	c.m[key] = v
+	c.mu.Unlock()
+	return v
 }
 
 // New returns an engine for a profile. The key is the site secret every
@@ -173,7 +203,15 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 	if err != nil {
 		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
 	}
-	st := newState(e, explain, rd.Syntax())
+	st, _ := e.states.Get().(*state)
+	if st == nil {
+		st = &state{}
+	}
+	st.reset(e, explain, rd.Syntax())
+	defer func() {
+		st.reset(e, false, dicomx.Syntax{}) // drop references to this object
+		e.states.Put(st)
+	}()
 	st.ctx = ctx
 	st.meta = rd.Meta()
 	bw := e.writers.Get().(*bufio.Writer)

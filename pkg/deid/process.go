@@ -298,7 +298,7 @@ func (st *state) decidePrivate(el *dicomx.Element, vr dicomx.VR, sc *scope) deci
 var dummyTexts = []string{"ANONYMIZED", "19000101", "19000101000000", "000000", "ANON"}
 
 // dummyValue is a non-empty value valid for the VR (PS3.15 action D).
-func dummyValue(vr dicomx.VR, big bool) []byte {
+func dummyValue(vr dicomx.VR) []byte {
 	switch vr {
 	case dicomx.VRDA:
 		return []byte("19000101")
@@ -321,7 +321,6 @@ func dummyValue(vr dicomx.VR, big bool) []byte {
 	if vr.IsText() {
 		return []byte("ANONYMIZED")
 	}
-	_ = big
 	return []byte{0, 0}
 }
 
@@ -369,7 +368,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			return true
 		}
 		st.addPatterns(el, vr, path)
-		st.setValue(el, vr, dummyValue(vr, el.BigEndian()))
+		st.setValue(el, vr, dummyValue(vr))
 		return true
 	case vRemap:
 		st.note(path, el, vr, d)
@@ -517,7 +516,7 @@ func (st *state) processItems(el *dicomx.Element, at pos, inSR, structured bool)
 				switch c.Tag {
 				case tagTextValue, 0x0040A123, 0x0040A120, 0x0040A121, 0x0040A122:
 					st.addPatterns(c, c.VR, pos{p, c.Tag})
-					st.setValue(c, c.VR, dummyValue(c.VR, c.BigEndian()))
+					st.setValue(c, c.VR, dummyValue(c.VR))
 				}
 			}
 		}

@@ -75,19 +75,37 @@ type state struct {
 }
 
 func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
-	return &state{
-		ctx:         context.Background(),
-		eng:         e,
-		explain:     explain,
-		syn:         syn,
-		res:         &Result{Actions: map[string]int{}},
-		top:         *newScope(),
-		id:          newIdentity(),
-		newDocLen:   -1,
-		encDocLen:   -1,
-		overlayData: map[uint16]bool{},
-		uidCache:    map[string]string{},
+	st := &state{}
+	st.reset(e, explain, syn)
+	return st
+}
+
+// reset readies a state for a new object, keeping the capacity of its maps
+// and slices (states are pooled by the engine).
+func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
+	if st.top.creators == nil {
+		st.top = *newScope()
+		st.id = newIdentity()
+		st.overlayData = map[uint16]bool{}
+		st.uidCache = map[string]string{}
 	}
+	clear(st.top.creators)
+	clear(st.top.used)
+	clear(st.top.pruned)
+	clear(st.id.words)
+	clear(st.overlayData)
+	clear(st.uidCache)
+	clear(st.patterns)
+	clear(st.kept)
+	clear(st.scan)
+	clear(st.inserts)
+	st.id.strings = st.id.strings[:0]
+	st.patterns, st.kept, st.scan = st.patterns[:0], st.kept[:0], st.scan[:0]
+	st.methodItems, st.inserts = st.methodItems[:0], st.inserts[:0]
+	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta = context.Background(), nil, e, explain, syn, nil
+	st.res = &Result{Actions: map[string]int{}}
+	st.offset, st.pseudonym, st.hasPerson, st.sopClass, st.origSOP, st.mime = 0, "", false, "", "", ""
+	st.newDocLen, st.encDocLen, st.scanDocText = -1, -1, nil
 }
 
 // fail records the first failure; run checks it after each segment.
@@ -208,8 +226,9 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 	pid := str(seg, tagPatientID)
 	pname := str(seg, tagPatientName)
 	st.hasPerson = pid != "" || pname != ""
-	st.pseudonym = Pseudonym(st.eng.key, pid, pname)
-	st.offset = DateOffsetDays(st.eng.key, pid, pname)
+	pk := patientKey(pid, pname)
+	st.pseudonym = st.eng.memo.get("p", pk, func() string { return Pseudonym(st.eng.key, pid, pname) })
+	st.offset, _ = strconv.Atoi(st.eng.memo.get("d", pk, func() string { return strconv.Itoa(DateOffsetDays(st.eng.key, pid, pname)) }))
 	for _, t := range identityNames {
 		if e := first(seg, t); e != nil {
 			for _, v := range e.Strs() {
@@ -377,7 +396,7 @@ func (st *state) mapUID(uid string) string {
 	if v, ok := st.uidCache[uid]; ok {
 		return v
 	}
-	v := RemapUID(st.eng.key, uid)
+	v := st.eng.memo.get("u", uid, func() string { return RemapUID(st.eng.key, uid) })
 	st.uidCache[uid] = v
 	return v
 }
