@@ -513,17 +513,19 @@ func (s *scanner) fill() bool {
 // call, or nil at the end of the input.
 func (s *scanner) token() []byte {
 	for {
-		for s.pos < s.end {
-			c := s.buf[s.pos]
+		buf, pos, end, line := s.buf, s.pos, s.end, s.line
+		for pos < end {
+			c := buf[pos]
 			if !isSpace(c) {
 				break
 			}
 			if c == '\n' {
-				s.line++
+				line++
 			}
-			s.pos++
+			pos++
 		}
-		if s.pos < s.end {
+		s.pos, s.line = pos, line
+		if pos < end {
 			break
 		}
 		if !s.fill() {
@@ -532,22 +534,23 @@ func (s *scanner) token() []byte {
 	}
 	start := s.pos
 	for {
-		for s.pos < s.end {
-			c := s.buf[s.pos]
-			if c <= ' ' {
-				if !isSpace(c) {
-					s.bad = true
-					return nil
-				}
-				return s.buf[start:s.pos]
-			}
-			s.pos++
+		buf, pos, end := s.buf, s.pos, s.end
+		for pos < end && buf[pos] > ' ' {
+			pos++
 		}
-		if s.pos-start > maxToken {
+		s.pos = pos
+		if pos < end {
+			if !isSpace(buf[pos]) {
+				s.bad = true
+				return nil
+			}
+			return buf[start:pos]
+		}
+		if pos-start > maxToken {
 			s.bad = true
 			return nil
 		}
-		n := s.pos - start
+		n := pos - start
 		s.pos = start
 		moved := s.fill()
 		start = s.pos
