@@ -482,7 +482,8 @@ func (st *state) residue() error {
 			continue
 		}
 		seen[p.text] = true
-		if !st.eng.vocab.allSafeWords(p.text) {
+		// Numbers, dates and UIDs are never vocabulary: no need to look.
+		if c := p.text[0]; (c >= '0' && c <= '9') || !st.eng.vocab.allSafeWords(p.text) {
 			pats = append(pats, p)
 		}
 	}

@@ -32,6 +32,11 @@ func newVocabulary(extra []string) vocabulary {
 			v[strings.ToLower(w)] = true
 		}
 	}
+	// Upper-case forms too: most DICOM text is upper case, and an exact
+	// lookup needs no conversion.
+	for w := range v {
+		v[strings.ToUpper(w)] = true
+	}
 	return v
 }
 
@@ -149,18 +154,21 @@ func (id *identity) mentions(text string) bool {
 	if id == nil {
 		return false
 	}
+	if len(id.strings) == 0 && len(id.words) == 0 {
+		return false
+	}
 	u := strings.ToUpper(text)
 	for _, s := range id.strings {
 		if strings.Contains(u, s) {
 			return true
 		}
 	}
-	for _, w := range tokens(u) {
-		if id.words[w] {
-			return true
-		}
-	}
-	return false
+	found := false
+	eachToken(u, func(w string) bool {
+		found = id.words[w]
+		return !found
+	})
+	return found
 }
 
 // safeDescriptor reports whether every word of text is in the vocabulary or
@@ -169,21 +177,18 @@ func (v vocabulary) safeDescriptor(text string, id *identity) bool {
 	if looksLikeDate(text) || id.mentions(text) {
 		return false
 	}
-	for _, w := range tokens(text) {
-		if digits(w) {
-			if len(w) > 4 {
-				return false
-			}
-			continue
+	ok := true
+	eachToken(text, func(w string) bool {
+		switch {
+		case digits(w):
+			ok = len(w) <= 4
+		case len(w) == 1 || (len(w) <= 4 && len([]rune(w)) == 1):
+		default:
+			ok = v[w] || v[strings.ToLower(w)]
 		}
-		if len([]rune(w)) == 1 {
-			continue
-		}
-		if !v[strings.ToLower(w)] {
-			return false
-		}
-	}
-	return true
+		return ok
+	})
+	return ok
 }
 
 // allSafeWords is safeDescriptor without the identity check: the residue
@@ -305,4 +310,46 @@ func asciiTokens(s string) []string {
 		out = append(out, s[start:])
 	}
 	return out
+}
+
+// eachToken calls f with each word of s, as tokens splits it, until f
+// returns false; ASCII text is split without allocating.
+func eachToken(s string, f func(string) bool) {
+	if !ascii(s) {
+		for _, w := range tokens(s) {
+			if !f(w) {
+				return
+			}
+		}
+		return
+	}
+	start := -1
+	for i := 0; i < len(s); i++ {
+		k := asciiKind(s[i])
+		if k == 0 {
+			if start >= 0 {
+				if !f(s[start:i]) {
+					return
+				}
+				start = -1
+			}
+			continue
+		}
+		if start >= 0 {
+			pk := asciiKind(s[i-1])
+			if pk != k || (k == 1 && isLower(s[i-1]) && isUpper(s[i])) ||
+				(k == 1 && isUpper(s[i-1]) && isUpper(s[i]) && i+1 < len(s) && isLower(s[i+1])) {
+				if !f(s[start:i]) {
+					return
+				}
+				start = -1
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		f(s[start:])
+	}
 }
