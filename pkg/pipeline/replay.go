@@ -71,6 +71,12 @@ func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason s
 				continue
 			}
 			seq := meta.Sequence.Stream
+			if seq > last {
+				// Added after the replay began (perhaps an entry this
+				// replay re-drove failing again): left for the next replay.
+				reachedEnd = true
+				continue
+			}
 			if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
 				log.Warn().Uint64("dlq_seq", seq).Err(err).Msg("entry not replayed; left in the DLQ")
 				if errors.Is(err, errReplayUnreadable) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,7 +23,8 @@ type TailOptions struct {
 }
 
 // Tail writes case events as JSON lines (one CloudEvent per line) until ctx
-// ends or Limit events were written.
+// ends or Limit events were written. If the event stream does not exist yet
+// it waits for it.
 func Tail(ctx context.Context, js jetstream.JetStream, topo Topology, opts TailOptions, w io.Writer) error {
 	filter := topo.RegistrySubject + ".>"
 	if opts.CaseID != "" {
@@ -35,12 +37,25 @@ func Tail(ctx context.Context, js jetstream.JetStream, topo Topology, opts TailO
 	if opts.FromStart {
 		policy = jetstream.DeliverAllPolicy
 	}
-	cons, err := js.OrderedConsumer(ctx, topo.RegistryStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  policy,
-	})
-	if err != nil {
-		return fmt.Errorf("tail: stream %s: %w", topo.RegistryStream, err)
+	var cons jetstream.Consumer
+	for {
+		c, err := js.OrderedConsumer(ctx, topo.RegistryStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{filter},
+			DeliverPolicy:  policy,
+		})
+		if err == nil {
+			cons = c
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("tail: stream %s: %w", topo.RegistryStream, err)
+		}
+		// Not set up yet (a worker starting alongside): wait for it.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	it, err := cons.Messages()
 	if err != nil {

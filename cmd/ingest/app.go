@@ -1,0 +1,571 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/internal/cli"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/embednats"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/sitekey"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// app is what a command has once configured and connected.
+type app struct {
+	cfg      *loaded
+	environ  []string
+	log      zerolog.Logger
+	stderr   io.Writer
+	topo     pipeline.Topology
+	key      *sitekey.Key
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	embedded *embednats.Server
+	closers  []func()
+}
+
+// newApp loads the configuration and builds the logger.
+func newApp(c common, environ []string, stderr *os.File) (*app, error) {
+	l, err := loadConfig(c.config, environ)
+	if err != nil {
+		return nil, err
+	}
+	if c.logLevel != "" {
+		l.Log.Level = c.logLevel
+	}
+	if c.logFormat != "" {
+		l.Log.Format = c.logFormat
+	}
+	log, err := cli.Logger(stderr, l.Log.Level, l.Log.Format)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: l, environ: environ, log: log.With().Str("service", "ingest").Logger(), stderr: stderr, topo: l.topology()}, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// loadKey loads the site secret, generating one in the embedded default.
+func (a *app) loadKey() error {
+	k, generated, err := siteKey(a.cfg, a.environ, a.cfg.file == "")
+	if err != nil {
+		return err
+	}
+	if generated != "" {
+		a.log.Warn().Str("file", generated).Msg("generated a new random site secret (mode 0600); keep it: every hashed id depends on it")
+	}
+	a.key = k
+	return nil
+}
+
+// connectMode says what to do when the configuration names no NATS server.
+type connectMode int
+
+const (
+	// startEmbedded starts the in-process server (ingest run).
+	startEmbedded connectMode = iota
+	// useOrStartEmbedded joins a running embedded server, else starts one
+	// for the duration of the command (setup, scan, replay).
+	useOrStartEmbedded
+	// useRunningEmbedded joins a running embedded server or fails (tail).
+	useRunningEmbedded
+)
+
+// connect connects to NATS (or the embedded server) and JetStream.
+func (a *app) connect(ctx context.Context, mode connectMode, persistent bool) error {
+	url := a.cfg.NATS.URL
+	if a.cfg.embedded() {
+		natsDir := filepath.Join(a.cfg.DataDir, "nats")
+		running, _ := embednats.ReadURL(natsDir)
+		if running != "" && !reachable(running) {
+			running = ""
+		}
+		switch {
+		case mode == startEmbedded && running != "":
+			return fmt.Errorf("an embedded NATS server of another ingest run is already using %s (%s); stop it or set nats.url to share it", a.cfg.DataDir, running)
+		case running != "":
+			url = running
+		case mode == useRunningEmbedded:
+			return fmt.Errorf("no embedded NATS server is running for %s; start `ingest run` first (or set nats.url)", a.cfg.DataDir)
+		default:
+			srv, err := embednats.Start(natsDir, a.cfg.NATS.Embedded.Listen, a.log)
+			if err != nil {
+				return err
+			}
+			a.embedded = srv
+			a.closers = append(a.closers, srv.Shutdown)
+			url = srv.URL()
+		}
+	}
+	opts, err := a.natsOptions(persistent)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("NATS %s: %w", url, err)
+	}
+	a.nc = nc
+	a.closers = append(a.closers, func() {
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+		}
+		for i := 0; i < 100 && !nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	a.js = js
+	return nil
+}
+
+func reachable(url string) bool {
+	hostport := strings.TrimPrefix(url, "nats://")
+	c, err := net.DialTimeout("tcp", hostport, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func (a *app) natsOptions(persistent bool) ([]nats.Option, error) {
+	n := a.cfg.NATS
+	opts := []nats.Option{nats.Name("printreg-ingest")}
+	if persistent {
+		opts = append(opts,
+			nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
+			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+				if err != nil && !c.IsClosed() && !c.IsDraining() {
+					a.log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+				}
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) { a.log.Info().Msg("reconnected to NATS") }),
+		)
+	} else {
+		opts = append(opts, nats.Timeout(5*time.Second))
+	}
+	if n.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(n.CredsFile))
+	}
+	if n.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(n.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkey_file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	token, _, err := secret(a.environ, envNATSToken, n.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("NATS token: %w", err)
+	}
+	if token != "" {
+		opts = append(opts, nats.Token(token))
+	}
+	if n.User != "" {
+		pw, _, err := secret(a.environ, envNATSPassword, n.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("NATS password: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(n.User, pw))
+	}
+	if n.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(n.TLS.CAFile))
+	}
+	if n.TLS.CertFile != "" || n.TLS.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(n.TLS.CertFile, n.TLS.KeyFile))
+	}
+	return opts, nil
+}
+
+// bucket opens one configured bucket.
+func (a *app) bucket(bc BucketConfig) (objstore.Bucket, error) {
+	if bc.Type == "dir" {
+		s, err := dirstore.New(bc.Dir, bc.Bucket)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { s.Close() })
+		return s, nil
+	}
+	s3 := a.cfg.Storage.S3
+	ak, _, err := secret(a.environ, envS3AccessKey, s3.AccessKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("S3 access key: %w", err)
+	}
+	sk, _, err := secret(a.environ, envS3SecretKey, s3.SecretKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("S3 secret key: %w", err)
+	}
+	if (ak == "") != (sk == "") {
+		return nil, errors.New("S3: set both the access key and the secret key (or neither, to use AWS_*/MINIO_* environment credentials)")
+	}
+	return s3store.New(s3store.Config{
+		Endpoint: s3.Endpoint, Bucket: bc.Bucket, Secure: s3.Secure, Region: s3.Region, PathStyle: s3.PathStyle,
+		AccessKey: ak, SecretKey: sk, CAFile: s3.CAFile, PartSize: uint64(s3.PartSize), MaxRetries: s3.MaxRetries,
+	})
+}
+
+// ping checks a bucket is reachable.
+func ping(ctx context.Context, b objstore.Bucket) error {
+	switch s := b.(type) {
+	case *s3store.Store:
+		return s.Ping(ctx)
+	case *dirstore.Store:
+		_, err := os.Stat(s.Dir())
+		return err
+	}
+	return nil
+}
+
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "ingest:", err)
+	return exitFail
+}
+
+const runHelp = `usage: ingest run [flags]
+
+Processes objects until SIGINT or SIGTERM, then stops fetching, lets
+in-flight objects finish (worker.shutdown_grace), hands back the rest and
+exits. Start more processes, on any machine, to scale out: they share one
+durable consumer.
+
+With no configuration it runs the embedded default: an in-process NATS
+server (state in ./printreg-data/nats), ./printreg-data/inbox as the raw
+bucket (files are taken once their size stays unchanged), ./printreg-data/deid
+as the de-identified bucket, and a new site secret in
+./printreg-data/site.secret.
+
+Flags:
+`
+
+func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os.File) int {
+	var c common
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	c.register(fs)
+	setup := fs.Bool("setup", false, "run setup first (always done for the embedded default)")
+	if code, ok := parse(fs, args, stderr, runHelp); !ok {
+		return code
+	}
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer a.close()
+	if err := a.loadKey(); err != nil {
+		return fail(stderr, err)
+	}
+	if err := a.connect(ctx, startEmbedded, true); err != nil {
+		return fail(stderr, err)
+	}
+	raw, err := a.bucket(a.cfg.Storage.Raw)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	deid, err := a.bucket(a.cfg.Storage.Deid)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if a.cfg.embedded() || *setup {
+		if err := a.setup(ctx, raw, deid); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	metrics := pipeline.NewMetrics(cli.Version)
+	proc := &interimProcessor{key: a.key}
+	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
+		Conn: a.nc, JS: a.js, Topology: a.topo,
+		Raw:  map[string]objstore.Bucket{raw.Name(): raw}, Deid: deid,
+		Processor: proc, Model: interimModel{source: registry.DefaultSource},
+		Key: a.key, Log: a.log, Metrics: metrics,
+	}, a.cfg.workerConfig())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var bg sync.WaitGroup
+	if a.cfg.Admin.Listen != "" {
+		srv, err := a.serveAdmin(metrics, w, raw)
+		if err != nil {
+			if a.cfg.file != "" {
+				return fail(stderr, err)
+			}
+			a.log.Warn().Err(err).Msg("admin endpoint not started")
+		} else {
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+			}()
+		}
+	}
+	if a.cfg.Storage.Raw.Type == "dir" {
+		scanner, err := pipeline.NewScanner(ctx, a.js, a.topo, a.key, a.log, metrics)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		in := &pipeline.Inbox{Bucket: raw, Scanner: scanner, Poll: a.cfg.Inbox.Poll, Stable: a.cfg.Inbox.Stable, Log: a.log}
+		bg.Go(func() { _ = in.Run(ctx) })
+	}
+	a.banner(stderr)
+	err = w.Run(ctx)
+	bg.Wait()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
+}
+
+func (a *app) serveAdmin(m *pipeline.Metrics, w *pipeline.Worker, raw objstore.Bucket) (*http.Server, error) {
+	l, err := net.Listen("tcp", a.cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen %s: %w", a.cfg.Admin.Listen, err)
+	}
+	h := pipeline.AdminHandler(m,
+		pipeline.Check{Name: "worker", Fn: func(context.Context) error { return w.Ready() }},
+		pipeline.Check{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }},
+	)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	a.log.Info().Str("listen", l.Addr().String()).Msg("admin endpoint: /metrics /livez /readyz")
+	return srv, nil
+}
+
+// banner tells a person where to drop files and how to follow events.
+func (a *app) banner(stderr io.Writer) {
+	var b strings.Builder
+	fmt.Fprintln(&b, "printreg ingest is running.")
+	if a.embedded != nil {
+		fmt.Fprintf(&b, "  NATS (embedded): %s   state: %s\n", a.embedded.URL(), filepath.Join(a.cfg.DataDir, "nats"))
+	} else {
+		fmt.Fprintf(&b, "  NATS: %s\n", a.cfg.NATS.URL)
+	}
+	if a.cfg.Storage.Raw.Type == "dir" {
+		abs, _ := filepath.Abs(a.cfg.Storage.Raw.Dir)
+		fmt.Fprintf(&b, "  Inbox: drop DICOM, STL, 3MF, OBJ or case.json files into %s/<case reference>/\n", abs)
+	} else {
+		fmt.Fprintf(&b, "  Raw bucket: %s on %s\n", a.cfg.Storage.Raw.Bucket, a.cfg.Storage.S3.Endpoint)
+	}
+	cfgFlag := ""
+	if a.cfg.file != "" {
+		cfgFlag = " --config " + a.cfg.file
+	}
+	fmt.Fprintf(&b, "  Follow case events: ingest tail --from-start%s   (from a checkout: go run ./cmd/ingest tail --from-start)\n", cfgFlag)
+	if a.cfg.Admin.Listen != "" {
+		fmt.Fprintf(&b, "  Metrics and health: http://%s/metrics  /livez  /readyz\n", a.cfg.Admin.Listen)
+	}
+	fmt.Fprintln(&b, "  Stop with Ctrl-C (in-flight objects finish first).")
+	fmt.Fprint(stderr, b.String())
+}
+
+// setup creates the topology, the S3 buckets and the raw bucket's
+// notification.
+func (a *app) setup(ctx context.Context, raw, deid objstore.Bucket) error {
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := pipeline.Setup(sctx, a.js, a.topo); err != nil {
+		return err
+	}
+	for _, b := range []objstore.Bucket{raw, deid} {
+		if s, ok := b.(*s3store.Store); ok {
+			if err := s.EnsureBucket(sctx); err != nil {
+				return fmt.Errorf("bucket %s: %w", s.Name(), err)
+			}
+		}
+	}
+	if s, ok := raw.(*s3store.Store); ok && a.cfg.Notify.Configure {
+		if err := pipeline.ConfigureNotification(sctx, s.Client(), s.Name(), pipeline.NotifyConfig{
+			ARN: a.cfg.Notify.ARN, Prefix: a.cfg.Notify.Prefix, Suffix: a.cfg.Notify.Suffix,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdSetup(ctx context.Context, args, environ []string, stdout io.Writer, stderr *os.File) int {
+	var c common
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	c.register(fs)
+	help := `usage: ingest setup [flags]
+
+Creates or updates, idempotently: the work stream, case-event stream and DLQ
+stream; the case, timer and processed-marker KV buckets; the shared durable
+consumer; the S3 buckets; and the raw bucket's notification to the MinIO NATS
+target (notify.arn). Safe to run on every deployment.
+
+Flags:
+`
+	if code, ok := parse(fs, args, stderr, help); !ok {
+		return code
+	}
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer a.close()
+	if err := a.connect(ctx, useOrStartEmbedded, false); err != nil {
+		return fail(stderr, err)
+	}
+	raw, err := a.bucket(a.cfg.Storage.Raw)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	deid, err := a.bucket(a.cfg.Storage.Deid)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := a.setup(ctx, raw, deid); err != nil {
+		return fail(stderr, err)
+	}
+	t := a.topo
+	fmt.Fprintf(stdout, "streams %s, %s, %s; KV %s, %s, %s; consumer %s: ready\n",
+		t.WorkStream, t.RegistryStream, t.DLQStream, t.CasesBucket, t.TimersBucket, t.ProcessedBucket, t.Consumer)
+	return exitOK
+}
+
+func cmdScan(ctx context.Context, args, environ []string, stdout io.Writer, stderr *os.File) int {
+	var c common
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	c.register(fs)
+	prefix := fs.String("prefix", "", "scan only keys starting with this prefix")
+	help := `usage: ingest scan [--prefix P] [flags]
+
+Lists the raw bucket and enqueues every object version that has not been
+processed: a backfill of objects stored before the notification was set up,
+and the repair of notifications the S3 service dropped. Objects already
+processed, rejected or waiting are not enqueued again. Prints counts as JSON.
+
+Flags:
+`
+	if code, ok := parse(fs, args, stderr, help); !ok {
+		return code
+	}
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer a.close()
+	if err := a.loadKey(); err != nil {
+		return fail(stderr, err)
+	}
+	if err := a.connect(ctx, useOrStartEmbedded, false); err != nil {
+		return fail(stderr, err)
+	}
+	raw, err := a.bucket(a.cfg.Storage.Raw)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if a.embedded != nil {
+		if err := pipeline.Setup(ctx, a.js, a.topo); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	s, err := pipeline.NewScanner(ctx, a.js, a.topo, a.key, a.log, nil)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	st, err := s.Scan(ctx, raw, *prefix, pipeline.SourceScan)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	_ = json.NewEncoder(stdout).Encode(st)
+	return exitOK
+}
+
+func cmdTail(ctx context.Context, args, environ []string, stdout io.Writer, stderr *os.File) int {
+	var c common
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	c.register(fs)
+	caseID := fs.String("case", "", "print only this case's events (a case id)")
+	fromStart := fs.Bool("from-start", false, "print stored events first (default: new events only)")
+	limit := fs.Int("limit", 0, "exit after this many events (0: until interrupted)")
+	help := `usage: ingest tail [--case ID] [--from-start] [--limit N] [flags]
+
+Prints case events (CloudEvents JSON, one per line) from the case-event
+stream until interrupted.
+
+Flags:
+`
+	if code, ok := parse(fs, args, stderr, help); !ok {
+		return code
+	}
+	if *caseID != "" && !pipeline.ValidCaseID(*caseID) {
+		fmt.Fprintf(stderr, "ingest tail: %q is not a case id\n", *caseID)
+		return exitUsage
+	}
+	if *limit < 0 {
+		fmt.Fprintln(stderr, "ingest tail: --limit must not be negative")
+		return exitUsage
+	}
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer a.close()
+	if err := a.connect(ctx, useRunningEmbedded, false); err != nil {
+		return fail(stderr, err)
+	}
+	if err := pipeline.Tail(ctx, a.js, a.topo, pipeline.TailOptions{CaseID: *caseID, FromStart: *fromStart, Limit: *limit}, stdout); err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
+}
+
+func cmdReplay(ctx context.Context, args, environ []string, stdout io.Writer, stderr *os.File) int {
+	var c common
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	c.register(fs)
+	reason := fs.String("reason", "", "replay only entries with this reason code (e.g. malformed, over_size)")
+	help := `usage: ingest replay [--reason R] [flags]
+
+Re-drives dead-lettered work items (after a fix): each entry is copied back
+to the work stream, then deleted from the DLQ. Running it twice, or after an
+interruption, does not enqueue an entry twice. Prints counts as JSON.
+
+Flags:
+`
+	if code, ok := parse(fs, args, stderr, help); !ok {
+		return code
+	}
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer a.close()
+	if err := a.connect(ctx, useOrStartEmbedded, false); err != nil {
+		return fail(stderr, err)
+	}
+	st, err := pipeline.Replay(ctx, a.js, a.topo, *reason, a.log, nil)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	_ = json.NewEncoder(stdout).Encode(st)
+	return exitOK
+}

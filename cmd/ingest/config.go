@@ -1,0 +1,561 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// envPrefix prefixes every environment override: PRINTREG_<SECTION>_<KEY>,
+// e.g. PRINTREG_NATS_URL or PRINTREG_STORAGE_S3_ENDPOINT.
+const envPrefix = "PRINTREG_"
+
+// Secret values are read from these environment variables (or from the
+// *_file settings), never from the YAML file or the command line.
+const (
+	envSiteSecret   = "PRINTREG_SITE_SECRET"
+	envS3AccessKey  = "PRINTREG_S3_ACCESS_KEY"
+	envS3SecretKey  = "PRINTREG_S3_SECRET_KEY"
+	envNATSToken    = "PRINTREG_NATS_TOKEN"
+	envNATSPassword = "PRINTREG_NATS_PASSWORD"
+	envConfigFile   = "PRINTREG_CONFIG"
+)
+
+// ByteSize is a size in bytes written as 1048576, "512MiB", "8GiB" or "10MB".
+type ByteSize int64
+
+// UnmarshalYAML accepts an integer or a number with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the size in the largest exact binary unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.n == 0 {
+			return strconv.FormatInt(int64(b)/u.n, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+func parseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		s string
+		n int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.s) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.s)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
+		return 0, fmt.Errorf("%q is not a size (use e.g. 8GiB, 512MiB or a number of bytes)", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// Config is the ingest configuration (config/ingest.example.yaml documents
+// every key). The zero value is not usable: start from defaultConfig.
+type Config struct {
+	DataDir        string        `yaml:"data_dir"`
+	SiteSecretFile string        `yaml:"site_secret_file"`
+	Log            LogConfig     `yaml:"log"`
+	Admin          AdminConfig   `yaml:"admin"`
+	NATS           NATSConfig    `yaml:"nats"`
+	Storage        StorageConfig `yaml:"storage"`
+	Notify         NotifyConfig  `yaml:"notify"`
+	Streams        StreamsConfig `yaml:"streams"`
+	Worker         WorkerConfig  `yaml:"worker"`
+	Inbox          InboxConfig   `yaml:"inbox"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+type NATSConfig struct {
+	URL          string         `yaml:"url"`
+	CredsFile    string         `yaml:"creds_file"`
+	NKeyFile     string         `yaml:"nkey_file"`
+	TokenFile    string         `yaml:"token_file"`
+	User         string         `yaml:"user"`
+	PasswordFile string         `yaml:"password_file"`
+	TLS          TLSFiles       `yaml:"tls"`
+	Embedded     EmbeddedConfig `yaml:"embedded"`
+}
+
+type TLSFiles struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+type EmbeddedConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+type StorageConfig struct {
+	Raw            BucketConfig `yaml:"raw"`
+	Deid           BucketConfig `yaml:"deid"`
+	S3             S3Config     `yaml:"s3"`
+	MaxObjectBytes ByteSize     `yaml:"max_object_bytes"`
+}
+
+type BucketConfig struct {
+	Type   string `yaml:"type"`
+	Bucket string `yaml:"bucket"`
+	Dir    string `yaml:"dir"`
+}
+
+type S3Config struct {
+	Endpoint      string   `yaml:"endpoint"`
+	Region        string   `yaml:"region"`
+	Secure        bool     `yaml:"secure"`
+	PathStyle     bool     `yaml:"path_style"`
+	CAFile        string   `yaml:"ca_file"`
+	AccessKeyFile string   `yaml:"access_key_file"`
+	SecretKeyFile string   `yaml:"secret_key_file"`
+	PartSize      ByteSize `yaml:"part_size"`
+	MaxRetries    int      `yaml:"max_retries"`
+}
+
+type NotifyConfig struct {
+	Configure bool   `yaml:"configure"`
+	ARN       string `yaml:"arn"`
+	Prefix    string `yaml:"prefix"`
+	Suffix    string `yaml:"suffix"`
+}
+
+type StreamsConfig struct {
+	Replicas           int             `yaml:"replicas"`
+	AckWait            time.Duration   `yaml:"ack_wait"`
+	MaxDeliver         int             `yaml:"max_deliver"`
+	BackOff            []time.Duration `yaml:"backoff"`
+	MaxAckPending      int             `yaml:"max_ack_pending"`
+	WorkDuplicates     time.Duration   `yaml:"work_duplicates"`
+	RegistryDuplicates time.Duration   `yaml:"registry_duplicates"`
+	RegistryMaxAge     time.Duration   `yaml:"registry_max_age"`
+	DLQMaxAge          time.Duration   `yaml:"dlq_max_age"`
+	ProcessedTTL       time.Duration   `yaml:"processed_ttl"`
+}
+
+type WorkerConfig struct {
+	Workers       int             `yaml:"workers"`
+	MaxFetch      int             `yaml:"max_fetch"`
+	FetchWait     time.Duration   `yaml:"fetch_wait"`
+	ObjectTimeout time.Duration   `yaml:"object_timeout"`
+	ShutdownGrace time.Duration   `yaml:"shutdown_grace"`
+	RetryDelays   []time.Duration `yaml:"retry_delays"`
+	SweepInterval time.Duration   `yaml:"sweep_interval"`
+}
+
+type InboxConfig struct {
+	Poll   time.Duration `yaml:"poll"`
+	Stable time.Duration `yaml:"stable"`
+}
+
+// defaultConfig is the embedded default: in-process NATS, directories for
+// both buckets, everything under ./printreg-data.
+func defaultConfig() Config {
+	topo := pipeline.DefaultTopology()
+	return Config{
+		DataDir: "printreg-data",
+		Log:     LogConfig{Level: "info", Format: "auto"},
+		Admin:   AdminConfig{Listen: "127.0.0.1:9464"},
+		NATS:    NATSConfig{Embedded: EmbeddedConfig{Listen: "127.0.0.1:4222"}},
+		Storage: StorageConfig{
+			Raw:            BucketConfig{Type: "dir", Bucket: "inbox"},
+			Deid:           BucketConfig{Type: "dir", Bucket: "deid"},
+			S3:             S3Config{PathStyle: true, PartSize: 16 << 20, MaxRetries: 3},
+			MaxObjectBytes: 8 << 30,
+		},
+		Notify: NotifyConfig{Configure: true, ARN: "arn:minio:sqs::PRINTREG:nats"},
+		Streams: StreamsConfig{
+			Replicas: topo.Replicas, AckWait: topo.AckWait, MaxDeliver: topo.MaxDeliver, BackOff: topo.BackOff,
+			MaxAckPending: topo.MaxAckPending, WorkDuplicates: topo.WorkDuplicates,
+			RegistryDuplicates: topo.RegistryDuplicates, RegistryMaxAge: topo.RegistryMaxAge,
+			DLQMaxAge: topo.DLQMaxAge, ProcessedTTL: topo.ProcessedTTL,
+		},
+		Worker: WorkerConfig{
+			Workers: 4, FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second,
+			RetryDelays:   []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
+			SweepInterval: 5 * time.Second,
+		},
+		Inbox: InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
+	}
+}
+
+// loaded is a configuration with where it came from.
+type loaded struct {
+	Config
+	// file is the YAML file read ("" for none: the embedded default).
+	file string
+	// env lists the environment overrides applied.
+	env []string
+}
+
+// loadConfig reads path (optional), applies PRINTREG_* environment
+// overrides and validates. Unknown YAML keys are errors.
+func loadConfig(path string, environ []string) (*loaded, error) {
+	cfg := defaultConfig()
+	l := &loaded{}
+	if path == "" {
+		path = lookupEnv(environ, envConfigFile)
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		l.file = path
+	}
+	applied, err := applyEnv(&cfg, environ)
+	if err != nil {
+		return nil, err
+	}
+	l.env = applied
+	l.Config = cfg
+	l.resolveDirs()
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func lookupEnv(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// applyEnv sets every leaf field that has a PRINTREG_<PATH> variable.
+// Lists are comma-separated.
+func applyEnv(cfg *Config, environ []string) ([]string, error) {
+	var applied []string
+	var errs []error
+	var walk func(v reflect.Value, path []string)
+	walk = func(v reflect.Value, path []string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			p := append(append([]string(nil), path...), name)
+			fv := v.Field(i)
+			if fv.Kind() == reflect.Struct {
+				walk(fv, p)
+				continue
+			}
+			env := envPrefix + strings.ToUpper(strings.Join(p, "_"))
+			val, ok := "", false
+			for _, kv := range environ {
+				if k, vv, found := strings.Cut(kv, "="); found && k == env {
+					val, ok = vv, true
+				}
+			}
+			if !ok {
+				continue
+			}
+			if err := setFromString(fv, val); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+				continue
+			}
+			applied = append(applied, env)
+		}
+	}
+	walk(reflect.ValueOf(cfg).Elem(), nil)
+	return applied, errors.Join(errs...)
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func setFromString(v reflect.Value, s string) error {
+	switch {
+	case v.Type() == durationType:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case v.Type() == reflect.TypeOf(ByteSize(0)):
+		b, err := parseByteSize(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(b))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.Slice && v.Type().Elem() == durationType:
+		var ds []time.Duration
+		for part := range strings.SplitSeq(s, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			d, err := time.ParseDuration(part)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+		}
+		v.Set(reflect.ValueOf(ds))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// embedded reports whether NATS runs in-process.
+func (c *Config) embedded() bool { return c.NATS.URL == "" }
+
+// resolveDirs fills the directory defaults under data_dir.
+func (l *loaded) resolveDirs() {
+	if l.SiteSecretFile == "" {
+		l.SiteSecretFile = filepath.Join(l.DataDir, "site.secret")
+	}
+	if l.Storage.Raw.Type == "dir" && l.Storage.Raw.Dir == "" {
+		l.Storage.Raw.Dir = filepath.Join(l.DataDir, "inbox")
+	}
+	if l.Storage.Deid.Type == "dir" && l.Storage.Deid.Dir == "" {
+		l.Storage.Deid.Dir = filepath.Join(l.DataDir, "deid")
+	}
+}
+
+func (l *loaded) topology() pipeline.Topology {
+	t := pipeline.DefaultTopology()
+	s := l.Streams
+	t.Replicas, t.AckWait, t.MaxDeliver, t.BackOff, t.MaxAckPending = s.Replicas, s.AckWait, s.MaxDeliver, s.BackOff, s.MaxAckPending
+	t.WorkDuplicates, t.RegistryDuplicates, t.RegistryMaxAge, t.DLQMaxAge, t.ProcessedTTL = s.WorkDuplicates, s.RegistryDuplicates, s.RegistryMaxAge, s.DLQMaxAge, s.ProcessedTTL
+	return t
+}
+
+func (l *loaded) workerConfig() pipeline.WorkerConfig {
+	w := l.Worker
+	return pipeline.WorkerConfig{
+		Workers: w.Workers, MaxFetch: w.MaxFetch, FetchWait: w.FetchWait, ObjectTimeout: w.ObjectTimeout,
+		MaxObjectBytes: int64(l.Storage.MaxObjectBytes), ShutdownGrace: w.ShutdownGrace,
+		RetryDelays: w.RetryDelays, SweepInterval: w.SweepInterval,
+	}
+}
+
+// validate lists every problem at once.
+func (l *loaded) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch strings.ToLower(l.Log.Level) {
+	case "debug", "info", "warn", "error", "trace":
+	default:
+		add("log.level %q: use debug, info, warn or error", l.Log.Level)
+	}
+	switch l.Log.Format {
+	case "auto", "json", "console":
+	default:
+		add("log.format %q: use auto, json or console", l.Log.Format)
+	}
+	if l.DataDir == "" {
+		add("data_dir is empty")
+	}
+	for _, b := range []struct {
+		name string
+		c    BucketConfig
+	}{{"storage.raw", l.Storage.Raw}, {"storage.deid", l.Storage.Deid}} {
+		switch b.c.Type {
+		case "dir":
+			if b.c.Dir == "" {
+				add("%s.dir is empty", b.name)
+			}
+		case "s3":
+			if b.c.Bucket == "" {
+				add("%s.bucket is empty", b.name)
+			}
+			if l.Storage.S3.Endpoint == "" {
+				add("%s is on S3 but storage.s3.endpoint is empty", b.name)
+			}
+		default:
+			add("%s.type %q: use s3 or dir", b.name, b.c.Type)
+		}
+	}
+	if l.Storage.Raw.Type == l.Storage.Deid.Type && l.Storage.Raw.Bucket == l.Storage.Deid.Bucket &&
+		(l.Storage.Raw.Type == "s3" || filepath.Clean(l.Storage.Raw.Dir) == filepath.Clean(l.Storage.Deid.Dir)) {
+		add("storage.raw and storage.deid name the same bucket: de-identified outputs must not land beside raw objects")
+	}
+	if l.Storage.MaxObjectBytes <= 0 {
+		add("storage.max_object_bytes must be positive")
+	}
+	if l.Storage.S3.PartSize != 0 && l.Storage.S3.PartSize < 5<<20 {
+		add("storage.s3.part_size %s is below the S3 minimum of 5MiB", l.Storage.S3.PartSize)
+	}
+	if l.Worker.Workers < 1 || l.Worker.Workers > 1024 {
+		add("worker.workers %d: use 1 to 1024", l.Worker.Workers)
+	}
+	if l.Worker.Workers > l.Streams.MaxAckPending {
+		add("worker.workers %d exceeds streams.max_ack_pending %d: workers would sit idle", l.Worker.Workers, l.Streams.MaxAckPending)
+	}
+	if l.Inbox.Poll <= 0 || l.Inbox.Stable <= 0 {
+		add("inbox.poll and inbox.stable must be positive")
+	}
+	if err := l.topology().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("streams: %w", err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration is not valid:\n  %w", joinIndented(errs))
+	}
+	return nil
+}
+
+func joinIndented(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = strings.ReplaceAll(e.Error(), "\n", "\n  ")
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// secret reads a secret value from the named environment variable, or else
+// from file (trimmed). It reports where it came from, never the value.
+func secret(environ []string, env, file string) (value, source string, err error) {
+	if v := lookupEnv(environ, env); v != "" {
+		return v, "environment " + env, nil
+	}
+	if file == "" {
+		return "", "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", fmt.Errorf("secret file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), "file " + file, nil
+}
+
+// siteKey loads the site secret: PRINTREG_SITE_SECRET, else
+// site_secret_file. With generate (the embedded default) a missing file is
+// created with a random secret, mode 0600.
+func siteKey(l *loaded, environ []string, generate bool) (*sitekey.Key, string, error) {
+	if v := lookupEnv(environ, envSiteSecret); v != "" {
+		k, err := sitekey.New([]byte(v))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", envSiteSecret, err)
+		}
+		return k, "", nil
+	}
+	path := l.SiteSecretFile
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && generate {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, "", fmt.Errorf("site secret: %w", err)
+		}
+		raw := make([]byte, 48)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, "", err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, "", fmt.Errorf("site secret: %w", err)
+		}
+		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n"); err != nil {
+			f.Close()
+			return nil, "", fmt.Errorf("site secret: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, "", fmt.Errorf("site secret: %w", err)
+		}
+		k, err := sitekey.Load(path)
+		return k, path, err
+	} else if errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("site secret file %s does not exist; create it with `head -c 48 /dev/urandom | base64 > %s && chmod 600 %s`, or set %s", path, path, path, envSiteSecret)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, "", fmt.Errorf("site secret file %s is readable by other users (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	k, err := sitekey.Load(path)
+	return k, "", err
+}
+
+// printRedacted writes the effective configuration as YAML, then where
+// each secret comes from (never its value).
+func printRedacted(w io.Writer, l *loaded, environ []string) error {
+	fmt.Fprintln(w, "# effective configuration")
+	if l.file != "" {
+		fmt.Fprintf(w, "# file: %s\n", l.file)
+	} else {
+		fmt.Fprintln(w, "# file: none (embedded default)")
+	}
+	if len(l.env) > 0 {
+		fmt.Fprintf(w, "# environment overrides: %s\n", strings.Join(l.env, ", "))
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(l.Config); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "# secrets (values redacted)")
+	src := func(env, file string) string {
+		if lookupEnv(environ, env) != "" {
+			return "set from " + env + " (redacted)"
+		}
+		if file != "" {
+			return "read from " + file + " (redacted)"
+		}
+		return "not set"
+	}
+	fmt.Fprintf(w, "#   site secret: %s\n", src(envSiteSecret, l.SiteSecretFile))
+	fmt.Fprintf(w, "#   S3 access key: %s\n", src(envS3AccessKey, l.Storage.S3.AccessKeyFile))
+	fmt.Fprintf(w, "#   S3 secret key: %s\n", src(envS3SecretKey, l.Storage.S3.SecretKeyFile))
+	fmt.Fprintf(w, "#   NATS token: %s\n", src(envNATSToken, l.NATS.TokenFile))
+	fmt.Fprintf(w, "#   NATS password: %s\n", src(envNATSPassword, l.NATS.PasswordFile))
+	return nil
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// invoke runs the command and returns its exit code, stdout and stderr.
+func invoke(t *testing.T, ctx context.Context, environ []string, args ...string) (int, string, string) {
+	t.Helper()
+	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	var out bytes.Buffer
+	code := run(ctx, args, environ, &out, errf)
+	b, _ := os.ReadFile(errf.Name())
+	return code, out.String(), string(b)
+}
+
+func TestExitCodesAndHelp(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, exitUsage, ""},
+		{[]string{"help"}, exitOK, "usage: ingest"},
+		{[]string{"version"}, exitOK, "ingest "},
+		{[]string{"nonsense"}, exitUsage, ""},
+		{[]string{"config"}, exitUsage, ""},
+		{[]string{"run", "--help"}, exitOK, ""},
+		{[]string{"setup", "-h"}, exitOK, ""},
+		{[]string{"scan", "--help"}, exitOK, ""},
+		{[]string{"tail", "--help"}, exitOK, ""},
+		{[]string{"replay", "--help"}, exitOK, ""},
+		{[]string{"config", "print", "--help"}, exitOK, ""},
+		{[]string{"scan", "--no-such-flag"}, exitUsage, ""},
+		{[]string{"tail", "extra-arg"}, exitUsage, ""},
+		{[]string{"tail", "--case", "not.a.case"}, exitUsage, ""},
+		{[]string{"config", "print", "--config", "/nonexistent.yaml"}, exitFail, ""},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, _ := invoke(t, ctx, nil, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.out) {
+				t.Errorf("exit %d, stdout %q; want %d containing %q", code, out, tc.code, tc.out)
+			}
+		})
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	l, err := loadConfig("../../config/ingest.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Storage.Raw.Type != "s3" || l.Streams.Replicas != 3 || l.Storage.MaxObjectBytes != 8<<30 || len(l.Streams.BackOff) != 5 {
+		t.Errorf("example config = %+v", l.Config)
+	}
+	if l.topology().Validate() != nil {
+		t.Error("example topology invalid")
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "ingest.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "worker:\n  wokers: 3\n", "wokers"},
+		{"bad duration", "streams:\n  ack_wait: soon\n", "line 2"},
+		{"bad size", "storage:\n  max_object_bytes: huge\n", "not a size"},
+		{"bad type", "storage:\n  raw:\n    type: ftp\n", "use s3 or dir"},
+		{"s3 without endpoint", "storage:\n  raw:\n    type: s3\n    bucket: r\n", "endpoint is empty"},
+		{"same bucket", "storage:\n  s3:\n    endpoint: h:9000\n  raw:\n    type: s3\n    bucket: x\n  deid:\n    type: s3\n    bucket: x\n", "same bucket"},
+		{"backoff mismatch", "streams:\n  ack_wait: 30s\n", "first backoff step"},
+		{"several at once", "log:\n  level: loud\n  format: xml\n", "log.format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, tc.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	env := []string{
+		"PRINTREG_NATS_URL=nats://x:4222",
+		"PRINTREG_WORKER_WORKERS=7",
+		"PRINTREG_STREAMS_BACKOFF=30s, 1m",
+		"PRINTREG_STREAMS_ACK_WAIT=30s",
+		"PRINTREG_STORAGE_MAX_OBJECT_BYTES=512MiB",
+		"PRINTREG_STORAGE_S3_SECURE=true",
+		"PRINTREG_BIN=/ignored", // not a configuration key
+	}
+	l, err := loadConfig(writeConfig(t, "worker:\n  workers: 2\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.NATS.URL != "nats://x:4222" || l.Worker.Workers != 7 || len(l.Streams.BackOff) != 2 ||
+		l.Streams.BackOff[1] != time.Minute || l.Storage.MaxObjectBytes != 512<<20 || !l.Storage.S3.Secure {
+		t.Errorf("overrides not applied: %+v", l.Config)
+	}
+	if _, err := loadConfig("", []string{"PRINTREG_WORKER_WORKERS=many"}); err == nil || !strings.Contains(err.Error(), "PRINTREG_WORKER_WORKERS") {
+		t.Errorf("bad override: %v", err)
+	}
+}
+
+func TestConfigPrintRedactsSecrets(t *testing.T) {
+	env := []string{"PRINTREG_S3_SECRET_KEY=CANARY-SECRET-1", "PRINTREG_SITE_SECRET=CANARY-SITE-SECRET-0123456789abcdef0123456789", "PRINTREG_NATS_TOKEN=CANARY-TOKEN"}
+	code, out, errOut := invoke(t, context.Background(), env, "config", "print")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "CANARY") {
+		t.Errorf("config print shows a secret:\n%s", out)
+	}
+	for _, want := range []string{"set from PRINTREG_S3_SECRET_KEY (redacted)", "set from PRINTREG_SITE_SECRET (redacted)", "data_dir:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config print lacks %q", want)
+		}
+	}
+}
+
+func TestSiteSecretGeneratedOnlyForTheDefault(t *testing.T) {
+	dir := t.TempDir()
+	l, err := loadConfig("", []string{"PRINTREG_DATA_DIR=" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, gen, err := siteKey(l, nil, true)
+	if err != nil || k == nil || gen == "" {
+		t.Fatalf("siteKey = %v, %q, %v", k, gen, err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "site.secret"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, mode %v", err, st.Mode().Perm())
+	}
+	k2, gen2, err := siteKey(l, nil, true)
+	if err != nil || gen2 != "" || k2.Hex(0, "x") != k.Hex(0, "x") {
+		t.Error("second load did not reuse the secret")
+	}
+	other := filepath.Join(t.TempDir(), "missing.secret")
+	l.SiteSecretFile = other
+	if _, _, err := siteKey(l, nil, false); err == nil || !strings.Contains(err.Error(), "head -c 48") {
+		t.Errorf("missing secret with a configuration: %v", err)
+	}
+	if err := os.WriteFile(other, []byte(strings.Repeat("s", 40)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := siteKey(l, nil, false); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable secret accepted: %v", err)
+	}
+}
+
+func TestSniff(t *testing.T) {
+	preamble := append(make([]byte, 128), []byte("DICMxxxx")...)
+	binSTL := make([]byte, 84+50)
+	binSTL[80] = 1
+	tests := []struct {
+		name string
+		head []byte
+		size int64
+		want string
+	}{
+		{"a.dcm", preamble, 1000, "dicom"},
+		{"noext", []byte{0x08, 0x00, 0x05, 0x00, 'C', 'S', 2, 0}, 100, "dicom"},
+		{"m.3mf", []byte("PK\x03\x04rest"), 100, "3mf"},
+		{"x.zip", []byte("PK\x03\x04rest"), 100, "unknown"},
+		{"m.stl", []byte("solid part\nfacet"), 100, "stl"},
+		{"m.bin", binSTL, int64(len(binSTL)), "stl"},
+		{"case.json", []byte(`{"object_type":"model"}`), 10, "sidecar"},
+		{"m.OBJ", []byte("v 1 2 3\n"), 10, "obj"},
+		{"notes.txt", []byte("hello"), 5, "unknown"},
+	}
+	for _, tc := range tests {
+		if got := sniff(tc.name, tc.head, tc.size); got != tc.want {
+			t.Errorf("sniff(%s) = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestInterimModelIsAJoin(t *testing.T) {
+	m := interimModel{source: "urn:test"}
+	f := interimFact{Object: "o1", Version: "v1", Kind: "stl", Size: 3}
+	now := time.Unix(100, 0)
+	mut, err := m.Apply("c1", nil, f, now)
+	if err != nil || mut.State == nil || len(mut.Events) != 1 {
+		t.Fatalf("first apply = %+v, %v", mut, err)
+	}
+	again, err := m.Apply("c1", mut.State, f, now.Add(time.Hour))
+	if err != nil || again.State != nil || len(again.Events) != 0 {
+		t.Errorf("repeat apply changed the case: %+v, %v", again, err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(mut.Events[0].Data, &ev); err != nil || ev["type"] != interimEventType || ev["id"] != mut.Events[0].ID || ev["subject"] != "c1" {
+		t.Errorf("event = %v, %v", ev, err)
+	}
+}
+
+// TestEmbeddedDefault: `ingest run` with no configuration starts NATS
+// in-process, takes a file dropped in the inbox, and `ingest tail` shows
+// the case event.
+func TestEmbeddedDefault(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{
+		"PRINTREG_DATA_DIR=" + dir,
+		"PRINTREG_NATS_EMBEDDED_LISTEN=127.0.0.1:0",
+		"PRINTREG_ADMIN_LISTEN=127.0.0.1:0",
+		"PRINTREG_INBOX_POLL=100ms",
+		"PRINTREG_INBOX_STABLE=300ms",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var runErr string
+	go func() {
+		code, _, errOut := invoke(t, ctx, env, "run", "--log-format", "json")
+		runErr = errOut
+		done <- code
+	}()
+	inbox := filepath.Join(dir, "inbox", "ACC-CANARY-4711")
+	waitFile(t, filepath.Join(dir, "nats", "nats.url"))
+	if err := os.MkdirAll(inbox, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "DOE JOHN model.stl"), []byte("solid x\nendsolid x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer tcancel()
+	code, out, errOut := invoke(t, tctx, env, "tail", "--from-start", "--limit", "1")
+	if code != exitOK {
+		t.Fatalf("tail exit %d: %s", code, errOut)
+	}
+	var ev struct {
+		Type    string `json:"type"`
+		Subject string `json:"subject"`
+	}
+	if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Type != interimEventType || !pipeline.ValidCaseID(ev.Subject) {
+		t.Errorf("tail printed %q (%v)", out, err)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, runErr)
+	}
+	st, err := os.Stat(filepath.Join(dir, "site.secret"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("site secret: %v", err)
+	}
+	for _, s := range []string{"CANARY", "DOE", "JOHN"} {
+		if strings.Contains(runErr, s) || strings.Contains(out, s) {
+			t.Errorf("output holds %q from the object key", s)
+		}
+	}
+	if !strings.Contains(runErr, "Follow case events: ingest tail --from-start") || !strings.Contains(runErr, filepath.Join(dir, "inbox")) {
+		t.Errorf("the startup banner does not say where the inbox is and how to follow events:\n%s", runErr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nats", "nats.url")); err == nil {
+		t.Error("the embedded server's URL file was left behind")
+	}
+}
+
+func waitFile(t *testing.T, p string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCommandsAgainstMinIO drives setup (twice), run, tail and replay
+// against real nats-server and MinIO processes, with credentials from the
+// environment and the notification configured by setup.
+func TestCommandsAgainstMinIO(t *testing.T) {
+	n := testenv.StartNATS(t)
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
+	secretFile := filepath.Join(t.TempDir(), "site.secret")
+	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`data_dir: %s
+site_secret_file: %s
+admin:
+  listen: ""
+nats:
+  url: %s
+storage:
+  raw: {type: s3, bucket: raw}
+  deid: {type: s3, bucket: deid}
+  s3:
+    endpoint: %s
+    path_style: true
+    max_retries: 1
+streams:
+  ack_wait: 2s
+  backoff: [2s, 2s]
+  max_deliver: 4
+worker:
+  fetch_wait: 500ms
+  retry_delays: [200ms]
+`, t.TempDir(), secretFile, n.URL, m.Endpoint))
+	env := []string{"PRINTREG_S3_ACCESS_KEY=" + m.AccessKey, "PRINTREG_S3_SECRET_KEY=" + m.SecretKey}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 2 {
+		if code, _, errOut := invoke(t, ctx, env, "setup", "--config", cfg); code != exitOK {
+			t.Fatalf("setup exit %d: %s", code, errOut)
+		}
+	}
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := invoke(t, ctx, env, "run", "--config", cfg)
+		done <- code
+	}()
+	raw, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: "raw", PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, data []byte) {
+		if _, err := raw.Put(ctx, key, bytes.NewReader(data), int64(len(data)), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("ACC1/model.stl", []byte("solid a\nendsolid a\n"))
+	put("ACC1/notes.bin", []byte("neither dicom nor a model"))
+	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer tcancel()
+	code, out, errOut := invoke(t, tctx, env, "tail", "--config", cfg, "--from-start", "--limit", "2")
+	if code != exitOK || strings.Count(out, "\n") != 2 {
+		t.Fatalf("tail exit %d, %q: %s", code, out, errOut)
+	}
+	key, _ := sitekey.Load(secretFile)
+	_ = key
+	code, out, errOut = invoke(t, ctx, env, "replay", "--config", cfg, "--reason", "unsupported")
+	if code != exitOK || !strings.Contains(out, `"replayed":1`) {
+		t.Errorf("replay exit %d, %q: %s", code, out, errOut)
+	}
+	code, out, errOut = invoke(t, ctx, env, "scan", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, `"listed":2`) {
+		t.Errorf("scan exit %d, %q: %s", code, out, errOut)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("run exit %d", code)
+	}
+}
