@@ -25,8 +25,8 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
-	"github.com/printreg/printreg/pkg/sitekey"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 // app is what a command has once configured and connected.
@@ -302,7 +302,7 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	proc := &interimProcessor{key: a.key}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: a.nc, JS: a.js, Topology: a.topo,
-		Raw:  map[string]objstore.Bucket{raw.Name(): raw}, Deid: deid,
+		Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: deid,
 		Processor: proc, Model: interimModel{source: registry.DefaultSource},
 		Key: a.key, Log: a.log, Metrics: metrics,
 	}, a.cfg.workerConfig())
