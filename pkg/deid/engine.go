@@ -19,6 +19,9 @@ import (
 // it writes (a fixed UUID-derived UID under 2.25).
 const ImplementationClassUID = "2.25.207316180451356553451342163305932452551"
 
+// mediaStorageDirectory is the SOP class of a DICOMDIR.
+const mediaStorageDirectory = "1.2.840.10008.1.3.10"
+
 // ImplementationVersionName is written in the file meta (at most 16 characters).
 const ImplementationVersionName = "PRINTREG_DEID_1"
 
@@ -166,6 +169,7 @@ const (
 	ReasonResidue         = "phi_residue"
 	ReasonNoInstanceUID   = "no_sop_instance_uid"
 	ReasonModelUnreadable = "model_unreadable"
+	ReasonDICOMDIR        = "dicomdir"
 )
 
 // Deidentify reads one DICOM object of size bytes (-1 when unknown) from r

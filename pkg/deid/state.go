@@ -54,7 +54,6 @@ type state struct {
 	id        *identity
 	offset    int
 	pseudonym string
-	hasPerson bool // the object names a patient (ID or name)
 	sopClass  string
 	origSOP   string
 	mime      string
@@ -104,7 +103,7 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	st.methodItems, st.inserts = st.methodItems[:0], st.inserts[:0]
 	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta = context.Background(), nil, e, explain, syn, nil
 	st.res = &Result{Actions: map[string]int{}}
-	st.offset, st.pseudonym, st.hasPerson, st.sopClass, st.origSOP, st.mime = 0, "", false, "", "", ""
+	st.offset, st.pseudonym, st.sopClass, st.origSOP, st.mime = 0, "", "", "", ""
 	st.newDocLen, st.encDocLen, st.scanDocText = -1, -1, nil
 }
 
@@ -225,7 +224,6 @@ var identityIDs = []dicomx.Tag{
 func (st *state) prepare(seg []*dicomx.Element) error {
 	pid := str(seg, tagPatientID)
 	pname := str(seg, tagPatientName)
-	st.hasPerson = pid != "" || pname != ""
 	pk := patientKey(pid, pname)
 	st.pseudonym = st.eng.memo.get("p", pk, func() string { return Pseudonym(st.eng.key, pid, pname) })
 	st.offset, _ = strconv.Atoi(st.eng.memo.get("d", pk, func() string { return strconv.Itoa(DateOffsetDays(st.eng.key, pid, pname)) }))
@@ -269,6 +267,9 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 		}
 	}
 	st.res.Modality = strings.ToUpper(str(seg, tagModality))
+	if st.sopClass == mediaStorageDirectory {
+		return &RefusedError{Reason: ReasonDICOMDIR, Detail: "a DICOMDIR indexes other files and repeats their identifiers: regenerate it from the de-identified files"}
+	}
 	if strings.EqualFold(str(seg, tagBurnedInAnnotation), "YES") {
 		return &RefusedError{Reason: ReasonBurnedIn, Detail: "Burned In Annotation is YES and no Clean Pixel Data step is configured"}
 	}

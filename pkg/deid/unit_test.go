@@ -197,6 +197,7 @@ func TestBurnedInPolicy(t *testing.T) {
 		"US class": {base(dicomx.NewText(tagSOPClassUID, dicomx.VRUI, dicomx.UltrasoundImageStorage)), ReasonBurnedInSOP},
 		"modality": {base(dicomx.NewText(tagSOPClassUID, dicomx.VRUI, dicomx.CTImageStorage), dicomx.NewText(tagModality, dicomx.VRCS, "XC")), ReasonBurnedInModal},
 		"overlay":  {base(dicomx.NewText(tagSOPClassUID, dicomx.VRUI, dicomx.CTImageStorage), dicomx.NewUint16(0x60000010, false, 4)), ReasonOverlayInPixels},
+		"dicomdir": {base(dicomx.NewText(tagSOPClassUID, dicomx.VRUI, mediaStorageDirectory)), ReasonDICOMDIR},
 	}
 	for name, c := range cases {
 		_, _, err := deidBytes(t, e, c.in, false)
