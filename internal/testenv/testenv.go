@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -35,6 +34,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// T is the part of testing.TB the harness uses, so that programs (the
+// throughput harness) can start servers too.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+	Failed() bool
+}
 
 // Environment variables read by the harness.
 const (
@@ -54,7 +66,7 @@ const startTimeout = 60 * time.Second
 
 // Binary returns the path of the named test binary, or skips (fails under
 // PRINTREG_REQUIRE_INTEGRATION=1) the test when it is not installed.
-func Binary(t testing.TB, name string) string {
+func Binary(t T, name string) string {
 	t.Helper()
 	var tried []string
 	if dir := os.Getenv(EnvBin); dir != "" {
@@ -107,7 +119,7 @@ func repoRoot() string {
 }
 
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -126,7 +138,7 @@ func RandomSecret(n int) string {
 
 // proc is one server process that can be stopped and started again.
 type proc struct {
-	t    testing.TB
+	t    T
 	name string
 	bin  string
 	args []string
@@ -235,7 +247,7 @@ type NATS struct {
 
 // StartNATS starts nats-server with JetStream on a free loopback port and
 // waits until JetStream answers.
-func StartNATS(t testing.TB) *NATS {
+func StartNATS(t T) *NATS {
 	t.Helper()
 	bin := Binary(t, "nats-server")
 	dir := t.TempDir()
@@ -296,7 +308,7 @@ func (n *NATS) Stop() { n.p.stop(syscall.SIGTERM, 10*time.Second) }
 func (n *NATS) Kill() { n.p.stop(syscall.SIGKILL, 10*time.Second) }
 
 // Start starts a stopped server again on the same port and state.
-func (n *NATS) Start(t testing.TB) {
+func (n *NATS) Start(t T) {
 	t.Helper()
 	if err := n.p.start(); err != nil {
 		t.Fatalf("testenv: restart nats-server: %v", err)
@@ -307,14 +319,14 @@ func (n *NATS) Start(t testing.TB) {
 }
 
 // Restart stops and starts the server.
-func (n *NATS) Restart(t testing.TB) {
+func (n *NATS) Restart(t T) {
 	t.Helper()
 	n.Stop()
 	n.Start(t)
 }
 
 // Connect returns a client connection closed on test cleanup.
-func (n *NATS) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+func (n *NATS) Connect(t T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(n.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
@@ -335,6 +347,10 @@ type MinIOOptions struct {
 	NATS *NATS
 	// Subject is the notification subject (default printreg.objects.notify).
 	Subject string
+	// NoQueueDir disables MinIO's on-disk event queue: events are then sent
+	// at once but lost while NATS is unreachable (with the queue, MinIO
+	// retries stored events every 3 s, which adds up to 3 s of latency).
+	NoQueueDir bool
 }
 
 // MinIO is a MinIO server process.
@@ -352,7 +368,7 @@ type MinIO struct {
 // root credentials and waits until it serves requests. With opts.NATS set,
 // every bucket event configured with NotifyARN is published to JetStream
 // (queued on disk while NATS is unreachable).
-func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
+func StartMinIO(t T, opts MinIOOptions) *MinIO {
 	t.Helper()
 	bin := Binary(t, "minio")
 	dir := t.TempDir()
@@ -378,7 +394,11 @@ func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 			"MINIO_CI_CD=on",
 		}
 		if opts.NATS != nil {
-			env = append(env, NotifyEnv(NotifyTarget, "127.0.0.1:"+strconv.Itoa(opts.NATS.Port), opts.Subject, filepath.Join(dir, "events"))...)
+			queue := filepath.Join(dir, "events")
+			if opts.NoQueueDir {
+				queue = ""
+			}
+			env = append(env, NotifyEnv(NotifyTarget, "127.0.0.1:"+strconv.Itoa(opts.NATS.Port), opts.Subject, queue)...)
 		}
 		m.p = &proc{t: t, name: "minio", bin: bin, log: filepath.Join(dir, "minio.log"), env: env,
 			args: []string{"server", "--quiet", "--address", m.Endpoint, "--console-address", "127.0.0.1:" + strconv.Itoa(console), m.DataDir}}
@@ -399,16 +419,20 @@ func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 
 // NotifyEnv returns the MinIO server environment that enables the JetStream
 // notification target id: events go to subject on the NATS server at addr
-// (host:port), queued in queueDir while NATS is unreachable.
+// (host:port), queued in queueDir while NATS is unreachable (no queue when
+// queueDir is empty).
 func NotifyEnv(id, addr, subject, queueDir string) []string {
-	return []string{
+	env := []string{
 		"MINIO_NOTIFY_NATS_ENABLE_" + id + "=on",
 		"MINIO_NOTIFY_NATS_ADDRESS_" + id + "=" + addr,
 		"MINIO_NOTIFY_NATS_SUBJECT_" + id + "=" + subject,
 		"MINIO_NOTIFY_NATS_JETSTREAM_" + id + "=on",
-		"MINIO_NOTIFY_NATS_QUEUE_DIR_" + id + "=" + queueDir,
 		"MINIO_NOTIFY_NATS_PING_INTERVAL_" + id + "=1",
 	}
+	if queueDir != "" {
+		env = append(env, "MINIO_NOTIFY_NATS_QUEUE_DIR_"+id+"="+queueDir)
+	}
+	return env
 }
 
 func (m *MinIO) waitReady() error {
@@ -453,7 +477,7 @@ func (m *MinIO) listBuckets() error {
 func (m *MinIO) Stop() { m.p.stop(syscall.SIGTERM, 10*time.Second) }
 
 // Start starts a stopped MinIO again on the same port and data.
-func (m *MinIO) Start(t testing.TB) {
+func (m *MinIO) Start(t T) {
 	t.Helper()
 	if err := m.p.start(); err != nil {
 		t.Fatalf("testenv: restart minio: %v", err)
@@ -464,7 +488,7 @@ func (m *MinIO) Start(t testing.TB) {
 }
 
 // Restart stops and starts MinIO.
-func (m *MinIO) Restart(t testing.TB) {
+func (m *MinIO) Restart(t T) {
 	t.Helper()
 	m.Stop()
 	m.Start(t)

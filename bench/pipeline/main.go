@@ -1,0 +1,630 @@
+// Command pipeline measures the ingest pipeline end to end against local
+// nats-server and MinIO processes, side by side with a plain minio-go GET +
+// PUT copy of the same objects (the I/O ceiling on the same machine).
+//
+//	go run ./bench/pipeline [-corpus DIR] [-objects N] [-size BYTES] [-workers W]
+//
+// It starts the servers (binaries from $PRINTREG_BIN, <repo>/.bin or PATH;
+// run ./scripts/test-deps.sh first), then, each in a child process so that
+// peak RSS is measured per side:
+//
+//  1. copy: W goroutines GET each object from a bucket and PUT it to another;
+//  2. pipeline (throughput): the objects are uploaded to the raw bucket while
+//     no worker runs, so their notifications queue on the work stream; a
+//     worker process with W workers then drains them — GET, a processor
+//     that writes the object to the deid bucket, the case compare-and-set,
+//     the case event, the processed marker, the ack — and the time to the
+//     last object is measured;
+//  3. pipeline (latency): objects are uploaded at a steady rate below the
+//     measured throughput and each object's time from the end of its PUT to
+//     the arrival of its case event is recorded (p50, p99).
+//
+// The processor is a stand-in (read the object, write it unchanged to the
+// deid bucket) until the DICOM de-identification processor is wired in;
+// the harness will then compare that processor against the same copy.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+const benchSecret = "printreg-bench-secret-0123456789abcdef0123456789"
+
+func main() {
+	mode := flag.String("mode", "", "internal: child process role (copy or worker)")
+	corpus := flag.String("corpus", "", "directory of objects to use (first folder = case); default: synthetic objects")
+	n := flag.Int("objects", 1000, "objects per phase (cycled from the corpus if it has fewer)")
+	size := flag.Int("size", 512<<10, "size of synthetic objects")
+	workers := flag.Int("workers", 4, "concurrent objects, for the copy and for the worker")
+	cases := flag.Int("cases", 4, "cases the synthetic objects are spread over")
+	latencyN := flag.Int("latency-objects", 300, "objects in the latency phase")
+	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "copy":
+		err = childCopy(*n, *workers)
+	case "worker":
+		err = childWorker(*n, *workers)
+	case "":
+		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *queueDir)
+	default:
+		err = fmt.Errorf("unknown mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// harness adapts testenv to a program.
+type harness struct {
+	mu       sync.Mutex
+	cleanups []func()
+	dirs     []string
+	failed   bool
+}
+
+func (h *harness) Helper()           {}
+func (h *harness) Fatal(args ...any) { h.failed = true; panic(fmt.Sprint(args...)) }
+func (h *harness) Fatalf(format string, args ...any) {
+	h.failed = true
+	panic(fmt.Sprintf(format, args...))
+}
+func (h *harness) Skip(args ...any)                { h.Fatal(args...) }
+func (h *harness) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (h *harness) Cleanup(f func())                { h.mu.Lock(); h.cleanups = append(h.cleanups, f); h.mu.Unlock() }
+func (h *harness) Failed() bool                    { return h.failed }
+func (h *harness) TempDir() string {
+	d, err := os.MkdirTemp("", "printreg-bench-")
+	if err != nil {
+		panic(err)
+	}
+	h.mu.Lock()
+	h.dirs = append(h.dirs, d)
+	h.mu.Unlock()
+	return d
+}
+func (h *harness) close() {
+	for i := len(h.cleanups) - 1; i >= 0; i-- {
+		h.cleanups[i]()
+	}
+	for _, d := range h.dirs {
+		_ = os.RemoveAll(d)
+	}
+}
+
+type object struct {
+	key  string
+	data []byte
+}
+
+func loadObjects(corpus string, n, size, cases int) ([]object, error) {
+	var src []object
+	if corpus != "" {
+		err := filepath.WalkDir(corpus, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(corpus, p)
+			src = append(src, object{key: filepath.ToSlash(rel), data: b})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(src) == 0 {
+			return nil, errors.New("corpus is empty")
+		}
+	}
+	out := make([]object, n)
+	r := rand.NewChaCha8([32]byte{7})
+	for i := range out {
+		if len(src) > 0 {
+			o := src[i%len(src)]
+			key := o.key
+			if i >= len(src) {
+				key = fmt.Sprintf("%s.%d", key, i/len(src))
+			}
+			out[i] = object{key: key, data: o.data}
+			continue
+		}
+		b := make([]byte, size)
+		_, _ = r.Read(b)
+		out[i] = object{key: fmt.Sprintf("case-%02d/series/slice-%05d.dcm", i%cases, i), data: b}
+	}
+	return out, nil
+}
+
+// servers are the shared environment of one run.
+type servers struct {
+	nats  *testenv.NATS
+	minio *testenv.MinIO
+}
+
+func (s servers) env(extra ...string) []string {
+	return append(os.Environ(),
+		"BENCH_NATS="+s.nats.URL, "BENCH_S3="+s.minio.Endpoint,
+		"BENCH_S3_ACCESS="+s.minio.AccessKey, "BENCH_S3_SECRET="+s.minio.SecretKey)
+}
+
+func store(bucket string) (*s3store.Store, error) {
+	return s3store.New(s3store.Config{Endpoint: os.Getenv("BENCH_S3"), Bucket: bucket, PathStyle: true,
+		AccessKey: os.Getenv("BENCH_S3_ACCESS"), SecretKey: os.Getenv("BENCH_S3_SECRET"), MaxRetries: 3})
+}
+
+func topology() pipeline.Topology {
+	t := pipeline.DefaultTopology()
+	t.AckWait = 30 * time.Second
+	t.BackOff = []time.Duration{30 * time.Second}
+	return t
+}
+
+// childResult is what a child prints on stdout.
+type childResult struct {
+	Objects int     `json:"objects"`
+	Seconds float64 `json:"seconds"`
+	Bytes   int64   `json:"bytes"`
+	// MaxRSS is the child's peak resident set (VmHWM). Read by the child
+	// itself: the rusage a parent gets keeps the high-water mark of the
+	// parent's memory the child shared before exec.
+	MaxRSS int64 `json:"max_rss"`
+}
+
+type childRun struct {
+	childResult
+}
+
+// peakRSS reads VmHWM from /proc/self/status (Linux), in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// spawn runs this program in a mode and returns its result and peak RSS.
+func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (childRun, error) {
+	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers))
+	cmd.Env = s.env()
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return childRun{}, err
+	}
+	if started != nil {
+		close(started)
+	}
+	if err := cmd.Wait(); err != nil {
+		return childRun{}, fmt.Errorf("%s child: %w", mode, err)
+	}
+	var r childRun
+	if err := json.Unmarshal(out.Bytes(), &r.childResult); err != nil {
+		return childRun{}, fmt.Errorf("%s child output %q: %w", mode, out.String(), err)
+	}
+	return r, nil
+}
+
+func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir bool) (err error) {
+	h := &harness{}
+	defer h.close()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	objs, err := loadObjects(corpus, n, size, cases)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, o := range objs {
+		total += int64(len(o.data))
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d objects, %.1f MiB, %d workers\n", len(objs), float64(total)/(1<<20), workers)
+	nts := testenv.StartNATS(h)
+	s := servers{nats: nts, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
+	for _, kv := range s.env()[len(os.Environ()):] {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	ctx := context.Background()
+	nc, err := nats.Connect(nts.URL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	topo := topology()
+	if err := pipeline.Setup(ctx, js, topo); err != nil {
+		return err
+	}
+	buckets := map[string]*s3store.Store{}
+	for _, b := range []string{"src", "dst", "raw", "deid"} {
+		st, err := store(b)
+		if err != nil {
+			return err
+		}
+		if err := st.EnsureBucket(ctx); err != nil {
+			return err
+		}
+		buckets[b] = st
+	}
+	if err := pipeline.ConfigureNotification(ctx, buckets["raw"].Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+		return err
+	}
+
+	// Phase 1: copy ceiling.
+	if err := upload(ctx, buckets["src"], objs, workers); err != nil {
+		return err
+	}
+	cp, err := spawn(s, "copy", len(objs), workers, nil)
+	if err != nil {
+		return err
+	}
+
+	// Phase 2: pipeline throughput from a queued backlog.
+	if err := upload(ctx, buckets["raw"], objs, workers); err != nil {
+		return err
+	}
+	ws, _ := js.Stream(ctx, topo.WorkStream)
+	if err := waitUntil(2*time.Minute, func() bool {
+		info, err := ws.Info(ctx)
+		return err == nil && info.State.Msgs >= uint64(len(objs))
+	}); err != nil {
+		return fmt.Errorf("notifications did not all arrive: %w", err)
+	}
+	pl, err := spawn(s, "worker", len(objs), workers, nil)
+	if err != nil {
+		return err
+	}
+
+	// Phase 3: latency at a steady rate (60% of the measured throughput).
+	rate := 0.6 * float64(pl.Objects) / pl.Seconds
+	lat, err := latencyRun(ctx, s, js, topo, buckets["raw"], objs, latencyN, workers, rate)
+	if err != nil {
+		return err
+	}
+
+	cpRate := float64(cp.Objects) / cp.Seconds
+	plRate := float64(pl.Objects) / pl.Seconds
+	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
+	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
+	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
+	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline (stand-in processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
+	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
+	fmt.Printf("latency, PUT done -> case event (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
+		queueDir, len(lat.samples), rate, lat.p(0.50).Round(time.Millisecond), lat.p(0.99).Round(time.Millisecond), lat.p(1).Round(time.Millisecond))
+	res := map[string]any{
+		"objects": len(objs), "bytes": total, "workers": workers,
+		"copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
+		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
+		"minio_queue_dir": queueDir, "latency_p50_ms": lat.p(0.5).Seconds() * 1000, "latency_p99_ms": lat.p(0.99).Seconds() * 1000,
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return nil
+}
+
+func upload(ctx context.Context, b *s3store.Store, objs []object, workers int) error {
+	return parallel(len(objs), workers, func(i int) error {
+		_, err := b.Put(ctx, objs[i].key, bytes.NewReader(objs[i].data), int64(len(objs[i].data)), objstore.PutOptions{ContentType: "application/dicom"})
+		return err
+	})
+}
+
+func parallel(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func waitUntil(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// childCopy GETs every object of src and PUTs it to dst.
+func childCopy(n, workers int) error {
+	ctx := context.Background()
+	src, err := store("src")
+	if err != nil {
+		return err
+	}
+	dst, err := store("dst")
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if err := src.List(ctx, "", func(oi objstore.ObjectInfo) error { keys = append(keys, oi.Key); return nil }); err != nil {
+		return err
+	}
+	var bytesCopied atomic.Int64
+	start := time.Now()
+	err = parallel(len(keys), workers, func(i int) error {
+		st, err := src.Stat(ctx, keys[i])
+		if err != nil {
+			return err
+		}
+		rc, err := src.Get(ctx, keys[i])
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = dst.Put(ctx, keys[i], rc, st.Size, objstore.PutOptions{ContentType: "application/dicom"})
+		bytesCopied.Add(st.Size)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(childResult{Objects: len(keys), Seconds: time.Since(start).Seconds(), Bytes: bytesCopied.Load(), MaxRSS: peakRSS()})
+}
+
+// copyProcessor is the stand-in processor: it reads the object and writes
+// it unchanged to the deid bucket, under the case.
+type copyProcessor struct {
+	key  *sitekey.Key
+	pool sync.Pool
+}
+
+func (p *copyProcessor) Process(ctx context.Context, in pipeline.Input) (pipeline.Result, error) {
+	rc, err := in.Open(ctx)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	defer rc.Close()
+	bp, _ := p.pool.Get().(*[]byte)
+	if bp == nil || int64(cap(*bp)) < in.Size {
+		b := make([]byte, in.Size)
+		bp = &b
+	}
+	buf := (*bp)[:in.Size]
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		p.pool.Put(bp)
+		return pipeline.Result{}, err
+	}
+	ref, _, _ := strings.Cut(in.Ref.Key, "/")
+	caseID := p.key.Hex(16, "bench/case", ref)
+	out := pipeline.Output{Key: caseID + "/" + in.ObjectID + ".dcm", Size: in.Size, ContentType: "application/dicom",
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }}
+	// The buffer returns to the pool when the worker closes the output reader.
+	out.Open = func() (io.ReadCloser, error) {
+		return &poolReader{Reader: bytes.NewReader(buf), put: func() { p.pool.Put(bp) }}, nil
+	}
+	return pipeline.Result{CaseID: caseID, Facts: in.ObjectID + "@" + in.ETag, Outputs: []pipeline.Output{out}, Kind: "dicom"}, nil
+}
+
+type poolReader struct {
+	*bytes.Reader
+	put  func()
+	once sync.Once
+}
+
+func (r *poolReader) Close() error { r.once.Do(r.put); return nil }
+
+// countModel keeps the set of objects per case and announces each new one.
+type countModel struct{}
+
+type countState struct {
+	Objects []string `json:"objects"`
+}
+
+type benchEvent struct {
+	Case   string `json:"case"`
+	Object string `json:"object"`
+	Count  int    `json:"count"`
+}
+
+func (countModel) Apply(caseID string, state []byte, facts any, now time.Time) (pipeline.Mutation, error) {
+	var st countState
+	if state != nil {
+		if err := json.Unmarshal(state, &st); err != nil {
+			return pipeline.Mutation{}, err
+		}
+	}
+	f := facts.(string)
+	i, found := slices.BinarySearch(st.Objects, f)
+	if found {
+		return pipeline.Mutation{}, nil
+	}
+	st.Objects = slices.Insert(st.Objects, i, f)
+	b, _ := json.Marshal(st)
+	obj, _, _ := strings.Cut(f, "@")
+	ev, _ := json.Marshal(benchEvent{Case: caseID, Object: obj, Count: len(st.Objects)})
+	return pipeline.Mutation{State: b, Events: []pipeline.Event{{ID: caseID + "-" + f[:min(len(f), 40)], Data: ev}}}, nil
+}
+
+func (countModel) Tick(string, []byte, time.Time) (pipeline.Mutation, error) {
+	return pipeline.Mutation{}, nil
+}
+
+// childWorker runs the worker until n objects were processed.
+func childWorker(n, workers int) error {
+	nc, err := nats.Connect(os.Getenv("BENCH_NATS"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	key, _ := sitekey.New([]byte(benchSecret))
+	raw, err := store("raw")
+	if err != nil {
+		return err
+	}
+	deid, err := store("deid")
+	if err != nil {
+		return err
+	}
+	m := pipeline.NewMetrics("bench")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
+		Conn: nc, JS: js, Topology: topology(),
+		Raw: map[string]objstore.Bucket{"raw": raw}, Deid: deid,
+		Processor: &copyProcessor{key: key}, Model: countModel{}, Key: key,
+		Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel), Metrics: m,
+	}, pipeline.WorkerConfig{Workers: workers, SweepInterval: -1})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	if err := waitUntil(10*time.Minute, func() bool { return m.Objects(pipeline.OutcomeProcessed) >= float64(n) }); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	var bytesRead float64
+	var metrics bytes.Buffer
+	_ = m.Registry().Write(&metrics)
+	for line := range strings.SplitSeq(metrics.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "printreg_ingest_bytes_read_total "); ok {
+			bytesRead, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	cancel()
+	<-done
+	return json.NewEncoder(os.Stdout).Encode(childResult{Objects: n, Seconds: elapsed.Seconds(), Bytes: int64(bytesRead), MaxRSS: peakRSS()})
+}
+
+type latencies struct{ samples []time.Duration }
+
+func (l latencies) p(q float64) time.Duration {
+	if len(l.samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.samples)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// latencyRun uploads objects at rate per second while a worker process
+// runs, and measures PUT completion to case event.
+func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pipeline.Topology, raw *s3store.Store, objs []object, n, workers int, rate float64) (latencies, error) {
+	key, _ := sitekey.New([]byte(benchSecret))
+	n = min(n, len(objs))
+	cons, err := js.OrderedConsumer(ctx, topo.RegistryStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return latencies{}, err
+	}
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var ev benchEvent
+		if json.Unmarshal(m.Data(), &ev) == nil {
+			mu.Lock()
+			arrived[ev.Object] = time.Now()
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return latencies{}, err
+	}
+	defer cc.Stop()
+	started := make(chan struct{})
+	childErr := make(chan error, 1)
+	go func() {
+		_, err := spawn(s, "worker", n, workers, started)
+		childErr <- err
+	}()
+	<-started
+	time.Sleep(500 * time.Millisecond) // let the worker connect before the first object
+	putDone := map[string]time.Time{}
+	interval := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	var pmu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		o := objs[i]
+		o.key = "latency/" + o.key
+		time.Sleep(time.Until(next))
+		next = next.Add(interval)
+		wg.Go(func() {
+			if _, err := raw.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{}); err == nil {
+				pmu.Lock()
+				putDone[pipeline.ObjectID(key, "raw", o.key)] = time.Now()
+				pmu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-childErr; err != nil {
+		return latencies{}, err
+	}
+	_ = waitUntil(30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(arrived) >= n })
+	var l latencies
+	mu.Lock()
+	defer mu.Unlock()
+	for id, t := range putDone {
+		if a, ok := arrived[id]; ok {
+			l.samples = append(l.samples, a.Sub(t))
+		}
+	}
+	return l, nil
+}
