@@ -224,12 +224,11 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 		e.writers.Put(bw)
 	}()
 	dw := dicomx.NewWriter(bw, rd.Syntax())
-	// Bulk values go straight to bw (and on to w's ReadFrom, e.g. a kernel
-	// file-to-file copy) unless the dataset is deflated.
-	var bulk io.Writer = bw
-	if rd.Syntax().Deflated {
-		bulk = dw.Raw()
-	}
+	// A native bulk value goes straight to the output once the header is
+	// flushed (a file-to-file copy stays in the kernel: copy_file_range);
+	// fragments go through bw (many small item headers), and a deflated
+	// dataset through the writer's compressor.
+	var dst io.Writer
 	var direct int64
 	started := false
 	for {
@@ -258,6 +257,7 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			if err != nil {
 				return nil, err
 			}
+			dst = w
 			bw.Reset(w)
 			if err := dw.WriteFileHeader(nil, meta); err != nil {
 				return nil, fmt.Errorf("deid: writing: %w", err)
@@ -287,14 +287,23 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 		if err := dw.WriteHeader(stream.Tag, stream.VR, length); err != nil {
 			return nil, fmt.Errorf("deid: writing %s: %w", stream.Tag, err)
 		}
-		n, err := rd.CopyValue(bulk)
+		var n int64
+		switch {
+		case rd.Syntax().Deflated:
+			n, err = rd.CopyValue(dw.Raw())
+		case stream.Encapsulated:
+			n, err = rd.CopyValue(bw)
+			direct += n
+		default:
+			if err = bw.Flush(); err == nil {
+				n, err = rd.CopyValue(dst)
+				direct += n
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("deid: copying %s: %w", stream.Tag, err)
 		}
 		st.res.BulkBytesCopied += n
-		if bulk == io.Writer(bw) {
-			direct += n
-		}
 	}
 	if err := st.writeInserts(dw, 0xFFFFFFFF); err != nil {
 		return nil, err
