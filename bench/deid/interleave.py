@@ -17,6 +17,7 @@ PAIRS = [  # (anchor, reference): how fast deid is against each yardstick
     ("deid_j1", "gocopy_j1"), ("deid_j2", "gocopy_j2"), ("deid_basic_j2", "gocopy_j2"),
     ("deid_j2", "gdcmanon_basic"), ("deid_j1", "gdcmanon_basic"),
     ("deid_j2", "pydicom_deid"), ("deid_j1", "pydicom_deid"),
+    ("deid_j4", "gocopy_j2"), ("deid_j4", "gdcmanon_basic"), ("deid_j4", "pydicom_deid"),
     ("gdcmanon_basic", "gocopy_j1"), ("pydicom_deid", "gocopy_j1"),
 ]
 

@@ -50,6 +50,7 @@ TSV=$DCMBENCH_DIR/deid-commands.tsv
   printf 'deid_j1\t%s\t%s\n' "$FRESH" "$D -j 1 -o '$OUT/d' '$CORPUS'"
   printf 'deid_j2\t%s\t%s\n' "$FRESH" "$D -j 2 -o '$OUT/d' '$CORPUS'"
   printf 'deid_basic_j2\t%s\t%s\n' "$FRESH" "$D -j 2 --basic -o '$OUT/d' '$CORPUS'"
+  printf 'deid_j4\t%s\t%s\n' "$FRESH" "$D -j 4 -o '$OUT/d' '$CORPUS'"
   printf 'gdcmanon_basic\t%s\t%s\n' "$FRESH" "gdcmanon -e -c '$DCMBENCH_DIR/cert.pem' -r -i '$CORPUS' -o '$OUT/gd'"
   printf 'pydicom_deid\t%s\t%s\n' "$FRESH" "'$PY' '$SHARED/bench/pydicom_deid.py' '$CORPUS' '$OUT/py'"
 } > "$TSV"
