@@ -377,3 +377,46 @@ func checkSTLFacts(t *testing.T, p Profile, ds *dicomx.Dataset) {
 		t.Error("modality lost")
 	}
 }
+
+// TestAfterPixelData: elements after Pixel Data (a private block, a digital
+// signature, trailing padding) are processed like the rest, and a large
+// removed value before the patient module is skipped unread.
+func TestAfterPixelData(t *testing.T) {
+	big := bytes.Repeat([]byte("CNRYBIGPRIVATE"), 30000) // over the bulk threshold
+	els := []*dicomx.Element{
+		txt(tagSOPClassUID, dicomx.VRUI, dicomx.CTImageStorage),
+		txt(tagSOPInstanceUID, dicomx.VRUI, cnrySOP),
+		txt(0x00090010, dicomx.VRLO, "CNRY BIG CREATOR"),
+		dicomx.NewBytes(0x00091001, dicomx.VROB, big),
+		txt(tagPatientName, dicomx.VRPN, cnryFamily+"^"+cnryGiven),
+		txt(tagPatientID, dicomx.VRLO, cnryPID),
+		txt(tagStudyInstanceUID, dicomx.VRUI, cnryStudy),
+		dicomx.NewBytes(dicomx.TagPixelData, dicomx.VROW, bytes.Repeat([]byte{1, 2}, 200000)),
+		txt(0x7FE10010, dicomx.VRLO, "CNRY AFTER CREATOR"),
+		txt(0x7FE11001, dicomx.VRLO, "CNRYAFTERPIXELS"),
+		dicomx.NewSequence(0xFFFAFFFA, item(txt(0x04000015, dicomx.VRCS, "SHA256"), dicomx.NewBytes(0x04000120, dicomx.VROB, []byte("CNRYSIGNATURE1")))),
+		dicomx.NewBytes(tagTrailingPadding, dicomx.VROB, []byte("CNRYPADDING2")),
+	}
+	for _, ts := range []string{dicomx.ExplicitVRLittleEndian, dicomx.ImplicitVRLittleEndian, dicomx.ExplicitVRBigEndian, dicomx.DeflatedExplicitVRLittleEndian} {
+		in := writeObject(t, ts, nil, els)
+		for _, p := range []Profile{RegistryProfile(), {Name: "safe", RetainSafePrivate: true}} {
+			out, res, err := deidBytes(t, newEngine(t, p), in, true)
+			if err != nil {
+				t.Fatalf("%s %s: %v", ts, p.Name, err)
+			}
+			if l := leaks(out); len(l) > 0 {
+				t.Errorf("%s %s: canaries in the output: %v", ts, p.Name, l)
+			}
+			_, ds := readAll(t, out)
+			if px := ds.Get(dicomx.TagPixelData); px == nil || len(px.Value) != 400000 {
+				t.Errorf("%s %s: pixel data lost", ts, p.Name)
+			}
+			if ds.Get(tagPatientIdentityRemoved) == nil {
+				t.Errorf("%s %s: provenance missing", ts, p.Name)
+			}
+			if len(res.Steps) == 0 {
+				t.Error("no explain steps")
+			}
+		}
+	}
+}
