@@ -93,4 +93,3 @@ func TestSurfaceSegmentationAndOBJ(t *testing.T) {
 		})
 	}
 }
-
