@@ -21,11 +21,11 @@ import (
 
 	"github.com/printreg/printreg/internal/cli"
 	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/pipeline/embednats"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
-	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -299,16 +299,24 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		}
 	}
 	metrics := pipeline.NewMetrics(cli.Version)
-	proc := &interimProcessor{key: a.key}
+	acfg, err := a.cfg.assembleConfig()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	proc, err := assemble.New(ctx, acfg, a.key, a.js, a.topo, deid, a.log)
+	if err != nil {
+		return fail(stderr, err)
+	}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: a.nc, JS: a.js, Topology: a.topo,
 		Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: deid,
-		Processor: proc, Model: interimModel{source: registry.DefaultSource},
+		Processor: proc, Model: proc.Model(),
 		Key: a.key, Log: a.log, Metrics: metrics,
 	}, a.cfg.workerConfig())
 	if err != nil {
 		return fail(stderr, err)
 	}
+	proc.Bind(w.Cases())
 	var bg sync.WaitGroup
 	if a.cfg.Admin.Listen != "" {
 		srv, err := a.serveAdmin(metrics, w, raw)
@@ -445,8 +453,8 @@ Flags:
 		return fail(stderr, err)
 	}
 	t := a.topo
-	fmt.Fprintf(stdout, "streams %s, %s, %s; KV %s, %s, %s; consumer %s: ready\n",
-		t.WorkStream, t.RegistryStream, t.DLQStream, t.CasesBucket, t.TimersBucket, t.ProcessedBucket, t.Consumer)
+	fmt.Fprintf(stdout, "streams %s, %s, %s; KV %s, %s, %s, %s, %s; consumer %s: ready\n",
+		t.WorkStream, t.RegistryStream, t.DLQStream, t.CasesBucket, t.TimersBucket, t.ProcessedBucket, t.SeriesBucket, t.AliasesBucket, t.Consumer)
 	return exitOK
 }
 

@@ -16,7 +16,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/printreg/printreg/pkg/deid"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
+	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -86,16 +91,37 @@ func parseByteSize(s string) (ByteSize, error) {
 // Config is the ingest configuration (config/ingest.example.yaml documents
 // every key). The zero value is not usable: start from defaultConfig.
 type Config struct {
-	DataDir        string        `yaml:"data_dir"`
-	SiteSecretFile string        `yaml:"site_secret_file"`
-	Log            LogConfig     `yaml:"log"`
-	Admin          AdminConfig   `yaml:"admin"`
-	NATS           NATSConfig    `yaml:"nats"`
-	Storage        StorageConfig `yaml:"storage"`
-	Notify         NotifyConfig  `yaml:"notify"`
-	Streams        StreamsConfig `yaml:"streams"`
-	Worker         WorkerConfig  `yaml:"worker"`
-	Inbox          InboxConfig   `yaml:"inbox"`
+	DataDir        string           `yaml:"data_dir"`
+	SiteSecretFile string           `yaml:"site_secret_file"`
+	Log            LogConfig        `yaml:"log"`
+	Admin          AdminConfig      `yaml:"admin"`
+	NATS           NATSConfig       `yaml:"nats"`
+	Storage        StorageConfig    `yaml:"storage"`
+	Notify         NotifyConfig     `yaml:"notify"`
+	Streams        StreamsConfig    `yaml:"streams"`
+	Worker         WorkerConfig     `yaml:"worker"`
+	Inbox          InboxConfig      `yaml:"inbox"`
+	Processing     ProcessingConfig `yaml:"processing"`
+	Registry       registry.Config  `yaml:"registry"`
+}
+
+// ProcessingConfig tunes what a worker does with each object.
+type ProcessingConfig struct {
+	// DeidProfile is a de-identification profile file (config/deid-*.yaml);
+	// empty means the built-in registry profile.
+	DeidProfile string `yaml:"deid_profile"`
+	// ModelsPrefix is the key prefix labs drop models under; empty means
+	// the first folder of any key is the case reference.
+	ModelsPrefix string `yaml:"models_prefix"`
+	// ThinSliceMaxMM is the thin-slice guidance (default 1.25).
+	ThinSliceMaxMM float64 `yaml:"thin_slice_max_mm"`
+	// ModelUnits is assumed for STL and OBJ files, which declare none.
+	ModelUnits string `yaml:"model_units"`
+	// SpoolDir holds outputs too large for memory (default: the system's
+	// temporary folder).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMemory is the largest output held in memory.
+	SpoolMemory ByteSize `yaml:"spool_memory"`
 }
 
 type LogConfig struct {
@@ -215,7 +241,9 @@ func defaultConfig() Config {
 			RetryDelays:   []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
 			SweepInterval: 5 * time.Second,
 		},
-		Inbox: InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
+		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
+		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 64 << 20},
+		Registry:   registry.DefaultConfig(),
 	}
 }
 
@@ -332,6 +360,12 @@ func setFromString(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetBool(b)
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Int:
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -379,6 +413,27 @@ func (l *loaded) topology() pipeline.Topology {
 	t.Replicas, t.AckWait, t.MaxDeliver, t.BackOff, t.MaxAckPending = s.Replicas, s.AckWait, s.MaxDeliver, s.BackOff, s.MaxAckPending
 	t.WorkDuplicates, t.RegistryDuplicates, t.RegistryMaxAge, t.DLQMaxAge, t.ProcessedTTL = s.WorkDuplicates, s.RegistryDuplicates, s.RegistryMaxAge, s.DLQMaxAge, s.ProcessedTTL
 	return t
+}
+
+// assembleConfig is the domain step's configuration.
+func (l *loaded) assembleConfig() (assemble.Config, error) {
+	p := l.Processing
+	c := assemble.Config{
+		Registry: l.Registry, ModelsPrefix: p.ModelsPrefix, SpoolDir: p.SpoolDir, SpoolMemory: int(p.SpoolMemory),
+		Series: dicomx.SeriesOptions{ThinSliceMaxMM: p.ThinSliceMaxMM},
+	}
+	c.Mesh = mesh.DefaultOptions()
+	if p.ModelUnits != "" {
+		c.Mesh.DefaultUnits = p.ModelUnits
+	}
+	if p.DeidProfile != "" {
+		prof, err := deid.LoadProfile(p.DeidProfile)
+		if err != nil {
+			return c, fmt.Errorf("processing.deid_profile: %w", err)
+		}
+		c.Profile = &prof
+	}
+	return c, nil
 }
 
 func (l *loaded) workerConfig() pipeline.WorkerConfig {
@@ -448,6 +503,20 @@ func (l *loaded) validate() error {
 	}
 	if err := l.topology().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("streams: %w", err))
+	}
+	if err := l.Registry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("registry: %w", err))
+	}
+	if p := l.Processing; p.ThinSliceMaxMM <= 0 || p.ThinSliceMaxMM > 10 {
+		add("processing.thin_slice_max_mm %g: use a value above 0 and at most 10", p.ThinSliceMaxMM)
+	}
+	if p := l.Processing.ModelsPrefix; p != "" && !strings.HasSuffix(p, "/") {
+		add("processing.models_prefix %q must end with /", p)
+	}
+	if l.Processing.DeidProfile != "" {
+		if _, err := deid.LoadProfile(l.Processing.DeidProfile); err != nil {
+			add("processing.deid_profile: %v", err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration is not valid:\n  %w", joinIndented(errs))

@@ -15,6 +15,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -177,51 +178,6 @@ func TestSiteSecretGeneratedOnlyForTheDefault(t *testing.T) {
 	}
 }
 
-func TestSniff(t *testing.T) {
-	preamble := append(make([]byte, 128), []byte("DICMxxxx")...)
-	binSTL := make([]byte, 84+50)
-	binSTL[80] = 1
-	tests := []struct {
-		name string
-		head []byte
-		size int64
-		want string
-	}{
-		{"a.dcm", preamble, 1000, "dicom"},
-		{"noext", []byte{0x08, 0x00, 0x05, 0x00, 'C', 'S', 2, 0}, 100, "dicom"},
-		{"m.3mf", []byte("PK\x03\x04rest"), 100, "3mf"},
-		{"x.zip", []byte("PK\x03\x04rest"), 100, "unknown"},
-		{"m.stl", []byte("solid part\nfacet"), 100, "stl"},
-		{"m.bin", binSTL, int64(len(binSTL)), "stl"},
-		{"case.json", []byte(`{"object_type":"model"}`), 10, "sidecar"},
-		{"m.OBJ", []byte("v 1 2 3\n"), 10, "obj"},
-		{"notes.txt", []byte("hello"), 5, "unknown"},
-	}
-	for _, tc := range tests {
-		if got := sniff(tc.name, tc.head, tc.size); got != tc.want {
-			t.Errorf("sniff(%s) = %s, want %s", tc.name, got, tc.want)
-		}
-	}
-}
-
-func TestInterimModelIsAJoin(t *testing.T) {
-	m := interimModel{source: "urn:test"}
-	f := interimFact{Object: "o1", Version: "v1", Kind: "stl", Size: 3}
-	now := time.Unix(100, 0)
-	mut, err := m.Apply("c1", nil, f, now)
-	if err != nil || mut.State == nil || len(mut.Events) != 1 {
-		t.Fatalf("first apply = %+v, %v", mut, err)
-	}
-	again, err := m.Apply("c1", mut.State, f, now.Add(time.Hour))
-	if err != nil || again.State != nil || len(again.Events) != 0 {
-		t.Errorf("repeat apply changed the case: %+v, %v", again, err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(mut.Events[0].Data, &ev); err != nil || ev["type"] != interimEventType || ev["id"] != mut.Events[0].ID || ev["subject"] != "c1" {
-		t.Errorf("event = %v, %v", ev, err)
-	}
-}
-
 // TestEmbeddedDefault: `ingest run` with no configuration starts NATS
 // in-process, takes a file dropped in the inbox, and `ingest tail` shows
 // the case event.
@@ -248,7 +204,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if err := os.MkdirAll(inbox, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(inbox, "DOE JOHN model.stl"), []byte("solid x\nendsolid x\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(inbox, "DOE JOHN model.stl"), asciiTetrahedron, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
@@ -260,9 +216,21 @@ func TestEmbeddedDefault(t *testing.T) {
 	var ev struct {
 		Type    string `json:"type"`
 		Subject string `json:"subject"`
+		Data    struct {
+			Case struct {
+				Models []struct {
+					Triangles int `json:"triangles"`
+				} `json:"models"`
+			} `json:"case"`
+		} `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Type != interimEventType || !pipeline.ValidCaseID(ev.Subject) {
+	if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Type != registry.TypeCaseUpdated || !pipeline.ValidCaseID(ev.Subject) ||
+		len(ev.Data.Case.Models) != 1 || ev.Data.Case.Models[0].Triangles != 4 {
 		t.Errorf("tail printed %q (%v)", out, err)
+	}
+	models, _ := filepath.Glob(filepath.Join(dir, "deid", ev.Subject, "models", "*.stl"))
+	if len(models) != 1 {
+		t.Errorf("the sanitised model is not in the de-identified folder: %v", models)
 	}
 	cancel()
 	if code := <-done; code != exitOK {
@@ -284,6 +252,39 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Error("the embedded server's URL file was left behind")
 	}
 }
+
+// asciiTetrahedron is a closed four-triangle ASCII STL.
+var asciiTetrahedron = []byte(`solid t
+facet normal 0 0 -1
+outer loop
+vertex 0 0 0
+vertex 0 1 0
+vertex 1 0 0
+endloop
+endfacet
+facet normal 0 -1 0
+outer loop
+vertex 0 0 0
+vertex 1 0 0
+vertex 0 0 1
+endloop
+endfacet
+facet normal -1 0 0
+outer loop
+vertex 0 0 0
+vertex 0 0 1
+vertex 0 1 0
+endloop
+endfacet
+facet normal 1 1 1
+outer loop
+vertex 1 0 0
+vertex 0 1 0
+vertex 0 0 1
+endloop
+endfacet
+endsolid t
+`)
 
 func waitFile(t *testing.T, p string) {
 	t.Helper()
@@ -352,7 +353,7 @@ worker:
 			t.Fatal(err)
 		}
 	}
-	put("ACC1/model.stl", []byte("solid a\nendsolid a\n"))
+	put("ACC1/model.stl", asciiTetrahedron)
 	put("ACC1/notes.bin", []byte("neither dicom nor a model"))
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer tcancel()

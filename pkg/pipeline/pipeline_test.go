@@ -44,7 +44,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	if ri.Config.Retention != jetstream.LimitsPolicy || ri.Config.Subjects[0] != "registry.case.>" || ri.Config.Duplicates != e.topo.RegistryDuplicates {
 		t.Errorf("registry stream config = %+v", ri.Config)
 	}
-	for _, b := range []string{e.topo.CasesBucket, e.topo.TimersBucket, e.topo.ProcessedBucket} {
+	for _, b := range []string{e.topo.CasesBucket, e.topo.TimersBucket, e.topo.ProcessedBucket, e.topo.SeriesBucket, e.topo.AliasesBucket} {
 		if _, err := e.js.KeyValue(ctx(t), b); err != nil {
 			t.Errorf("KV %s: %v", b, err)
 		}

@@ -23,6 +23,9 @@ type Input struct {
 	Size        int64
 	ETag        string
 	ContentType string
+	// Modified is when this version landed (S3 LastModified, file mtime):
+	// the order of revisions of one object.
+	Modified time.Time
 	// Open streams the object. The reader fails with objstore.ErrChanged if
 	// the object's size differs from Size.
 	Open func(ctx context.Context) (io.ReadCloser, error)

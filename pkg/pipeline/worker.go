@@ -424,7 +424,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	if ref.ETag == "" {
 		ref.ETag = info.ETag
 	}
-	in = Input{Ref: ref, ObjectID: objID, Size: info.Size, ETag: info.ETag, ContentType: info.ContentType}
+	in = Input{Ref: ref, ObjectID: objID, Size: info.Size, ETag: info.ETag, ContentType: info.ContentType, Modified: info.ModTime}
 	vid := VersionID(w.d.Key, ref)
 	t = time.Now()
 	mk, found, err := w.markers.Get(ctx, vid)

@@ -1,0 +1,250 @@
+package assemble
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/deid"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+// Config tunes the domain step. The zero value takes the defaults.
+type Config struct {
+	// Registry is the case model's configuration.
+	Registry registry.Config
+	// Profile is the de-identification profile (default deid.RegistryProfile).
+	Profile *deid.Profile
+	// Series tunes series geometry (thin-slice guidance).
+	Series dicomx.SeriesOptions
+	// Limits bound the DICOM reader.
+	Limits dicomx.Limits
+	// Mesh tunes model measurement (default units for STL and OBJ, limits).
+	Mesh mesh.Options
+	// ModelsPrefix is the key prefix labs drop models under
+	// (<prefix><case-ref>/…). Empty: the first folder of any key is the
+	// case reference.
+	ModelsPrefix string
+	// SpoolDir holds outputs too large for memory (default os.TempDir()).
+	SpoolDir string
+	// SpoolMemory is the largest output held in memory (default 64 MiB).
+	SpoolMemory int
+}
+
+// Assembler implements pipeline.Processor and pipeline.Rejecter; Model
+// returns the matching pipeline.CaseModel.
+type Assembler struct {
+	cfg     Config
+	key     *sitekey.Key
+	reg     *registry.Registry
+	eng     *deid.Engine
+	deid    objstore.Bucket
+	series  jetstream.KeyValue
+	aliases jetstream.KeyValue
+	log     zerolog.Logger
+
+	mu    sync.RWMutex
+	cases *pipeline.CaseStore
+
+	bufs    sync.Pool
+	headers sync.Pool
+	// pointers caches alias → case pointers (they never change once set);
+	// folded remembers aliases whose case was already retired and merged.
+	pointers sync.Map
+	folded   sync.Map
+}
+
+// New builds the domain step over the de-identified bucket and the KV
+// buckets of topo (created by pipeline.Setup). Call Bind with the worker's
+// case store before the first object.
+func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStream, topo pipeline.Topology, out objstore.Bucket, log zerolog.Logger) (*Assembler, error) {
+	if key == nil || js == nil || out == nil {
+		return nil, errors.New("assemble: site key, JetStream and the de-identified bucket are required")
+	}
+	reg, err := registry.New(cfg.Registry, key)
+	if err != nil {
+		return nil, fmt.Errorf("assemble: registry: %w", err)
+	}
+	prof := deid.RegistryProfile()
+	if cfg.Profile != nil {
+		prof = *cfg.Profile
+	}
+	eng, err := deid.New(key, prof)
+	if err != nil {
+		return nil, fmt.Errorf("assemble: de-identification: %w", err)
+	}
+	series, err := js.KeyValue(ctx, topo.SeriesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("assemble: KV bucket %s (run `ingest setup`): %w", topo.SeriesBucket, err)
+	}
+	aliases, err := js.KeyValue(ctx, topo.AliasesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("assemble: KV bucket %s (run `ingest setup`): %w", topo.AliasesBucket, err)
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
+	if cfg.SpoolMemory <= 0 {
+		cfg.SpoolMemory = 64 << 20
+	}
+	if cfg.Mesh.DefaultUnits == "" {
+		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits
+	}
+	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, series: series, aliases: aliases, log: log}
+	a.bufs.New = func() any { return new(bytes.Buffer) }
+	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
+	return a, nil
+}
+
+// Bind gives the assembler the case store it folds aliased cases through
+// (the worker's; see pipeline.Worker.Cases).
+func (a *Assembler) Bind(cs *pipeline.CaseStore) {
+	a.mu.Lock()
+	a.cases = cs
+	a.mu.Unlock()
+}
+
+func (a *Assembler) caseStore() *pipeline.CaseStore {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cases
+}
+
+// Registry is the case model's registry (for snapshots in tools and tests).
+func (a *Assembler) Registry() *registry.Registry { return a.reg }
+
+// sniffBytes is how much of an object is looked at to tell its type.
+const sniffBytes = 4096
+
+// Kinds label objects in metrics.
+const (
+	KindDICOM   = "dicom"
+	KindSidecar = "sidecar"
+	KindUnknown = "unknown"
+)
+
+// Process reads one raw object. See the package documentation.
+func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Result, error) {
+	rc, err := in.Open(ctx)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	defer rc.Close()
+	src := &watched{r: rc}
+	br := bufio.NewReaderSize(src, 64<<10)
+	head, err := br.Peek(sniffBytes)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return pipeline.Result{}, fmt.Errorf("reading the object: %w", err)
+	}
+	name := path.Base(in.Ref.Key)
+	switch {
+	case dicomx.Sniff(head):
+		return a.dicom(ctx, in, br, src)
+	case strings.EqualFold(name, "case.json"):
+		return a.sidecar(ctx, in, br)
+	}
+	if f := mesh.Sniff(head, in.Size, name); f != "" {
+		rc.Close()
+		return a.model(ctx, in, f)
+	}
+	res := pipeline.Result{Kind: KindUnknown}
+	if c, err := a.fileCase(ctx, in.Ref.Key); err == nil && c != "" {
+		res.CaseID = c
+		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonUnsupported, "not DICOM, STL, 3MF, OBJ or case.json")}
+	}
+	return res, pipeline.Permanent(pipeline.ReasonUnsupported, errors.New("not DICOM, STL, 3MF, OBJ or case.json"))
+}
+
+// Reject records, in the object's case when its key names one, an object
+// the worker refused before reading it (over the size cap, say). A DICOM
+// object's case is known only from its content, so such an object is only
+// in the dead-letter stream.
+func (a *Assembler) Reject(ctx context.Context, in pipeline.Input, reason string) (pipeline.Result, error) {
+	res := pipeline.Result{Kind: kindOfName(in.Ref.Key)}
+	if res.Kind == KindDICOM || res.Kind == KindUnknown {
+		return res, nil
+	}
+	c, err := a.fileCase(ctx, in.Ref.Key)
+	if err != nil || c == "" {
+		return res, err
+	}
+	res.CaseID = c
+	res.Facts = []registry.Fact{a.rejected(in, reason, "")}
+	return res, nil
+}
+
+// kindOfName guesses an object's kind from its name alone (for objects
+// refused unread).
+func kindOfName(key string) string {
+	name := strings.ToLower(path.Base(key))
+	switch {
+	case name == "case.json":
+		return KindSidecar
+	case strings.HasSuffix(name, ".stl"):
+		return string(mesh.STL)
+	case strings.HasSuffix(name, ".3mf"):
+		return string(mesh.ThreeMF)
+	case strings.HasSuffix(name, ".obj"):
+		return string(mesh.OBJ)
+	case strings.HasSuffix(name, ".dcm") || !strings.Contains(name, "."):
+		return KindDICOM
+	}
+	return KindUnknown
+}
+
+// origin names the object revision a file fact comes from.
+func (a *Assembler) origin(in pipeline.Input) registry.Origin {
+	v := in.ETag
+	if in.Ref.VersionID != "" {
+		v = in.Ref.VersionID + "/" + v
+	}
+	return registry.Origin{ID: a.objectHash(in), Version: v, Time: in.Modified}
+}
+
+// objectHash is the object's id in facts and output keys: a keyed hash of
+// bucket and key (32 hex digits).
+func (a *Assembler) objectHash(in pipeline.Input) string {
+	return a.key.Hex(16, "printreg/assemble/object/v1", in.Ref.Bucket, in.Ref.Key)
+}
+
+func (a *Assembler) rejected(in pipeline.Input, reason, detail string) registry.RejectedFact {
+	return registry.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail}
+}
+
+// transient tells whether a processing error came from the network or the
+// context rather than from the content.
+func transient(ctx context.Context, src *watched) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if src != nil && src.err != nil {
+		return src.err
+	}
+	return nil
+}
+
+// put writes a spooled output to the de-identified bucket.
+func (a *Assembler) put(ctx context.Context, key, contentType string, sp *spool) error {
+	if _, err := a.deid.Put(ctx, key, sp.Reader(), sp.Size(), objstore.PutOptions{ContentType: contentType}); err != nil {
+		if errors.Is(err, objstore.ErrInvalidKey) {
+			return pipeline.Permanent(pipeline.ReasonOther, fmt.Errorf("output key: %w", err))
+		}
+		return fmt.Errorf("writing the de-identified output: %w", err)
+	}
+	return nil
+}

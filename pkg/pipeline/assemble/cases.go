@@ -1,0 +1,234 @@
+package assemble
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// Model returns the case model: registry cases stored as the pipeline's
+// opaque state, facts as []registry.Fact.
+func (a *Assembler) Model() pipeline.CaseModel { return caseModel{reg: a.reg} }
+
+type caseModel struct{ reg *registry.Registry }
+
+// ErrRetired is returned when facts reach a case that was folded into
+// another; the object is retried and then follows the alias.
+var ErrRetired = errors.New("the case was merged into another case; retrying through its alias")
+
+func load(caseID string, state []byte) (*registry.Case, error) {
+	if state == nil {
+		return registry.NewCase(caseID)
+	}
+	c, err := registry.Decode(state)
+	if err != nil {
+		return nil, fmt.Errorf("stored case: %w", err)
+	}
+	return c, nil
+}
+
+func (m caseModel) Apply(caseID string, state []byte, facts any, now time.Time) (pipeline.Mutation, error) {
+	fs, ok := facts.([]registry.Fact)
+	if !ok {
+		return pipeline.Mutation{}, fmt.Errorf("case model: unexpected facts %T", facts)
+	}
+	c, err := load(caseID, state)
+	if err != nil {
+		return pipeline.Mutation{}, err
+	}
+	if c.MergedInto() != "" {
+		return pipeline.Mutation{}, ErrRetired
+	}
+	var changes []registry.Change
+	for _, f := range fs {
+		if f == nil {
+			continue
+		}
+		if ch, ok := m.reg.Apply(c, f, now); ok {
+			changes = append(changes, ch)
+		}
+	}
+	return m.mutation(c, changes)
+}
+
+func (m caseModel) Tick(caseID string, state []byte, now time.Time) (pipeline.Mutation, error) {
+	if state == nil {
+		return pipeline.Mutation{}, nil
+	}
+	c, err := load(caseID, state)
+	if err != nil {
+		return pipeline.Mutation{}, err
+	}
+	ch, ok := m.reg.Tick(c, now)
+	if !ok {
+		return pipeline.Mutation{}, nil
+	}
+	return m.mutation(c, []registry.Change{ch})
+}
+
+// mutation encodes a changed case and the events of its changes. Minor
+// changes (instance counts of a study still receiving) are stored without
+// an event: the study's next event, at the latest study_stable, carries
+// the counts, so a 500-slice series is not 500 events.
+func (m caseModel) mutation(c *registry.Case, changes []registry.Change) (pipeline.Mutation, error) {
+	if len(changes) == 0 {
+		return pipeline.Mutation{}, nil
+	}
+	b, err := c.Encode()
+	if err != nil {
+		return pipeline.Mutation{}, err
+	}
+	mu := pipeline.Mutation{State: b}
+	for i, ch := range changes {
+		// Of several changes made at once, only the last one's event
+		// carries the snapshot that results; earlier ones are folded into
+		// it unless they matter on their own.
+		if ch.Minor || i < len(changes)-1 && !ch.ReadyChanged {
+			continue
+		}
+		data, id, err := m.reg.Event(c, ch)
+		if err != nil {
+			return pipeline.Mutation{}, err
+		}
+		mu.Events = append(mu.Events, pipeline.Event{ID: id, Data: data})
+	}
+	if t, ok := m.reg.NextTick(c); ok {
+		mu.Timer = t
+	}
+	return mu, nil
+}
+
+// resolve follows a case id's alias pointer, if any.
+func (a *Assembler) resolve(ctx context.Context, caseID string) (string, error) {
+	if v, ok := a.pointers.Load(caseID); ok {
+		return v.(string), nil
+	}
+	e, err := a.aliases.Get(ctx, caseID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return caseID, nil
+	case err != nil:
+		return "", fmt.Errorf("case alias: %w", err)
+	}
+	target := string(e.Value())
+	if !registry.IsCaseID(target) {
+		return caseID, nil
+	}
+	a.pointers.Store(caseID, target)
+	return target, nil
+}
+
+// fold records the study's other case ids as aliases of its case and folds
+// any case opened under them (a lab's folder named by StudyInstanceUID)
+// into it: the alias is written first, so new facts follow it; the old
+// case is then retired, so late facts are refused and retried through the
+// alias; finally its content is merged. Every step is idempotent, so a
+// crash anywhere is repaired by the object's redelivery.
+func (a *Assembler) fold(ctx context.Context, primary string, others []string) error {
+	for _, alias := range others {
+		if alias == primary {
+			continue
+		}
+		if _, ok := a.folded.Load(alias); ok {
+			continue
+		}
+		target, err := a.pointTo(ctx, alias, primary)
+		if err != nil {
+			return err
+		}
+		if target != primary {
+			// The alias already names another study's case (two
+			// accessions share one StudyInstanceUID): keep the first.
+			a.log.Warn().Str("case_id", primary).Str("alias", alias).Str("alias_of", target).Msg("StudyInstanceUID alias already points to another case; not folding")
+			a.folded.Store(alias, true)
+			continue
+		}
+		cs := a.caseStore()
+		if cs == nil {
+			return errors.New("assemble: no case store bound")
+		}
+		state, err := cs.Get(ctx, alias)
+		if err != nil {
+			return fmt.Errorf("aliased case: %w", err)
+		}
+		if state == nil {
+			// Nothing to fold yet. Not remembered: a fact may still reach
+			// the alias before it learns of the pointer.
+			continue
+		}
+		if err := a.retireAndMerge(ctx, alias, primary); err != nil {
+			return err
+		}
+		a.folded.Store(alias, true)
+	}
+	return nil
+}
+
+// pointTo creates alias → target unless the alias already points somewhere;
+// it returns where the alias points.
+func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, error) {
+	if v, ok := a.pointers.Load(alias); ok {
+		return v.(string), nil
+	}
+	_, err := a.aliases.Create(ctx, alias, []byte(target))
+	if err == nil {
+		a.pointers.Store(alias, target)
+		return target, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return "", fmt.Errorf("case alias: %w", err)
+	}
+	return a.resolve(ctx, alias)
+}
+
+func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) error {
+	cs := a.caseStore()
+	now := time.Now()
+	if _, err := cs.Update(ctx, alias, func(state []byte) (pipeline.Mutation, error) {
+		if state == nil {
+			return pipeline.Mutation{}, nil
+		}
+		c, err := load(alias, state)
+		if err != nil {
+			return pipeline.Mutation{}, err
+		}
+		ch, ok := a.reg.Retire(c, primary, now)
+		if !ok {
+			return pipeline.Mutation{}, nil
+		}
+		return caseModel{reg: a.reg}.mutation(c, []registry.Change{ch})
+	}); err != nil {
+		return fmt.Errorf("retiring the aliased case: %w", err)
+	}
+	state, err := cs.Get(ctx, alias)
+	if err != nil {
+		return fmt.Errorf("aliased case: %w", err)
+	}
+	src, err := load(alias, state)
+	if err != nil {
+		return err
+	}
+	if src.MergedInto() != primary {
+		return nil
+	}
+	if _, err := cs.Update(ctx, primary, func(state []byte) (pipeline.Mutation, error) {
+		dst, err := load(primary, state)
+		if err != nil {
+			return pipeline.Mutation{}, err
+		}
+		ch, ok := a.reg.Merge(dst, src, now)
+		if !ok {
+			return pipeline.Mutation{}, nil
+		}
+		return caseModel{reg: a.reg}.mutation(dst, []registry.Change{ch})
+	}); err != nil {
+		return fmt.Errorf("merging the aliased case: %w", err)
+	}
+	return nil
+}

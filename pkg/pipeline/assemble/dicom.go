@@ -1,0 +1,259 @@
+package assemble
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/printreg/printreg/pkg/deid"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// headerCapture is how much of a raw DICOM object is kept to read its
+// identifiers from; the identifying attributes (groups 0008–0020) sit well
+// inside it unless a header is unusually large, in which case the object is
+// opened a second time.
+const headerCapture = 256 << 10
+
+// ReasonNoCaseReference refuses objects that name no case: a DICOM object
+// with neither AccessionNumber nor StudyInstanceUID, a model at the top of
+// the bucket.
+const ReasonNoCaseReference = "no_case_reference"
+
+// dicom de-identifies one DICOM object, stores it, and returns its facts.
+func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, src *watched) (pipeline.Result, error) {
+	res := pipeline.Result{Kind: KindDICOM}
+	hdr := a.headers.Get().(*prefix)
+	hdr.b = hdr.b[:0]
+	defer a.headers.Put(hdr)
+	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
+	defer sp.Close()
+
+	dres, derr := a.eng.DeidentifyTo(ctx, io.TeeReader(r, hdr), in.Size, func(*deid.Result) (io.Writer, error) { return sp, nil })
+	if derr != nil {
+		if err := transient(ctx, src); err != nil {
+			return res, fmt.Errorf("reading the object: %w", err)
+		}
+	}
+	ids, idErr := a.identifiers(ctx, in, hdr)
+	var identity registry.IdentityFact
+	if idErr == nil {
+		identity = a.reg.IdentityFact(ids)
+		if aliases := registry.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); len(aliases) > 0 {
+			res.CaseID = aliases[0]
+			if err := a.fold(ctx, aliases[0], aliases[1:]); err != nil {
+				return res, err
+			}
+		}
+	} else if derr == nil {
+		// De-identification read the whole header, so the identifiers
+		// must be readable: a failure here is a transient read error.
+		return res, idErr
+	}
+	if derr != nil {
+		reason, detail := refusal(derr)
+		if res.CaseID != "" {
+			rej := registry.RejectedFact{Origin: registry.Origin{ID: a.objectHash(in), Version: in.ETag, Time: in.Modified}, Reason: reason, Detail: detail}
+			res.Facts = []registry.Fact{identity, rej}
+		}
+		return res, pipeline.Permanent(reason, derr)
+	}
+	if res.CaseID == "" {
+		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the object has neither AccessionNumber nor StudyInstanceUID, so it names no case"))
+	}
+
+	obj, err := dicomx.ReadMeta(sp.Reader(), sp.Size(), dicomx.MetaOptions(a.cfg.Limits))
+	if err != nil {
+		// The engine wrote it; failing to read it back is our bug, not the
+		// object's, but retrying will not help either.
+		return res, pipeline.Permanent(pipeline.ReasonOther, fmt.Errorf("reading back the de-identified object: %w", err))
+	}
+	facts := dicomx.Extract(obj)
+	inst := facts.Instance
+	key := res.CaseID + "/" + dres.StudyInstanceUID + "/" + dres.SeriesInstanceUID + "/" + dres.SOPInstanceUID + ".dcm"
+	if err := a.put(ctx, key, "application/dicom", sp); err != nil {
+		return res, err
+	}
+	origin := registry.Origin{ID: inst.SOPInstanceUID, Version: in.ETag, Time: in.Modified}
+
+	switch {
+	case facts.Segmentation != nil:
+		res.Kind = "seg"
+		res.Facts = []registry.Fact{segmentationFact(origin, facts.Segmentation, identity)}
+	case facts.Model != nil && facts.Model.Format != "mtl":
+		res.Kind = "dicom_" + facts.Model.Format
+		mf, err := a.encapsulated(ctx, origin, facts.Model, identity)
+		if err != nil {
+			res.Facts = []registry.Fact{identity, registry.RejectedFact{Origin: origin, Reason: pipeline.ReasonMalformed, Detail: err.Error()}}
+			return res, pipeline.Permanent(pipeline.ReasonMalformed, err)
+		}
+		res.Facts = []registry.Fact{mf}
+	case facts.Model != nil || obj.PixelData == nil:
+		// An MTL document, or a non-image object (structured report, key
+		// object…): stored, and it links the case, but it has no series
+		// geometry to report.
+		res.Facts = []registry.Fact{identity}
+	default:
+		s, err := a.addToSeries(ctx, inst)
+		if err != nil {
+			return res, err
+		}
+		sf := seriesFact(origin, s)
+		sf.Identity = identity
+		res.Facts = []registry.Fact{sf}
+	}
+	return res, nil
+}
+
+// refusal maps a de-identification or parse error to a reason code and a
+// detail that carries no value from the object.
+func refusal(err error) (reason, detail string) {
+	var re *deid.RefusedError
+	if errors.As(err, &re) {
+		switch re.Reason {
+		case deid.ReasonBurnedIn, deid.ReasonBurnedInSOP, deid.ReasonBurnedInModal, deid.ReasonOverlayInPixels:
+			return pipeline.ReasonBurnedIn, re.Detail
+		case deid.ReasonResidue:
+			return pipeline.ReasonPHIResidue, re.Detail
+		case deid.ReasonModelUnreadable:
+			return pipeline.ReasonMalformed, re.Detail
+		case deid.ReasonDICOMDIR, deid.ReasonNoInstanceUID:
+			return pipeline.ReasonUnsupported, re.Detail
+		}
+		return pipeline.ReasonUnsupported, re.Detail
+	}
+	return pipeline.ReasonMalformed, err.Error()
+}
+
+// identifiers reads the raw identifying attributes from the captured header,
+// or from a second read of the object when the header did not fit.
+func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *prefix) (registry.Identifiers, error) {
+	ids, done, err := rawIdentifiers(bytes.NewReader(hdr.b), -1, a.cfg.Limits)
+	if done || (err == nil && !hdr.full()) {
+		return ids, nil
+	}
+	if !hdr.full() {
+		return ids, err // the object itself ends or breaks before its identifiers
+	}
+	rc, oerr := in.Open(ctx)
+	if oerr != nil {
+		return ids, oerr
+	}
+	defer rc.Close()
+	ids, done, err = rawIdentifiers(rc, in.Size, a.cfg.Limits)
+	if done || err == nil {
+		return ids, nil
+	}
+	return ids, err
+}
+
+// rawIdentifiers reads the attributes registry.Identifiers needs and stops
+// after StudyInstanceUID (done is then true).
+func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits) (ids registry.Identifiers, done bool, err error) {
+	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: lim})
+	if err != nil {
+		return ids, false, err
+	}
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			return ids, true, nil
+		}
+		if err != nil {
+			return ids, false, err
+		}
+		if el.Tag > dicomx.TagStudyInstanceUID {
+			return ids, true, nil
+		}
+		if el.Bulk {
+			if err := rd.SkipValue(); err != nil {
+				return ids, false, err
+			}
+			continue
+		}
+		switch el.Tag {
+		case dicomx.TagPatientName:
+			ids.PatientName = el.Str()
+		case dicomx.TagPatientID:
+			ids.PatientID = el.Str()
+		case dicomx.TagAccessionNumber:
+			ids.AccessionNumber = el.Str()
+		case dicomx.TagPatientBirthDate:
+			ids.BirthDate = el.Str()
+		case dicomx.TagOtherPatientIDs:
+			ids.OtherPatientIDs = append(ids.OtherPatientIDs, el.Strs()...)
+		case dicomx.TagOtherPatientIDsSequence:
+			for _, it := range el.Items {
+				if v := it.Str(dicomx.TagPatientID); v != "" {
+					ids.OtherPatientIDs = append(ids.OtherPatientIDs, v)
+				}
+			}
+		case dicomx.TagStudyInstanceUID:
+			ids.StudyInstanceUID = el.Str()
+			return ids, true, nil
+		}
+	}
+}
+
+// encapsulated measures the model an Encapsulated STL or OBJ carries (its
+// de-identified document: geometry kept, free text blanked).
+func (a *Assembler) encapsulated(ctx context.Context, origin registry.Origin, m *dicomx.EncapsulatedModel, identity registry.IdentityFact) (registry.ModelFact, error) {
+	if m.Document == nil {
+		return registry.ModelFact{}, fmt.Errorf("encapsulated %s model: the document is over the size limit", m.Format)
+	}
+	opt := a.cfg.Mesh
+	opt.Format, opt.Units = mesh.Format(m.Format), m.Units
+	rep, err := mesh.MeasureBytes(ctx, m.Document, opt)
+	if err != nil {
+		return registry.ModelFact{}, fmt.Errorf("encapsulated %s model: %w", m.Format, err)
+	}
+	mf := modelFact(origin, rep)
+	mf.Container = "dicom"
+	mf.StudyUID, mf.SeriesUID = m.StudyInstanceUID, m.SeriesInstanceUID
+	mf.Identity = identity
+	return mf, nil
+}
+
+func convCode(c *dicomx.Code) *registry.Code {
+	if c == nil {
+		return nil
+	}
+	return &registry.Code{Code: c.Code, Scheme: c.Scheme, Meaning: c.Meaning}
+}
+
+func convCodes(cs []dicomx.Code) []registry.Code {
+	var out []registry.Code
+	for _, c := range cs {
+		out = append(out, registry.Code{Code: c.Code, Scheme: c.Scheme, Meaning: c.Meaning})
+	}
+	return out
+}
+
+func segmentationFact(origin registry.Origin, s *dicomx.Segmentation, identity registry.IdentityFact) registry.SegmentationFact {
+	f := registry.SegmentationFact{
+		Origin: origin, Kind: s.Kind, StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID,
+		SOPInstanceUID: s.SOPInstanceUID, SegmentationType: s.SegmentationType,
+		ReferencedSeriesUIDs: s.ReferencedSeriesUIDs, Identity: identity,
+	}
+	for _, sg := range s.Segments {
+		rs := registry.Segment{
+			Number: sg.Number, Label: sg.Label, AlgorithmType: sg.AlgorithmType, AlgorithmName: sg.AlgorithmName,
+			Category: convCode(sg.Category), InterpretedType: sg.InterpretedType,
+		}
+		if sg.Type != nil {
+			rs.Type = convCode(sg.Type)
+			rs.TypeModifiers = convCodes(sg.Type.Modifiers)
+		}
+		if len(sg.AnatomicRegion) > 0 {
+			rs.AnatomicRegion = convCode(&sg.AnatomicRegion[0])
+			rs.RegionModifiers = convCodes(sg.AnatomicRegion[0].Modifiers)
+		}
+		f.Segments = append(f.Segments, rs)
+	}
+	return f
+}

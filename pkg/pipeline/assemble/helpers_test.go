@@ -1,0 +1,267 @@
+package assemble_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/sitekey"
+)
+
+const testSecret = "assemble-test-secret-0123456789abcdef-0123456789"
+
+func siteKey(t testing.TB) *sitekey.Key {
+	k, err := sitekey.New([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// logBuffer collects log output for PHI checks.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+func testTopology() pipeline.Topology {
+	topo := pipeline.DefaultTopology()
+	topo.AckWait = 3 * time.Second
+	topo.BackOff = []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}
+	topo.MaxDeliver = 20
+	topo.MaxAckPending = 64
+	return topo
+}
+
+func testWorkerConfig() pipeline.WorkerConfig {
+	return pipeline.WorkerConfig{
+		Workers: 4, FetchWait: 500 * time.Millisecond, Heartbeat: time.Second, ShutdownGrace: 10 * time.Second,
+		RetryDelays:   []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second},
+		SweepInterval: 300 * time.Millisecond, StatsInterval: time.Second,
+	}
+}
+
+// testConfig makes studies stable one second after their last instance.
+func testConfig() assemble.Config {
+	cfg := assemble.Config{Registry: registry.DefaultConfig()}
+	cfg.Registry.QuietPeriod = time.Second
+	cfg.Registry.Source = "urn:printreg:test"
+	return cfg
+}
+
+// startWorker runs a worker with an assembler; it stops on test cleanup.
+func startWorker(t *testing.T, natsURL string, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics) *assemble.Assembler {
+	t.Helper()
+	nc, js := connect(t, natsURL)
+	a, err := assemble.New(ctx(t), cfg, key, js, topo, out, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(ctx(t), pipeline.Deps{
+		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: out,
+		Processor: a, Model: a.Model(), Key: key, Log: log, Metrics: m,
+	}, testWorkerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Bind(w.Cases())
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(c) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return a
+}
+
+func dirBucket(t *testing.T, name string) *dirstore.Store {
+	s, err := dirstore.New(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// repo is the repository root (test data lives in testdata/ and in the
+// domain packages' testdata).
+func repo(p string) string { return filepath.Join("..", "..", "..", p) }
+
+func readFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// plant rewrites a DICOM object's identifying attributes (and adds those it
+// lacks), leaving everything else byte for byte.
+func plant(t testing.TB, in []byte, vals map[dicomx.Tag]string) []byte {
+	t.Helper()
+	rd, err := dicomx.NewReader(bytes.NewReader(in), int64(len(in)), dicomx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w := dicomx.NewWriter(&out, rd.Syntax())
+	if err := w.WriteFileHeader(rd.Preamble(), rd.Meta()); err != nil {
+		t.Fatal(err)
+	}
+	tags := make([]dicomx.Tag, 0, len(vals))
+	for tg := range vals {
+		tags = append(tags, tg)
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i] < tags[j] })
+	text := func(tg dicomx.Tag) *dicomx.Element {
+		e, _ := dicomx.Lookup(tg)
+		return dicomx.NewText(tg, e.VR, vals[tg])
+	}
+	for {
+		el, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(tags) > 0 && tags[0] < el.Tag {
+			if err := w.WriteElement(text(tags[0])); err != nil {
+				t.Fatal(err)
+			}
+			tags = tags[1:]
+		}
+		if len(tags) > 0 && tags[0] == el.Tag {
+			if el.Bulk {
+				if err := rd.SkipValue(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.WriteElement(text(tags[0])); err != nil {
+				t.Fatal(err)
+			}
+			tags = tags[1:]
+			continue
+		}
+		if el.Bulk {
+			if err := w.WriteHeader(el.Tag, el.VR, el.Length); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rd.CopyValue(w.Raw()); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := w.WriteElement(el); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tg := range tags {
+		if err := w.WriteElement(text(tg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// zipBomb rebuilds a 3MF package with 8 MiB of blanks in its model part:
+// it deflates to a few KiB, a ratio no mesh has.
+func zipBomb(t testing.TB, in []byte) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if strings.HasSuffix(f.Name, ".model") {
+			b = bytes.Replace(b, []byte("<resources>"), append([]byte("<resources>"), bytes.Repeat([]byte(" "), 8<<20)...), 1)
+		}
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// startServers starts nats-server and MinIO (with notifications to the
+// work stream) and creates the topology and buckets.
+func startServers(t *testing.T, topo pipeline.Topology) (*testenv.NATS, *testenv.MinIO, jetstream.JetStream) {
+	n := testenv.StartNATS(t)
+	_, js := connect(t, n.URL)
+	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
+		t.Fatal(err)
+	}
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: topo.WorkSubjectFor(pipeline.SourceNotify)})
+	return n, m, js
+}

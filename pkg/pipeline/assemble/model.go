@@ -1,0 +1,173 @@
+package assemble
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/printreg/printreg/pkg/mesh"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// caseRef returns the case reference a file's key names: the first folder
+// under the models prefix ("" when there is none).
+func (a *Assembler) caseRef(key string) string {
+	if p := a.cfg.ModelsPrefix; p != "" {
+		rest, ok := strings.CutPrefix(key, p)
+		if !ok {
+			return ""
+		}
+		key = rest
+	}
+	ref, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return ""
+	}
+	return ref
+}
+
+// fileCase returns the case a model or sidecar belongs to: the case id of
+// its folder, or the case that id was folded into.
+func (a *Assembler) fileCase(ctx context.Context, key string) (string, error) {
+	ref := a.caseRef(key)
+	if ref == "" {
+		return "", nil
+	}
+	return a.resolve(ctx, registry.CaseID(a.key, ref))
+}
+
+// model measures a model file, writes its sanitised copy and returns its
+// facts.
+func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Format) (pipeline.Result, error) {
+	res := pipeline.Result{Kind: string(format)}
+	caseID, err := a.fileCase(ctx, in.Ref.Key)
+	if err != nil {
+		return res, err
+	}
+	if caseID == "" {
+		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the model is not in a case folder (<case-ref>/…)"))
+	}
+	res.CaseID = caseID
+	ra, err := in.OpenAt(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer ra.Close()
+	src := &watchedAt{r: ra}
+	opt := a.cfg.Mesh
+	opt.Format = format
+	rep, err := mesh.Measure(ctx, src, in.Size, opt)
+	if err != nil {
+		if terr := transient(ctx, &src.watched); terr != nil {
+			return res, fmt.Errorf("reading the model: %w", terr)
+		}
+		reason := meshReason(err)
+		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
+		return res, pipeline.Permanent(reason, err)
+	}
+	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
+	defer sp.Close()
+	if err := mesh.Sanitize(ctx, sp, src, in.Size, format); err != nil {
+		if terr := transient(ctx, &src.watched); terr != nil {
+			return res, fmt.Errorf("reading the model: %w", terr)
+		}
+		reason := meshReason(err)
+		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
+		return res, pipeline.Permanent(reason, err)
+	}
+	key := caseID + "/models/" + a.objectHash(in) + "." + string(format)
+	if err := a.put(ctx, key, modelContentType(format), sp); err != nil {
+		return res, err
+	}
+	res.Facts = []registry.Fact{modelFact(a.origin(in), rep)}
+	return res, nil
+}
+
+func modelContentType(f mesh.Format) string {
+	switch f {
+	case mesh.STL:
+		return "model/stl"
+	case mesh.ThreeMF:
+		return "model/3mf"
+	case mesh.OBJ:
+		return "model/obj"
+	}
+	return "application/octet-stream"
+}
+
+// meshReason maps a mesh error to a reason code.
+func meshReason(err error) string {
+	switch {
+	case errors.Is(err, mesh.ErrTooLarge):
+		return registry.ReasonTooLarge
+	case errors.Is(err, mesh.ErrUnsupported):
+		return pipeline.ReasonUnsupported
+	}
+	return pipeline.ReasonMalformed
+}
+
+func metricsOf(m mesh.Metrics) registry.ModelMetrics {
+	return registry.ModelMetrics{
+		Triangles: m.Triangles, Vertices: m.Vertices, VolumeMM3: m.VolumeMM3, SurfaceAreaMM2: m.SurfaceAreaMM2,
+		BBoxMinMM: m.BBox.Min, BBoxMaxMM: m.BBox.Max, Watertight: m.Watertight, Shells: int(m.Shells),
+	}
+}
+
+// modelFact maps a mesh report onto the registry's model fact. Object
+// names are lab text: the registry screens them against the case's
+// identifiers and withholds what it refuses.
+func modelFact(origin registry.Origin, rep *mesh.Report) registry.ModelFact {
+	f := registry.ModelFact{Origin: origin, Format: string(rep.Format), Units: rep.Units, ModelMetrics: metricsOf(rep.Metrics)}
+	for _, o := range rep.Objects {
+		f.Objects = append(f.Objects, registry.ModelObject{Name: string(o.Name), ModelMetrics: metricsOf(o.Metrics)})
+	}
+	return f
+}
+
+// sidecar validates a case.json.
+func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader) (pipeline.Result, error) {
+	res := pipeline.Result{Kind: KindSidecar}
+	caseID, err := a.fileCase(ctx, in.Ref.Key)
+	if err != nil {
+		return res, err
+	}
+	if caseID == "" {
+		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the case.json is not in a case folder (<case-ref>/case.json)"))
+	}
+	res.CaseID = caseID
+	if in.Size > registry.MaxSidecarBytes {
+		msg := fmt.Sprintf("case.json is %d bytes, over the %d-byte limit", in.Size, registry.MaxSidecarBytes)
+		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonInvalidSidecar, msg)}
+		return res, pipeline.Permanent(pipeline.ReasonInvalidSidecar, errors.New(msg))
+	}
+	b, err := io.ReadAll(io.LimitReader(r, registry.MaxSidecarBytes+1))
+	if err != nil {
+		return res, fmt.Errorf("reading case.json: %w", err)
+	}
+	sc, err := registry.ParseSidecar(b)
+	if err != nil {
+		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonInvalidSidecar, err.Error())}
+		return res, pipeline.Permanent(pipeline.ReasonInvalidSidecar, err)
+	}
+	res.Facts = []registry.Fact{registry.SidecarFact{Origin: a.origin(in), Sidecar: *sc}}
+	return res, nil
+}
+
+// watchedAt is watched for random access.
+type watchedAt struct {
+	r interface {
+		ReadAt(p []byte, off int64) (int, error)
+	}
+	watched
+}
+
+func (w *watchedAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := w.r.ReadAt(p, off)
+	if err != nil && err != io.EOF && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,208 @@
+package assemble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// seriesRecord is the geometry of the instances of one series seen so far,
+// kept in the series KV bucket under the series' remapped UID. Everything in
+// it comes from de-identified headers. The series-level attributes are
+// those of the first instance; each instance keeps what may vary.
+type seriesRecord struct {
+	V        int              `json:"v"`
+	Template *dicomx.Instance `json:"template"`
+	// Extra counts instances beyond the stored ones (the record is full).
+	Extra int        `json:"extra,omitempty"`
+	Inst  []instGeom `json:"instances"`
+}
+
+type instGeom struct {
+	UID         string      `json:"u"`
+	Number      *int64      `json:"n,omitempty"`
+	Position    []float64   `json:"p,omitempty"`
+	Orientation []float64   `json:"o,omitempty"`
+	Thickness   *float64    `json:"t,omitempty"`
+	Between     *float64    `json:"b,omitempty"`
+	Pixel       []float64   `json:"ps,omitempty"`
+	Rows        int         `json:"r,omitempty"`
+	Cols        int         `json:"c,omitempty"`
+	NFrames     int         `json:"nf,omitempty"`
+	FramePos    [][]float64 `json:"fp,omitempty"`
+	FrameOri    [][]float64 `json:"fo,omitempty"`
+	Syntax      string      `json:"x,omitempty"`
+	ImageType   []string    `json:"it,omitempty"`
+}
+
+const seriesRecordVersion = 1
+
+// maxSeriesRecord keeps a record well under the server's default maximum
+// payload (1 MiB). Instances past it are counted, not placed.
+const maxSeriesRecord = 900 << 10
+
+func geomOf(in *dicomx.Instance) instGeom {
+	g := instGeom{
+		UID: in.SOPInstanceUID, Number: in.InstanceNumber, Position: in.ImagePosition, Orientation: in.ImageOrientation,
+		Thickness: in.SliceThickness, Between: in.SpacingBetween, Pixel: in.PixelSpacing, Rows: in.Rows, Cols: in.Columns,
+		NFrames: in.NumberOfFrames, Syntax: in.TransferSyntaxUID, ImageType: in.ImageType,
+	}
+	for _, f := range in.Frames {
+		g.FramePos = append(g.FramePos, f.Position)
+		g.FrameOri = append(g.FrameOri, f.Orientation)
+	}
+	return g
+}
+
+func (r *seriesRecord) instances() []*dicomx.Instance {
+	out := make([]*dicomx.Instance, 0, len(r.Inst))
+	for _, g := range r.Inst {
+		in := *r.Template
+		in.SOPInstanceUID, in.InstanceNumber = g.UID, g.Number
+		in.ImagePosition, in.ImageOrientation = g.Position, g.Orientation
+		in.SliceThickness, in.SpacingBetween, in.PixelSpacing = g.Thickness, g.Between, g.Pixel
+		in.Rows, in.Columns, in.NumberOfFrames = g.Rows, g.Cols, g.NFrames
+		in.TransferSyntaxUID, in.ImageType = g.Syntax, g.ImageType
+		in.Frames = nil
+		for i, p := range g.FramePos {
+			f := dicomx.Frame{Position: p}
+			if i < len(g.FrameOri) {
+				f.Orientation = g.FrameOri[i]
+			}
+			in.Frames = append(in.Frames, f)
+		}
+		out = append(out, &in)
+	}
+	return out
+}
+
+// add places one instance in the record (replacing an earlier copy of the
+// same instance) and reports whether the record changed.
+func (r *seriesRecord) add(in *dicomx.Instance) (bool, error) {
+	g := geomOf(in)
+	i, found := slices.BinarySearchFunc(r.Inst, g.UID, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
+	if found {
+		old, _ := json.Marshal(r.Inst[i])
+		now, _ := json.Marshal(g)
+		if string(old) == string(now) {
+			return false, nil
+		}
+		r.Inst[i] = g
+		return true, nil
+	}
+	r.Inst = slices.Insert(r.Inst, i, g)
+	return true, nil
+}
+
+// addToSeries records an instance in its series' geometry record with
+// compare-and-set and returns the series summary as of that record.
+func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dicomx.Series, error) {
+	key := in.SeriesInstanceUID
+	if key == "" {
+		key = "none." + in.StudyInstanceUID
+	}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var rec seriesRecord
+		var rev uint64
+		e, err := a.series.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("series record: %w", err)
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.V != seriesRecordVersion || rec.Template == nil {
+				rec = seriesRecord{} // unreadable: start again from this instance
+			}
+		}
+		if rec.Template == nil {
+			t := *in
+			t.Frames, t.ImagePosition, t.ImageOrientation = nil, nil, nil
+			rec = seriesRecord{V: seriesRecordVersion, Template: &t}
+		}
+		changed, _ := rec.add(in)
+		if !changed {
+			return a.summary(&rec), nil
+		}
+		b, err := json.Marshal(&rec)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxSeriesRecord {
+			// Full: count the instance without its geometry.
+			i, _ := slices.BinarySearchFunc(rec.Inst, in.SOPInstanceUID, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
+			rec.Inst = slices.Delete(rec.Inst, i, i+1)
+			rec.Extra++
+			if b, err = json.Marshal(&rec); err != nil {
+				return nil, err
+			}
+		}
+		if rev == 0 {
+			_, err = a.series.Create(ctx, key, b)
+		} else {
+			_, err = a.series.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return a.summary(&rec), nil
+		}
+		if !isWrongSequence(err) || attempt > 64 {
+			return nil, fmt.Errorf("series record: %w", err)
+		}
+	}
+}
+
+// isWrongSequence recognises a lost compare-and-set.
+func isWrongSequence(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+func (a *Assembler) summary(rec *seriesRecord) *dicomx.Series {
+	ss := dicomx.BuildSeries(rec.instances(), a.cfg.Series)
+	if len(ss) == 0 {
+		return &dicomx.Series{}
+	}
+	s := ss[0]
+	s.InstanceCount += rec.Extra
+	return s
+}
+
+func f64(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// seriesFact maps a series summary onto the registry's series fact.
+func seriesFact(origin registry.Origin, s *dicomx.Series) registry.SeriesFact {
+	f := registry.SeriesFact{
+		Origin: origin, StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID,
+		Modality: s.Modality, SOPClassUID: s.SOPClassUID, SOPClassName: s.SOPClassName,
+		InstanceCount: s.InstanceCount, SliceCount: s.SliceCount,
+		SliceThicknessMM: f64(s.SliceThicknessMM), SliceSpacingMM: f64(s.SliceSpacingMM),
+		Rows: s.Rows, Columns: s.Columns, ExtentMM: f64(s.ExtentMM),
+		Manufacturer: s.Manufacturer, ModelName: s.ManufacturerModel, Kernel: s.ConvolutionKernel,
+		KVP: f64(s.KVP), Contrast: s.ContrastBolusAgent != "", ContrastAgent: s.ContrastBolusAgent,
+		BodyPart: s.BodyPartExamined, Description: s.SeriesDescription, ThinSlice: s.ThinSlice,
+		Flags: registry.SeriesFlags{
+			UnevenSpacing: s.Flags.UnevenSpacing, Gaps: s.Flags.Gaps, Duplicates: s.Flags.DuplicatePositions,
+			Overlap: s.Flags.Overlap, Oblique: s.Flags.Oblique, GantryTilt: s.Flags.Tilted,
+			MixedOrientation: s.Flags.MixedOrientations,
+		},
+	}
+	if len(s.PixelSpacingMM) == 2 {
+		f.PixelSpacingMM = [2]float64{s.PixelSpacingMM[0], s.PixelSpacingMM[1]}
+	}
+	return f
+}
