@@ -1,0 +1,154 @@
+package assemble_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// lastCase returns the registry snapshot of a case's latest event.
+func lastCase(t *testing.T, e *aliasEnv, caseID string) *registry.Snapshot {
+	s, err := e.js.Stream(ctx(t), e.topo.RegistryStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx(t), e.topo.CaseSubject(caseID))
+	if err != nil {
+		return nil
+	}
+	var ev struct {
+		Data registry.EventData `json:"data"`
+	}
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return &ev.Data.Case
+}
+
+type aliasEnv struct {
+	topo pipeline.Topology
+	js   jetstream.JetStream
+}
+
+// TestModelUnderStudyUIDJoinsTheAccessionCase: a lab drops a model under
+// the study's StudyInstanceUID before the study arrives; the study (which
+// has an accession) then folds that case into the accession's case, and
+// the old case's last event says where it went.
+func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
+	topo := testTopology()
+	n := testenv.StartNATS(t)
+	_, js := connect(t, n.URL)
+	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
+		t.Fatal(err)
+	}
+	key := siteKey(t)
+	raw, out := dirBucket(t, "raw"), dirBucket(t, "deid")
+	log := zerolog.New(&logBuffer{})
+	startWorker(t, n.URL, topo, key, raw, out, testConfig(), log, nil)
+	scanner, err := pipeline.NewScanner(ctx(t), js, topo, key, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(k string, b []byte) {
+		if _, err := raw.Put(ctx(t), k, bytes.NewReader(b), int64(len(b)), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scanner.Scan(ctx(t), raw, k, pipeline.SourceScan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &aliasEnv{topo: topo, js: js}
+	wait := func(what string, caseID string, ok func(*registry.Snapshot) bool) *registry.Snapshot {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			if s := lastCase(t, e, caseID); s != nil && ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: timed out", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	cts, _ := filepath.Glob(repo("testdata/dicom/series_pydicom_CT5N_5slices/*.dcm"))
+	planted := make([][]byte, len(cts))
+	var studyUID string
+	for i, p := range cts {
+		planted[i] = plant(t, readFile(t, p), map[dicomx.Tag]string{dicomx.TagAccessionNumber: "ACC-FOLD-1", dicomx.TagPatientID: "MRN-FOLD-1"})
+		obj, err := dicomx.ReadMeta(bytes.NewReader(planted[i]), int64(len(planted[i])), dicomx.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		studyUID = obj.Dataset.Str(dicomx.TagStudyInstanceUID)
+	}
+	byUID, byAcc := registry.CaseID(key, studyUID), registry.CaseID(key, "ACC-FOLD-1")
+
+	put(studyUID+"/heart.stl", asciiTetrahedron)
+	wait("model case", byUID, func(s *registry.Snapshot) bool { return len(s.Models) == 1 })
+
+	for i, b := range planted {
+		put(fmt.Sprintf("pacs/s/%d.dcm", i), b)
+	}
+	acc := wait("accession case with the model", byAcc, func(s *registry.Snapshot) bool {
+		return len(s.Models) == 1 && s.Counts.Instances == len(planted)
+	})
+	if len(acc.Aliases) == 0 || acc.Aliases[0] != byUID {
+		t.Errorf("aliases %v, want [%s]", acc.Aliases, byUID)
+	}
+	old := wait("retired case", byUID, func(s *registry.Snapshot) bool { return s.MergedInto != "" })
+	if old.MergedInto != byAcc {
+		t.Errorf("old case merged into %s, want %s", old.MergedInto, byAcc)
+	}
+
+	// A model dropped under the StudyInstanceUID now goes straight to the
+	// accession's case.
+	put(studyUID+"/second.stl", asciiTetrahedron)
+	wait("second model", byAcc, func(s *registry.Snapshot) bool { return len(s.Models) == 2 })
+}
+
+// asciiTetrahedron is a closed four-triangle ASCII STL.
+var asciiTetrahedron = []byte(`solid t
+facet normal 0 0 -1
+outer loop
+vertex 0 0 0
+vertex 0 1 0
+vertex 1 0 0
+endloop
+endfacet
+facet normal 0 -1 0
+outer loop
+vertex 0 0 0
+vertex 1 0 0
+vertex 0 0 1
+endloop
+endfacet
+facet normal -1 0 0
+outer loop
+vertex 0 0 0
+vertex 0 0 1
+vertex 0 1 0
+endloop
+endfacet
+facet normal 1 1 1
+outer loop
+vertex 1 0 0
+vertex 0 1 0
+vertex 0 0 1
+endloop
+endfacet
+endsolid t
+`)
