@@ -19,9 +19,15 @@
 //     measured throughput and each object's time from the end of its PUT to
 //     the arrival of its case event is recorded (p50, p99).
 //
-// The processor is a stand-in (read the object, write it unchanged to the
-// deid bucket) until the DICOM de-identification processor is wired in;
-// the harness will then compare that processor against the same copy.
+// With -processor real (the default) the worker runs ingest's own domain
+// step (pkg/pipeline/assemble: de-identify, store, extract, series
+// geometry, registry case merge); give it a corpus of distinct DICOM
+// instances (e.g. the CT studies ../shared/bench generates). With
+// -processor copy it runs a stand-in that writes each object unchanged.
+// Latency is measured to the object's processed marker, which the worker
+// writes after the case update and its event (CT slices arriving while
+// their study is still receiving change instance counts only, and those
+// updates publish no event of their own).
 package main
 
 import (
@@ -52,12 +58,16 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 const benchSecret = "printreg-bench-secret-0123456789abcdef0123456789"
+
+// processorKind is the -processor flag, passed on to the worker child.
+var processorKind = "real"
 
 func main() {
 	mode := flag.String("mode", "", "internal: child process role (copy or worker)")
@@ -68,7 +78,9 @@ func main() {
 	cases := flag.Int("cases", 4, "cases the synthetic objects are spread over")
 	latencyN := flag.Int("latency-objects", 300, "objects in the latency phase")
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
+	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
 	flag.Parse()
+	processorKind = *proc
 	var err error
 	switch *mode {
 	case "copy":
@@ -225,7 +237,7 @@ func peakRSS() int64 {
 
 // spawn runs this program in a mode and returns its result and peak RSS.
 func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (childRun, error) {
-	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers))
+	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-processor", processorKind)
 	cmd.Env = s.env()
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -333,13 +345,13 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir 
 	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
 	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
-	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline (stand-in processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
+	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processorKind+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
 	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
-	fmt.Printf("latency, PUT done -> case event (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
+	fmt.Printf("latency, PUT done -> case updated (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
 		queueDir, len(lat.samples), rate, lat.p(0.50).Round(time.Millisecond), lat.p(0.99).Round(time.Millisecond), lat.p(1).Round(time.Millisecond))
 	res := map[string]any{
 		"objects": len(objs), "bytes": total, "workers": workers,
-		"copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
+		"processor": processorKind, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
 		"minio_queue_dir": queueDir, "latency_p50_ms": lat.p(0.5).Seconds() * 1000, "latency_p99_ms": lat.p(0.99).Seconds() * 1000,
 	}
@@ -523,19 +535,35 @@ func childWorker(n, workers int) error {
 	m := pipeline.NewMetrics("bench")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel)
+	var proc pipeline.Processor = &copyProcessor{key: key}
+	var model pipeline.CaseModel = countModel{}
+	var asm *assemble.Assembler
+	if processorKind == "real" {
+		if asm, err = assemble.New(ctx, assemble.Config{}, key, js, topology(), deid, log); err != nil {
+			return err
+		}
+		proc, model = asm, asm.Model()
+	}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: nc, JS: js, Topology: topology(),
 		Raw: map[string]objstore.Bucket{"raw": raw}, Deid: deid,
-		Processor: &copyProcessor{key: key}, Model: countModel{}, Key: key,
-		Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel), Metrics: m,
+		Processor: proc, Model: model, Key: key, Log: log, Metrics: m,
 	}, pipeline.WorkerConfig{Workers: workers, SweepInterval: -1})
 	if err != nil {
 		return err
 	}
+	if asm != nil {
+		asm.Bind(w.Cases())
+	}
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	if err := waitUntil(10*time.Minute, func() bool { return m.Objects(pipeline.OutcomeProcessed) >= float64(n) }); err != nil {
+	// A repeated instance (the latency phase re-sends the corpus under new
+	// keys) is handled in full and counted as a duplicate of its case.
+	if err := waitUntil(10*time.Minute, func() bool {
+		return m.Objects(pipeline.OutcomeProcessed)+m.Objects(pipeline.OutcomeDuplicate) >= float64(n)
+	}); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -569,24 +597,26 @@ func (l latencies) p(q float64) time.Duration {
 func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pipeline.Topology, raw *s3store.Store, objs []object, n, workers int, rate float64) (latencies, error) {
 	key, _ := sitekey.New([]byte(benchSecret))
 	n = min(n, len(objs))
-	cons, err := js.OrderedConsumer(ctx, topo.RegistryStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	kv, err := js.KeyValue(ctx, topo.ProcessedBucket)
 	if err != nil {
 		return latencies{}, err
 	}
+	watch, err := kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return latencies{}, err
+	}
+	defer watch.Stop()
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var ev benchEvent
-		if json.Unmarshal(m.Data(), &ev) == nil {
-			mu.Lock()
-			arrived[ev.Object] = time.Now()
-			mu.Unlock()
+	go func() {
+		for e := range watch.Updates() {
+			if e != nil {
+				mu.Lock()
+				arrived[e.Key()] = time.Now()
+				mu.Unlock()
+			}
 		}
-	})
-	if err != nil {
-		return latencies{}, err
-	}
-	defer cc.Stop()
+	}()
 	started := make(chan struct{})
 	childErr := make(chan error, 1)
 	go func() {
@@ -606,9 +636,9 @@ func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pip
 		time.Sleep(time.Until(next))
 		next = next.Add(interval)
 		wg.Go(func() {
-			if _, err := raw.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{}); err == nil {
+			if oi, err := raw.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{}); err == nil {
 				pmu.Lock()
-				putDone[pipeline.ObjectID(key, "raw", o.key)] = time.Now()
+				putDone[pipeline.VersionID(key, pipeline.ObjectRef{Bucket: "raw", Key: o.key, ETag: oi.ETag, VersionID: oi.VersionID})] = time.Now()
 				pmu.Unlock()
 			}
 		})
