@@ -65,8 +65,9 @@ type Assembler struct {
 	headers sync.Pool
 	// pointers caches alias → case pointers (they never change once set);
 	// folded remembers aliases whose case was already retired and merged.
-	pointers sync.Map
-	folded   sync.Map
+	pointers    sync.Map
+	folded      sync.Map
+	seriesCache seriesCache
 }
 
 // New builds the domain step over the de-identified bucket and the KV

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -104,6 +105,11 @@ func (r *seriesRecord) add(in *dicomx.Instance) (bool, error) {
 
 // addToSeries records an instance in its series' geometry record with
 // compare-and-set and returns the series summary as of that record.
+//
+// The record a worker last wrote is kept decoded in memory with its KV
+// revision: the next instance of the series (usually handled by the same
+// process) is written against that revision without reading and decoding
+// the record again; only a lost compare-and-set reads it back.
 func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dicomx.Series, error) {
 	key := in.SeriesInstanceUID
 	if key == "" {
@@ -113,17 +119,21 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		var rec seriesRecord
-		var rev uint64
-		e, err := a.series.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("series record: %w", err)
-		default:
-			rev = e.Revision()
-			if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.V != seriesRecordVersion || rec.Template == nil {
-				rec = seriesRecord{} // unreadable: start again from this instance
+		rec, rev, cached := a.seriesCache.get(key)
+		if !cached || attempt > 0 {
+			e, err := a.series.Get(ctx, key)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				rec, rev = seriesRecord{}, 0
+			case err != nil:
+				return nil, fmt.Errorf("series record: %w", err)
+			case cached && e.Revision() == rev:
+				// the cached copy is current
+			default:
+				rev, rec = e.Revision(), seriesRecord{}
+				if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.V != seriesRecordVersion || rec.Template == nil {
+					rec = seriesRecord{} // unreadable: start again from this instance
+				}
 			}
 		}
 		if rec.Template == nil {
@@ -148,12 +158,14 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 				return nil, err
 			}
 		}
+		var nrev uint64
 		if rev == 0 {
-			_, err = a.series.Create(ctx, key, b)
+			nrev, err = a.series.Create(ctx, key, b)
 		} else {
-			_, err = a.series.Update(ctx, key, b, rev)
+			nrev, err = a.series.Update(ctx, key, b, rev)
 		}
 		if err == nil {
+			a.seriesCache.put(key, rec, nrev)
 			return a.summary(&rec), nil
 		}
 		if !isWrongSequence(err) || attempt > 64 {
@@ -162,9 +174,43 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 	}
 }
 
-// isWrongSequence recognises a lost compare-and-set.
-func isWrongSequence(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+// seriesCache holds the last series records this process wrote.
+type seriesCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSeries
+}
+
+type cachedSeries struct {
+	rec seriesRecord
+	rev uint64
+}
+
+// maxCachedSeries bounds the cache; it is simply emptied when full.
+const maxCachedSeries = 256
+
+// get returns a copy of the cached record that the caller may change.
+func (c *seriesCache) get(key string) (seriesRecord, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return seriesRecord{}, 0, false
+	}
+	rec := e.rec
+	rec.Inst = slices.Clone(e.rec.Inst)
+	return rec, e.rev, true
+}
+
+func (c *seriesCache) put(key string, rec seriesRecord, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedSeries {
+		c.m = make(map[string]cachedSeries)
+	}
+	if e, ok := c.m[key]; ok && e.rev > rev {
+		return
+	}
+	c.m[key] = cachedSeries{rec: rec, rev: rev}
 }
 
 func (a *Assembler) summary(rec *seriesRecord) *dicomx.Series {
@@ -205,4 +251,9 @@ func seriesFact(origin registry.Origin, s *dicomx.Series) registry.SeriesFact {
 		f.PixelSpacingMM = [2]float64{s.PixelSpacingMM[0], s.PixelSpacingMM[1]}
 	}
 	return f
+}
+
+// isWrongSequence recognises a lost compare-and-set.
+func isWrongSequence(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
