@@ -49,14 +49,14 @@ type aliasEnv struct {
 func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
 	topo := testTopology()
 	n := testenv.StartNATS(t)
-	_, js := connect(t, n.URL)
+	_, js := n.Connect(t)
 	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
 		t.Fatal(err)
 	}
 	key := siteKey(t)
 	raw, out := dirBucket(t, "raw"), dirBucket(t, "deid")
-	log := zerolog.New(&logBuffer{})
-	startWorker(t, n.URL, topo, key, raw, out, testConfig(), log, nil)
+	log := zerolog.Nop()
+	startWorker(t, n, topo, key, raw, out, testConfig(), log, nil)
 	scanner, err := pipeline.NewScanner(ctx(t), js, topo, key, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
 	}
 	byUID, byAcc := registry.CaseID(key, studyUID), registry.CaseID(key, "ACC-FOLD-1")
 
-	put(studyUID+"/heart.stl", asciiTetrahedron)
+	put(studyUID+"/heart.stl", testenv.TetrahedronSTL())
 	wait("model case", byUID, func(s *registry.Snapshot) bool { return len(s.Models) == 1 })
 
 	for i, b := range planted {
@@ -116,39 +116,6 @@ func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
 
 	// A model dropped under the StudyInstanceUID now goes straight to the
 	// accession's case.
-	put(studyUID+"/second.stl", asciiTetrahedron)
+	put(studyUID+"/second.stl", testenv.TetrahedronSTL())
 	wait("second model", byAcc, func(s *registry.Snapshot) bool { return len(s.Models) == 2 })
 }
-
-// asciiTetrahedron is a closed four-triangle ASCII STL.
-var asciiTetrahedron = []byte(`solid t
-facet normal 0 0 -1
-outer loop
-vertex 0 0 0
-vertex 0 1 0
-vertex 1 0 0
-endloop
-endfacet
-facet normal 0 -1 0
-outer loop
-vertex 0 0 0
-vertex 1 0 0
-vertex 0 0 1
-endloop
-endfacet
-facet normal -1 0 0
-outer loop
-vertex 0 0 0
-vertex 0 0 1
-vertex 0 1 0
-endloop
-endfacet
-facet normal 1 1 1
-outer loop
-vertex 1 0 0
-vertex 0 1 0
-vertex 0 0 1
-endloop
-endfacet
-endsolid t
-`)

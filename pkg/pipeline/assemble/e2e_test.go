@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
@@ -189,11 +190,11 @@ func TestEndToEnd(t *testing.T) {
 	if err := pipeline.ConfigureNotification(ctx(t), raw.Client(), "raw", pipeline.NotifyConfig{ARN: "arn:minio:sqs::PRINTREG:nats"}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	metrics := pipeline.NewMetrics("test")
 	for range 2 {
-		startWorker(t, n.URL, topo, key, raw, out, testConfig(), log, metrics)
+		startWorker(t, n, topo, key, raw, out, testConfig(), log, metrics)
 	}
 
 	objects := map[string][]byte{}

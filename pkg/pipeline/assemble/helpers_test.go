@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -43,38 +41,6 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-// logBuffer collects log output for PHI checks.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
-
 func testTopology() pipeline.Topology {
 	topo := pipeline.DefaultTopology()
 	topo.AckWait = 3 * time.Second
@@ -101,9 +67,9 @@ func testConfig() assemble.Config {
 }
 
 // startWorker runs a worker with an assembler; it stops on test cleanup.
-func startWorker(t *testing.T, natsURL string, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics) *assemble.Assembler {
+func startWorker(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics) *assemble.Assembler {
 	t.Helper()
-	nc, js := connect(t, natsURL)
+	nc, js := n.Connect(t)
 	a, err := assemble.New(ctx(t), cfg, key, js, topo, out, log)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +224,7 @@ func zipBomb(t testing.TB, in []byte) []byte {
 // work stream) and creates the topology and buckets.
 func startServers(t *testing.T, topo pipeline.Topology) (*testenv.NATS, *testenv.MinIO, jetstream.JetStream) {
 	n := testenv.StartNATS(t)
-	_, js := connect(t, n.URL)
+	_, js := n.Connect(t)
 	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
 		t.Fatal(err)
 	}
