@@ -68,6 +68,7 @@ type Assembler struct {
 	pointers    sync.Map
 	folded      sync.Map
 	seriesCache seriesCache
+	caseCache   caseCache
 }
 
 // New builds the domain step over the de-identified bucket and the KV

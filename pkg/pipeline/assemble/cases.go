@@ -1,9 +1,11 @@
 package assemble
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,9 +16,64 @@ import (
 
 // Model returns the case model: registry cases stored as the pipeline's
 // opaque state, facts as []registry.Fact.
-func (a *Assembler) Model() pipeline.CaseModel { return caseModel{reg: a.reg} }
+func (a *Assembler) Model() pipeline.CaseModel { return caseModel{reg: a.reg, cache: &a.caseCache} }
 
-type caseModel struct{ reg *registry.Registry }
+type caseModel struct {
+	reg   *registry.Registry
+	cache *caseCache // may be nil
+}
+
+// caseCache keeps, per case, the decoded case this process last encoded,
+// with its encoding. A merge whose stored state is exactly that encoding
+// (the usual case: the same process handles the next instance of a study)
+// takes the decoded case instead of decoding the state again. An entry is
+// taken out while in use, so no two merges share one.
+type caseCache struct {
+	mu sync.Mutex
+	m  map[string]cachedCase
+}
+
+type cachedCase struct {
+	state []byte
+	c     *registry.Case
+}
+
+// maxCachedCases bounds the cache; it is simply emptied when full.
+const maxCachedCases = 1024
+
+func (cc *caseCache) take(caseID string, state []byte) *registry.Case {
+	if cc == nil || state == nil {
+		return nil
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[caseID]
+	if !ok || !bytes.Equal(e.state, state) {
+		return nil
+	}
+	delete(cc.m, caseID)
+	return e.c
+}
+
+func (cc *caseCache) put(caseID string, state []byte, c *registry.Case) {
+	if cc == nil || state == nil || c == nil {
+		return
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.m == nil || len(cc.m) >= maxCachedCases {
+		cc.m = make(map[string]cachedCase)
+	}
+	cc.m[caseID] = cachedCase{state: state, c: c}
+}
+
+// load returns the case a stored state holds.
+func (m caseModel) load(caseID string, state []byte) (*registry.Case, error) {
+	if c := m.cache.take(caseID, state); c != nil {
+		return c, nil
+	}
+	return load(caseID, state)
+}
 
 // ErrRetired is returned when facts reach a case that was folded into
 // another; the object is retried and then follows the alias.
@@ -38,11 +95,12 @@ func (m caseModel) Apply(caseID string, state []byte, facts any, now time.Time) 
 	if !ok {
 		return pipeline.Mutation{}, fmt.Errorf("case model: unexpected facts %T", facts)
 	}
-	c, err := load(caseID, state)
+	c, err := m.load(caseID, state)
 	if err != nil {
 		return pipeline.Mutation{}, err
 	}
 	if c.MergedInto() != "" {
+		m.cache.put(caseID, state, c)
 		return pipeline.Mutation{}, ErrRetired
 	}
 	var changes []registry.Change
@@ -61,12 +119,13 @@ func (m caseModel) Tick(caseID string, state []byte, now time.Time) (pipeline.Mu
 	if state == nil {
 		return pipeline.Mutation{}, nil
 	}
-	c, err := load(caseID, state)
+	c, err := m.load(caseID, state)
 	if err != nil {
 		return pipeline.Mutation{}, err
 	}
 	ch, ok := m.reg.Tick(c, now)
 	if !ok {
+		m.cache.put(caseID, state, c)
 		return pipeline.Mutation{}, nil
 	}
 	return m.mutation(c, []registry.Change{ch})
@@ -84,6 +143,7 @@ func (m caseModel) mutation(c *registry.Case, changes []registry.Change) (pipeli
 	if err != nil {
 		return pipeline.Mutation{}, err
 	}
+	defer m.cache.put(c.ID(), b, c)
 	mu := pipeline.Mutation{State: b}
 	for i, ch := range changes {
 		// Of several changes made at once, only the last one's event

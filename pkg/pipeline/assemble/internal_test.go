@@ -2,16 +2,21 @@ package assemble
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/printreg/printreg/pkg/deid"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 func TestSpoolSpillsToDisk(t *testing.T) {
@@ -139,4 +144,114 @@ func FuzzRawIdentifiers(f *testing.F) {
 		_, _, _ = rawIdentifiers(bytes.NewReader(b), int64(len(b)), dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000})
 		_, _, _ = rawIdentifiers(bytes.NewReader(b), -1, dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000})
 	})
+}
+
+// TestSeriesRecordEncoding: the incremental encoding is the document
+// json.Marshal gives, and it decodes back to the same record.
+func TestSeriesRecordEncoding(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "dicom", "series_pydicom_CT5N_5slices", "*.dcm"))
+	var rec seriesRecord
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := dicomx.ReadMeta(bytes.NewReader(b), int64(len(b)), dicomx.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := dicomx.NewInstance(obj)
+		if rec.Template == nil {
+			tm := *in
+			rec = seriesRecord{V: seriesRecordVersion, Template: &tm}
+		}
+		if changed, err := rec.add(in); !changed || err != nil {
+			t.Fatalf("add %d: %v %v", i, changed, err)
+		}
+		if changed, _ := rec.add(in); changed {
+			t.Errorf("adding the same instance again changed the record")
+		}
+		rec.Extra = i % 2
+		got, err := rec.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(&rec)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("encode:\n%s\nwant\n%s", got, want)
+		}
+		var back seriesRecord
+		if err := json.Unmarshal(got, &back); err != nil || len(back.Inst) != i+1 {
+			t.Fatalf("decode: %v (%d instances)", err, len(back.Inst))
+		}
+	}
+	rec.remove(rec.Inst[0].UID)
+	got, _ := rec.encode()
+	want, _ := json.Marshal(&rec)
+	if !bytes.Equal(got, want) || len(rec.enc) != len(rec.Inst) {
+		t.Errorf("after remove: encodings out of step")
+	}
+}
+
+// TestCaseCacheIsInvisible: merging through the decoded-case cache gives
+// the same states and events as decoding every time, also when a merge is
+// re-run on an older state (a lost compare-and-set).
+func TestCaseCacheIsInvisible(t *testing.T) {
+	key, err := sitekey.New([]byte("assemble internal test secret 0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.DefaultConfig(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, plain := caseModel{reg: reg, cache: &caseCache{}}, caseModel{reg: reg}
+	caseID := registry.CaseID(key, "ACC-1")
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	identity := reg.IdentityFact(registry.Identifiers{AccessionNumber: "ACC-1", PatientID: "P1", StudyInstanceUID: "1.2.3"})
+	var facts [][]registry.Fact
+	for i := range 5 {
+		sf := registry.SeriesFact{
+			Origin:   registry.Origin{ID: fmt.Sprintf("2.25.%d", 100+i), Version: "v1", Time: t0.Add(time.Duration(i) * time.Second)},
+			StudyUID: "2.25.1", SeriesUID: "2.25.2", Modality: "CT", InstanceCount: i + 1, SliceCount: i + 1, SliceThicknessMM: 1,
+			Identity: identity,
+		}
+		facts = append(facts, []registry.Fact{sf})
+	}
+	facts = append(facts, []registry.Fact{registry.RejectedFact{Origin: registry.Origin{ID: "0123456789abcdef0123", Version: "e1"}, Reason: "malformed"}})
+	var sc, sp []byte
+	for i, fs := range facts {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		mc, err := cached.Apply(caseID, sc, fs, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := plain.Apply(caseID, sp, fs, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(mc.State, mp.State) || len(mc.Events) != len(mp.Events) || !mc.Timer.Equal(mp.Timer) {
+			t.Fatalf("fact %d: cached and plain merges differ", i)
+		}
+		for j := range mc.Events {
+			if mc.Events[j].ID != mp.Events[j].ID || !bytes.Equal(mc.Events[j].Data, mp.Events[j].Data) {
+				t.Fatalf("fact %d: events differ", i)
+			}
+		}
+		if i == 2 {
+			// Re-run on the older state, as after a lost compare-and-set.
+			again, err := cached.Apply(caseID, sc, fs, now)
+			if err != nil || !bytes.Equal(again.State, mc.State) {
+				t.Fatalf("re-run on the old state differs: %v", err)
+			}
+		}
+		if mc.State != nil {
+			sc, sp = mc.State, mp.State
+		}
+	}
+	mt, _ := cached.Tick(caseID, sc, t0.Add(time.Hour))
+	pt, _ := plain.Tick(caseID, sp, t0.Add(time.Hour))
+	if !bytes.Equal(mt.State, pt.State) {
+		t.Error("tick differs")
+	}
 }

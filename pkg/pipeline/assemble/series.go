@@ -1,11 +1,13 @@
 package assemble
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -25,6 +27,11 @@ type seriesRecord struct {
 	// Extra counts instances beyond the stored ones (the record is full).
 	Extra int        `json:"extra,omitempty"`
 	Inst  []instGeom `json:"instances"`
+
+	// tmpl and enc hold the JSON of Template and of each of Inst, so a
+	// record grown by one instance is encoded by encoding that instance.
+	tmpl []byte
+	enc  [][]byte
 }
 
 type instGeom struct {
@@ -88,19 +95,85 @@ func (r *seriesRecord) instances() []*dicomx.Instance {
 // add places one instance in the record (replacing an earlier copy of the
 // same instance) and reports whether the record changed.
 func (r *seriesRecord) add(in *dicomx.Instance) (bool, error) {
+	if err := r.fill(); err != nil {
+		return false, err
+	}
 	g := geomOf(in)
+	b, err := json.Marshal(g)
+	if err != nil {
+		return false, err
+	}
 	i, found := slices.BinarySearchFunc(r.Inst, g.UID, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
 	if found {
-		old, _ := json.Marshal(r.Inst[i])
-		now, _ := json.Marshal(g)
-		if string(old) == string(now) {
+		if bytes.Equal(r.enc[i], b) {
 			return false, nil
 		}
-		r.Inst[i] = g
+		r.Inst[i], r.enc[i] = g, b
 		return true, nil
 	}
 	r.Inst = slices.Insert(r.Inst, i, g)
+	r.enc = slices.Insert(r.enc, i, b)
 	return true, nil
+}
+
+// remove drops the instance uid (the record is full).
+func (r *seriesRecord) remove(uid string) {
+	i, found := slices.BinarySearchFunc(r.Inst, uid, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
+	if found {
+		r.Inst = slices.Delete(r.Inst, i, i+1)
+		r.enc = slices.Delete(r.enc, i, i+1)
+	}
+}
+
+// fill encodes what a decoded record lacks.
+func (r *seriesRecord) fill() error {
+	if r.tmpl == nil {
+		b, err := json.Marshal(r.Template)
+		if err != nil {
+			return err
+		}
+		r.tmpl = b
+	}
+	if len(r.enc) != len(r.Inst) {
+		r.enc = make([][]byte, len(r.Inst))
+		for i := range r.Inst {
+			b, err := json.Marshal(r.Inst[i])
+			if err != nil {
+				return err
+			}
+			r.enc[i] = b
+		}
+	}
+	return nil
+}
+
+// encode writes the record as JSON from the kept encodings (the same
+// document json.Marshal gives).
+func (r *seriesRecord) encode() ([]byte, error) {
+	if err := r.fill(); err != nil {
+		return nil, err
+	}
+	n := len(r.tmpl) + 64
+	for _, e := range r.enc {
+		n += len(e) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.V), 10)
+	b = append(b, `,"template":`...)
+	b = append(b, r.tmpl...)
+	if r.Extra != 0 {
+		b = append(b, `,"extra":`...)
+		b = strconv.AppendInt(b, int64(r.Extra), 10)
+	}
+	b = append(b, `,"instances":[`...)
+	for i, e := range r.enc {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, "]}"...), nil
 }
 
 // addToSeries records an instance in its series' geometry record with
@@ -141,20 +214,22 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 			t.Frames, t.ImagePosition, t.ImageOrientation = nil, nil, nil
 			rec = seriesRecord{V: seriesRecordVersion, Template: &t}
 		}
-		changed, _ := rec.add(in)
+		changed, err := rec.add(in)
+		if err != nil {
+			return nil, err
+		}
 		if !changed {
 			return a.summary(&rec), nil
 		}
-		b, err := json.Marshal(&rec)
+		b, err := rec.encode()
 		if err != nil {
 			return nil, err
 		}
 		if len(b) > maxSeriesRecord {
 			// Full: count the instance without its geometry.
-			i, _ := slices.BinarySearchFunc(rec.Inst, in.SOPInstanceUID, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
-			rec.Inst = slices.Delete(rec.Inst, i, i+1)
+			rec.remove(in.SOPInstanceUID)
 			rec.Extra++
-			if b, err = json.Marshal(&rec); err != nil {
+			if b, err = rec.encode(); err != nil {
 				return nil, err
 			}
 		}
@@ -198,6 +273,7 @@ func (c *seriesCache) get(key string) (seriesRecord, uint64, bool) {
 	}
 	rec := e.rec
 	rec.Inst = slices.Clone(e.rec.Inst)
+	rec.enc = slices.Clone(e.rec.enc)
 	return rec, e.rev, true
 }
 
