@@ -66,6 +66,7 @@ type snapshot struct {
 		} `json:"segmentations"`
 		Models []struct {
 			Format     string  `json:"format"`
+			Container  string  `json:"container"`
 			Triangles  int64   `json:"triangles"`
 			VolumeMM3  float64 `json:"volume_mm3"`
 			Watertight bool    `json:"watertight"`
@@ -225,7 +226,18 @@ func TestEndToEnd(t *testing.T) {
 	collectUIDs(seg)
 	objects["pacs/CNRYMRN4711/seg.dcm"] = seg
 	model3mf := readFile(t, repo("pkg/mesh/testdata/3mf/3mf-samples/core_torus.3mf"))
-	objects["CNRYACC0815/CANARYSURNAME kidney.3mf"] = model3mf
+	// The lab's tool wrote the patient's name into the package metadata
+	// and the object name.
+	objects["CNRYACC0815/CANARYSURNAME kidney.3mf"] = rezip(t, model3mf, func(name string, b []byte) []byte {
+		if strings.HasSuffix(name, ".model") {
+			b = bytes.Replace(b, []byte("<resources>"), []byte(`<metadata name="Title">CANARYSURNAME CANARYGIVEN kidney</metadata><resources>`), 1)
+			b = bytes.Replace(b, []byte(`<object id="1" type="model">`), []byte(`<object id="1" type="model" name="CANARYSURNAME left kidney">`), 1)
+		}
+		return b
+	})
+	// An Encapsulated STL of the same accession, from the modelling
+	// workstation.
+	objects["pacs/CNRYMRN4711/model.dcm"] = plant(t, readFile(t, repo("testdata/deid/canary/CNRY_CNRYFAMILY_stl.dcm")), canaries)
 	sidecar := bytes.Replace(readFile(t, repo("config/case.example.jsonc")), []byte("Plan nephron-sparing resection"), []byte("Plan nephron-sparing resection for Canarysurname"), 1)
 	objects["CNRYACC0815/case.json"] = sidecar
 	// The bad ones.
@@ -264,7 +276,7 @@ func TestEndToEnd(t *testing.T) {
 	var snap *snapshot
 	for {
 		snap = latest(t, js, topo, caseID)
-		if snap != nil && snap.Case.RegistryReady && len(snap.Case.Rejected) == 3 && len(snap.Case.Studies) == 1 && snap.Case.Studies[0].Status == "stable" {
+		if snap != nil && snap.Case.RegistryReady && len(snap.Case.Rejected) == 3 && len(snap.Case.Models) == 2 && len(snap.Case.Studies) == 1 && snap.Case.Studies[0].Status == "stable" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -302,8 +314,17 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Models) != 1 || c.Models[0].Format != "3mf" || c.Models[0].Triangles != rep.Triangles || math.Abs(c.Models[0].VolumeMM3-rep.VolumeMM3) > 1e-6*math.Abs(rep.VolumeMM3) {
-		t.Errorf("models = %+v, want the torus (%d triangles, %.3f mm³)", c.Models, rep.Triangles, rep.VolumeMM3)
+	var torus, encapsulated int
+	for _, md := range c.Models {
+		switch {
+		case md.Format == "3mf" && md.Triangles == rep.Triangles && math.Abs(md.VolumeMM3-rep.VolumeMM3) <= 1e-6*math.Abs(rep.VolumeMM3):
+			torus++
+		case md.Format == "stl" && md.Container == "dicom" && md.Triangles > 0:
+			encapsulated++
+		}
+	}
+	if len(c.Models) != 2 || torus != 1 || encapsulated != 1 {
+		t.Errorf("models = %+v, want the torus (%d triangles, %.3f mm³) and the Encapsulated STL", c.Models, rep.Triangles, rep.VolumeMM3)
 	}
 	if c.Lab == nil || c.Lab.ObjectType != "anatomic_model" || c.Lab.OrderingService != "urology" {
 		t.Errorf("lab = %+v", c.Lab)
@@ -376,6 +397,9 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 		outBytes.Write(b.Bytes())
+		if strings.HasSuffix(oi.Key, ".3mf") {
+			outBytes.Write(unzipAll(t, b.Bytes()))
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -393,7 +417,7 @@ func TestEndToEnd(t *testing.T) {
 			models++
 		}
 	}
-	if dcm != 4 || models != 1 || len(outKeys) != 5 {
+	if dcm != 5 || models != 1 || len(outKeys) != 6 {
 		t.Errorf("de-identified bucket holds %v", outKeys)
 	}
 

@@ -188,9 +188,9 @@ func plant(t testing.TB, in []byte, vals map[dicomx.Tag]string) []byte {
 	return out.Bytes()
 }
 
-// zipBomb rebuilds a 3MF package with 8 MiB of blanks in its model part:
-// it deflates to a few KiB, a ratio no mesh has.
-func zipBomb(t testing.TB, in []byte) []byte {
+// rezip rebuilds a zip package with each entry's content passed through
+// edit.
+func rezip(t testing.TB, in []byte, edit func(name string, b []byte) []byte) []byte {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(in), int64(len(in)))
 	if err != nil {
@@ -205,19 +205,38 @@ func zipBomb(t testing.TB, in []byte) []byte {
 		}
 		b, _ := io.ReadAll(rc)
 		rc.Close()
-		if strings.HasSuffix(f.Name, ".model") {
-			b = bytes.Replace(b, []byte("<resources>"), append([]byte("<resources>"), bytes.Repeat([]byte(" "), 8<<20)...), 1)
-		}
 		w, err := zw.Create(f.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(b)
+		w.Write(edit(f.Name, b))
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// unzipAll returns every entry of a zip package, for scanning.
+func unzipAll(t testing.TB, in []byte) []byte {
+	t.Helper()
+	var out []byte
+	rezip(t, in, func(name string, b []byte) []byte {
+		out = append(append(out, name...), b...)
+		return b
+	})
+	return out
+}
+
+// zipBomb rebuilds a 3MF package with 8 MiB of blanks in its model part:
+// it deflates to a few KiB, a ratio no mesh has.
+func zipBomb(t testing.TB, in []byte) []byte {
+	return rezip(t, in, func(name string, b []byte) []byte {
+		if strings.HasSuffix(name, ".model") {
+			b = bytes.Replace(b, []byte("<resources>"), append([]byte("<resources>"), bytes.Repeat([]byte(" "), 8<<20)...), 1)
+		}
+		return b
+	})
 }
 
 // startServers starts nats-server and MinIO (with notifications to the
