@@ -1,0 +1,108 @@
+package assemble_test
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+)
+
+// Environment of the worker subprocess the crash test starts by running the
+// test binary again.
+const (
+	envChild     = "PRINTREG_ASSEMBLE_TEST_CHILD"
+	envNATS      = "PRINTREG_ASSEMBLE_TEST_NATS_URL"
+	envS3        = "PRINTREG_ASSEMBLE_TEST_S3_ENDPOINT"
+	envS3Access  = "PRINTREG_ASSEMBLE_TEST_S3_ACCESS"
+	envS3Secret  = "PRINTREG_ASSEMBLE_TEST_S3_SECRET"
+	envStartFile = "PRINTREG_ASSEMBLE_TEST_STARTED_FILE"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "worker" {
+		os.Exit(childWorker())
+	}
+	os.Exit(m.Run())
+}
+
+// holdAfter wraps the assembler: an object whose key holds "slow" is
+// processed in full — its de-identified output is stored — and then the
+// worker blocks before the case update, after creating the started file.
+type holdAfter struct {
+	*assemble.Assembler
+	started string
+}
+
+func (h holdAfter) Process(ctx context.Context, in pipeline.Input) (pipeline.Result, error) {
+	res, err := h.Assembler.Process(ctx, in)
+	if err == nil && strings.Contains(in.Ref.Key, "slow") {
+		_ = os.WriteFile(h.started, nil, 0o600)
+		<-ctx.Done()
+		return res, ctx.Err()
+	}
+	return res, err
+}
+
+// childWorker runs a worker with the real domain step until SIGTERM or
+// SIGKILL.
+func childWorker() int {
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("process", "child").Logger()
+	fail := func(err error) int { log.Error().Err(err).Msg("child worker"); return 1 }
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	nc, err := nats.Connect(os.Getenv(envNATS), nats.MaxReconnects(-1))
+	if err != nil {
+		return fail(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(err)
+	}
+	bucket := func(name string) (*s3store.Store, error) {
+		return s3store.New(s3store.Config{Endpoint: os.Getenv(envS3), Bucket: name, PathStyle: true,
+			AccessKey: os.Getenv(envS3Access), SecretKey: os.Getenv(envS3Secret), MaxRetries: 1})
+	}
+	raw, err := bucket("raw")
+	if err != nil {
+		return fail(err)
+	}
+	out, err := bucket("deid")
+	if err != nil {
+		return fail(err)
+	}
+	key := siteKey(nopTB{})
+	topo := testTopology()
+	a, err := assemble.New(ctx, testConfig(), key, js, topo, out, log)
+	if err != nil {
+		return fail(err)
+	}
+	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
+		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{"raw": raw}, Deid: out,
+		Processor: holdAfter{Assembler: a, started: os.Getenv(envStartFile)}, Model: a.Model(), Key: key, Log: log,
+	}, testWorkerConfig())
+	if err != nil {
+		return fail(err)
+	}
+	a.Bind(w.Cases())
+	if err := w.Run(ctx); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// nopTB satisfies siteKey's testing.TB outside a test.
+type nopTB struct{ testing.TB }
+
+func (nopTB) Fatal(args ...any) { panic(args) }
