@@ -130,14 +130,18 @@ func eqFold(tok []byte, kw string) bool {
 // slots it needs in a loop of nothing but loads, so the misses overlap,
 // and then welds against a table that is in cache.
 type stlAcc struct {
-	w      *welder
-	t      topo
-	vol    []float64 // per-vertex share of vol6, for per-shell volumes
+	w   *welder
+	t   topo
+	vol []float64 // per-vertex share of vol6, for per-shell volumes
+	// nv counts the vertices; w.xyz, t.parent, t.adj and vol are allocated
+	// ahead (length = capacity) and grown before a batch, not per vertex
+	nv     int
 	tl     tally
 	refSet bool
 	maxV   int
-	raw    []byte // facet records queued by add
-	keys   []uint32
+	raw    []byte   // facet records queued by add
+	kxy    []uint64 // corners of the batch: x and y bits
+	kz     []uint32 // and z bits
 	hs     []uint64
 	ids    []uint32
 	alias  []int32
@@ -148,21 +152,13 @@ type stlAcc struct {
 // stlBatch is the number of triangles welded together.
 const stlBatch = 4096
 
-func newSTLAcc(expectTris int, lim Limits) *stlAcc {
-	// A closed mesh has about half as many vertices as triangles. The weld
-	// table (two 4-byte slots a vertex, under a tenth of the file) is sized
-	// for that, up to four million vertices, since growing it means
-	// rehashing; the per-vertex arrays (40 bytes a vertex) start at half
-	// that and double, so memory follows the unique vertices rather than
-	// the triangle count of the file.
-	ev := min(expectTris/2+16, 1<<22)
-	s := &stlAcc{w: newWelder(ev), maxV: int(min(lim.MaxVertices, maxVertexID))}
-	ev = ev/2 + 16
-	s.w.xyz = make([]uint32, 0, 3*ev)
-	s.t.parent = make([]uint32, 0, ev)
-	s.t.adj = make([]uint32, 0, 4*ev)
-	s.vol = make([]float64, 0, ev)
-	s.keys = make([]uint32, 9*stlBatch)
+// newSTLAcc sizes the weld table for expectVerts vertices and the
+// per-vertex arrays for initVerts; both grow when the guess is low.
+func newSTLAcc(expectVerts, initVerts int, lim Limits) *stlAcc {
+	s := &stlAcc{w: newWelder(expectVerts), maxV: int(min(lim.MaxVertices, maxVertexID))}
+	s.growVertices(initVerts)
+	s.kxy = make([]uint64, 3*stlBatch)
+	s.kz = make([]uint32, 3*stlBatch)
 	s.raw = make([]byte, 0, 50*stlBatch)
 	s.hs = make([]uint64, 3*stlBatch)
 	s.ids = make([]uint32, 3*stlBatch)
@@ -200,6 +196,20 @@ func (s *stlAcc) flush() error {
 // le32 reads a little-endian uint32 at b[i:].
 func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4 : i+4]) }
 
+// fold0 maps -0 to +0 (so that they weld) without a branch.
+func fold0(x uint32) uint32 {
+	t := x << 1
+	return x & uint32(int32(t|-t)>>31)
+}
+
+// eq3 is 1 when the vertex at w[0:3] is (x, y, z), else 0, without a
+// branch: which of the recent corners a corner repeats is data, and
+// branching on it mispredicts.
+func eq3(w []uint32, x, y, z uint32) uint32 {
+	d := w[0] ^ x | w[1] ^ y | w[2] ^ z
+	return uint32((uint64(d) - 1) >> 63)
+}
+
 // batch measures binary facet records (50 bytes each, at most stlBatch):
 // find corners repeated from the facets just before, hash the others and
 // touch their slots (overlapping the cache misses), weld, then sum
@@ -209,8 +219,7 @@ func (s *stlAcc) batch(raw []byte) error {
 	nv := 3 * nt
 	hs := s.hs[:nv]
 	alias := s.alias[:nv]
-	keys := s.keys[:3*nv]
-	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
+	kxy, kz := s.kxy[:nv], s.kz[:nv]
 	todo := s.todo[:0]
 	// Neighbouring facets share corners (strips and fans): a corner equal
 	// to one of the six before it takes that one's id without a lookup.
@@ -218,37 +227,29 @@ func (s *stlAcc) batch(raw []byte) error {
 		r := raw[50*t+12 : 50*t+48 : 50*t+48]
 		for c := 0; c < 3; c++ {
 			i := 3*t + c
-			x, y, z := le32(r, 12*c), le32(r, 12*c+4), le32(r, 12*c+8)
-			if x<<1 == 0 {
-				x = 0 // -0 welds with +0
-			}
-			if y<<1 == 0 {
-				y = 0
-			}
-			if z<<1 == 0 {
-				z = 0
-			}
-			keys[3*i], keys[3*i+1], keys[3*i+2] = x, y, z
+			x, y, z := fold0(le32(r, 12*c)), fold0(le32(r, 12*c+4)), fold0(le32(r, 12*c+8))
+			xy := uint64(x) | uint64(y)<<32
+			kxy[i], kz[i] = xy, z
 			a := int32(-1)
 			if i >= 6 {
-				w := keys[3*i-18 : 3*i : 3*i]
+				wxy, wz := kxy[i-6:i:i], kz[i-6:i:i]
 				switch {
-				case w[15] == x && w[16] == y && w[17] == z:
+				case wxy[5] == xy && wz[5] == z:
 					a = int32(i - 1)
-				case w[12] == x && w[13] == y && w[14] == z:
+				case wxy[4] == xy && wz[4] == z:
 					a = int32(i - 2)
-				case w[9] == x && w[10] == y && w[11] == z:
+				case wxy[3] == xy && wz[3] == z:
 					a = int32(i - 3)
-				case w[6] == x && w[7] == y && w[8] == z:
+				case wxy[2] == xy && wz[2] == z:
 					a = int32(i - 4)
-				case w[3] == x && w[4] == y && w[5] == z:
+				case wxy[1] == xy && wz[1] == z:
 					a = int32(i - 5)
-				case w[0] == x && w[1] == y && w[2] == z:
+				case wxy[0] == xy && wz[0] == z:
 					a = int32(i - 6)
 				}
 			} else {
 				for j := i - 1; j >= 0; j-- {
-					if keys[3*j] == x && keys[3*j+1] == y && keys[3*j+2] == z {
+					if kxy[j] == xy && kz[j] == z {
 						a = int32(j)
 						break
 					}
@@ -263,6 +264,7 @@ func (s *stlAcc) batch(raw []byte) error {
 	}
 	// touch the slots in a loop of nothing but loads, so that as many
 	// misses as the core allows are in flight at once
+	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
 	for _, i := range todo {
 		sink += slots[hs[i]&mask]
 	}
@@ -270,32 +272,60 @@ func (s *stlAcc) batch(raw []byte) error {
 	// weld (the welder's lookup, inlined: this loop runs for every vertex
 	// that is not a repeat), then give repeats the ids of their originals
 	ids := s.ids[:nv]
-	w := s.w
+	xyz, parent := s.w.xyz, s.t.parent
+	n := uint32(s.nv)
+weld:
 	for _, i := range todo {
 		h := hs[i]
-		x, y, z := keys[3*i], keys[3*i+1], keys[3*i+2]
+		x, y, z := uint32(kxy[i]), uint32(kxy[i]>>32), kz[i]
 		fp := slotFingerprint(h)
-		j := h & w.mask
+	probe:
+		j := h & mask
 		for {
-			sl := w.slots[j]
+			sl := slots[j]
 			if sl == 0 {
 				break
 			}
 			if sl&slotFP == fp {
 				id := sl&slotID - 1
-				p := w.xyz[3*id : 3*id+3 : 3*id+3]
+				p := xyz[3*id : 3*id+3 : 3*id+3]
 				if p[0] == x && p[1] == y && p[2] == z {
 					ids[i] = id
-					goto found
+					continue weld
 				}
 			}
-			j = (j + 1) & w.mask
+			j = (j + 1) & mask
 		}
-		if err := s.newVertex(x, y, z, j, fp, &ids[i], int64(i/3)); err != nil {
-			return err
+		// a new vertex, in free slot j
+		if !finite32(x) || !finite32(y) || !finite32(z) {
+			return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(i/3)+1)
 		}
-	found:
+		if int(n) >= s.maxV {
+			return tooLarge(STL, "more than %d unique vertices", s.maxV)
+		}
+		if int(n) == len(parent) || 2*(int(n)+1) > len(slots) {
+			// rare: grow the per-vertex arrays, or the table (which
+			// is kept at most half full; the slot is looked up again)
+			s.nv = int(n)
+			if int(n) == len(parent) {
+				s.growVertices(int(n) + 1)
+			}
+			if 2*(int(n)+1) > len(slots) {
+				s.w.rehash(int(n))
+				slots, mask = s.w.slots, s.w.mask
+				xyz, parent = s.w.xyz, s.t.parent
+				goto probe
+			}
+			xyz, parent = s.w.xyz, s.t.parent
+		}
+		p := xyz[3*n : 3*n+3 : 3*n+3]
+		p[0], p[1], p[2] = x, y, z
+		slots[j] = fp | (n + 1)
+		parent[n] = n
+		ids[i] = n
+		n++
 	}
+	s.nv = int(n)
 	for i, a := range alias {
 		if a >= 0 {
 			ids[i] = ids[a]
@@ -351,38 +381,21 @@ func (s *stlAcc) batch(raw []byte) error {
 // f32At reads a little-endian float32 at b[i:] as float64.
 func f32At(b []byte, i int) float64 { return float64(math.Float32frombits(le32(b, i))) }
 
-// growVertices doubles the per-vertex arrays at once: append's gentler
-// growth for large slices would copy them many times.
-func (s *stlAcc) growVertices() {
-	n := max(2*len(s.vol), 1024)
-	s.w.xyz = append(make([]uint32, 0, 3*n), s.w.xyz...)
-	s.t.parent = append(make([]uint32, 0, n), s.t.parent...)
-	s.t.adj = append(make([]uint32, 0, 4*n), s.t.adj...)
-	s.vol = append(make([]float64, 0, n), s.vol...)
-}
-
-// newVertex adds a vertex whose free slot is j.
-func (s *stlAcc) newVertex(x, y, z uint32, j uint64, fp uint32, id *uint32, t int64) error {
-	if !finite32(x) || !finite32(y) || !finite32(z) {
-		return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+t+1)
+// growVertices at least doubles the per-vertex arrays at once: append's
+// gentler growth for large slices would copy them many times.
+func (s *stlAcc) growVertices(need int) {
+	n := max(2*len(s.vol), need, 1024)
+	grow := func(old []uint32, per int) []uint32 {
+		b := make([]uint32, per*n)
+		copy(b, old[:per*s.nv])
+		return b
 	}
-	w := s.w
-	v := uint32(len(w.xyz) / 3)
-	if int(v) >= s.maxV {
-		return tooLarge(STL, "more than %d unique vertices", s.maxV)
-	}
-	if len(w.xyz) == cap(w.xyz) {
-		s.growVertices()
-	}
-	w.xyz = append(w.xyz, x, y, z)
-	w.slots[j] = fp | (v + 1)
-	if 2*len(w.xyz)/3 > len(w.slots) {
-		w.rehash()
-	}
-	s.t.addVertex()
-	s.vol = append(s.vol, 0)
-	*id = v
-	return nil
+	s.w.xyz = grow(s.w.xyz, 3)
+	s.t.parent = grow(s.t.parent, 1)
+	s.t.adj = grow(s.t.adj, 4)
+	vol := make([]float64, n)
+	copy(vol, s.vol[:s.nv])
+	s.vol = vol
 }
 
 // finish settles connectivity and volumes.
@@ -390,13 +403,15 @@ func (s *stlAcc) finish() (tally, error) {
 	if err := s.flush(); err != nil {
 		return tally{}, err
 	}
+	nv := s.nv
+	s.t.parent, s.t.adj = s.t.parent[:nv], s.t.adj[:4*nv]
 	res := s.t.finish()
-	xyz := s.w.xyz
+	xyz := s.w.xyz[:3*nv]
 	for v, l := range res.label {
 		res.shells[l].vol6 += s.vol[v]
 		s.tl.box.add(float64(math.Float32frombits(xyz[3*v])), float64(math.Float32frombits(xyz[3*v+1])), float64(math.Float32frombits(xyz[3*v+2])))
 	}
-	s.tl.vertices = int64(len(xyz) / 3)
+	s.tl.vertices = int64(nv)
 	s.tl.settle(&res, func(want []uint32) []box {
 		slot := make(map[uint32]int, len(want))
 		for i, sh := range want {
@@ -421,7 +436,14 @@ func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) 
 	if int64(n) > lim.MaxTriangles {
 		return nil, tooLarge(STL, "binary STL declares %d triangles, more than the limit of %d", n, lim.MaxTriangles)
 	}
-	acc := newSTLAcc(int(n), lim)
+	// A closed mesh has about half as many vertices as triangles. The weld
+	// table (two 4-byte slots a vertex, under a tenth of the file) is sized
+	// for that, up to four million vertices, since growing it means
+	// rehashing; the per-vertex arrays (40 bytes a vertex) start at half
+	// that and double, so memory follows the unique vertices rather than
+	// the triangle count of the file.
+	ev := min(int(n)/2+16, 1<<22)
+	acc := newSTLAcc(ev, ev/2+16, lim)
 	var buf []byte
 	if _, ok := r.(bytesAt); !ok {
 		buf = make([]byte, 50*min(int(n), binChunk))
@@ -789,7 +811,10 @@ func measureASCIISTL(ctx context.Context, r io.ReaderAt, size int64, lim Limits)
 	p := &asciiSTL{sc: newScanner(r, size)}
 	p.begin = func(n []byte) error {
 		name = Text(n)
-		acc = newSTLAcc(int(min(size/256, 1<<20)), lim)
+		// ASCII facets take about 250 bytes; the per-vertex arrays start
+		// at half the guess, since a file may hold many small solids
+		ev := int(min(size/256, 1<<20))/2 + 16
+		acc = newSTLAcc(ev, ev/2+16, lim)
 		return nil
 	}
 	p.tri = func(c *[9]uint32) error {

@@ -75,6 +75,9 @@ func (t *topo) find(x uint32) uint32 {
 }
 
 func (t *topo) union(a, b uint32) {
+	if t.parent[a] == t.parent[b] {
+		return // siblings (often both under the root already)
+	}
 	ra, rb := t.find(a), t.find(b)
 	switch {
 	case ra < rb:

@@ -11,7 +11,7 @@ package mesh
 type welder struct {
 	slots []uint32
 	mask  uint64
-	xyz   []uint32 // float32 bits, three per vertex
+	xyz   []uint32 // float32 bits, three per vertex (allocated ahead)
 }
 
 const (
@@ -39,11 +39,12 @@ func weldHash(x, y, z uint32) uint64 {
 	return h
 }
 
-func (w *welder) rehash() {
-	n := 2 * len(w.slots)
-	w.slots = make([]uint32, n)
-	w.mask = uint64(n - 1)
-	for id := 0; id < len(w.xyz)/3; id++ {
+// rehash doubles the table, which holds vertices 0 to n-1.
+func (w *welder) rehash(n int) {
+	size := 2 * len(w.slots)
+	w.slots = make([]uint32, size)
+	w.mask = uint64(size - 1)
+	for id := 0; id < n; id++ {
 		x, y, z := w.xyz[3*id], w.xyz[3*id+1], w.xyz[3*id+2]
 		h := weldHash(x, y, z)
 		i := h & w.mask
