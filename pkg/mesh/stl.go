@@ -196,18 +196,19 @@ func (s *stlAcc) flush() error {
 // le32 reads a little-endian uint32 at b[i:].
 func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4 : i+4]) }
 
-// fold0 maps -0 to +0 (so that they weld) without a branch.
-func fold0(x uint32) uint32 {
-	t := x << 1
-	return x & uint32(int32(t|-t)>>31)
-}
-
-// eq3 is 1 when the vertex at w[0:3] is (x, y, z), else 0, without a
-// branch: which of the recent corners a corner repeats is data, and
-// branching on it mispredicts.
-func eq3(w []uint32, x, y, z uint32) uint32 {
-	d := w[0] ^ x | w[1] ^ y | w[2] ^ z
-	return uint32((uint64(d) - 1) >> 63)
+// foldNegZero maps -0 to +0 in a corner (x and y bits in xy), so that
+// they weld.
+func foldNegZero(xy uint64, z uint32) (uint64, uint32) {
+	if uint32(xy) == 1<<31 {
+		xy &^= 1 << 31
+	}
+	if uint32(xy>>32) == 1<<31 {
+		xy &^= 1 << 63
+	}
+	if z == 1<<31 {
+		z = 0
+	}
+	return xy, z
 }
 
 // batch measures binary facet records (50 bytes each, at most stlBatch):
@@ -222,33 +223,38 @@ func (s *stlAcc) batch(raw []byte) error {
 	kxy, kz := s.kxy[:nv], s.kz[:nv]
 	todo := s.todo[:0]
 	// Neighbouring facets share corners (strips and fans): a corner equal
-	// to one of the six before it takes that one's id without a lookup.
+	// to one of the two facets before it takes that one's id without a
+	// lookup (the one just before first, where strips and fans repeat).
 	for t := 0; t < nt; t++ {
 		r := raw[50*t+12 : 50*t+48 : 50*t+48]
 		for c := 0; c < 3; c++ {
 			i := 3*t + c
-			x, y, z := fold0(le32(r, 12*c)), fold0(le32(r, 12*c+4)), fold0(le32(r, 12*c+8))
-			xy := uint64(x) | uint64(y)<<32
+			xy := binary.LittleEndian.Uint64(r[12*c : 12*c+8 : 12*c+8])
+			z := le32(r, 12*c+8)
+			if uint32(xy) == 1<<31 || uint32(xy>>32) == 1<<31 || z == 1<<31 {
+				xy, z = foldNegZero(xy, z)
+			}
 			kxy[i], kz[i] = xy, z
 			a := int32(-1)
-			if i >= 6 {
-				wxy, wz := kxy[i-6:i:i], kz[i-6:i:i]
+			if t >= 2 {
+				p := 3*t - 6
+				wxy, wz := kxy[p:p+6:p+6], kz[p:p+6:p+6]
 				switch {
 				case wxy[5] == xy && wz[5] == z:
-					a = int32(i - 1)
-				case wxy[4] == xy && wz[4] == z:
-					a = int32(i - 2)
+					a = int32(p + 5)
 				case wxy[3] == xy && wz[3] == z:
-					a = int32(i - 3)
+					a = int32(p + 3)
+				case wxy[4] == xy && wz[4] == z:
+					a = int32(p + 4)
 				case wxy[2] == xy && wz[2] == z:
-					a = int32(i - 4)
-				case wxy[1] == xy && wz[1] == z:
-					a = int32(i - 5)
+					a = int32(p + 2)
 				case wxy[0] == xy && wz[0] == z:
-					a = int32(i - 6)
+					a = int32(p)
+				case wxy[1] == xy && wz[1] == z:
+					a = int32(p + 1)
 				}
 			} else {
-				for j := i - 1; j >= 0; j-- {
+				for j := 3*t - 1; j >= 0; j-- {
 					if kxy[j] == xy && kz[j] == z {
 						a = int32(j)
 						break
@@ -257,7 +263,7 @@ func (s *stlAcc) batch(raw []byte) error {
 			}
 			alias[i] = a
 			if a < 0 {
-				hs[i] = weldHash(x, y, z)
+				hs[i] = weldHash(uint32(xy), uint32(xy>>32), z)
 				todo = append(todo, int32(i))
 			}
 		}
