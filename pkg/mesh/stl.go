@@ -155,7 +155,7 @@ const stlBatch = 4096
 // newSTLAcc sizes the weld table for expectVerts vertices and the
 // per-vertex arrays for initVerts; both grow when the guess is low.
 func newSTLAcc(expectVerts, initVerts int, lim Limits) *stlAcc {
-	s := &stlAcc{w: newWelder(expectVerts), maxV: int(min(lim.MaxVertices, maxVertexID))}
+	s := &stlAcc{w: newWelder(expectVerts), maxV: int(min(lim.MaxVertices, maxWeldID))}
 	s.growVertices(initVerts)
 	s.kxy = make([]uint64, 3*stlBatch)
 	s.kz = make([]uint32, 3*stlBatch)

@@ -2,9 +2,10 @@ package mesh
 
 // welder merges STL vertices with bit-identical coordinates (after folding
 // -0 into +0) and numbers them in order of first appearance. It is an
-// open-addressing table of 4-byte slots — 4 bits of the hash above the
-// vertex id+1 in 28 bits — kept at most half full. The coordinates live
-// once, in xyz; the fingerprint spares most probes a look at them, and a
+// open-addressing table of 4-byte slots — 6 bits of the hash above the
+// vertex id+1 in 26 bits — kept at most half full. The coordinates live
+// once, in xyz; the fingerprint spares all but one probe in 64 a look at
+// them (each such look is a cache miss, on a random vertex), and a
 // lookup that hits compares against a recently touched vertex. Small slots
 // matter: the table outgrows the caches and the TLB, and welding is
 // bound by the first touch of each new vertex's slot.
@@ -15,8 +16,12 @@ type welder struct {
 }
 
 const (
-	slotID = 1<<28 - 1
-	slotFP = ^uint32(slotID)
+	// maxWeldID bounds the vertex ids of a welded mesh (67 million; the
+	// default limit is 50 million): six fingerprint bits pay for fewer
+	// cache misses than two more id bits would allow vertices.
+	maxWeldID = slotID - 1
+	slotID    = 1<<26 - 1
+	slotFP    = ^uint32(slotID)
 )
 
 func newWelder(expect int) *welder {
@@ -27,7 +32,7 @@ func newWelder(expect int) *welder {
 	return &welder{slots: make([]uint32, n), mask: uint64(n - 1)}
 }
 
-// slotFingerprint takes the hash's top four bits.
+// slotFingerprint takes the hash's top six bits.
 func slotFingerprint(h uint64) uint32 { return uint32(h>>32) & slotFP }
 
 func weldHash(x, y, z uint32) uint64 {
