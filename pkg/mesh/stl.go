@@ -214,17 +214,37 @@ func foldNegZero(xy uint64, z uint32) (uint64, uint32) {
 // batch measures binary facet records (50 bytes each, at most stlBatch):
 // find corners repeated from the facets just before, hash the others and
 // touch their slots (overlapping the cache misses), weld, then sum
-// geometry and connectivity.
+// geometry and connectivity. Each step is its own function: in one large
+// loop nest the compiler keeps the loop variables on the stack.
 func (s *stlAcc) batch(raw []byte) error {
 	nt := len(raw) / 50
+	todo := s.corners(raw, nt)
+	s.sink += touch(s.w.slots, s.w.mask, s.hs, todo)
+	ids := s.ids[:3*nt]
+	if err := s.weld(todo, ids); err != nil {
+		return err
+	}
+	for i, a := range s.alias[:3*nt] {
+		if a >= 0 {
+			ids[i] = ids[a]
+		}
+	}
+	s.geometry(raw, nt, ids)
+	return nil
+}
+
+// corners reads the corners of nt facets into kxy and kz. Neighbouring
+// facets share corners (strips and fans): a corner equal to one of the two
+// facets before it gets that corner's index in alias, and takes its id
+// without a lookup (the facet just before is searched first, where strips
+// and fans repeat). The others get -1, their hash in hs, and are listed in
+// the result.
+func (s *stlAcc) corners(raw []byte, nt int) []int32 {
 	nv := 3 * nt
 	hs := s.hs[:nv]
 	alias := s.alias[:nv]
 	kxy, kz := s.kxy[:nv], s.kz[:nv]
 	todo := s.todo[:0]
-	// Neighbouring facets share corners (strips and fans): a corner equal
-	// to one of the two facets before it takes that one's id without a
-	// lookup (the one just before first, where strips and fans repeat).
 	for t := 0; t < nt; t++ {
 		r := raw[50*t+12 : 50*t+48 : 50*t+48]
 		for c := 0; c < 3; c++ {
@@ -268,19 +288,30 @@ func (s *stlAcc) batch(raw []byte) error {
 			}
 		}
 	}
-	// touch the slots in a loop of nothing but loads, so that as many
-	// misses as the core allows are in flight at once
-	sink, slots, mask := uint32(0), s.w.slots, s.w.mask
+	s.todo = todo
+	return todo
+}
+
+// touch loads the weld-table slots of the listed corners in a loop of
+// nothing but loads, so that as many cache misses as the core allows are
+// in flight at once; the sum only keeps the loads from being dropped.
+func touch(slots []uint32, mask uint64, hs []uint64, todo []int32) uint32 {
+	sink := uint32(0)
 	for _, i := range todo {
 		sink += slots[hs[i]&mask]
 	}
-	s.sink += sink
-	// weld (the welder's lookup, inlined: this loop runs for every vertex
-	// that is not a repeat), then give repeats the ids of their originals
-	ids := s.ids[:nv]
+	return sink
+}
+
+// weld gives the listed corners their vertex ids, adding new vertices
+// (the welder's lookup, inlined: this loop runs for every corner that is
+// not a repeat).
+func (s *stlAcc) weld(todo []int32, ids []uint32) error {
+	hs, kxy, kz := s.hs, s.kxy, s.kz
+	slots, mask := s.w.slots, s.w.mask
 	xyz, parent := s.w.xyz, s.t.parent
 	n := uint32(s.nv)
-weld:
+next:
 	for _, i := range todo {
 		h := hs[i]
 		x, y, z := uint32(kxy[i]), uint32(kxy[i]>>32), kz[i]
@@ -297,7 +328,7 @@ weld:
 				p := xyz[3*id : 3*id+3 : 3*id+3]
 				if p[0] == x && p[1] == y && p[2] == z {
 					ids[i] = id
-					continue weld
+					continue next
 				}
 			}
 			j = (j + 1) & mask
@@ -316,13 +347,12 @@ weld:
 			if int(n) == len(parent) {
 				s.growVertices(int(n) + 1)
 			}
+			xyz, parent = s.w.xyz, s.t.parent
 			if 2*(int(n)+1) > len(slots) {
 				s.w.rehash(int(n))
 				slots, mask = s.w.slots, s.w.mask
-				xyz, parent = s.w.xyz, s.t.parent
 				goto probe
 			}
-			xyz, parent = s.w.xyz, s.t.parent
 		}
 		p := xyz[3*n : 3*n+3 : 3*n+3]
 		p[0], p[1], p[2] = x, y, z
@@ -332,11 +362,13 @@ weld:
 		n++
 	}
 	s.nv = int(n)
-	for i, a := range alias {
-		if a >= 0 {
-			ids[i] = ids[a]
-		}
-	}
+	return nil
+}
+
+// geometry sums area, volume and normals about the reference point (the
+// first vertex) for nt facets whose corner ids are known, and records
+// their edges.
+func (s *stlAcc) geometry(raw []byte, nt int, ids []uint32) {
 	if nt > 0 && !s.refSet {
 		s.tl.ref = [3]float64{f32At(raw, 12), f32At(raw, 16), f32At(raw, 20)}
 		s.refSet = true
@@ -381,7 +413,6 @@ weld:
 	s.tl.sumN[2] += snz
 	s.tl.degenerate += degenerate
 	s.tl.triangles += int64(nt)
-	return nil
 }
 
 // f32At reads a little-endian float32 at b[i:] as float64.
