@@ -132,21 +132,32 @@ func New(cfg Config, bucket objstore.Bucket, key *sitekey.Key, log zerolog.Logge
 		errs = append(errs, err)
 	}
 	r.dimse = ds
-	ss, err := stow.NewServer(cfg.STOW, stowStorer{r}, log)
-	if err != nil {
-		errs = append(errs, err)
+	if stowWanted(cfg.STOW) {
+		ss, err := stow.NewServer(cfg.STOW, stowStorer{r}, log)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		r.stow = ss
 	}
-	r.stow = ss
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return r, nil
 }
 
+// stowWanted reports whether the STOW-RS endpoint is configured: it has a
+// listen address or any authentication or TLS setting. A receiver that
+// serves C-STORE only then needs no STOW-RS authentication, while a
+// STOW-RS endpoint that is served always does.
+func stowWanted(c stow.Config) bool {
+	return c.Listen != "" || c.TokensFile != "" || c.TLS != nil || c.AllowUnauthenticated
+}
+
 // DIMSE returns the C-STORE server (for Serve, Stats, Active).
 func (r *Receiver) DIMSE() *dimse.Server { return r.dimse }
 
-// STOW returns the STOW-RS endpoint (for Handler, Serve, Stats).
+// STOW returns the STOW-RS endpoint (for Handler, Serve, Stats), or nil
+// when the configuration has none (no listen address, no authentication).
 func (r *Receiver) STOW() *stow.Server { return r.stow }
 
 // ServeDIMSE serves C-STORE on ln until ctx is cancelled.
@@ -156,6 +167,10 @@ func (r *Receiver) ServeDIMSE(ctx context.Context, ln net.Listener) error {
 
 // ServeSTOW serves STOW-RS on ln until ctx is cancelled.
 func (r *Receiver) ServeSTOW(ctx context.Context, ln net.Listener) error {
+	if r.stow == nil {
+		ln.Close()
+		return errors.New("receive: STOW-RS is not configured (set stow.listen and its authentication)")
+	}
 	return r.stow.Serve(ctx, ln)
 }
 

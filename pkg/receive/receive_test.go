@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
+	"github.com/printreg/printreg/pkg/stow"
 )
 
 func TestObjectKey(t *testing.T) {
@@ -306,7 +308,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"key prefix absolute", Config{KeyPrefix: "/pacs/", STOW: stowConfigUnauth()}},
 		{"spool dir missing", Config{SpoolDir: "/nonexistent/spool", STOW: stowConfigUnauth()}},
-		{"STOW without authentication", Config{}},
+		{"STOW without authentication", Config{STOW: stow.Config{Listen: "127.0.0.1:0"}}},
+		{"STOW TLS without authentication", Config{STOW: stow.Config{TLS: &dimse.TLSConfig{CertFile: "c", KeyFile: "k"}}}},
 		{"bad DIMSE AE", Config{DIMSE: dimse.Config{AETitles: []string{"WAY_TOO_LONG_AE_TITLE"}}, STOW: stowConfigUnauth()}},
 	}
 	for _, c := range cases {
@@ -316,6 +319,25 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := New(Config{STOW: stowConfigUnauth()}, nil, testKey(t), zeroLog()); err == nil {
 		t.Error("New without a bucket succeeded")
+	}
+}
+
+// TestDIMSEOnlyNeedsNoSTOWAuthentication: a receiver without a STOW-RS
+// listen address or settings serves C-STORE and has no STOW-RS endpoint.
+func TestDIMSEOnlyNeedsNoSTOWAuthentication(t *testing.T) {
+	r, err := New(Config{SpoolDir: t.TempDir(), DIMSE: dimse.Config{Listen: "127.0.0.1:0"}}, newDirBucket(t), testKey(t), zeroLog())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if r.STOW() != nil {
+		t.Error("a STOW-RS endpoint was built without being configured")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ServeSTOW(context.Background(), ln); err == nil {
+		t.Error("ServeSTOW without a STOW-RS configuration succeeded")
 	}
 }
 
