@@ -40,7 +40,9 @@ type app struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	embedded *embednats.Server
-	closers  []func()
+	// adminAddr is where the admin endpoint listens ("" when it does not).
+	adminAddr string
+	closers   []func()
 }
 
 // newApp loads the configuration and builds the logger.
@@ -257,6 +259,10 @@ in-flight objects finish (worker.shutdown_grace), hands back the rest and
 exits. Start more processes, on any machine, to scale out: they share one
 durable consumer.
 
+With receive.enabled, the PACS receiver runs in the same process (DICOM
+C-STORE on receive.dimse.listen, STOW-RS on receive.stow.listen) and writes
+what it receives into the raw bucket; see 'ingest receive --help'.
+
 With no configuration it runs the embedded default: an in-process NATS
 server (state in ./printreg-data/nats), ./printreg-data/inbox as the raw
 bucket (files are taken once their size stays unchanged), ./printreg-data/deid
@@ -317,56 +323,95 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		return fail(stderr, err)
 	}
 	proc.Bind(w.Cases())
+	// The receiver writes into the raw bucket the workers read; with a
+	// directory that is the inbox, whose watcher enqueues what lands.
+	var rcv *pacsReceiver
+	if a.cfg.Receive.Enabled {
+		if rcv, err = a.newReceiver(ctx, raw); err != nil {
+			return fail(stderr, err)
+		}
+		defer rcv.close()
+	}
 	var bg sync.WaitGroup
 	if a.cfg.Admin.Listen != "" {
-		srv, err := a.serveAdmin(metrics, w, raw)
+		checks := []pipeline.Check{
+			{Name: "worker", Fn: func(context.Context) error { return w.Ready() }},
+			{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }},
+		}
+		if rcv != nil {
+			checks = append(checks, rcv.check())
+		}
+		srv, err := a.serveAdmin(metrics, checks...)
 		if err != nil {
 			if a.cfg.file != "" {
 				return fail(stderr, err)
 			}
 			a.log.Warn().Err(err).Msg("admin endpoint not started")
 		} else {
-			defer func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(sctx)
-			}()
+			defer shutdownAdmin(srv)
 		}
 	}
+	// runCtx ends the run on SIGTERM, or when the receiver fails.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	if a.cfg.Storage.Raw.Type == "dir" {
 		scanner, err := pipeline.NewScanner(ctx, a.js, a.topo, a.key, a.log, metrics)
 		if err != nil {
 			return fail(stderr, err)
 		}
 		in := &pipeline.Inbox{Bucket: raw, Scanner: scanner, Poll: a.cfg.Inbox.Poll, Stable: a.cfg.Inbox.Stable, Log: a.log}
-		bg.Go(func() { _ = in.Run(ctx) })
+		bg.Go(func() { _ = in.Run(runCtx) })
 	}
-	a.banner(stderr)
-	err = w.Run(ctx)
+	var rcvErr error
+	if rcv != nil {
+		bg.Go(func() {
+			if rcvErr = rcv.serve(runCtx); rcvErr != nil {
+				a.log.Error().Err(rcvErr).Msg("PACS receiver failed; stopping")
+				stopRun()
+			}
+		})
+	}
+	a.banner(stderr, rcv)
+	err = w.Run(runCtx)
+	stopRun()
 	bg.Wait()
-	if err != nil {
+	if err = errors.Join(err, rcvErr); err != nil {
 		return fail(stderr, err)
 	}
 	return exitOK
 }
 
-func (a *app) serveAdmin(m *pipeline.Metrics, w *pipeline.Worker, raw objstore.Bucket) (*http.Server, error) {
+// shutdownAdmin stops the admin endpoint.
+func shutdownAdmin(srv *http.Server) {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+}
+
+// rawDescription names the raw bucket for a person.
+func (a *app) rawDescription() string {
+	if a.cfg.Storage.Raw.Type == "dir" {
+		abs, _ := filepath.Abs(a.cfg.Storage.Raw.Dir)
+		return abs
+	}
+	return "bucket " + a.cfg.Storage.Raw.Bucket + " on " + a.cfg.Storage.S3.Endpoint
+}
+
+func (a *app) serveAdmin(m *pipeline.Metrics, checks ...pipeline.Check) (*http.Server, error) {
 	l, err := net.Listen("tcp", a.cfg.Admin.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", a.cfg.Admin.Listen, err)
 	}
-	h := pipeline.AdminHandler(m,
-		pipeline.Check{Name: "worker", Fn: func(context.Context) error { return w.Ready() }},
-		pipeline.Check{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }},
-	)
+	h := pipeline.AdminHandler(m, checks...)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	a.adminAddr = l.Addr().String()
 	go func() { _ = srv.Serve(l) }()
 	a.log.Info().Str("listen", l.Addr().String()).Msg("admin endpoint: /metrics /livez /readyz")
 	return srv, nil
 }
 
 // banner tells a person where to drop files and how to follow events.
-func (a *app) banner(stderr io.Writer) {
+func (a *app) banner(stderr io.Writer, rcv *pacsReceiver) {
 	var b strings.Builder
 	fmt.Fprintln(&b, "printreg ingest is running.")
 	if a.embedded != nil {
@@ -380,13 +425,16 @@ func (a *app) banner(stderr io.Writer) {
 	} else {
 		fmt.Fprintf(&b, "  Raw bucket: %s on %s\n", a.cfg.Storage.Raw.Bucket, a.cfg.Storage.S3.Endpoint)
 	}
+	if rcv != nil {
+		b.WriteString(rcv.bannerLines(a))
+	}
 	cfgFlag := ""
 	if a.cfg.file != "" {
 		cfgFlag = " --config " + a.cfg.file
 	}
 	fmt.Fprintf(&b, "  Follow case events: ingest tail --from-start%s   (from a checkout: go run ./cmd/ingest tail --from-start)\n", cfgFlag)
-	if a.cfg.Admin.Listen != "" {
-		fmt.Fprintf(&b, "  Metrics and health: http://%s/metrics  /livez  /readyz\n", a.cfg.Admin.Listen)
+	if a.adminAddr != "" {
+		fmt.Fprintf(&b, "  Metrics and health: http://%s/metrics  /livez  /readyz\n", a.adminAddr)
 	}
 	fmt.Fprintln(&b, "  Stop with Ctrl-C (in-flight objects finish first).")
 	fmt.Fprint(stderr, b.String())

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,11 +20,14 @@ import (
 
 	"github.com/printreg/printreg/pkg/deid"
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
+	"github.com/printreg/printreg/pkg/receive"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
+	"github.com/printreg/printreg/pkg/stow"
 )
 
 // envPrefix prefixes every environment override: PRINTREG_<SECTION>_<KEY>,
@@ -103,6 +108,85 @@ type Config struct {
 	Inbox          InboxConfig      `yaml:"inbox"`
 	Processing     ProcessingConfig `yaml:"processing"`
 	Registry       registry.Config  `yaml:"registry"`
+	Receive        ReceiveConfig    `yaml:"receive"`
+}
+
+// ReceiveConfig is the PACS receiver: the DICOM C-STORE and DICOMweb
+// STOW-RS front doors that land instances in the raw bucket, so that a
+// hospital's routing rule can target printreg directly.
+type ReceiveConfig struct {
+	// Enabled starts the receiver inside `ingest run`; `ingest receive`
+	// runs it whatever this says.
+	Enabled           bool          `yaml:"enabled"`
+	KeyPrefix         string        `yaml:"key_prefix"`
+	SpoolDir          string        `yaml:"spool_dir"`
+	MinSpoolFreeBytes ByteSize      `yaml:"min_spool_free_bytes"`
+	MinStoreFreeBytes ByteSize      `yaml:"min_store_free_bytes"`
+	ReadyCacheTTL     time.Duration `yaml:"ready_cache_ttl"`
+	PutTimeout        time.Duration `yaml:"put_timeout"`
+	DIMSE             DIMSEConfig   `yaml:"dimse"`
+	STOW              STOWConfig    `yaml:"stow"`
+}
+
+// DIMSEConfig is the C-STORE receiver (pkg/dimse).
+type DIMSEConfig struct {
+	Listen                   string          `yaml:"listen"`
+	AETitles                 []string        `yaml:"ae_titles"`
+	Sources                  []DIMSESource   `yaml:"sources"`
+	MaxAssociations          int             `yaml:"max_associations"`
+	MaxAssociationsPerSource int             `yaml:"max_associations_per_source"`
+	MaxPDULength             ByteSize        `yaml:"max_pdu_length"`
+	MaxObjectBytes           ByteSize        `yaml:"max_object_bytes"`
+	ARTIMTimeout             time.Duration   `yaml:"artim_timeout"`
+	IdleTimeout              time.Duration   `yaml:"idle_timeout"`
+	WriteTimeout             time.Duration   `yaml:"write_timeout"`
+	ShutdownGrace            time.Duration   `yaml:"shutdown_grace"`
+	TransferSyntaxes         []string        `yaml:"transfer_syntaxes"`
+	ExtraSOPClasses          []string        `yaml:"extra_sop_classes"`
+	DenySOPClasses           []string        `yaml:"deny_sop_classes"`
+	TLS                      ServerTLSConfig `yaml:"tls"`
+}
+
+// DIMSESource is one calling AE title allowed to send.
+type DIMSESource struct {
+	AETitle         string   `yaml:"ae_title"`
+	Networks        []string `yaml:"networks"`
+	MaxAssociations int      `yaml:"max_associations"`
+	MaxObjectBytes  ByteSize `yaml:"max_object_bytes"`
+}
+
+// STOWConfig is the STOW-RS endpoint (pkg/stow).
+type STOWConfig struct {
+	Listen                string          `yaml:"listen"`
+	BasePath              string          `yaml:"base_path"`
+	TokensFile            string          `yaml:"tokens_file"`
+	TLS                   ServerTLSConfig `yaml:"tls"`
+	AllowUnauthenticated  bool            `yaml:"allow_unauthenticated"`
+	MaxRequestBytes       ByteSize        `yaml:"max_request_bytes"`
+	MaxInstanceBytes      ByteSize        `yaml:"max_instance_bytes"`
+	MaxParts              int             `yaml:"max_parts"`
+	MaxConcurrentRequests int             `yaml:"max_concurrent_requests"`
+	IdleTimeout           time.Duration   `yaml:"idle_timeout"`
+	ReadHeaderTimeout     time.Duration   `yaml:"read_header_timeout"`
+}
+
+// ServerTLSConfig names a listener's certificate files; an empty cert_file
+// means no TLS.
+type ServerTLSConfig struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+func (t ServerTLSConfig) enabled() bool {
+	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
+}
+
+func (t ServerTLSConfig) dimse() *dimse.TLSConfig {
+	if !t.enabled() {
+		return nil
+	}
+	return &dimse.TLSConfig{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
 }
 
 // ProcessingConfig tunes what a worker does with each object.
@@ -244,6 +328,22 @@ func defaultConfig() Config {
 		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
 		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 64 << 20},
 		Registry:   registry.DefaultConfig(),
+		Receive: ReceiveConfig{
+			KeyPrefix: receive.DefaultKeyPrefix, MinSpoolFreeBytes: 1 << 30, MinStoreFreeBytes: 1 << 30,
+			ReadyCacheTTL: 2 * time.Second, PutTimeout: 10 * time.Minute,
+			DIMSE: DIMSEConfig{
+				Listen:          "127.0.0.1:11112",
+				MaxAssociations: dimse.DefaultMaxAssociations, MaxAssociationsPerSource: dimse.DefaultMaxAssociationsPerSource,
+				MaxPDULength: dimse.DefaultMaxPDULength, MaxObjectBytes: dimse.DefaultMaxObjectBytes,
+				ARTIMTimeout: dimse.DefaultARTIMTimeout, IdleTimeout: dimse.DefaultIdleTimeout,
+				WriteTimeout: dimse.DefaultWriteTimeout, ShutdownGrace: dimse.DefaultShutdownGrace,
+			},
+			STOW: STOWConfig{
+				BasePath: stow.DefaultBasePath, MaxRequestBytes: stow.DefaultMaxRequestBytes, MaxInstanceBytes: stow.DefaultMaxInstanceBytes,
+				MaxParts: stow.DefaultMaxParts, MaxConcurrentRequests: stow.DefaultMaxConcurrentRequests,
+				IdleTimeout: stow.DefaultIdleTimeout, ReadHeaderTimeout: stow.DefaultReadHeaderTimeout,
+			},
+		},
 	}
 }
 
@@ -372,6 +472,14 @@ func setFromString(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(int64(n))
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		var ss []string
+		for part := range strings.SplitSeq(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				ss = append(ss, part)
+			}
+		}
+		v.Set(reflect.ValueOf(ss).Convert(v.Type()))
 	case v.Kind() == reflect.Slice && v.Type().Elem() == durationType:
 		var ds []time.Duration
 		for part := range strings.SplitSeq(s, ",") {
@@ -518,6 +626,7 @@ func (l *loaded) validate() error {
 			add("processing.deid_profile: %v", err)
 		}
 	}
+	errs = append(errs, l.validateReceive()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration is not valid:\n  %w", joinIndented(errs))
 	}
@@ -627,4 +736,110 @@ func printRedacted(w io.Writer, l *loaded, environ []string) error {
 	fmt.Fprintf(w, "#   NATS token: %s\n", src(envNATSToken, l.NATS.TokenFile))
 	fmt.Fprintf(w, "#   NATS password: %s\n", src(envNATSPassword, l.NATS.PasswordFile))
 	return nil
+}
+
+// receiveConfig is the receiver's configuration.
+func (l *loaded) receiveConfig() receive.Config {
+	r := l.Receive
+	d, s := r.DIMSE, r.STOW
+	c := receive.Config{
+		KeyPrefix: r.KeyPrefix, SpoolDir: r.SpoolDir,
+		MinSpoolFreeBytes: int64(r.MinSpoolFreeBytes), MinStoreFreeBytes: int64(r.MinStoreFreeBytes),
+		ReadyCacheTTL: r.ReadyCacheTTL, PutTimeout: r.PutTimeout,
+		DIMSE: dimse.Config{
+			Listen: d.Listen, AETitles: d.AETitles,
+			MaxAssociations: d.MaxAssociations, MaxAssociationsPerSource: d.MaxAssociationsPerSource,
+			MaxPDULength: uint32(d.MaxPDULength), MaxObjectBytes: int64(d.MaxObjectBytes),
+			ARTIMTimeout: d.ARTIMTimeout, IdleTimeout: d.IdleTimeout, WriteTimeout: d.WriteTimeout, ShutdownGrace: d.ShutdownGrace,
+			TransferSyntaxes: d.TransferSyntaxes, ExtraSOPClasses: d.ExtraSOPClasses, DenySOPClasses: d.DenySOPClasses,
+			TLS: d.TLS.dimse(),
+		},
+		STOW: stow.Config{
+			Listen: s.Listen, BasePath: s.BasePath, TokensFile: s.TokensFile, TLS: s.TLS.dimse(),
+			AllowUnauthenticated: s.AllowUnauthenticated,
+			MaxRequestBytes:      int64(s.MaxRequestBytes), MaxInstanceBytes: int64(s.MaxInstanceBytes),
+			MaxParts: s.MaxParts, MaxConcurrentRequests: s.MaxConcurrentRequests,
+			IdleTimeout: s.IdleTimeout, ReadHeaderTimeout: s.ReadHeaderTimeout,
+		},
+	}
+	for _, src := range d.Sources {
+		c.DIMSE.Sources = append(c.DIMSE.Sources, dimse.Source{AETitle: src.AETitle, Networks: src.Networks,
+			MaxAssociations: src.MaxAssociations, MaxObjectBytes: int64(src.MaxObjectBytes)})
+	}
+	return c
+}
+
+// validateReceive checks the receive section. It is checked even when the
+// receiver is off in `ingest run`, because `ingest receive` runs it anyway.
+func (l *loaded) validateReceive() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	r := l.Receive
+	p := r.KeyPrefix
+	switch {
+	case p == "" || !strings.HasSuffix(p, "/"):
+		add("receive.key_prefix %q must be a folder ending with / (e.g. pacs/)", p)
+	case strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || slices.Contains(strings.Split(p, "/"), ".."):
+		add("receive.key_prefix %q must be a relative key prefix without .. or backslashes", p)
+	}
+	if l.Storage.Raw.Type == "s3" && l.Notify.Prefix != "" && !strings.HasPrefix(p, l.Notify.Prefix) {
+		add("receive.key_prefix %q is outside notify.prefix %q: received instances would never be announced to the workers", p, l.Notify.Prefix)
+	}
+	if r.Enabled && r.DIMSE.Listen == "" && r.STOW.Listen == "" {
+		add("receive is enabled but neither receive.dimse.listen nor receive.stow.listen is set")
+	}
+	for _, a := range []struct{ name, addr string }{{"receive.dimse.listen", r.DIMSE.Listen}, {"receive.stow.listen", r.STOW.Listen}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.addr); err != nil {
+			add("%s %q: use host:port, e.g. 127.0.0.1:11112 or :11112", a.name, a.addr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			add("%s %q: the port must be a number from 0 to 65535", a.name, a.addr)
+		}
+	}
+	if r.DIMSE.Listen != "" && r.DIMSE.Listen == r.STOW.Listen {
+		add("receive.dimse.listen and receive.stow.listen are the same address %q", r.DIMSE.Listen)
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"receive.min_spool_free_bytes", int64(r.MinSpoolFreeBytes)}, {"receive.min_store_free_bytes", int64(r.MinStoreFreeBytes)},
+		{"receive.ready_cache_ttl", int64(r.ReadyCacheTTL)}, {"receive.put_timeout", int64(r.PutTimeout)},
+		{"receive.dimse.max_associations", int64(r.DIMSE.MaxAssociations)},
+		{"receive.dimse.max_associations_per_source", int64(r.DIMSE.MaxAssociationsPerSource)},
+		{"receive.dimse.max_object_bytes", int64(r.DIMSE.MaxObjectBytes)},
+		{"receive.dimse.artim_timeout", int64(r.DIMSE.ARTIMTimeout)}, {"receive.dimse.idle_timeout", int64(r.DIMSE.IdleTimeout)},
+		{"receive.dimse.write_timeout", int64(r.DIMSE.WriteTimeout)}, {"receive.dimse.shutdown_grace", int64(r.DIMSE.ShutdownGrace)},
+		{"receive.stow.max_request_bytes", int64(r.STOW.MaxRequestBytes)}, {"receive.stow.max_instance_bytes", int64(r.STOW.MaxInstanceBytes)},
+		{"receive.stow.max_parts", int64(r.STOW.MaxParts)}, {"receive.stow.max_concurrent_requests", int64(r.STOW.MaxConcurrentRequests)},
+		{"receive.stow.idle_timeout", int64(r.STOW.IdleTimeout)}, {"receive.stow.read_header_timeout", int64(r.STOW.ReadHeaderTimeout)},
+	} {
+		if n.v < 0 {
+			add("%s must not be negative (0 means the default)", n.name)
+		}
+	}
+	if r.DIMSE.MaxPDULength > 16<<20 {
+		add("receive.dimse.max_pdu_length %s: use 4KiB to 16MiB", r.DIMSE.MaxPDULength)
+	}
+	for _, t := range []struct {
+		name string
+		c    ServerTLSConfig
+	}{{"receive.dimse.tls", r.DIMSE.TLS}, {"receive.stow.tls", r.STOW.TLS}} {
+		if t.c.enabled() && (t.c.CertFile == "" || t.c.KeyFile == "") {
+			add("%s: set both cert_file and key_file (client_ca_file needs them too)", t.name)
+		}
+	}
+	if err := l.receiveConfig().DIMSE.Validate(); err != nil {
+		add("receive.%w", err)
+	}
+	s := r.STOW
+	if s.Listen != "" && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !s.AllowUnauthenticated {
+		add("receive.stow.listen is set but STOW-RS has no authentication: set receive.stow.tokens_file or receive.stow.tls.client_ca_file (or allow_unauthenticated on a closed test network)")
+	}
+	if s.BasePath != "" && !strings.HasPrefix(s.BasePath, "/") {
+		add("receive.stow.base_path %q must start with /", s.BasePath)
+	}
+	return errs
 }

@@ -3,6 +3,7 @@
 // registry case events on NATS JetStream.
 //
 //	ingest run              work until SIGTERM (no configuration: embedded default)
+//	ingest receive          run only the PACS receiver (C-STORE, STOW-RS) into the raw bucket
 //	ingest setup            create streams, KV buckets, consumer, bucket notification
 //	ingest scan             enqueue unprocessed objects (backfill, lost notifications)
 //	ingest tail             print case events as JSON lines
@@ -38,7 +39,9 @@ const usage = `usage: ingest <command> [flags]
 Commands:
   run            process objects until SIGTERM; with no configuration, runs the
                  embedded default (in-process NATS, ./printreg-data/inbox as the
-                 raw bucket)
+                 raw bucket); with receive.enabled, the PACS receiver too
+  receive        run only the PACS receiver (DICOM C-STORE, DICOMweb STOW-RS),
+                 writing received instances into the raw bucket
   setup          create or update the JetStream streams, KV buckets and the shared
                  consumer; create S3 buckets and the raw bucket's notification
   scan           enqueue objects of the raw bucket that were not processed
@@ -88,6 +91,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, stderr *
 		return exitOK
 	case "run":
 		return cmdRun(ctx, rest, environ, stdout, stderr)
+	case "receive":
+		return cmdReceive(ctx, rest, environ, stdout, stderr)
 	case "setup":
 		return cmdSetup(ctx, rest, environ, stdout, stderr)
 	case "scan":
