@@ -309,7 +309,7 @@ func touch(slots []uint32, mask uint64, hs []uint64, todo []int32) uint32 {
 func (s *stlAcc) weld(todo []int32, ids []uint32) error {
 	hs, kxy, kz := s.hs, s.kxy, s.kz
 	slots, mask := s.w.slots, s.w.mask
-	xyz, parent := s.w.xyz, s.t.parent
+	xyz, parent, adj, vol := s.w.xyz, s.t.parent, s.t.adj, s.vol
 	n := uint32(s.nv)
 next:
 	for _, i := range todo {
@@ -347,7 +347,7 @@ next:
 			if int(n) == len(parent) {
 				s.growVertices(int(n) + 1)
 			}
-			xyz, parent = s.w.xyz, s.t.parent
+			xyz, parent, adj, vol = s.w.xyz, s.t.parent, s.t.adj, s.vol
 			if 2*(int(n)+1) > len(slots) {
 				s.w.rehash(int(n))
 				slots, mask = s.w.slots, s.w.mask
@@ -358,6 +358,11 @@ next:
 		p[0], p[1], p[2] = x, y, z
 		slots[j] = fp | (n + 1)
 		parent[n] = n
+		// Written although already zero: a fresh page that is read
+		// first faults twice (the shared zero page, then a copy).
+		e := adj[4*n : 4*n+4 : 4*n+4]
+		e[0], e[1], e[2], e[3] = 0, 0, 0, 0
+		vol[n] = 0
 		ids[i] = n
 		n++
 	}

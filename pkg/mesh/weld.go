@@ -29,7 +29,16 @@ func newWelder(expect int) *welder {
 	for n < 2*expect {
 		n <<= 1
 	}
-	return &welder{slots: make([]uint32, n), mask: uint64(n - 1)}
+	return &welder{slots: newSlots(n), mask: uint64(n - 1)}
+}
+
+// newSlots allocates a table and writes it once: its slots are read at
+// random before any is written, and a fresh page that is read first
+// faults twice (the shared zero page, then a copy of it when written).
+func newSlots(n int) []uint32 {
+	s := make([]uint32, n)
+	clear(s)
+	return s
 }
 
 // slotFingerprint takes the hash's top six bits.
@@ -47,7 +56,7 @@ func weldHash(x, y, z uint32) uint64 {
 // rehash doubles the table, which holds vertices 0 to n-1.
 func (w *welder) rehash(n int) {
 	size := 2 * len(w.slots)
-	w.slots = make([]uint32, size)
+	w.slots = newSlots(size)
 	w.mask = uint64(size - 1)
 	for id := 0; id < n; id++ {
 		x, y, z := w.xyz[3*id], w.xyz[3*id+1], w.xyz[3*id+2]
