@@ -134,7 +134,8 @@ type stlAcc struct {
 	t   topo
 	vol []float64 // per-vertex share of vol6, for per-shell volumes
 	// nv counts the vertices; w.xyz, t.parent, t.adj and vol are allocated
-	// ahead (length = capacity) and grown before a batch, not per vertex
+	// ahead (length = capacity) and doubled when full, so that adding a
+	// vertex is a few stores
 	nv     int
 	tl     tally
 	refSet bool
