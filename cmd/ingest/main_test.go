@@ -46,6 +46,8 @@ func TestExitCodesAndHelp(t *testing.T) {
 		{[]string{"nonsense"}, exitUsage, ""},
 		{[]string{"config"}, exitUsage, ""},
 		{[]string{"run", "--help"}, exitOK, ""},
+		{[]string{"receive", "--help"}, exitOK, ""},
+		{[]string{"receive", "extra-arg"}, exitUsage, ""},
 		{[]string{"setup", "-h"}, exitOK, ""},
 		{[]string{"scan", "--help"}, exitOK, ""},
 		{[]string{"tail", "--help"}, exitOK, ""},

@@ -1,0 +1,583 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/registry"
+)
+
+// ctSeries is a five-slice CT series; ctIdentifiers are identifiers its
+// files carry (checked below to be there), which no event, log line or
+// de-identified object may hold.
+const ctSeries = "../../testdata/dicom/series_pydicom_CT5N_5slices"
+
+var ctIdentifiers = []string{
+	"Doe^Peter", "98890234", // PatientName, PatientID
+	"1.3.6.1.4.1.5962.1.1.0.0.0.1194734704", // root of the study, series and SOP instance UIDs
+}
+
+// ctFiles returns the series' files, having checked that each holds every
+// identifier the tests look for.
+func ctFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(ctSeries, "*.dcm"))
+	if err != nil || len(files) != 5 {
+		t.Fatalf("test series: %d files, %v", len(files), err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ctIdentifiers {
+			if !bytes.Contains(b, []byte(id)) {
+				t.Fatalf("%s lacks %q: the identifier checks would prove nothing", filepath.Base(f), id)
+			}
+		}
+	}
+	return files
+}
+
+func TestReceiveConfig(t *testing.T) {
+	l, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := l.Receive; r.Enabled || r.DIMSE.Listen != "127.0.0.1:11112" || r.STOW.Listen != "" || r.KeyPrefix != "pacs/" {
+		t.Errorf("receive defaults = %+v", r)
+	}
+	l, err = loadConfig(writeConfig(t, `receive:
+  enabled: true
+  key_prefix: dicom/in/
+  spool_dir: /var/spool/printreg
+  min_spool_free_bytes: 2GiB
+  put_timeout: 1m
+  dimse:
+    listen: ":104"
+    ae_titles: [PRINTREG, PRINTREG2]
+    sources:
+      - {ae_title: PACS_MAIN, networks: [10.20.0.0/16], max_associations: 4, max_object_bytes: 1GiB}
+      - ae_title: ORTHANC
+    max_pdu_length: 64KiB
+  stow:
+    listen: 127.0.0.1:8104
+    tokens_file: /etc/printreg/stow-tokens
+    base_path: /dw
+    max_parts: 10
+`), []string{"PRINTREG_RECEIVE_DIMSE_MAX_ASSOCIATIONS=5", "PRINTREG_RECEIVE_STOW_MAX_INSTANCE_BYTES=8MiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := l.receiveConfig()
+	d, s := c.DIMSE, c.STOW
+	if c.KeyPrefix != "dicom/in/" || c.SpoolDir != "/var/spool/printreg" || c.MinSpoolFreeBytes != 2<<30 || c.PutTimeout != time.Minute ||
+		d.Listen != ":104" || len(d.AETitles) != 2 || len(d.Sources) != 2 || d.Sources[0].MaxObjectBytes != 1<<30 ||
+		d.Sources[0].Networks[0] != "10.20.0.0/16" || d.Sources[1].AETitle != "ORTHANC" || d.MaxPDULength != 64<<10 ||
+		d.MaxAssociations != 5 || d.TLS != nil ||
+		s.Listen != "127.0.0.1:8104" || s.TokensFile == "" || s.BasePath != "/dw" || s.MaxParts != 10 ||
+		s.MaxInstanceBytes != 8<<20 || s.TLS != nil {
+		t.Errorf("receive configuration = %+v", c)
+	}
+	// TLS files are loaded when the configuration is validated; the
+	// mapping alone is checked here.
+	tl := &loaded{Config: defaultConfig()}
+	if c := tl.receiveConfig(); c.DIMSE.TLS != nil || c.STOW.TLS != nil {
+		t.Error("TLS is on without a certificate")
+	}
+	tl.Receive.DIMSE.TLS = ServerTLSConfig{CertFile: "d.crt", KeyFile: "d.key", ClientCAFile: "ca.pem"}
+	if c := tl.receiveConfig(); c.DIMSE.TLS == nil || c.DIMSE.TLS.ClientCAFile != "ca.pem" || c.STOW.TLS != nil {
+		t.Errorf("DIMSE TLS = %+v, STOW TLS = %+v", c.DIMSE.TLS, c.STOW.TLS)
+	}
+	l, err = loadConfig("", []string{"PRINTREG_RECEIVE_ENABLED=true", "PRINTREG_RECEIVE_DIMSE_AE_TITLES=A, B", "PRINTREG_RECEIVE_DIMSE_LISTEN=", "PRINTREG_RECEIVE_STOW_LISTEN=:8104", "PRINTREG_RECEIVE_STOW_ALLOW_UNAUTHENTICATED=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := l.Receive; !r.Enabled || strings.Join(r.DIMSE.AETitles, "|") != "A|B" || r.DIMSE.Listen != "" || r.STOW.Listen != ":8104" {
+		t.Errorf("environment overrides not applied: %+v", r)
+	}
+}
+
+func TestReceiveConfigErrors(t *testing.T) {
+	s3 := "storage:\n  s3: {endpoint: h:9000}\n  raw: {type: s3, bucket: r}\n  deid: {type: s3, bucket: d}\n"
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "receive:\n  dimse:\n    ae_title: X\n", "ae_title"},
+		{"nothing to listen on", "receive:\n  enabled: true\n  dimse: {listen: \"\"}\n", "neither receive.dimse.listen nor receive.stow.listen"},
+		{"listen without port", "receive:\n  dimse: {listen: localhost}\n", "receive.dimse.listen \"localhost\": use host:port"},
+		{"listen bad port", "receive:\n  dimse: {listen: \":http\"}\n", "the port must be a number"},
+		{"same address", "receive:\n  dimse: {listen: \":8104\"}\n  stow: {listen: \":8104\", allow_unauthenticated: true}\n", "the same address"},
+		{"STOW without authentication", "receive:\n  stow: {listen: \":8104\"}\n", "STOW-RS has no authentication"},
+		{"AE title too long", "receive:\n  dimse: {ae_titles: [WAY_TOO_LONG_AE_TITLE]}\n", "not a valid AE title"},
+		{"bad source network", "receive:\n  dimse:\n    sources: [{ae_title: PACS, networks: [somewhere]}]\n", "neither a CIDR prefix nor an address"},
+		{"PDU too small", "receive:\n  dimse: {max_pdu_length: 1KiB}\n", "receive.dimse"},
+		{"PDU too large", "receive:\n  dimse: {max_pdu_length: 1GiB}\n", "use 4KiB to 16MiB"},
+		{"absolute prefix", "receive:\n  key_prefix: /pacs/\n", "relative key prefix"},
+		{"prefix climbs", "receive:\n  key_prefix: a/../../b/\n", "without .."},
+		{"prefix not a folder", "receive:\n  key_prefix: pacs\n", "ending with /"},
+		{"prefix outside notification", s3 + "notify: {prefix: lab/}\nreceive:\n  key_prefix: pacs/\n", "outside notify.prefix"},
+		{"certificate without key", "receive:\n  dimse:\n    tls: {cert_file: c.pem}\n", "receive.dimse.tls: set both"},
+		{"negative duration", "receive:\n  dimse: {idle_timeout: -1s}\n", "receive.dimse.idle_timeout must not be negative"},
+		{"base path", "receive:\n  stow: {base_path: dicomweb}\n", "must start with /"},
+		{"bad environment list", "", "PRINTREG_RECEIVE_DIMSE_SOURCES"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var env []string
+			if tc.yaml == "" {
+				env = []string{"PRINTREG_RECEIVE_DIMSE_SOURCES=PACS"}
+			}
+			_, err := loadConfig(writeConfig(t, tc.yaml), env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	// Everything above at once, in one message.
+	_, err := loadConfig(writeConfig(t, "receive:\n  key_prefix: /x\n  stow: {listen: \":1\"}\n  dimse: {listen: nohost}\n"), nil)
+	if err == nil || strings.Count(err.Error(), "receive.") < 3 {
+		t.Errorf("several problems, not all reported: %v", err)
+	}
+}
+
+// lineWatch is a writer that collects JSON lines and calls stop once a
+// line satisfies done.
+type lineWatch struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	matched string
+	done    func(line string) bool
+	stop    func()
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(w.partial[:i])
+		w.partial = w.partial[i+1:]
+		w.lines = append(w.lines, line)
+		if w.matched == "" && w.done(line) {
+			w.matched = line
+			w.stop()
+		}
+	}
+}
+
+// caseEvent is the part of a case event the tests read.
+type caseEvent struct {
+	Type    string `json:"type"`
+	Subject string `json:"subject"`
+	Data    struct {
+		Case struct {
+			Studies []struct {
+				StudyUID string `json:"study_uid"`
+				Series   []struct {
+					SeriesUID         string `json:"series_uid"`
+					Modality          string `json:"modality"`
+					InstanceCount     int    `json:"instance_count"`
+					InstancesReceived int    `json:"instances_received"`
+				} `json:"series"`
+			} `json:"studies"`
+		} `json:"case"`
+	} `json:"data"`
+}
+
+// ctSeriesIn returns how many instances of a CT series an event's snapshot
+// counts as received (-1: no CT series, or not an event).
+func ctSeriesIn(line string) (eventType string, received int) {
+	var ev caseEvent
+	if json.Unmarshal([]byte(line), &ev) != nil {
+		return "", -1
+	}
+	for _, st := range ev.Data.Case.Studies {
+		for _, se := range st.Series {
+			if se.Modality == "CT" && se.InstanceCount >= se.InstancesReceived {
+				return ev.Type, se.InstancesReceived
+			}
+		}
+	}
+	return ev.Type, -1
+}
+
+// wholeCTSeries reports whether an event's snapshot holds all five
+// instances of the CT series. The registry publishes case.updated when a
+// series first appears and study.stable once the study is quiet (with
+// every instance counted), so the latter is what this waits for.
+func wholeCTSeries(line string) bool {
+	_, n := ctSeriesIn(line)
+	return n == 5
+}
+
+// tailUntil runs `ingest tail --from-start` until an event satisfies done
+// and returns that event and every line printed.
+func tailUntil(t *testing.T, ctx context.Context, env []string, args []string, done func(string) bool) (string, []string) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	w := &lineWatch{done: done, stop: cancel}
+	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	code := run(tctx, append([]string{"tail", "--from-start"}, args...), env, w, errf)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.matched == "" {
+		b, _ := os.ReadFile(errf.Name())
+		t.Fatalf("tail (exit %d) printed no event with the whole series; %d lines:\n%s\n%s", code, len(w.lines), strings.Join(w.lines, "\n"), b)
+	}
+	return w.matched, w.lines
+}
+
+// storescu sends files to a C-STORE receiver with dcmtk.
+func storescu(t *testing.T, addr, calledAE string, files ...string) {
+	t.Helper()
+	bin := testenv.Binary(t, "storescu")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"-aet", "PACS_MAIN", "-aec", calledAE, host, port}, files...)
+	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("storescu: %v\n%s", err, out)
+	}
+}
+
+// waitListening waits until addr accepts connections.
+func waitListening(t *testing.T, addr string, exited <-chan int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case code := <-exited:
+			t.Fatalf("ingest exited with %d before listening on %s", code, addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func loopback(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
+
+// TestRunReceivesFromStorescu: `ingest run` with the receiver enabled, on
+// real MinIO and nats-server; dcmtk's storescu sends a five-slice CT series;
+// `ingest tail` shows a case event whose snapshot holds the series, the
+// de-identified bucket holds the five instances, and no identifier from the
+// files appears in an event, a log line, a key or a de-identified object.
+func TestRunReceivesFromStorescu(t *testing.T) {
+	files := ctFiles(t)
+	testenv.Binary(t, "storescu")
+	n := testenv.StartNATS(t)
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
+	secretFile := filepath.Join(t.TempDir(), "site.secret")
+	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dimseAddr, adminAddr := loopback(t), loopback(t)
+	cfg := writeConfig(t, fmt.Sprintf(`data_dir: %s
+site_secret_file: %s
+admin:
+  listen: %s
+nats:
+  url: %s
+storage:
+  raw: {type: s3, bucket: raw}
+  deid: {type: s3, bucket: deid}
+  s3:
+    endpoint: %s
+    path_style: true
+    max_retries: 1
+streams:
+  replicas: 1
+  ack_wait: 2s
+  backoff: [2s, 2s]
+  max_deliver: 4
+worker:
+  fetch_wait: 500ms
+  retry_delays: [200ms]
+registry:
+  quiet_period: 1s
+receive:
+  enabled: true
+  spool_dir: %s
+  min_spool_free_bytes: 1
+  dimse:
+    listen: %s
+    ae_titles: [PRINTREG]
+    sources: [{ae_title: PACS_MAIN, networks: [127.0.0.1]}]
+`, t.TempDir(), secretFile, adminAddr, n.URL, m.Endpoint, t.TempDir(), dimseAddr))
+	env := []string{"PRINTREG_S3_ACCESS_KEY=" + m.AccessKey, "PRINTREG_S3_SECRET_KEY=" + m.SecretKey}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var runErr string
+	go func() {
+		code, _, errOut := invoke(t, ctx, env, "run", "--setup", "--config", cfg, "--log-format", "json", "--log-level", "debug")
+		runErr = errOut
+		done <- code
+	}()
+	waitListening(t, dimseAddr, done)
+	storescu(t, dimseAddr, "PRINTREG", files...)
+
+	line, lines := tailUntil(t, ctx, env, []string{"--config", cfg}, wholeCTSeries)
+	var ev caseEvent
+	if err := json.Unmarshal([]byte(line), &ev); err != nil || !pipeline.ValidCaseID(ev.Subject) {
+		t.Fatalf("event %q: %v", line, err)
+	}
+	updated := false
+	for _, l := range lines {
+		var e caseEvent
+		if typ, n := ctSeriesIn(l); typ == registry.TypeCaseUpdated && n > 0 && json.Unmarshal([]byte(l), &e) == nil && e.Subject == ev.Subject {
+			updated = true
+		}
+	}
+	if !updated {
+		t.Errorf("no case.updated event of that case holds the CT series:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, s := range ev.Data.Case.Studies {
+		if !strings.HasPrefix(s.StudyUID, "2.25.") {
+			t.Errorf("study UID %q is not remapped", s.StudyUID)
+		}
+	}
+
+	// The receiver's readiness is part of /readyz.
+	resp, err := http.Get("http://" + adminAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "receiver") {
+		t.Errorf("/readyz: %d %s", resp.StatusCode, body)
+	}
+
+	bucket := func(name string) objstore.Bucket {
+		b, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: name, PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var rawKeys, deidKeys []string
+	if err := bucket("raw").List(ctx, "", func(o objstore.ObjectInfo) error { rawKeys = append(rawKeys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	deid := bucket("deid")
+	var deidData [][]byte
+	if err := deid.List(ctx, "", func(o objstore.ObjectInfo) error {
+		deidKeys = append(deidKeys, o.Key)
+		rc, err := deid.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		deidData = append(deidData, b)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rawKeys) != 5 {
+		t.Errorf("raw bucket holds %d objects, want the 5 instances", len(rawKeys))
+	}
+	for _, k := range rawKeys {
+		if !strings.HasPrefix(k, "pacs/") {
+			t.Errorf("received instance stored outside pacs/")
+		}
+	}
+	if len(deidKeys) != 5 {
+		t.Errorf("de-identified bucket holds %d objects, want 5", len(deidKeys))
+	}
+	for _, k := range deidKeys {
+		if !strings.HasPrefix(k, ev.Subject+"/") || !strings.HasSuffix(k, ".dcm") {
+			t.Errorf("de-identified object outside its case folder")
+		}
+	}
+
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, runErr)
+	}
+	if !strings.Contains(runErr, "PACS receiver listening") || !strings.Contains(runErr, "DICOM C-STORE receiver: "+dimseAddr) ||
+		!strings.Contains(runErr, `"dimse_stored":5`) {
+		t.Errorf("the run's log does not show the receiver start, its banner and its stop:\n%s", runErr)
+	}
+	outputs := map[string]string{"events": strings.Join(lines, "\n"), "log": runErr,
+		"raw keys": strings.Join(rawKeys, "\n"), "de-identified keys": strings.Join(deidKeys, "\n")}
+	for i, b := range deidData {
+		outputs["de-identified object "+strconv.Itoa(i)] = string(b)
+	}
+	for what, out := range outputs {
+		for _, id := range append(ctIdentifiers, "Peter") {
+			if strings.Contains(out, id) {
+				t.Errorf("%s hold %q from the sent files", what, id)
+			}
+		}
+	}
+}
+
+// TestReceiveCommand: `ingest receive` alone, on the embedded default's
+// inbox folder and without NATS, takes a series by C-STORE and an instance
+// by STOW-RS, and stops on cancel; a port already taken fails it at once.
+func TestReceiveCommand(t *testing.T) {
+	files := ctFiles(t)
+	testenv.Binary(t, "storescu")
+	dir := t.TempDir()
+	dimseAddr, stowAddr := loopback(t), loopback(t)
+	env := []string{
+		"PRINTREG_DATA_DIR=" + dir,
+		"PRINTREG_ADMIN_LISTEN=127.0.0.1:0",
+		"PRINTREG_RECEIVE_DIMSE_LISTEN=" + dimseAddr,
+		"PRINTREG_RECEIVE_STOW_LISTEN=" + stowAddr,
+		"PRINTREG_RECEIVE_STOW_ALLOW_UNAUTHENTICATED=true",
+		"PRINTREG_RECEIVE_MIN_SPOOL_FREE_BYTES=1",
+		"PRINTREG_RECEIVE_MIN_STORE_FREE_BYTES=1",
+		"PRINTREG_RECEIVE_SPOOL_DIR=" + t.TempDir(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var runErr string
+	go func() {
+		code, _, errOut := invoke(t, ctx, env, "receive", "--log-format", "json")
+		runErr = errOut
+		done <- code
+	}()
+	waitListening(t, dimseAddr, done)
+	waitListening(t, stowAddr, done)
+
+	// A second receiver on the same ports fails at once.
+	if code, _, errOut := invoke(t, ctx, env, "receive"); code != exitFail || !strings.Contains(errOut, "receive.dimse.listen") {
+		t.Errorf("second receiver: exit %d, %s", code, errOut)
+	}
+
+	storescu(t, dimseAddr, "ANY_AE", files[:4]...)
+	last, err := os.ReadFile(files[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, err := mw.CreatePart(map[string][]string{"Content-Type": {"application/dicom"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(last)
+	mw.Close()
+	resp, err := http.Post("http://"+stowAddr+"/dicomweb/studies", `multipart/related; type="application/dicom"; boundary=`+mw.Boundary(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("STOW-RS: %d %s", resp.StatusCode, rb)
+	}
+
+	got, _ := filepath.Glob(filepath.Join(dir, "inbox", "pacs", "*", "*", "*.dcm"))
+	if len(got) != 5 {
+		t.Errorf("%d instances in the inbox, want 5: %v", len(got), got)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("receive exit %d:\n%s", code, runErr)
+	}
+	if !strings.Contains(runErr, "printreg PACS receiver is running") || !strings.Contains(runErr, "DICOMweb STOW-RS: POST http://"+stowAddr+"/dicomweb/studies") ||
+		!strings.Contains(runErr, `"dimse_stored":4`) || !strings.Contains(runErr, `"stow_stored":1`) {
+		t.Errorf("log lacks the banner or the counts:\n%s", runErr)
+	}
+	for _, id := range ctIdentifiers {
+		if strings.Contains(runErr, id) {
+			t.Errorf("log holds %q", id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nats")); err == nil {
+		t.Error("receive started a NATS server")
+	}
+}
+
+// TestEmbeddedDefaultReceives: the embedded default with the receiver
+// enabled; instances sent by storescu land in the inbox folder, whose
+// watcher enqueues them, and become case events.
+func TestEmbeddedDefaultReceives(t *testing.T) {
+	files := ctFiles(t)
+	testenv.Binary(t, "storescu")
+	dir := t.TempDir()
+	dimseAddr := loopback(t)
+	env := []string{
+		"PRINTREG_DATA_DIR=" + dir,
+		"PRINTREG_NATS_EMBEDDED_LISTEN=127.0.0.1:0",
+		"PRINTREG_ADMIN_LISTEN=",
+		"PRINTREG_INBOX_POLL=100ms",
+		"PRINTREG_INBOX_STABLE=300ms",
+		"PRINTREG_REGISTRY_QUIET_PERIOD=1s",
+		"PRINTREG_RECEIVE_ENABLED=true",
+		"PRINTREG_RECEIVE_DIMSE_LISTEN=" + dimseAddr,
+		"PRINTREG_RECEIVE_MIN_SPOOL_FREE_BYTES=1",
+		"PRINTREG_RECEIVE_MIN_STORE_FREE_BYTES=1",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var runErr string
+	go func() {
+		code, _, errOut := invoke(t, ctx, env, "run", "--log-format", "json")
+		runErr = errOut
+		done <- code
+	}()
+	waitListening(t, dimseAddr, done)
+	storescu(t, dimseAddr, "PRINTREG", files...)
+	line, lines := tailUntil(t, ctx, env, nil, wholeCTSeries)
+	var ev caseEvent
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatal(err)
+	}
+	deid, _ := filepath.Glob(filepath.Join(dir, "deid", ev.Subject, "*", "*", "*.dcm"))
+	if len(deid) != 5 {
+		t.Errorf("%d de-identified instances in the case folder, want 5", len(deid))
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, runErr)
+	}
+	for _, id := range append(ctIdentifiers, "Peter") {
+		if strings.Contains(runErr, id) || strings.Contains(strings.Join(lines, "\n"), id) {
+			t.Errorf("log or events hold %q", id)
+		}
+	}
+}
