@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/pipeline"
@@ -78,6 +81,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if l.topology().Validate() != nil {
 		t.Error("example topology invalid")
+	}
+	if r := l.Receive; !r.Enabled || r.DIMSE.Listen != ":11112" || len(r.DIMSE.Sources) != 2 || r.DIMSE.MaxPDULength != 256<<10 ||
+		r.STOW.Listen != "" || r.STOW.MaxRequestBytes != 16<<30 {
+		t.Errorf("example receive section = %+v", r)
 	}
 }
 
@@ -377,4 +384,41 @@ worker:
 	if code := <-done; code != exitOK {
 		t.Errorf("run exit %d", code)
 	}
+}
+
+// TestExampleDocumentsEveryKey: every key of the configuration appears in
+// config/ingest.example.yaml.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../config/ingest.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v reflect.Type, path []string)
+	walk = func(v reflect.Type, path []string) {
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			p := append(append([]string(nil), path...), name)
+			var node any = doc
+			for _, k := range p {
+				m, ok := node.(map[string]any)
+				if !ok {
+					node = nil
+					break
+				}
+				if node, ok = m[k]; !ok {
+					t.Errorf("the example configuration lacks %s", strings.Join(p, "."))
+					return
+				}
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, p)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), nil)
 }
