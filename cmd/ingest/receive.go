@@ -141,8 +141,12 @@ func (p *pacsReceiver) bannerLines(a *app) string {
 		if t := a.cfg.Receive.DIMSE.AETitles; len(t) > 0 {
 			aet = "AE title " + strings.Join(t, " or ")
 		}
-		fmt.Fprintf(&b, "  DICOM C-STORE receiver: %s, %s (e.g. storescu -aec %s %s files…)\n",
-			p.dimseAddr(), aet, firstOr(a.cfg.Receive.DIMSE.AETitles, "PRINTREG"), strings.Replace(p.dimseAddr(), ":", " ", 1))
+		host, port, _ := net.SplitHostPort(p.dimseAddr())
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			host = "<this host>"
+		}
+		fmt.Fprintf(&b, "  DICOM C-STORE receiver: %s, %s (e.g. storescu -aec %s %s %s files…)\n",
+			p.dimseAddr(), aet, firstOr(a.cfg.Receive.DIMSE.AETitles, "PRINTREG"), host, port)
 	}
 	if p.stowLn != nil {
 		fmt.Fprintf(&b, "  DICOMweb STOW-RS: POST %s\n", p.stowURL)
