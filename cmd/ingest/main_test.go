@@ -213,7 +213,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	if err := os.MkdirAll(inbox, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(inbox, "DOE JOHN model.stl"), asciiTetrahedron, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(inbox, "DOE JOHN model.stl"), testenv.TetrahedronSTL(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
@@ -261,39 +261,6 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Error("the embedded server's URL file was left behind")
 	}
 }
-
-// asciiTetrahedron is a closed four-triangle ASCII STL.
-var asciiTetrahedron = []byte(`solid t
-facet normal 0 0 -1
-outer loop
-vertex 0 0 0
-vertex 0 1 0
-vertex 1 0 0
-endloop
-endfacet
-facet normal 0 -1 0
-outer loop
-vertex 0 0 0
-vertex 1 0 0
-vertex 0 0 1
-endloop
-endfacet
-facet normal -1 0 0
-outer loop
-vertex 0 0 0
-vertex 0 0 1
-vertex 0 1 0
-endloop
-endfacet
-facet normal 1 1 1
-outer loop
-vertex 1 0 0
-vertex 0 1 0
-vertex 0 0 1
-endloop
-endfacet
-endsolid t
-`)
 
 func waitFile(t *testing.T, p string) {
 	t.Helper()
@@ -362,7 +329,7 @@ worker:
 			t.Fatal(err)
 		}
 	}
-	put("ACC1/model.stl", asciiTetrahedron)
+	put("ACC1/model.stl", testenv.TetrahedronSTL())
 	put("ACC1/notes.bin", []byte("neither dicom nor a model"))
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer tcancel()
