@@ -16,9 +16,7 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
-	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 )
 
@@ -31,20 +29,7 @@ func TestWorkerKilledAfterOutputBeforeCase(t *testing.T) {
 	topo := testTopology()
 	n, m, js := startServers(t, topo)
 	key := siteKey(t)
-	bucket := func(name string) *s3store.Store {
-		s, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: name, PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey, MaxRetries: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.EnsureBucket(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	raw, out := bucket("raw"), bucket("deid")
-	if err := pipeline.ConfigureNotification(ctx(t), raw.Client(), "raw", pipeline.NotifyConfig{ARN: "arn:minio:sqs::PRINTREG:nats"}); err != nil {
-		t.Fatal(err)
-	}
+	raw, out := minioBuckets(t, m)
 	started := filepath.Join(t.TempDir(), "started")
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), envChild+"=worker", envNATS+"="+n.URL, envS3+"="+m.Endpoint,

@@ -24,7 +24,6 @@ import (
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 )
 
@@ -177,20 +176,7 @@ func TestEndToEnd(t *testing.T) {
 	topo := testTopology()
 	n, m, js := startServers(t, topo)
 	key := siteKey(t)
-	bucket := func(name string) *s3store.Store {
-		s, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: name, PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey, MaxRetries: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.EnsureBucket(ctx(t)); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	raw, out := bucket("raw"), bucket("deid")
-	if err := pipeline.ConfigureNotification(ctx(t), raw.Client(), "raw", pipeline.NotifyConfig{ARN: "arn:minio:sqs::PRINTREG:nats"}); err != nil {
-		t.Fatal(err)
-	}
+	raw, out := minioBuckets(t, m)
 	logs := &testenv.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	metrics := pipeline.NewMetrics("test")

@@ -21,6 +21,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
@@ -249,4 +250,25 @@ func startServers(t *testing.T, topo pipeline.Topology) (*testenv.NATS, *testenv
 	}
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: topo.WorkSubjectFor(pipeline.SourceNotify)})
 	return n, m, js
+}
+
+// minioBuckets creates the raw and deid buckets on m, with the raw bucket's
+// notifications going to the work stream.
+func minioBuckets(t *testing.T, m *testenv.MinIO) (raw, out *s3store.Store) {
+	t.Helper()
+	bucket := func(name string) *s3store.Store {
+		s, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: name, PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey, MaxRetries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnsureBucket(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	raw, out = bucket("raw"), bucket("deid")
+	if err := pipeline.ConfigureNotification(ctx(t), raw.Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+		t.Fatal(err)
+	}
+	return raw, out
 }
