@@ -331,6 +331,7 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 			return fail(stderr, err)
 		}
 		defer rcv.close()
+		rcv.exportTo(metrics.Registry())
 	}
 	var bg sync.WaitGroup
 	if a.cfg.Admin.Listen != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/printreg/printreg/internal/cli"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/promtext"
 	"github.com/printreg/printreg/pkg/receive"
 )
 
@@ -27,6 +28,12 @@ type pacsReceiver struct {
 	stowLn  net.Listener // nil: STOW-RS off
 	stowURL string
 	log     zerolog.Logger
+	metrics *receiverMetrics // nil: not exported
+}
+
+// exportTo registers the receiver's metrics on reg (the admin endpoint's).
+func (p *pacsReceiver) exportTo(reg *promtext.Registry) {
+	p.metrics = newReceiverMetrics(reg)
 }
 
 // newReceiver builds the receiver on the raw bucket and opens its
@@ -113,6 +120,12 @@ func (p *pacsReceiver) serve(ctx context.Context) error {
 	}
 	serve(p.r.ServeDIMSE, p.dimseLn)
 	serve(p.r.ServeSTOW, p.stowLn)
+	if p.metrics != nil {
+		mctx, mstop := context.WithCancel(context.Background())
+		mdone := make(chan struct{})
+		go func() { defer close(mdone); p.metrics.run(mctx, p, time.Second) }()
+		defer func() { mstop(); <-mdone }()
+	}
 	wg.Wait()
 	if first != nil {
 		return fmt.Errorf("PACS receiver: %w", first)
@@ -215,7 +228,9 @@ func cmdReceive(ctx context.Context, args, environ []string, _ io.Writer, stderr
 	}
 	defer rcv.close()
 	if a.cfg.Admin.Listen != "" {
-		srv, err := a.serveAdmin(pipeline.NewMetrics(cli.Version), rcv.check(),
+		m := pipeline.NewMetrics(cli.Version)
+		rcv.exportTo(m.Registry())
+		srv, err := a.serveAdmin(m, rcv.check(),
 			pipeline.Check{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }})
 		if err != nil {
 			if a.cfg.file != "" {

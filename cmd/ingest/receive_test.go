@@ -385,6 +385,25 @@ receive:
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "receiver") {
 		t.Errorf("/readyz: %d %s", resp.StatusCode, body)
 	}
+	// The receiver's counters are on /metrics (sampled every second).
+	want := fmt.Sprintf(`printreg_receive_instances_total{protocol="dimse",outcome="stored"} %d`, len(files))
+	var metrics string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get("http://" + adminAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics = string(b)
+		if strings.Contains(metrics, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, `printreg_receive_associations_total{outcome="accepted"}`) {
+		t.Errorf("/metrics lacks the receiver's counters (want %s):\n%s", want, metrics)
+	}
 
 	bucket := func(name string) objstore.Bucket {
 		b, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: name, PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
