@@ -127,9 +127,6 @@ func (a *Assembler) caseStore() *pipeline.CaseStore {
 	return a.cases
 }
 
-// Registry is the case model's registry (for snapshots in tools and tests).
-func (a *Assembler) Registry() *registry.Registry { return a.reg }
-
 // sniffBytes is how much of an object is looked at to tell its type.
 const sniffBytes = 4096
 
@@ -139,6 +136,8 @@ const (
 	KindSidecar = "sidecar"
 	KindUnknown = "unknown"
 )
+
+var errUnsupported = errors.New("not DICOM, STL, 3MF, OBJ or case.json")
 
 // Process reads one raw object. See the package documentation.
 func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Result, error) {
@@ -167,9 +166,9 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 	res := pipeline.Result{Kind: KindUnknown}
 	if c, err := a.fileCase(ctx, in.Ref.Key); err == nil && c != "" {
 		res.CaseID = c
-		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonUnsupported, "not DICOM, STL, 3MF, OBJ or case.json")}
+		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonUnsupported, errUnsupported.Error())}
 	}
-	return res, pipeline.Permanent(pipeline.ReasonUnsupported, errors.New("not DICOM, STL, 3MF, OBJ or case.json"))
+	return res, pipeline.Permanent(pipeline.ReasonUnsupported, errUnsupported)
 }
 
 // Reject records, in the object's case when its key names one, an object
@@ -215,13 +214,7 @@ func (a *Assembler) origin(in pipeline.Input) registry.Origin {
 	if in.Ref.VersionID != "" {
 		v = in.Ref.VersionID + "/" + v
 	}
-	return registry.Origin{ID: a.objectHash(in), Version: v, Time: in.Modified}
-}
-
-// objectHash is the object's id in facts and output keys: a keyed hash of
-// bucket and key (32 hex digits).
-func (a *Assembler) objectHash(in pipeline.Input) string {
-	return a.key.Hex(16, "printreg/assemble/object/v1", in.Ref.Bucket, in.Ref.Key)
+	return registry.Origin{ID: in.ObjectID, Version: v, Time: in.Modified}
 }
 
 func (a *Assembler) rejected(in pipeline.Input, reason, detail string) registry.RejectedFact {

@@ -58,8 +58,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	if derr != nil {
 		reason, detail := refusal(derr)
 		if res.CaseID != "" {
-			rej := registry.RejectedFact{Origin: registry.Origin{ID: a.objectHash(in), Version: in.ETag, Time: in.Modified}, Reason: reason, Detail: detail}
-			res.Facts = []registry.Fact{identity, rej}
+			res.Facts = []registry.Fact{identity, a.rejected(in, reason, detail)}
 		}
 		return res, pipeline.Permanent(reason, derr)
 	}

@@ -37,8 +37,9 @@ func TestSpoolSpillsToDisk(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if (sp.Bytes() == nil) != tc.onDisk || sp.Size() != int64(want.Len()) {
-				t.Errorf("onDisk %v size %d, want %v %d", sp.Bytes() == nil, sp.Size(), tc.onDisk, want.Len())
+			files, _ := os.ReadDir(dir)
+			if onDisk := len(files) == 1; onDisk != tc.onDisk || sp.Size() != int64(want.Len()) {
+				t.Errorf("onDisk %v size %d, want %v %d", onDisk, sp.Size(), tc.onDisk, want.Len())
 			}
 			for range 2 { // readable more than once (a retried upload)
 				got, _ := io.ReadAll(sp.Reader())

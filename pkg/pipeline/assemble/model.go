@@ -78,7 +78,7 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
 		return res, pipeline.Permanent(reason, err)
 	}
-	key := caseID + "/models/" + a.objectHash(in) + "." + string(format)
+	key := caseID + "/models/" + in.ObjectID + "." + string(format)
 	if err := a.put(ctx, key, modelContentType(format), sp); err != nil {
 		return res, err
 	}

@@ -56,14 +56,6 @@ func (s *spool) Write(p []byte) (int, error) {
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.n }
 
-// Bytes returns the content when it is held in memory (nil otherwise).
-func (s *spool) Bytes() []byte {
-	if s.f != nil {
-		return nil
-	}
-	return s.buf.Bytes()
-}
-
 // Reader returns a fresh reader over the whole content.
 func (s *spool) Reader() io.Reader {
 	if s.f != nil {
