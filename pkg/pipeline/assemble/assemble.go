@@ -160,8 +160,7 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 		return a.sidecar(ctx, in, br)
 	}
 	if f := mesh.Sniff(head, in.Size, name); f != "" {
-		rc.Close()
-		return a.model(ctx, in, f)
+		return a.model(ctx, in, f, br, src)
 	}
 	res := pipeline.Result{Kind: KindUnknown}
 	if c, err := a.fileCase(ctx, in.Ref.Key); err == nil && c != "" {

@@ -39,9 +39,11 @@ func (a *Assembler) fileCase(ctx context.Context, key string) (string, error) {
 	return a.resolve(ctx, registry.CaseID(a.key, ref))
 }
 
-// model measures a model file, writes its sanitised copy and returns its
-// facts.
-func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Format) (pipeline.Result, error) {
+// model copies a model file from r (the object's stream, read once) into a
+// local spool, measures it, writes its sanitised copy and returns its
+// facts. Measuring and sanitising both read the file at random offsets (3MF
+// is a zip); reading the spool spares a second pass over the network.
+func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Format, r io.Reader, src *watched) (pipeline.Result, error) {
 	res := pipeline.Result{Kind: string(format)}
 	caseID, err := a.fileCase(ctx, in.Ref.Key)
 	if err != nil {
@@ -51,35 +53,33 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the model is not in a case folder (<case-ref>/…)"))
 	}
 	res.CaseID = caseID
-	ra, err := in.OpenAt(ctx)
-	if err != nil {
-		return res, err
+	raw := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
+	defer raw.Close()
+	// The stream fails with objstore.ErrChanged if the size is not in.Size.
+	if _, err := io.Copy(raw, r); err != nil {
+		return res, fmt.Errorf("reading the model: %w", err)
 	}
-	defer ra.Close()
-	src := &watchedAt{r: ra}
+	rejected := func(err error) (pipeline.Result, error) {
+		if terr := transient(ctx, src); terr != nil {
+			return res, fmt.Errorf("reading the model: %w", terr)
+		}
+		reason := meshReason(err)
+		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
+		return res, pipeline.Permanent(reason, err)
+	}
 	opt := a.cfg.Mesh
 	opt.Format = format
-	rep, err := mesh.Measure(ctx, src, in.Size, opt)
+	rep, err := mesh.Measure(ctx, raw.ReaderAt(), in.Size, opt)
 	if err != nil {
-		if terr := transient(ctx, &src.watched); terr != nil {
-			return res, fmt.Errorf("reading the model: %w", terr)
-		}
-		reason := meshReason(err)
-		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
-		return res, pipeline.Permanent(reason, err)
+		return rejected(err)
 	}
-	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
-	defer sp.Close()
-	if err := mesh.Sanitize(ctx, sp, src, in.Size, format); err != nil {
-		if terr := transient(ctx, &src.watched); terr != nil {
-			return res, fmt.Errorf("reading the model: %w", terr)
-		}
-		reason := meshReason(err)
-		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
-		return res, pipeline.Permanent(reason, err)
+	out := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
+	defer out.Close()
+	if err := mesh.Sanitize(ctx, out, raw.ReaderAt(), in.Size, format); err != nil {
+		return rejected(err)
 	}
 	key := caseID + "/models/" + in.ObjectID + "." + string(format)
-	if err := a.put(ctx, key, modelContentType(format), sp); err != nil {
+	if err := a.put(ctx, key, modelContentType(format), out); err != nil {
 		return res, err
 	}
 	res.Facts = []registry.Fact{modelFact(a.origin(in), rep)}
@@ -154,20 +154,4 @@ func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader)
 	}
 	res.Facts = []registry.Fact{registry.SidecarFact{Origin: a.origin(in), Sidecar: *sc}}
 	return res, nil
-}
-
-// watchedAt is watched for random access.
-type watchedAt struct {
-	r interface {
-		ReadAt(p []byte, off int64) (int, error)
-	}
-	watched
-}
-
-func (w *watchedAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := w.r.ReadAt(p, off)
-	if err != nil && err != io.EOF && w.err == nil {
-		w.err = err
-	}
-	return n, err
 }

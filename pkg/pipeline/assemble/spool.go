@@ -64,6 +64,14 @@ func (s *spool) Reader() io.Reader {
 	return bytes.NewReader(s.buf.Bytes())
 }
 
+// ReaderAt returns random access to the whole content.
+func (s *spool) ReaderAt() io.ReaderAt {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, 0, s.n)
+	}
+	return bytes.NewReader(s.buf.Bytes())
+}
+
 // Close drops the content (and the temporary file).
 func (s *spool) Close() error {
 	var err error
