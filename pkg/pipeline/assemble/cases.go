@@ -214,23 +214,15 @@ func (a *Assembler) fold(ctx context.Context, primary string, others []string) e
 			a.folded.Store(alias, true)
 			continue
 		}
-		cs := a.caseStore()
-		if cs == nil {
-			return errors.New("assemble: no case store bound")
-		}
-		state, err := cs.Get(ctx, alias)
+		folded, err := a.retireAndMerge(ctx, alias, primary)
 		if err != nil {
-			return fmt.Errorf("aliased case: %w", err)
-		}
-		if state == nil {
-			// Nothing to fold yet. Not remembered: a fact may still reach
-			// the alias before it learns of the pointer.
-			continue
-		}
-		if err := a.retireAndMerge(ctx, alias, primary); err != nil {
 			return err
 		}
-		a.folded.Store(alias, true)
+		if folded {
+			a.folded.Store(alias, true)
+		}
+		// Otherwise there is nothing to fold yet. Not remembered: a fact
+		// may still reach the alias before it learns of the pointer.
 	}
 	return nil
 }
@@ -252,10 +244,18 @@ func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, 
 	return a.resolve(ctx, alias)
 }
 
-func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) error {
+// retireAndMerge retires the alias's case into primary and merges what it
+// held; folded is false when the alias has no case. The case read by the
+// retiring compare-and-set is the one merged, so it is read once.
+func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (folded bool, err error) {
 	cs := a.caseStore()
+	if cs == nil {
+		return false, errors.New("assemble: no case store bound")
+	}
 	now := time.Now()
+	var src *registry.Case
 	if _, err := cs.Update(ctx, alias, func(state []byte) (pipeline.Mutation, error) {
+		src = nil
 		if state == nil {
 			return pipeline.Mutation{}, nil
 		}
@@ -263,24 +263,20 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) e
 		if err != nil {
 			return pipeline.Mutation{}, err
 		}
+		src = c
 		ch, ok := a.reg.Retire(c, primary, now)
 		if !ok {
-			return pipeline.Mutation{}, nil
+			return pipeline.Mutation{}, nil // already retired
 		}
 		return caseModel{reg: a.reg}.mutation(c, []registry.Change{ch})
 	}); err != nil {
-		return fmt.Errorf("retiring the aliased case: %w", err)
+		return false, fmt.Errorf("retiring the aliased case: %w", err)
 	}
-	state, err := cs.Get(ctx, alias)
-	if err != nil {
-		return fmt.Errorf("aliased case: %w", err)
-	}
-	src, err := load(alias, state)
-	if err != nil {
-		return err
+	if src == nil {
+		return false, nil
 	}
 	if src.MergedInto() != primary {
-		return nil
+		return true, nil // retired into another case earlier: not ours to merge
 	}
 	if _, err := cs.Update(ctx, primary, func(state []byte) (pipeline.Mutation, error) {
 		dst, err := load(primary, state)
@@ -293,7 +289,7 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) e
 		}
 		return caseModel{reg: a.reg}.mutation(dst, []registry.Change{ch})
 	}); err != nil {
-		return fmt.Errorf("merging the aliased case: %w", err)
+		return false, fmt.Errorf("merging the aliased case: %w", err)
 	}
-	return nil
+	return true, nil
 }
