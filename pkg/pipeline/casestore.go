@@ -121,7 +121,9 @@ func (s *CaseStore) Get(ctx context.Context, caseID string) ([]byte, error) {
 	return rec.State, err
 }
 
-func isConflict(err error) bool {
+// IsConflict reports whether a KV Create or Update lost a compare-and-set
+// (the key exists, or its revision moved on): read again and retry.
+func IsConflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
@@ -186,7 +188,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		} else {
 			newRev, err = s.cases.Update(ctx, caseID, b, rev)
 		}
-		if isConflict(err) {
+		if IsConflict(err) {
 			res.Conflicts++
 			s.m.casConflict()
 			if attempt >= maxAttempts {
@@ -246,7 +248,7 @@ func (s *CaseStore) flush(ctx context.Context, caseID string, rec caseRecord, re
 	if err != nil {
 		return n, err
 	}
-	if _, err := s.cases.Update(ctx, caseID, b, rev); err != nil && !isConflict(err) {
+	if _, err := s.cases.Update(ctx, caseID, b, rev); err != nil && !IsConflict(err) {
 		// Harmless: the events are published; the next writer republishes
 		// (deduplicated) and clears.
 		s.log.Debug().Str("case_id", caseID).Err(err).Msg("clearing the case outbox failed")
@@ -262,7 +264,7 @@ func (s *CaseStore) ensureTimer(ctx context.Context, caseID string, due int64) e
 		e, err := s.timers.Get(ctx, caseID)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			_, err = s.timers.Create(ctx, caseID, val)
-			if isConflict(err) {
+			if IsConflict(err) {
 				continue
 			}
 			if err != nil {
@@ -276,7 +278,7 @@ func (s *CaseStore) ensureTimer(ctx context.Context, caseID string, due int64) e
 		if cur, err := strconv.ParseInt(string(e.Value()), 10, 64); err == nil && cur <= due {
 			return nil
 		}
-		if _, err := s.timers.Update(ctx, caseID, val, e.Revision()); isConflict(err) {
+		if _, err := s.timers.Update(ctx, caseID, val, e.Revision()); IsConflict(err) {
 			continue
 		} else if err != nil {
 			return fmt.Errorf("case %s: timer index: %w", caseID, err)
@@ -349,7 +351,7 @@ func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (Sw
 		} else if ur.Timer.UnixNano() != due {
 			_, err = s.timers.Update(ctx, caseID, []byte(strconv.FormatInt(ur.Timer.UnixNano(), 10)), e.Revision())
 		}
-		if err != nil && !isConflict(err) {
+		if err != nil && !IsConflict(err) {
 			s.log.Debug().Str("case_id", caseID).Err(err).Msg("timer index update failed; the next sweep repeats it")
 		}
 	}

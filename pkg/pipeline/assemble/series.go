@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
 )
 
@@ -243,7 +244,7 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 			a.seriesCache.put(key, rec, nrev)
 			return a.summary(&rec), nil
 		}
-		if !isWrongSequence(err) || attempt > 64 {
+		if !pipeline.IsConflict(err) || attempt > 64 {
 			return nil, fmt.Errorf("series record: %w", err)
 		}
 	}
@@ -327,9 +328,4 @@ func seriesFact(origin registry.Origin, s *dicomx.Series) registry.SeriesFact {
 		f.PixelSpacingMM = [2]float64{s.PixelSpacingMM[0], s.PixelSpacingMM[1]}
 	}
 	return f
-}
-
-// isWrongSequence recognises a lost compare-and-set.
-func isWrongSequence(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
