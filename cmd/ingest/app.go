@@ -334,24 +334,15 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		rcv.exportTo(metrics.Registry())
 	}
 	var bg sync.WaitGroup
-	if a.cfg.Admin.Listen != "" {
-		checks := []pipeline.Check{
-			{Name: "worker", Fn: func(context.Context) error { return w.Ready() }},
-			{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }},
-		}
-		if rcv != nil {
-			checks = append(checks, rcv.check())
-		}
-		srv, err := a.serveAdmin(metrics, checks...)
-		if err != nil {
-			if a.cfg.file != "" {
-				return fail(stderr, err)
-			}
-			a.log.Warn().Err(err).Msg("admin endpoint not started")
-		} else {
-			defer shutdownAdmin(srv)
-		}
+	checks := []pipeline.Check{{Name: "worker", Fn: func(context.Context) error { return w.Ready() }}, rawCheck(raw)}
+	if rcv != nil {
+		checks = append(checks, rcv.check())
 	}
+	stopAdmin, err := a.startAdmin(metrics, checks...)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer stopAdmin()
 	// runCtx ends the run on SIGTERM, or when the receiver fails.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -382,11 +373,32 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	return exitOK
 }
 
-// shutdownAdmin stops the admin endpoint.
-func shutdownAdmin(srv *http.Server) {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
+// startAdmin serves /metrics, /livez and /readyz when admin.listen is set
+// and returns the function that stops it. A port that cannot be bound is
+// an error with a configuration file, and only a warning for the embedded
+// default (another checkout may hold its port).
+func (a *app) startAdmin(m *pipeline.Metrics, checks ...pipeline.Check) (stop func(), err error) {
+	if a.cfg.Admin.Listen == "" {
+		return func() {}, nil
+	}
+	srv, err := a.serveAdmin(m, checks...)
+	if err != nil {
+		if a.cfg.file != "" {
+			return nil, err
+		}
+		a.log.Warn().Err(err).Msg("admin endpoint not started")
+		return func() {}, nil
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+// rawCheck is the readiness check of the raw bucket.
+func rawCheck(raw objstore.Bucket) pipeline.Check {
+	return pipeline.Check{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }}
 }
 
 // rawDescription names the raw bucket for a person.

@@ -230,16 +230,11 @@ func cmdReceive(ctx context.Context, args, environ []string, _ io.Writer, stderr
 	if a.cfg.Admin.Listen != "" {
 		m := pipeline.NewMetrics(cli.Version)
 		rcv.exportTo(m.Registry())
-		srv, err := a.serveAdmin(m, rcv.check(),
-			pipeline.Check{Name: "raw_bucket", Fn: func(ctx context.Context) error { return ping(ctx, raw) }})
+		stopAdmin, err := a.startAdmin(m, rcv.check(), rawCheck(raw))
 		if err != nil {
-			if a.cfg.file != "" {
-				return fail(stderr, err)
-			}
-			a.log.Warn().Err(err).Msg("admin endpoint not started")
-		} else {
-			defer shutdownAdmin(srv)
+			return fail(stderr, err)
 		}
+		defer stopAdmin()
 	}
 	var b strings.Builder
 	fmt.Fprintln(&b, "printreg PACS receiver is running.")
