@@ -67,9 +67,6 @@ import (
 
 const benchSecret = "printreg-bench-secret-0123456789abcdef0123456789"
 
-// processorKind is the -processor flag, passed on to the worker child.
-var processorKind = "real"
-
 func main() {
 	mode := flag.String("mode", "", "internal: child process role (copy or worker)")
 	corpus := flag.String("corpus", "", "directory of objects to use (first folder = case); default: synthetic objects")
@@ -81,15 +78,14 @@ func main() {
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
 	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
 	flag.Parse()
-	processorKind = *proc
 	var err error
 	switch *mode {
 	case "copy":
 		err = childCopy(*n, *workers)
 	case "worker":
-		err = childWorker(*n, *workers)
+		err = childWorker(*n, *workers, *proc)
 	case "":
-		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *queueDir)
+		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *queueDir, *proc)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -186,6 +182,8 @@ func loadObjects(corpus string, n, size, cases int) ([]object, error) {
 type servers struct {
 	nats  *testenv.NATS
 	minio *testenv.MinIO
+	// processor is passed on to the worker children (-processor).
+	processor string
 }
 
 func (s servers) env(extra ...string) []string {
@@ -238,7 +236,7 @@ func peakRSS() int64 {
 
 // spawn runs this program in a mode and returns its result and peak RSS.
 func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (childRun, error) {
-	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-processor", processorKind)
+	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-processor", s.processor)
 	cmd.Env = s.env()
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -260,7 +258,7 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	return r, nil
 }
 
-func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir bool) (err error) {
+func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir bool, processor string) (err error) {
 	h := &harness{}
 	defer h.close()
 	defer func() {
@@ -278,7 +276,7 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir 
 	}
 	fmt.Fprintf(os.Stderr, "bench: %d objects, %.1f MiB, %d workers\n", len(objs), float64(total)/(1<<20), workers)
 	nts := testenv.StartNATS(h)
-	s := servers{nats: nts, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
+	s := servers{nats: nts, processor: processor, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
 	for _, kv := range s.env()[len(os.Environ()):] {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
@@ -346,13 +344,13 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir 
 	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
 	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
-	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processorKind+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
+	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processor+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
 	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
 	fmt.Printf("latency, PUT done -> case updated (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
 		queueDir, len(lat.samples), rate, lat.p(0.50).Round(time.Millisecond), lat.p(0.99).Round(time.Millisecond), lat.p(1).Round(time.Millisecond))
 	res := map[string]any{
 		"objects": len(objs), "bytes": total, "workers": workers,
-		"processor": processorKind, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
+		"processor": processor, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
 		"minio_queue_dir": queueDir, "latency_p50_ms": lat.p(0.5).Seconds() * 1000, "latency_p99_ms": lat.p(0.99).Seconds() * 1000,
 	}
@@ -517,7 +515,7 @@ func (countModel) Tick(string, []byte, time.Time) (pipeline.Mutation, error) {
 }
 
 // childWorker runs the worker until n objects were processed.
-func childWorker(n, workers int) error {
+func childWorker(n, workers int, processor string) error {
 	nc, err := nats.Connect(os.Getenv("BENCH_NATS"), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -540,7 +538,7 @@ func childWorker(n, workers int) error {
 	var proc pipeline.Processor = &copyProcessor{key: key}
 	var model pipeline.CaseModel = countModel{}
 	var asm *assemble.Assembler
-	if processorKind == "real" {
+	if processor == "real" {
 		if asm, err = assemble.New(ctx, assemble.Config{}, key, js, topology(), deid, log); err != nil {
 			return err
 		}
