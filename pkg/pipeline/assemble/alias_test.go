@@ -2,13 +2,11 @@ package assemble_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/internal/testenv"
@@ -17,30 +15,6 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/registry"
 )
-
-// lastCase returns the registry snapshot of a case's latest event.
-func lastCase(t *testing.T, e *aliasEnv, caseID string) *registry.Snapshot {
-	s, err := e.js.Stream(ctx(t), e.topo.RegistryStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx(t), e.topo.CaseSubject(caseID))
-	if err != nil {
-		return nil
-	}
-	var ev struct {
-		Data registry.EventData `json:"data"`
-	}
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return &ev.Data.Case
-}
-
-type aliasEnv struct {
-	topo pipeline.Topology
-	js   jetstream.JetStream
-}
 
 // TestModelUnderStudyUIDJoinsTheAccessionCase: a lab drops a model under
 // the study's StudyInstanceUID before the study arrives; the study (which
@@ -69,12 +43,11 @@ func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := &aliasEnv{topo: topo, js: js}
 	wait := func(what string, caseID string, ok func(*registry.Snapshot) bool) *registry.Snapshot {
 		t.Helper()
 		deadline := time.Now().Add(90 * time.Second)
 		for {
-			if s := lastCase(t, e, caseID); s != nil && ok(s) {
+			if s := lastCase(t, js, topo, caseID); s != nil && ok(s) {
 				return s
 			}
 			if time.Now().After(deadline) {

@@ -81,11 +81,10 @@ func TestWorkerKilledAfterOutputBeforeCase(t *testing.T) {
 	logs := &testenv.Buffer{}
 	startWorker(t, n, topo, key, raw, out, testConfig(), zerolog.New(logs), nil)
 	caseID := registry.CaseID(key, "ACC-CRASH-1")
-	e := &aliasEnv{topo: topo, js: js}
 	deadline = time.Now().Add(2 * time.Minute)
 	var snap *registry.Snapshot
 	for {
-		snap = lastCase(t, e, caseID)
+		snap = lastCase(t, js, topo, caseID)
 		if snap != nil && len(snap.Studies) == 1 && snap.Studies[0].Status == registry.StatusStable && len(snap.Models) == 1 && snap.Counts.Instances == len(cts) {
 			break
 		}

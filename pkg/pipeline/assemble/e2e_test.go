@@ -41,53 +41,6 @@ var canaries = map[dicomx.Tag]string{
 
 var canaryStrings = []string{"CANARYSURNAME", "CANARYGIVEN", "Canarysurname", "CNRYMRN4711", "CNRYACC0815", "19450317", "CANARYDOC", "CANARY MEMORIAL", "CNRYOTHER99"}
 
-// snapshot is the part of the event data this test reads.
-type snapshot struct {
-	Case struct {
-		CaseID  string   `json:"case_id"`
-		Aliases []string `json:"aliases"`
-		Studies []struct {
-			StudyUID string `json:"study_uid"`
-			Status   string `json:"status"`
-			Series   []struct {
-				SeriesUID        string  `json:"series_uid"`
-				Modality         string  `json:"modality"`
-				InstanceCount    int     `json:"instance_count"`
-				SliceCount       int     `json:"slice_count"`
-				SliceThicknessMM float64 `json:"slice_thickness_mm"`
-				SliceSpacingMM   float64 `json:"slice_spacing_mm"`
-			} `json:"series"`
-		} `json:"studies"`
-		Segmentations []struct {
-			Kind                 string            `json:"kind"`
-			ReferencedSeriesUIDs []string          `json:"referenced_series_uids"`
-			Segments             []json.RawMessage `json:"segments"`
-		} `json:"segmentations"`
-		Models []struct {
-			Format     string  `json:"format"`
-			Container  string  `json:"container"`
-			Triangles  int64   `json:"triangles"`
-			VolumeMM3  float64 `json:"volume_mm3"`
-			Watertight bool    `json:"watertight"`
-		} `json:"models"`
-		Lab *struct {
-			ObjectType      string `json:"object_type"`
-			OrderingService string `json:"ordering_service"`
-		} `json:"lab"`
-		Rejected []struct {
-			Reason string `json:"reason"`
-		} `json:"rejected"`
-		CPT struct {
-			Codes []struct {
-				Code  string `json:"code"`
-				Units int    `json:"units"`
-			} `json:"codes"`
-		} `json:"cpt"`
-		RegistryReady bool     `json:"registry_ready"`
-		Missing       []string `json:"missing"`
-	} `json:"case"`
-}
-
 type cloudEvent struct {
 	ID      string          `json:"id"`
 	Type    string          `json:"type"`
@@ -140,30 +93,6 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream string) []*jets
 		out = append(out, m)
 	}
 	return out
-}
-
-// latest returns the case's latest event snapshot, or nil.
-func latest(t *testing.T, js jetstream.JetStream, topo pipeline.Topology, caseID string) *snapshot {
-	s, err := js.Stream(ctx(t), topo.RegistryStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx(t), topo.CaseSubject(caseID))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev cloudEvent
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	var snap snapshot
-	if err := json.Unmarshal(ev.Data, &snap); err != nil {
-		t.Fatal(err)
-	}
-	return &snap
 }
 
 // TestEndToEnd: a CT series, a SEG, a case.json and a 3MF for one
@@ -259,10 +188,10 @@ func TestEndToEnd(t *testing.T) {
 
 	caseID := registry.CaseID(key, "CNRYACC0815")
 	deadline := time.Now().Add(3 * time.Minute)
-	var snap *snapshot
+	var snap *registry.Snapshot
 	for {
-		snap = latest(t, js, topo, caseID)
-		if snap != nil && snap.Case.RegistryReady && len(snap.Case.Rejected) == 3 && len(snap.Case.Models) == 2 && len(snap.Case.Studies) == 1 && snap.Case.Studies[0].Status == "stable" {
+		snap = lastCase(t, js, topo, caseID)
+		if snap != nil && snap.RegistryReady && len(snap.Rejected) == 3 && len(snap.Models) == 2 && len(snap.Studies) == 1 && snap.Studies[0].Status == "stable" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -274,7 +203,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The snapshot holds the series, the segments, the model, the lab
 	// fields and the CPT suggestion.
-	c := snap.Case
+	c := snap
 	var ct, segSeries string
 	for _, st := range c.Studies {
 		for _, s := range st.Series {

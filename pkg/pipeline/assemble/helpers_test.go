@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -271,4 +273,28 @@ func minioBuckets(t *testing.T, m *testenv.MinIO) (raw, out *s3store.Store) {
 		t.Fatal(err)
 	}
 	return raw, out
+}
+
+// lastCase returns the case snapshot of a case's latest event, or nil when
+// it has none yet.
+func lastCase(t *testing.T, js jetstream.JetStream, topo pipeline.Topology, caseID string) *registry.Snapshot {
+	t.Helper()
+	s, err := js.Stream(ctx(t), topo.RegistryStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx(t), topo.CaseSubject(caseID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Data registry.EventData `json:"data"`
+	}
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return &ev.Data.Case
 }
