@@ -201,13 +201,7 @@ func TestEmbeddedDefault(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan int, 1)
-	var runErr string
-	go func() {
-		code, _, errOut := invoke(t, ctx, env, "run", "--log-format", "json")
-		runErr = errOut
-		done <- code
-	}()
+	cmd := startBackground(t, ctx, env, "run", "--log-format", "json")
 	inbox := filepath.Join(dir, "inbox", "ACC-CANARY-4711")
 	waitFile(t, filepath.Join(dir, "nats", "nats.url"))
 	if err := os.MkdirAll(inbox, 0o750); err != nil {
@@ -242,24 +236,41 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Errorf("the sanitised model is not in the de-identified folder: %v", models)
 	}
 	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("run exit %d:\n%s", code, runErr)
+	if code := <-cmd.done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, cmd.stderr)
 	}
 	st, err := os.Stat(filepath.Join(dir, "site.secret"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("site secret: %v", err)
 	}
 	for _, s := range []string{"CANARY", "DOE", "JOHN"} {
-		if strings.Contains(runErr, s) || strings.Contains(out, s) {
+		if strings.Contains(cmd.stderr, s) || strings.Contains(out, s) {
 			t.Errorf("output holds %q from the object key", s)
 		}
 	}
-	if !strings.Contains(runErr, "Follow case events: ingest tail --from-start") || !strings.Contains(runErr, filepath.Join(dir, "inbox")) {
-		t.Errorf("the startup banner does not say where the inbox is and how to follow events:\n%s", runErr)
+	if !strings.Contains(cmd.stderr, "Follow case events: ingest tail --from-start") || !strings.Contains(cmd.stderr, filepath.Join(dir, "inbox")) {
+		t.Errorf("the startup banner does not say where the inbox is and how to follow events:\n%s", cmd.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nats", "nats.url")); err == nil {
 		t.Error("the embedded server's URL file was left behind")
 	}
+}
+
+// background is an ingest command running until its context ends.
+type background struct {
+	// done receives the exit code; stderr is complete once it has.
+	done   chan int
+	stderr string
+}
+
+func startBackground(t *testing.T, ctx context.Context, env []string, args ...string) *background {
+	b := &background{done: make(chan int, 1)}
+	go func() {
+		code, _, errOut := invoke(t, ctx, env, args...)
+		b.stderr = errOut
+		b.done <- code
+	}()
+	return b
 }
 
 func waitFile(t *testing.T, p string) {
@@ -315,11 +326,7 @@ worker:
 			t.Fatalf("setup exit %d: %s", code, errOut)
 		}
 	}
-	done := make(chan int, 1)
-	go func() {
-		code, _, _ := invoke(t, ctx, env, "run", "--config", cfg)
-		done <- code
-	}()
+	cmd := startBackground(t, ctx, env, "run", "--config", cfg)
 	raw, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: "raw", PathStyle: true, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +355,7 @@ worker:
 		t.Errorf("scan exit %d, %q: %s", code, out, errOut)
 	}
 	cancel()
-	if code := <-done; code != exitOK {
+	if code := <-cmd.done; code != exitOK {
 		t.Errorf("run exit %d", code)
 	}
 }

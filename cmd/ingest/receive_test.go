@@ -344,14 +344,8 @@ receive:
 	env := []string{"PRINTREG_S3_ACCESS_KEY=" + m.AccessKey, "PRINTREG_S3_SECRET_KEY=" + m.SecretKey}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan int, 1)
-	var runErr string
-	go func() {
-		code, _, errOut := invoke(t, ctx, env, "run", "--setup", "--config", cfg, "--log-format", "json", "--log-level", "debug")
-		runErr = errOut
-		done <- code
-	}()
-	waitListening(t, dimseAddr, done)
+	cmd := startBackground(t, ctx, env, "run", "--setup", "--config", cfg, "--log-format", "json", "--log-level", "debug")
+	waitListening(t, dimseAddr, cmd.done)
 	storescu(t, dimseAddr, "PRINTREG", files...)
 
 	line, lines := tailUntil(t, ctx, env, []string{"--config", cfg}, wholeCTSeries)
@@ -449,14 +443,14 @@ receive:
 	}
 
 	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("run exit %d:\n%s", code, runErr)
+	if code := <-cmd.done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, cmd.stderr)
 	}
-	if !strings.Contains(runErr, "PACS receiver listening") || !strings.Contains(runErr, "DICOM C-STORE receiver: "+dimseAddr) ||
-		!strings.Contains(runErr, `"dimse_stored":5`) {
-		t.Errorf("the run's log does not show the receiver start, its banner and its stop:\n%s", runErr)
+	if !strings.Contains(cmd.stderr, "PACS receiver listening") || !strings.Contains(cmd.stderr, "DICOM C-STORE receiver: "+dimseAddr) ||
+		!strings.Contains(cmd.stderr, `"dimse_stored":5`) {
+		t.Errorf("the run's log does not show the receiver start, its banner and its stop:\n%s", cmd.stderr)
 	}
-	outputs := map[string]string{"events": strings.Join(lines, "\n"), "log": runErr,
+	outputs := map[string]string{"events": strings.Join(lines, "\n"), "log": cmd.stderr,
 		"raw keys": strings.Join(rawKeys, "\n"), "de-identified keys": strings.Join(deidKeys, "\n")}
 	for i, b := range deidData {
 		outputs["de-identified object "+strconv.Itoa(i)] = string(b)
@@ -490,15 +484,9 @@ func TestReceiveCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan int, 1)
-	var runErr string
-	go func() {
-		code, _, errOut := invoke(t, ctx, env, "receive", "--log-format", "json")
-		runErr = errOut
-		done <- code
-	}()
-	waitListening(t, dimseAddr, done)
-	waitListening(t, stowAddr, done)
+	cmd := startBackground(t, ctx, env, "receive", "--log-format", "json")
+	waitListening(t, dimseAddr, cmd.done)
+	waitListening(t, stowAddr, cmd.done)
 
 	// A second receiver on the same ports fails at once.
 	if code, _, errOut := invoke(t, ctx, env, "receive"); code != exitFail || !strings.Contains(errOut, "receive.dimse.listen") {
@@ -533,15 +521,15 @@ func TestReceiveCommand(t *testing.T) {
 		t.Errorf("%d instances in the inbox, want 5: %v", len(got), got)
 	}
 	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("receive exit %d:\n%s", code, runErr)
+	if code := <-cmd.done; code != exitOK {
+		t.Errorf("receive exit %d:\n%s", code, cmd.stderr)
 	}
-	if !strings.Contains(runErr, "printreg PACS receiver is running") || !strings.Contains(runErr, "DICOMweb STOW-RS: POST http://"+stowAddr+"/dicomweb/studies") ||
-		!strings.Contains(runErr, `"dimse_stored":4`) || !strings.Contains(runErr, `"stow_stored":1`) {
-		t.Errorf("log lacks the banner or the counts:\n%s", runErr)
+	if !strings.Contains(cmd.stderr, "printreg PACS receiver is running") || !strings.Contains(cmd.stderr, "DICOMweb STOW-RS: POST http://"+stowAddr+"/dicomweb/studies") ||
+		!strings.Contains(cmd.stderr, `"dimse_stored":4`) || !strings.Contains(cmd.stderr, `"stow_stored":1`) {
+		t.Errorf("log lacks the banner or the counts:\n%s", cmd.stderr)
 	}
 	for _, id := range ctIdentifiers {
-		if strings.Contains(runErr, id) {
+		if strings.Contains(cmd.stderr, id) {
 			t.Errorf("log holds %q", id)
 		}
 	}
@@ -572,14 +560,8 @@ func TestEmbeddedDefaultReceives(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan int, 1)
-	var runErr string
-	go func() {
-		code, _, errOut := invoke(t, ctx, env, "run", "--log-format", "json")
-		runErr = errOut
-		done <- code
-	}()
-	waitListening(t, dimseAddr, done)
+	cmd := startBackground(t, ctx, env, "run", "--log-format", "json")
+	waitListening(t, dimseAddr, cmd.done)
 	storescu(t, dimseAddr, "PRINTREG", files...)
 	line, lines := tailUntil(t, ctx, env, nil, wholeCTSeries)
 	var ev caseEvent
@@ -591,11 +573,11 @@ func TestEmbeddedDefaultReceives(t *testing.T) {
 		t.Errorf("%d de-identified instances in the case folder, want 5", len(deid))
 	}
 	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("run exit %d:\n%s", code, runErr)
+	if code := <-cmd.done; code != exitOK {
+		t.Errorf("run exit %d:\n%s", code, cmd.stderr)
 	}
 	for _, id := range append(ctIdentifiers, "Peter") {
-		if strings.Contains(runErr, id) || strings.Contains(strings.Join(lines, "\n"), id) {
+		if strings.Contains(cmd.stderr, id) || strings.Contains(strings.Join(lines, "\n"), id) {
 			t.Errorf("log or events hold %q", id)
 		}
 	}
