@@ -382,13 +382,13 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			vals[i] = st.mapUID(v)
 		}
 		st.setValue(el, dicomx.VRUI, []byte(strings.Join(vals, `\`)))
-		switch el.Tag {
-		case tagStudyInstanceUID:
-			if path.top() {
+		// A UID element may hold no value at all (hostile or broken
+		// input); then there is nothing to report.
+		if path.top() && len(vals) > 0 {
+			switch el.Tag {
+			case tagStudyInstanceUID:
 				st.res.StudyInstanceUID = vals[0]
-			}
-		case tagSeriesInstanceUID:
-			if path.top() {
+			case tagSeriesInstanceUID:
 				st.res.SeriesInstanceUID = vals[0]
 			}
 		}
