@@ -69,6 +69,11 @@ type Result struct {
 	// Kind labels the object in metrics (dicom, stl, 3mf, obj, sidecar…): a
 	// short lower-case code, never an identifier.
 	Kind string
+	// AfterCase, when set, runs once the facts are in the case and before
+	// the object is marked processed; an error retries the object (the case
+	// update is idempotent). The domain step uses it to look again, after
+	// its write, for what may have changed since it chose the case.
+	AfterCase func(ctx context.Context) error
 }
 
 // Processor turns one raw object into a Result. It must be safe for

@@ -493,9 +493,16 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 
 func (w *Worker) applyCase(ctx context.Context, res Result) (UpdateResult, error) {
 	now := w.d.Now()
-	return w.cases.Update(ctx, res.CaseID, func(state []byte) (Mutation, error) {
+	ur, err := w.cases.Update(ctx, res.CaseID, func(state []byte) (Mutation, error) {
 		return w.d.Model.Apply(res.CaseID, state, res.Facts, now)
 	})
+	if err != nil || res.AfterCase == nil {
+		return ur, err
+	}
+	if err := res.AfterCase(ctx); err != nil {
+		return ur, fmt.Errorf("after the case update: %w", err)
+	}
+	return ur, nil
 }
 
 func (w *Worker) writeOutput(ctx context.Context, o Output) error {

@@ -163,8 +163,7 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 		return a.model(ctx, in, f, br, src)
 	}
 	res := pipeline.Result{Kind: KindUnknown}
-	if c, err := a.fileCase(ctx, in.Ref.Key); err == nil && c != "" {
-		res.CaseID = c
+	if c, err := a.inFileCase(ctx, in.Ref.Key, &res); err == nil && c != "" {
 		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonUnsupported, errUnsupported.Error())}
 	}
 	return res, pipeline.Permanent(pipeline.ReasonUnsupported, errUnsupported)
@@ -179,11 +178,10 @@ func (a *Assembler) Reject(ctx context.Context, in pipeline.Input, reason string
 	if res.Kind == KindDICOM || res.Kind == KindUnknown {
 		return res, nil
 	}
-	c, err := a.fileCase(ctx, in.Ref.Key)
+	c, err := a.inFileCase(ctx, in.Ref.Key, &res)
 	if err != nil || c == "" {
 		return res, err
 	}
-	res.CaseID = c
 	res.Facts = []registry.Fact{a.rejected(in, reason, "")}
 	return res, nil
 }

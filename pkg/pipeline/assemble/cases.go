@@ -191,10 +191,8 @@ func (a *Assembler) resolve(ctx context.Context, caseID string) (string, error) 
 // alias; finally its content is merged. Every step is idempotent, so a
 // crash anywhere is repaired by the object's redelivery.
 //
-// Known gap: a model that resolved its folder before the pointer existed
-// and is merged into the UID-named case after the study's last instance
-// looked at that case stays there (the study's next instance, if any,
-// folds it).
+// A file that chose its folder's case before the pointer existed and
+// reaches that case after this fold looked at it folds it itself (settle).
 func (a *Assembler) fold(ctx context.Context, primary string, others []string) error {
 	for _, alias := range others {
 		if alias == primary {

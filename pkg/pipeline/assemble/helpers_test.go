@@ -72,14 +72,25 @@ func testConfig() assemble.Config {
 // startWorker runs a worker with an assembler; it stops on test cleanup.
 func startWorker(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics) *assemble.Assembler {
 	t.Helper()
+	return startWorkerWith(t, n, topo, key, raw, out, cfg, log, m, nil)
+}
+
+// startWorkerWith is startWorker with the assembler wrapped by wrap (nil:
+// used as it is).
+func startWorkerWith(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics, wrap func(*assemble.Assembler) pipeline.Processor) *assemble.Assembler {
+	t.Helper()
 	nc, js := n.Connect(t)
 	a, err := assemble.New(ctx(t), cfg, key, js, topo, out, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var p pipeline.Processor = a
+	if wrap != nil {
+		p = wrap(a)
+	}
 	w, err := pipeline.NewWorker(ctx(t), pipeline.Deps{
 		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: out,
-		Processor: a, Model: a.Model(), Key: key, Log: log, Metrics: m,
+		Processor: p, Model: a.Model(), Key: key, Log: log, Metrics: m,
 	}, testWorkerConfig())
 	if err != nil {
 		t.Fatal(err)

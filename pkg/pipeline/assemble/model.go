@@ -39,20 +39,53 @@ func (a *Assembler) fileCase(ctx context.Context, key string) (string, error) {
 	return a.resolve(ctx, registry.CaseID(a.key, ref))
 }
 
+// inFileCase sets res.CaseID to the case of a model or sidecar (see
+// fileCase) and, when that is its folder's own case, the check to run once
+// the facts are written (see settle). It returns the case id ("" for none).
+func (a *Assembler) inFileCase(ctx context.Context, key string, res *pipeline.Result) (string, error) {
+	caseID, err := a.fileCase(ctx, key)
+	if err != nil || caseID == "" {
+		return "", err
+	}
+	res.CaseID = caseID
+	if caseID == registry.CaseID(a.key, a.caseRef(key)) {
+		res.AfterCase = func(ctx context.Context) error { return a.settle(ctx, caseID) }
+	}
+	return caseID, nil
+}
+
+// settle folds a folder's case that gained an alias pointer while a file's
+// facts were on their way to it. A study writes its pointer before it
+// folds, so either its fold sees those facts, or this look, made after
+// they were written, sees its pointer; folding twice is harmless.
+func (a *Assembler) settle(ctx context.Context, caseID string) error {
+	target, err := a.resolve(ctx, caseID)
+	if err != nil || target == caseID {
+		return err
+	}
+	folded, err := a.retireAndMerge(ctx, caseID, target)
+	if err != nil {
+		return err
+	}
+	if folded {
+		a.folded.Store(caseID, true)
+	}
+	return nil
+}
+
 // model copies a model file from r (the object's stream, read once) into a
 // local spool, measures it, writes its sanitised copy and returns its
 // facts. Measuring and sanitising both read the file at random offsets (3MF
 // is a zip); reading the spool spares a second pass over the network.
 func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Format, r io.Reader, src *watched) (pipeline.Result, error) {
 	res := pipeline.Result{Kind: string(format)}
-	caseID, err := a.fileCase(ctx, in.Ref.Key)
+	caseID, err := a.inFileCase(ctx, in.Ref.Key, &res)
 	if err != nil {
 		return res, err
 	}
 	if caseID == "" {
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the model is not in a case folder (<case-ref>/…)"))
 	}
-	res.CaseID = caseID
 	raw := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
 	defer raw.Close()
 	// The stream fails with objstore.ErrChanged if the size is not in.Size.
@@ -130,14 +163,13 @@ func modelFact(origin registry.Origin, rep *mesh.Report) registry.ModelFact {
 // sidecar validates a case.json.
 func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader) (pipeline.Result, error) {
 	res := pipeline.Result{Kind: KindSidecar}
-	caseID, err := a.fileCase(ctx, in.Ref.Key)
+	caseID, err := a.inFileCase(ctx, in.Ref.Key, &res)
 	if err != nil {
 		return res, err
 	}
 	if caseID == "" {
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the case.json is not in a case folder (<case-ref>/case.json)"))
 	}
-	res.CaseID = caseID
 	if in.Size > registry.MaxSidecarBytes {
 		msg := fmt.Sprintf("case.json is %d bytes, over the %d-byte limit", in.Size, registry.MaxSidecarBytes)
 		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonInvalidSidecar, msg)}
