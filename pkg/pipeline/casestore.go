@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +44,65 @@ type CaseStore struct {
 	log    zerolog.Logger
 	// MaxAttempts bounds compare-and-set retries of one Update.
 	MaxAttempts int
+
+	// Updates of one case by this process's workers take turns (locks,
+	// striped by case id), and the record each one writes is kept with
+	// its revision (cache): the next update of the case writes against
+	// that revision without reading it back. The compare-and-set still
+	// guards every write, so a record another process changed meanwhile
+	// is caught, read and merged again.
+	locks   [caseLockStripes]sync.Mutex
+	cacheMu sync.Mutex
+	cache   map[string]cachedRecord
+}
+
+const (
+	caseLockStripes = 64
+	// maxCachedRecords bounds the cache; it is simply emptied when full.
+	maxCachedRecords = 1024
+)
+
+type cachedRecord struct {
+	rec caseRecord
+	rev uint64
+}
+
+func (s *CaseStore) lock(caseID string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(caseID))
+	return &s.locks[h.Sum32()%caseLockStripes]
+}
+
+func (s *CaseStore) cached(caseID string) (caseRecord, uint64, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	e, ok := s.cache[caseID]
+	return e.rec, e.rev, ok
+}
+
+// remember records that caseID is at rev with rec, unless the cache already
+// holds a later revision (from == 0), or unless it no longer holds from
+// (from > 0: the cache moves on only from the revision the write replaced).
+func (s *CaseStore) remember(caseID string, rec caseRecord, rev, from uint64) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	e, ok := s.cache[caseID]
+	switch {
+	case from > 0 && (!ok || e.rev != from):
+		return
+	case ok && e.rev > rev:
+		return
+	}
+	if s.cache == nil || len(s.cache) >= maxCachedRecords {
+		s.cache = make(map[string]cachedRecord)
+	}
+	s.cache[caseID] = cachedRecord{rec: rec, rev: rev}
+}
+
+func (s *CaseStore) forget(caseID string) {
+	s.cacheMu.Lock()
+	delete(s.cache, caseID)
+	s.cacheMu.Unlock()
 }
 
 // OpenCaseStore binds the store to the KV buckets of topo (created by Setup).
@@ -137,10 +198,24 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		return res, Permanent(ReasonOther, errBadCaseID)
 	}
 	maxAttempts := max(s.MaxAttempts, 1)
+	mu := s.lock(caseID)
+	mu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			mu.Unlock()
+		}
+	}
+	defer unlock()
 	for attempt := 1; ; attempt++ {
-		rec, rev, err := s.load(ctx, caseID)
-		if err != nil {
-			return res, err
+		rec, rev, ok := s.cached(caseID)
+		if !ok || attempt > 1 {
+			var err error
+			if rec, rev, err = s.load(ctx, caseID); err != nil {
+				return res, err
+			}
+			s.remember(caseID, rec, rev, 0)
 		}
 		mut, err := merge(rec.State)
 		if err != nil {
@@ -161,6 +236,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 					return res, err
 				}
 			}
+			unlock()
 			if rec.Timer != 0 {
 				if err := s.ensureTimer(ctx, caseID, rec.Timer); err != nil {
 					return res, err
@@ -189,6 +265,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			newRev, err = s.cases.Update(ctx, caseID, b, rev)
 		}
 		if IsConflict(err) {
+			s.forget(caseID)
 			res.Conflicts++
 			s.m.casConflict()
 			if attempt >= maxAttempts {
@@ -204,15 +281,21 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			continue
 		}
 		if err != nil {
+			s.forget(caseID)
 			return res, fmt.Errorf("case %s: write: %w", caseID, err)
 		}
+		s.remember(caseID, next, newRev, 0)
 		res.Changed = true
 		res.Timer = timerTime(next.Timer)
+		// Published and cleared before the next writer of this process
+		// goes, which would otherwise find the clearing write ahead of
+		// the revision it cached.
 		n, err := s.flush(ctx, caseID, next, newRev)
 		res.Published += n
 		if err != nil {
 			return res, err
 		}
+		unlock()
 		if next.Timer != 0 {
 			if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
 				return res, err
@@ -233,8 +316,11 @@ func timerTime(ns int64) time.Time {
 // still at revision rev (otherwise a later writer has the events and will
 // publish and clear them).
 func (s *CaseStore) flush(ctx context.Context, caseID string, rec caseRecord, rev uint64) (int, error) {
-	subject := s.topo.CaseSubject(caseID)
 	n := len(rec.Outbox)
+	if n == 0 {
+		return 0, nil
+	}
+	subject := s.topo.CaseSubject(caseID)
 	for i, ev := range rec.Outbox {
 		msg := &nats.Msg{Subject: subject, Data: ev.Data, Header: nats.Header{}}
 		msg.Header.Set("Content-Type", "application/cloudevents+json")
@@ -248,7 +334,11 @@ func (s *CaseStore) flush(ctx context.Context, caseID string, rec caseRecord, re
 	if err != nil {
 		return n, err
 	}
-	if _, err := s.cases.Update(ctx, caseID, b, rev); err != nil && !IsConflict(err) {
+	nrev, err := s.cases.Update(ctx, caseID, b, rev)
+	switch {
+	case err == nil:
+		s.remember(caseID, rec, nrev, rev)
+	case !IsConflict(err):
 		// Harmless: the events are published; the next writer republishes
 		// (deduplicated) and clears.
 		s.log.Debug().Str("case_id", caseID).Err(err).Msg("clearing the case outbox failed")

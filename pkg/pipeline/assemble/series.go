@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,6 +190,12 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 	if key == "" {
 		key = "none." + in.StudyInstanceUID
 	}
+	// This process's instances of one series take turns, so they do not
+	// lose compare-and-sets to each other and each writes against the
+	// record the previous one left in the cache.
+	mu := a.seriesCache.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -252,8 +259,15 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 
 // seriesCache holds the last series records this process wrote.
 type seriesCache struct {
-	mu sync.Mutex
-	m  map[string]cachedSeries
+	mu    sync.Mutex
+	m     map[string]cachedSeries
+	locks [64]sync.Mutex // per series, striped
+}
+
+func (c *seriesCache) lock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return &c.locks[h.Sum32()%uint32(len(c.locks))]
 }
 
 type cachedSeries struct {
