@@ -217,6 +217,37 @@ type childResult struct {
 
 type childRun struct {
 	childResult
+	// CPU is the child's user + system time; MinIO and NATS are the
+	// servers' CPU time over the same span.
+	CPU, MinIO, NATS time.Duration
+}
+
+// cpuPerObject is the CPU a run spent per object, in milliseconds, by
+// process and in total: a figure that holds on a busy machine, where
+// objects/s does not.
+func (r childRun) cpuPerObject() (client, minio, nats, total float64) {
+	per := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(max(r.Objects, 1)) }
+	return per(r.CPU), per(r.MinIO), per(r.NATS), per(r.CPU + r.MinIO + r.NATS)
+}
+
+// procCPU reads a process's user + system time from /proc/PID/stat (Linux;
+// 0 elsewhere). /proc reports clock ticks of USER_HZ, 100 on Linux.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(string(rest)) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100)
 }
 
 // peakRSS reads VmHWM from /proc/self/status (Linux), in bytes.
@@ -248,6 +279,7 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	if started != nil {
 		close(started)
 	}
+	m0, n0 := procCPU(s.minio.PID()), procCPU(s.nats.PID())
 	if err := cmd.Wait(); err != nil {
 		return childRun{}, fmt.Errorf("%s child: %w", mode, err)
 	}
@@ -255,6 +287,8 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	if err := json.Unmarshal(out.Bytes(), &r.childResult); err != nil {
 		return childRun{}, fmt.Errorf("%s child output %q: %w", mode, out.String(), err)
 	}
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	r.MinIO, r.NATS = procCPU(s.minio.PID())-m0, procCPU(s.nats.PID())-n0
 	return r, nil
 }
 
@@ -346,18 +380,29 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir 
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processor+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
 	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
+	fmt.Printf("%-34s %10s %10s %10s %10s\n", "CPU ms per object", "client", "MinIO", "NATS", "total")
+	for _, r := range []struct {
+		name string
+		run  childRun
+	}{{"minio-go GET+PUT copy", cp}, {"pipeline (" + processor + " processor)", pl}} {
+		c, m, n, t := r.run.cpuPerObject()
+		fmt.Printf("%-34s %10.2f %10.2f %10.2f %10.2f\n", r.name, c, m, n, t)
+	}
 	fmt.Printf("latency, PUT done -> case updated (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
 		queueDir, len(lat.samples), rate, lat.p(0.50).Round(time.Millisecond), lat.p(0.99).Round(time.Millisecond), lat.p(1).Round(time.Millisecond))
 	res := map[string]any{
 		"objects": len(objs), "bytes": total, "workers": workers,
 		"processor": processor, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
+		"copy_cpu_ms_per_object": cpuTotal(cp), "pipeline_cpu_ms_per_object": cpuTotal(pl),
 		"minio_queue_dir": queueDir, "latency_p50_ms": lat.p(0.5).Seconds() * 1000, "latency_p99_ms": lat.p(0.99).Seconds() * 1000,
 	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil
 }
+
+func cpuTotal(r childRun) float64 { _, _, _, t := r.cpuPerObject(); return t }
 
 func upload(ctx context.Context, b *s3store.Store, objs []object, workers int) error {
 	return parallel(len(objs), workers, func(i int) error {
@@ -582,6 +627,9 @@ func childWorker(n, workers int, processor string) error {
 	for line := range strings.SplitSeq(metrics.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "printreg_ingest_bytes_read_total "); ok {
 			bytesRead, _ = strconv.ParseFloat(v, 64)
+		}
+		if strings.HasPrefix(line, "printreg_ingest_case_cas_conflicts_total") || strings.HasPrefix(line, "printreg_ingest_case_events_published_total") {
+			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
 	}
 	cancel()

@@ -214,6 +214,16 @@ func (p *proc) stop(sig os.Signal, grace time.Duration) {
 	}
 }
 
+// pid returns the running process's id (0 when it is not running).
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // tail returns the last lines of the process log, for failure messages.
 func (p *proc) tail(n int) string {
 	b, err := os.ReadFile(p.log)
@@ -300,6 +310,10 @@ func (n *NATS) waitReady() error {
 	}
 	return fmt.Errorf("not ready after %s: %v", startTimeout, last)
 }
+
+// PID is the server's process id (0 when stopped); benchmarks read its CPU
+// time from /proc.
+func (n *NATS) PID() int { return n.p.pid() }
 
 // Stop stops the server (SIGTERM; the JetStream state is kept).
 func (n *NATS) Stop() { n.p.stop(syscall.SIGTERM, 10*time.Second) }
@@ -472,6 +486,9 @@ func (m *MinIO) listBuckets() error {
 	_, err = c.ListBuckets(ctx)
 	return err
 }
+
+// PID is MinIO's process id (0 when stopped).
+func (m *MinIO) PID() int { return m.p.pid() }
 
 // Stop stops MinIO (SIGTERM; data is kept).
 func (m *MinIO) Stop() { m.p.stop(syscall.SIGTERM, 10*time.Second) }
