@@ -54,6 +54,10 @@ type CaseStore struct {
 	locks   [caseLockStripes]sync.Mutex
 	cacheMu sync.Mutex
 	cache   map[string]cachedRecord
+
+	// sweepHook, when set (tests), runs between a sweep's case update and
+	// its move of the timer index.
+	sweepHook func()
 }
 
 const (
@@ -209,8 +213,11 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	}
 	defer unlock()
 	for attempt := 1; ; attempt++ {
-		rec, rev, ok := s.cached(caseID)
-		if !ok || attempt > 1 {
+		rec, rev, cached := s.cached(caseID)
+		if cached && attempt > 1 {
+			cached = false
+		}
+		if !cached {
 			var err error
 			if rec, rev, err = s.load(ctx, caseID); err != nil {
 				return res, err
@@ -227,6 +234,13 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			}
 		}
 		if mut.State == nil && len(mut.Events) == 0 {
+			if cached {
+				// A write would have caught a stale cached record; "no
+				// change" must be checked against the stored one (a timer
+				// another process stored may be due).
+				s.forget(caseID)
+				continue
+			}
 			// Nothing new. Finish what an earlier writer may have left.
 			res.Timer = timerTime(rec.Timer)
 			if len(rec.Outbox) > 0 {
@@ -434,16 +448,41 @@ func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (Sw
 			res.Fired++
 			s.m.timerFired()
 		}
+		if s.sweepHook != nil {
+			s.sweepHook()
+		}
 		// Move the index to the state's next timer, unless someone lowered
 		// it meanwhile (then their value is at least as early as needed).
+		moved := false
 		if ur.Timer.IsZero() {
 			err = s.timers.Delete(ctx, caseID, jetstream.LastRevision(e.Revision()))
+			moved = err == nil
 		} else if ur.Timer.UnixNano() != due {
 			_, err = s.timers.Update(ctx, caseID, []byte(strconv.FormatInt(ur.Timer.UnixNano(), 10)), e.Revision())
+			moved = err == nil
 		}
 		if err != nil && !IsConflict(err) {
 			s.log.Debug().Str("case_id", caseID).Err(err).Msg("timer index update failed; the next sweep repeats it")
 		}
+		if moved {
+			// A writer may have stored an earlier timer after the state
+			// this sweep read and found the index early enough, just
+			// before the index moved on. Writers store the state before
+			// they look at the index, so reading the state again now
+			// catches every such write.
+			if err := s.recheckTimer(ctx, caseID); err != nil {
+				s.log.Debug().Str("case_id", caseID).Err(err).Msg("timer index re-check failed; the next write or sweep repeats it")
+			}
+		}
 	}
 	return res, nil
+}
+
+// recheckTimer lowers the timer index to the stored state's timer.
+func (s *CaseStore) recheckTimer(ctx context.Context, caseID string) error {
+	rec, _, err := s.load(ctx, caseID)
+	if err != nil || rec.Timer == 0 {
+		return err
+	}
+	return s.ensureTimer(ctx, caseID, rec.Timer)
 }

@@ -266,6 +266,33 @@ func TestSweepFiresEachTimerOnce(t *testing.T) {
 
 // TestTimerIndexFollowsState: a later member moves the timer; the sweep at
 // the old time fires nothing and keeps the entry for the new time.
+// TestSweepKeepsATimerStoredMeanwhile: a sweep fires a case's timer and,
+// before it removes the index entry, another process stores a new timer
+// for the case and finds the old entry early enough. The new timer must
+// still fire.
+func TestSweepKeepsATimerStoredMeanwhile(t *testing.T) {
+	n, topo := storeEnv(t)
+	sweeper, _ := newStore(t, n, topo)
+	writer, _ := newStore(t, n, topo)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	if _, err := writer.Update(ctx, "r", addMember("r", "a", base)); err != nil {
+		t.Fatal(err)
+	}
+	sweeper.sweepHook = func() {
+		sweeper.sweepHook = nil
+		if _, err := writer.Update(ctx, "r", addMember("r", "b", base.Add(5*time.Minute))); err != nil {
+			t.Error(err)
+		}
+	}
+	if res, err := sweeper.Sweep(ctx, base.Add(time.Minute), tick); err != nil || res.Fired != 1 {
+		t.Fatalf("first sweep = %+v, %v; want the first timer fired", res, err)
+	}
+	if res, err := sweeper.Sweep(ctx, base.Add(6*time.Minute), tick); err != nil || res.Fired != 1 {
+		t.Fatalf("second sweep = %+v, %v; want the timer stored meanwhile fired", res, err)
+	}
+}
+
 func TestTimerIndexFollowsState(t *testing.T) {
 	n, topo := storeEnv(t)
 	s, _ := newStore(t, n, topo)
