@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/printreg/printreg/pkg/dicomx"
@@ -57,5 +60,52 @@ func BenchmarkCopyCT(b *testing.B) {
 		if _, err := io.Copy(io.Discard, bytes.NewReader(in)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDeidentifyDir de-identifies the DICOM files of the directory
+// named by PRINTREG_DEID_BENCH_DIR (for example the CT corpus of
+// bench/deid/run.sh), in memory, one object per iteration. It profiles the
+// engine on real headers without the file system:
+//
+//	PRINTREG_DEID_BENCH_DIR=/tmp/dcmbench/corpus go test -run '^$' \
+//	    -bench DeidentifyDir -cpuprofile /tmp/deid.prof ./pkg/deid
+func BenchmarkDeidentifyDir(b *testing.B) {
+	dir := os.Getenv("PRINTREG_DEID_BENCH_DIR")
+	if dir == "" {
+		b.Skip("PRINTREG_DEID_BENCH_DIR not set")
+	}
+	var objs [][]byte
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || len(objs) >= 200 {
+			return err
+		}
+		in, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, in)
+		total += int64(len(in))
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(objs) == 0 {
+		b.Fatal("no files")
+	}
+	for _, p := range []Profile{RegistryProfile(), BasicProfile()} {
+		e := newEngine(b, p)
+		b.Run(p.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(total / int64(len(objs)))
+			for i := 0; i < b.N; i++ {
+				in := objs[i%len(objs)]
+				if _, err := e.Deidentify(context.Background(), io.Discard, bytes.NewReader(in), int64(len(in))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -71,6 +71,12 @@ type state struct {
 	patterns []pattern
 	kept     []string
 	scan     []scanItem
+
+	// Scratch of the residue scan, kept for the next object.
+	seen     map[string]bool
+	pats     []pattern
+	texts    []string
+	excluded []bool
 }
 
 func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
@@ -97,9 +103,13 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.patterns)
 	clear(st.kept)
 	clear(st.scan)
+	clear(st.pats)
+	clear(st.texts)
 	clear(st.inserts)
 	st.id.strings = st.id.strings[:0]
 	st.patterns, st.kept, st.scan = st.patterns[:0], st.kept[:0], st.scan[:0]
+	st.pats, st.texts = st.pats[:0], st.texts[:0]
+	clear(st.seen)
 	st.methodItems, st.inserts = st.methodItems[:0], st.inserts[:0]
 	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta = context.Background(), nil, e, explain, syn, nil
 	st.res = &Result{Actions: map[string]int{}}
@@ -476,8 +486,12 @@ func (p *epath) String() string {
 // removed, replaced or cleaned, in one multi-pattern pass per value.
 func (st *state) residue() error {
 	// Distinct patterns, made of more than safe words.
-	seen := make(map[string]bool, len(st.patterns))
-	pats := st.patterns[:0]
+	if st.seen == nil {
+		st.seen = map[string]bool{}
+	}
+	seen := st.seen
+	clear(seen)
+	pats, texts := st.pats[:0], st.texts[:0]
 	for _, p := range st.patterns {
 		if seen[p.text] {
 			continue
@@ -486,14 +500,12 @@ func (st *state) residue() error {
 		// Numbers, dates and UIDs are never vocabulary: no need to look.
 		if c := p.text[0]; (c >= '0' && c <= '9') || !st.eng.vocab.allSafeWords(p.text) {
 			pats = append(pats, p)
+			texts = append(texts, p.text)
 		}
 	}
+	st.pats, st.texts = pats, texts
 	if len(pats) == 0 {
 		return nil
-	}
-	texts := make([]string, len(pats))
-	for i, p := range pats {
-		texts[i] = p.text
 	}
 	m := st.eng.matchers.Get().(*matcher)
 	defer st.eng.matchers.Put(m)
@@ -501,32 +513,27 @@ func (st *state) residue() error {
 	// A pattern found in a value kept on purpose (an allowlisted or cleaned
 	// text, a dummy, the pseudonym, the provenance) is a coincidence, not
 	// a leak: it is not searched for.
-	excluded := make([]bool, len(pats))
+	excluded := append(st.excluded[:0], make([]bool, len(pats))...)
+	st.excluded = excluded
 	drop := func(i int) { excluded[i] = true }
 	for _, k := range st.kept {
-		m.find([]byte(k), drop)
+		matchEach(m, k, drop)
 	}
 	for _, k := range dummyTexts {
-		m.find([]byte(k), drop)
+		matchEach(m, k, drop)
 	}
-	m.find([]byte(st.pseudonym), drop)
-	m.find([]byte(st.eng.method), drop)
+	matchEach(m, st.pseudonym, drop)
+	matchEach(m, st.eng.method, drop)
 	for _, c := range cid7050 {
-		m.find([]byte(c.Meaning), drop)
+		matchEach(m, c.Meaning, drop)
 	}
-	var found *RefusedError
 	for _, it := range st.scan {
-		m.find(it.b, func(i int) {
-			if found != nil || excluded[i] {
-				return
-			}
-			if it.vr == dicomx.VRUI && digits(strings.ReplaceAll(texts[i], "-", "")) {
-				return // a date's digits inside a keyed UID
-			}
-			found = &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from.String(), it.path.String())}
+		i, hit := m.first(it.b, func(i int) bool {
+			// A date's digits inside a keyed UID are a coincidence.
+			return !excluded[i] && (it.vr != dicomx.VRUI || !digits(strings.ReplaceAll(texts[i], "-", "")))
 		})
-		if found != nil {
-			return found
+		if hit {
+			return &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from.String(), it.path.String())}
 		}
 	}
 	return nil
