@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
@@ -257,6 +259,13 @@ func tailUntil(t *testing.T, ctx context.Context, env []string, args []string, d
 // storescu sends files to a C-STORE receiver with dcmtk.
 func storescu(t *testing.T, addr, calledAE string, files ...string) {
 	t.Helper()
+	storescuWith(t, addr, calledAE, nil, files...)
+}
+
+// storescuWith is storescu with extra options (e.g. -xr: propose RLE
+// Lossless besides the uncompressed syntaxes, so RLE files go as they are).
+func storescuWith(t *testing.T, addr, calledAE string, opts []string, files ...string) {
+	t.Helper()
 	bin := testenv.Binary(t, "storescu")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -264,7 +273,7 @@ func storescu(t *testing.T, addr, calledAE string, files ...string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := append([]string{"-aet", "PACS_MAIN", "-aec", calledAE, host, port}, files...)
+	args := append(append(append([]string{"-aet", "PACS_MAIN", "-aec", calledAE}, opts...), host, port), files...)
 	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("storescu: %v\n%s", err, out)
 	}
@@ -294,13 +303,35 @@ func waitListening(t *testing.T, addr string, exited <-chan int) {
 
 func loopback(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
+// rleSyntax is RLE Lossless.
+const rleSyntax = "1.2.840.10008.1.2.5"
+
+// withRLESlices returns the CT series with its last two slices compressed
+// to RLE Lossless by dcmtk's dcmcrle (a series in two transfer syntaxes, as
+// a PACS may hold one).
+func withRLESlices(t *testing.T, files []string) []string {
+	t.Helper()
+	bin := testenv.Binary(t, "dcmcrle")
+	out := slices.Clone(files)
+	dir := t.TempDir()
+	for i := len(out) - 2; i < len(out); i++ {
+		dst := filepath.Join(dir, filepath.Base(out[i]))
+		if b, err := exec.Command(bin, out[i], dst).CombinedOutput(); err != nil {
+			t.Fatalf("dcmcrle: %v\n%s", err, b)
+		}
+		out[i] = dst
+	}
+	return out
+}
+
 // TestRunReceivesFromStorescu: `ingest run` with the receiver enabled, on
-// real MinIO and nats-server; dcmtk's storescu sends a five-slice CT series;
-// `ingest tail` shows a case event whose snapshot holds the series, the
-// de-identified bucket holds the five instances, and no identifier from the
+// real MinIO and nats-server; dcmtk's storescu sends a five-slice CT series,
+// two of its slices RLE-compressed; `ingest tail` shows a case event whose
+// snapshot holds the series, the raw and de-identified buckets hold the five
+// instances (the two in RLE Lossless still), and no identifier from the
 // files appears in an event, a log line, a key or a de-identified object.
 func TestRunReceivesFromStorescu(t *testing.T) {
-	files := ctFiles(t)
+	files := withRLESlices(t, ctFiles(t))
 	testenv.Binary(t, "storescu")
 	n := testenv.StartNATS(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
@@ -346,7 +377,7 @@ receive:
 	defer cancel()
 	cmd := startBackground(t, ctx, env, "run", "--setup", "--config", cfg, "--log-format", "json", "--log-level", "debug")
 	waitListening(t, dimseAddr, cmd.done)
-	storescu(t, dimseAddr, "PRINTREG", files...)
+	storescuWith(t, dimseAddr, "PRINTREG", []string{"-xr"}, files...)
 
 	line, lines := tailUntil(t, ctx, env, []string{"--config", cfg}, wholeCTSeries)
 	var ev caseEvent
@@ -407,8 +438,25 @@ receive:
 		return b
 	}
 	var rawKeys, deidKeys []string
-	if err := bucket("raw").List(ctx, "", func(o objstore.ObjectInfo) error { rawKeys = append(rawKeys, o.Key); return nil }); err != nil {
+	raw := bucket("raw")
+	rawRLE := 0
+	if err := raw.List(ctx, "", func(o objstore.ObjectInfo) error {
+		rawKeys = append(rawKeys, o.Key)
+		rc, err := raw.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if transferSyntax(t, b) == rleSyntax {
+			rawRLE++
+		}
+		return err
+	}); err != nil {
 		t.Fatal(err)
+	}
+	if rawRLE != 2 {
+		t.Errorf("raw bucket holds %d RLE Lossless instances, want the 2 sent so (stored as received)", rawRLE)
 	}
 	deid := bucket("deid")
 	var deidData [][]byte
@@ -435,6 +483,15 @@ receive:
 	}
 	if len(deidKeys) != 5 {
 		t.Errorf("de-identified bucket holds %d objects, want 5", len(deidKeys))
+	}
+	deidRLE := 0
+	for _, b := range deidData {
+		if transferSyntax(t, b) == rleSyntax {
+			deidRLE++
+		}
+	}
+	if deidRLE != 2 {
+		t.Errorf("de-identified bucket holds %d RLE Lossless instances, want 2 (de-identification keeps the syntax)", deidRLE)
 	}
 	for _, k := range deidKeys {
 		if !strings.HasPrefix(k, ev.Subject+"/") || !strings.HasSuffix(k, ".dcm") {
@@ -581,4 +638,15 @@ func TestEmbeddedDefaultReceives(t *testing.T) {
 			t.Errorf("log or events hold %q", id)
 		}
 	}
+}
+
+// transferSyntax reads a Part 10 object's transfer syntax UID.
+func transferSyntax(t *testing.T, b []byte) string {
+	t.Helper()
+	obj, err := dicomx.ReadMeta(bytes.NewReader(b), int64(len(b)), dicomx.Options{})
+	if err != nil {
+		t.Errorf("stored object does not read: %v", err)
+		return ""
+	}
+	return obj.Syntax.UID
 }
