@@ -43,8 +43,10 @@ type Change struct {
 	MergedFrom string   `json:"merged_from,omitempty"`
 	MergedInto string   `json:"merged_into,omitempty"`
 	// Minor is set when only the instance counts of a study that is still
-	// receiving moved. A publisher may skip such events: the next event
-	// (at the latest the study_stable one) carries the counts.
+	// receiving moved, or screening tokens were added that withhold no
+	// published text: nothing a consumer sees changed beyond the counts. A
+	// publisher may skip such events: the next event (at the latest the
+	// study_stable one) carries the counts.
 	Minor bool `json:"minor,omitempty"`
 	// ReadyChanged is set when registry_ready flipped with this change.
 	ReadyChanged bool      `json:"ready_changed,omitempty"`
@@ -105,13 +107,17 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		}
 		return r.Apply(c, *f, now)
 	case SeriesFact:
-		idc, idChanged := r.applyIdentity(c, f.Identity)
+		id := r.identityDelta(c, f.Identity)
 		ch, changed = r.applySeries(c, cleanSeries(cl, f), now)
-		if !changed && idChanged {
-			ch, changed = idc, true
+		if !changed && id.changed {
+			ch, changed = Change{Kind: KindIdentity, Minor: true}, true
 		}
-		if idChanged {
-			ch.Minor = false // new identifiers may release withheld text
+		if id.changed && (id.visible || r.withholdsMore(c, id.added)) {
+			// Identifiers read for the first time release text withheld
+			// until then; new aliases are published; a new token may
+			// withhold text published so far. Tokens that withhold
+			// nothing change nothing a consumer sees.
+			ch.Minor = false
 		}
 	case *SeriesFact:
 		if f == nil {
@@ -188,10 +194,23 @@ func (r *Registry) commit(c *Case, ch Change, now time.Time) Change {
 }
 
 func (r *Registry) applyIdentity(c *Case, f IdentityFact) (Change, bool) {
+	return Change{Kind: KindIdentity}, r.identityDelta(c, f).changed
+}
+
+// identityChange is what applying an IdentityFact changed.
+type identityChange struct {
+	changed bool
+	// visible: the case became identified or gained aliases.
+	visible bool
+	// added are the screening tokens the case did not have.
+	added []string
+}
+
+func (r *Registry) identityDelta(c *Case, f IdentityFact) identityChange {
 	f = cleanIdentity(f)
-	changed := false
+	var d identityChange
 	if f.Checked && !c.identified {
-		c.identified, changed = true, true
+		c.identified, d.visible = true, true
 	}
 	for _, a := range f.Aliases {
 		if a == c.id {
@@ -199,16 +218,17 @@ func (r *Registry) applyIdentity(c *Case, f IdentityFact) (Change, bool) {
 		}
 		if i, found := slices.BinarySearch(c.aliases, a); !found && len(c.aliases) < maxAliases {
 			c.aliases = slices.Insert(c.aliases, i, a)
-			changed = true
+			d.visible = true
 		}
 	}
 	for _, t := range f.Tokens {
 		if i, found := slices.BinarySearch(c.tokens, t); !found && len(c.tokens) < maxTokens {
 			c.tokens = slices.Insert(c.tokens, i, t)
-			changed = true
+			d.added = append(d.added, t)
 		}
 	}
-	return Change{Kind: KindIdentity}, changed
+	d.changed = d.visible || len(d.added) > 0
+	return d
 }
 
 // instanceDigest is the 48-bit digest of one instance revision.

@@ -263,7 +263,31 @@ func (r *Registry) Snapshot(c *Case) Snapshot {
 }
 
 func (r *Registry) snapshot(c *Case, readinessOnly bool) Snapshot {
-	b := &snapshotBuilder{r: r, scr: r.Screener(c), skipText: readinessOnly}
+	return r.snapshotWith(c, &snapshotBuilder{r: r, scr: r.Screener(c), skipText: readinessOnly})
+}
+
+// withholdsMore reports whether screening c's published text against the
+// added identifier tokens withholds any of it: only then do new tokens
+// change what the case publishes.
+func (r *Registry) withholdsMore(c *Case, added []string) bool {
+	if len(added) == 0 {
+		return false
+	}
+	scr := &Screener{r: r, known: true, tokens: make(map[string]struct{}, len(added)), memo: map[string]string{}, mac: r.tokenMAC()}
+	for _, t := range added {
+		scr.tokens[t] = struct{}{}
+	}
+	b := &snapshotBuilder{r: r, scr: scr}
+	r.snapshotWith(c, b)
+	for _, w := range b.withheld {
+		if w.Rule == RuleCaseIdentifier {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Registry) snapshotWith(c *Case, b *snapshotBuilder) Snapshot {
 	s := Snapshot{
 		CaseID: c.id, Version: c.version, Aliases: nonNil(slices.Clone(c.aliases)), MergedInto: c.mergedInto,
 		Studies: []StudySnapshot{}, Segmentations: []SegSnapshot{}, Models: []ModelSnapshot{},
