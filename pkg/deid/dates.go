@@ -74,7 +74,7 @@ func shiftOneDA(v string, days int) (string, bool) {
 
 // shiftDA shifts every value of a DA element (backslash-separated).
 func shiftDA(v string, days int) (string, bool) {
-	parts := strings.Split(strings.Trim(v, " \x00"), `\`)
+	parts := strings.Split(trimPad(v), `\`)
 	for i, p := range parts {
 		s, ok := shiftDAValue(p, days)
 		if !ok {
@@ -87,7 +87,7 @@ func shiftDA(v string, days int) (string, bool) {
 
 // shiftDT shifts every value of a DT element.
 func shiftDT(v string, days int) (string, bool) {
-	parts := strings.Split(strings.Trim(v, " \x00"), `\`)
+	parts := strings.Split(trimPad(v), `\`)
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -175,7 +175,7 @@ func shiftOneDT(v string, days int) (string, bool) {
 // ages over 89 are aggregated), whatever unit it was given in. Values that
 // do not parse are reported as not ok.
 func capAge(v string) (string, bool) {
-	v = strings.Trim(v, " \x00")
+	v = trimPad(v)
 	if v == "" {
 		return "", true
 	}

@@ -37,10 +37,11 @@ type Engine struct {
 	on        [numOptions]bool
 	limits    dicomx.Limits
 	method    string
-	writers   sync.Pool // *bufio.Writer, 64 KiB
-	matchers  sync.Pool // *matcher, reused by the residue scan
-	states    sync.Pool // *state
-	memo      memo      // keyed values met again in the next objects of a study
+	writers   sync.Pool         // *bufio.Writer, 64 KiB
+	matchers  sync.Pool         // *matcher, reused by the residue scan
+	states    sync.Pool         // *state
+	memo      memo              // keyed values met again in the next objects of a study
+	inserts   []*dicomx.Element // provenance elements of an object without method codes
 }
 
 // memo remembers recent keyed derivations (UIDs of a study and series,
@@ -48,13 +49,18 @@ type Engine struct {
 // study need again. It forgets everything when full, so it stays small.
 type memo struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[memoKey]string
+}
+
+type memoKey struct {
+	kind byte
+	k    string
 }
 
 const memoMax = 4096
 
-func (c *memo) get(kind, k string, derive func() string) string {
-	key := kind + "\x00" + k
+func (c *memo) get(kind byte, k string, derive func() string) string {
+	key := memoKey{kind, k}
 	c.mu.Lock()
 	v, ok := c.m[key]
 	c.mu.Unlock()
@@ -64,7 +70,7 @@ func (c *memo) get(kind, k string, derive func() string) string {
 	v = derive()
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= memoMax {
-		c.m = make(map[string]string, 256)
+		c.m = make(map[memoKey]string, 256)
 	}
 	c.m[key] = v
 	c.mu.Unlock()
@@ -112,6 +118,7 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 	if len(e.method) > 64 {
 		e.method = e.method[:64]
 	}
+	e.inserts = provenance(&e.prof, e.method, nil)
 	return e, nil
 }
 
@@ -317,6 +324,12 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 	st.res.Written = dw.Written() + direct
 	if err := st.residue(); err != nil {
 		return nil, err
+	}
+	st.res.Actions = make(map[string]int, 8)
+	for v, n := range st.counts {
+		if n > 0 {
+			st.res.Actions[verdict(v).String()] = n
+		}
 	}
 	// Steps of bulk values are noted when read; order all by top-level tag.
 	sort.SliceStable(st.res.Steps, func(i, j int) bool { return topTag(st.res.Steps[i].Path) < topTag(st.res.Steps[j].Path) })

@@ -43,7 +43,7 @@ func WellKnownUID(uid string) bool {
 // spaces and the NUL padding byte are ignored, so every encoding of one UID
 // maps the same way.
 func RemapUID(k *sitekey.Key, uid string) string {
-	uid = strings.Trim(uid, " \x00")
+	uid = trimPad(uid)
 	if uid == "" || WellKnownUID(uid) {
 		return uid
 	}
@@ -54,12 +54,25 @@ func RemapUID(k *sitekey.Key, uid string) string {
 	return "2.25." + new(big.Int).SetBytes(b).String()
 }
 
+// trimPad is strings.Trim(s, " \x00"): the spaces and NUL bytes that pad
+// DICOM values.
+func trimPad(s string) string {
+	i, j := 0, len(s)
+	for i < j && (s[i] == ' ' || s[i] == 0) {
+		i++
+	}
+	for j > i && (s[j-1] == ' ' || s[j-1] == 0) {
+		j--
+	}
+	return s[i:j]
+}
+
 // NormalizeName prepares a person name for keyed mapping and comparison:
 // upper case, inner whitespace collapsed, spaces around component separators
 // dropped, and empty trailing components removed, so "Doe^John^^^" and
 // "DOE ^ john" are the same person.
 func NormalizeName(pn string) string {
-	pn = strings.ToUpper(strings.Trim(pn, " \x00"))
+	pn = strings.ToUpper(trimPad(pn))
 	pn = strings.Join(strings.Fields(pn), " ")
 	pn = strings.ReplaceAll(pn, " ^", "^")
 	pn = strings.ReplaceAll(pn, "^ ", "^")
@@ -78,7 +91,7 @@ func NormalizeName(pn string) string {
 // NormalizeID prepares a patient ID for keyed mapping: surrounding spaces
 // and padding removed, upper case.
 func NormalizeID(id string) string {
-	return strings.ToUpper(strings.Trim(id, " \x00"))
+	return strings.ToUpper(trimPad(id))
 }
 
 // patientKey is what identifies a patient for pseudonyms and date offsets:

@@ -20,7 +20,7 @@ var codeAttributes = map[dicomx.Tag]bool{
 }
 
 func (st *state) addPattern(s string, from pos) {
-	s = strings.Trim(s, " \x00")
+	s = trimPad(s)
 	if len(s) < minPattern {
 		return
 	}
@@ -53,6 +53,12 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 		}
 	case vr == dicomx.VRDA || vr == dicomx.VRDT:
 		for _, v := range el.Strs() {
+			// The same date again adds the same patterns, which the scan
+			// keeps once, from where they were first seen.
+			if v == st.datePatterns {
+				continue
+			}
+			st.datePatterns = v
 			for _, part := range strings.Split(v, "-") {
 				if len(part) >= 8 && digits(part[:8]) {
 					d := part[:8]

@@ -396,10 +396,14 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 	case vShift:
 		var s string
 		var ok bool
-		if vr == dicomx.VRDA {
-			s, ok = shiftDA(el.Str(), st.offset)
+		if v := el.Str(); vr == dicomx.VRDA && v != "" && v == st.dateIn {
+			s, ok = st.dateOut, true
+		} else if vr == dicomx.VRDA {
+			if s, ok = shiftDA(v, st.offset); ok {
+				st.dateIn, st.dateOut = v, s
+			}
 		} else {
-			s, ok = shiftDT(el.Str(), st.offset)
+			s, ok = shiftDT(v, st.offset)
 		}
 		if !ok {
 			return st.apply(el, vr, decision{v: d.fallback, rule: d.rule + "; value does not parse as a date, fallback"}, path, sc, inSR)
@@ -498,7 +502,7 @@ func (st *state) processItems(el *dicomx.Element, at pos, inSR, structured bool)
 		if structured {
 			drop, dm, rule := st.structuredItem(it)
 			if drop {
-				st.res.Actions[vRemove.String()]++
+				st.counts[vRemove]++
 				if st.explain {
 					st.res.Steps = append(st.res.Steps, Step{Path: p.String(), Keyword: "ContentItem", VR: "--", Action: vRemove.String(), Rule: rule})
 				}

@@ -64,8 +64,15 @@ type state struct {
 	scanDocText []byte
 
 	overlayData map[uint16]bool
+	counts      [numVerdicts]int // verdicts taken, Result.Actions when done
+	// dateIn → dateOut is the last DA value shifted: an object repeats one
+	// date in many elements.
+	dateIn, dateOut string
+	datePatterns    string // the last date value whose patterns were added
+
 	methodItems []MethodCode
 	inserts     []*dicomx.Element
+	insertBuf   [4]*dicomx.Element
 	uidCache    map[string]string
 
 	patterns []pattern
@@ -106,13 +113,16 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.pats)
 	clear(st.texts)
 	clear(st.inserts)
+	clear(st.insertBuf[:])
 	st.id.strings = st.id.strings[:0]
 	st.patterns, st.kept, st.scan = st.patterns[:0], st.kept[:0], st.scan[:0]
 	st.pats, st.texts = st.pats[:0], st.texts[:0]
 	clear(st.seen)
 	st.methodItems, st.inserts = st.methodItems[:0], st.inserts[:0]
 	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta = context.Background(), nil, e, explain, syn, nil
-	st.res = &Result{Actions: map[string]int{}}
+	st.res = &Result{}
+	st.counts = [numVerdicts]int{}
+	st.dateIn, st.dateOut, st.datePatterns = "", "", ""
 	st.offset, st.pseudonym, st.sopClass, st.origSOP, st.mime = 0, "", "", "", ""
 	st.newDocLen, st.encDocLen, st.scanDocText = -1, -1, nil
 }
@@ -235,8 +245,8 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 	pid := str(seg, tagPatientID)
 	pname := str(seg, tagPatientName)
 	pk := patientKey(pid, pname)
-	st.pseudonym = st.eng.memo.get("p", pk, func() string { return Pseudonym(st.eng.key, pid, pname) })
-	st.offset, _ = strconv.Atoi(st.eng.memo.get("d", pk, func() string { return strconv.Itoa(DateOffsetDays(st.eng.key, pid, pname)) }))
+	st.pseudonym = st.eng.memo.get('p', pk, func() string { return Pseudonym(st.eng.key, pid, pname) })
+	st.offset, _ = strconv.Atoi(st.eng.memo.get('d', pk, func() string { return strconv.Itoa(DateOffsetDays(st.eng.key, pid, pname)) }))
 	for _, t := range identityNames {
 		if e := first(seg, t); e != nil {
 			for _, v := range e.Strs() {
@@ -317,11 +327,22 @@ func sopClassLabel(uid string) string {
 	return "(unregistered)"
 }
 
-// buildInserts makes the provenance attributes of PS3.15 E.1.1 items 6 and
-// the Longitudinal Temporal Information Modified flag.
+// buildInserts readies the provenance attributes of PS3.15 E.1.1 item 6
+// and the Longitudinal Temporal Information Modified flag. They depend on
+// the profile only, unless the object brings method codes of its own.
 func (st *state) buildInserts() {
-	p := &st.eng.prof
-	codes := append([]MethodCode(nil), st.methodItems...)
+	els := st.eng.inserts
+	if len(st.methodItems) > 0 {
+		els = provenance(&st.eng.prof, st.eng.method, st.methodItems)
+	}
+	st.inserts = append(st.insertBuf[:0], els...)
+}
+
+// provenance makes the provenance elements: earlier CID 7050 codes first,
+// then the profile's. The elements are only read once made (an engine
+// shares them between objects).
+func provenance(p *Profile, method string, earlier []MethodCode) []*dicomx.Element {
+	codes := append([]MethodCode(nil), earlier...)
 	for _, c := range p.methodCodes() {
 		dup := false
 		for _, o := range codes {
@@ -346,9 +367,9 @@ func (st *state) buildInserts() {
 	case p.RetainModifiedDates:
 		long = "MODIFIED"
 	}
-	st.inserts = []*dicomx.Element{
+	return []*dicomx.Element{
 		dicomx.NewText(tagPatientIdentityRemoved, dicomx.VRCS, "YES"),
-		dicomx.NewText(tagDeidentificationMethod, dicomx.VRLO, st.eng.method),
+		dicomx.NewText(tagDeidentificationMethod, dicomx.VRLO, method),
 		dicomx.NewSequence(tagDeidentificationMethodSeq, items...),
 		dicomx.NewText(tagLongitudinalModified, dicomx.VRCS, long),
 	}
@@ -400,21 +421,21 @@ func (st *state) newMeta() (*dicomx.Dataset, error) {
 
 // mapUID remaps a UID unless Retain UIDs is on.
 func (st *state) mapUID(uid string) string {
-	uid = strings.Trim(uid, " \x00")
+	uid = trimPad(uid)
 	if st.eng.prof.RetainUIDs {
 		return uid
 	}
 	if v, ok := st.uidCache[uid]; ok {
 		return v
 	}
-	v := st.eng.memo.get("u", uid, func() string { return RemapUID(st.eng.key, uid) })
+	v := st.eng.memo.get('u', uid, func() string { return RemapUID(st.eng.key, uid) })
 	st.uidCache[uid] = v
 	return v
 }
 
 // note records an element's verdict for Explain and the counts.
 func (st *state) note(path pos, el *dicomx.Element, vr dicomx.VR, d decision) {
-	st.res.Actions[d.v.String()]++
+	st.counts[d.v]++
 	if st.explain {
 		st.res.Steps = append(st.res.Steps, Step{Path: path.String(), Keyword: dicomx.Keyword(el.Tag), VR: vr.String(), Action: d.v.String(), Rule: d.rule})
 	}

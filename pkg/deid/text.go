@@ -139,7 +139,7 @@ func (id *identity) addName(pn string) {
 }
 
 func (id *identity) addID(s string) {
-	s = strings.ToUpper(strings.Trim(s, " \x00"))
+	s = strings.ToUpper(trimPad(s))
 	if s == "" {
 		return
 	}
