@@ -72,7 +72,7 @@ func main() {
 	corpus := flag.String("corpus", "", "directory of objects to use (first folder = case); default: synthetic objects")
 	n := flag.Int("objects", 1000, "objects per phase (cycled from the corpus if it has fewer)")
 	size := flag.Int("size", 512<<10, "size of synthetic objects")
-	workers := flag.Int("workers", 4, "concurrent objects, for the copy and for the worker")
+	workers := flag.Int("workers", pipeline.DefaultWorkers(), "concurrent objects, for the copy and for the worker (default: ingest's default on this machine)")
 	cases := flag.Int("cases", 4, "cases the synthetic objects are spread over")
 	latencyN := flag.Int("latency-objects", 300, "objects in the latency phase")
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")

@@ -321,7 +321,7 @@ func defaultConfig() Config {
 			DLQMaxAge: topo.DLQMaxAge, ProcessedTTL: topo.ProcessedTTL,
 		},
 		Worker: WorkerConfig{
-			Workers: 4, FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second,
+			Workers: pipeline.DefaultWorkers(), FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second,
 			RetryDelays:   []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
 			SweepInterval: 5 * time.Second,
 		},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,8 @@ import (
 
 // WorkerConfig tunes one process's workers. Zero values take the defaults.
 type WorkerConfig struct {
-	// Workers is how many objects this process handles at once (default 4).
+	// Workers is how many objects this process handles at once (default
+	// DefaultWorkers).
 	// The cluster-wide limit is Topology.MaxAckPending.
 	Workers int
 	// MaxFetch caps one pull request (default Workers). A pull asks only
@@ -52,9 +54,17 @@ type WorkerConfig struct {
 	StatsInterval time.Duration
 }
 
+// DefaultWorkers is the default number of objects one process handles at
+// once: four per CPU, at least 4 and at most 32. An object spends most of
+// its time waiting on the object store and NATS, so one worker per core
+// leaves the cores idle (on 2 cores, 8 workers gave about a fifth more
+// objects/s than 4 in bench/pipeline); the cap bounds memory, as each
+// worker may hold an output of up to the spool's memory limit.
+func DefaultWorkers() int { return min(32, max(4, 4*runtime.GOMAXPROCS(0))) }
+
 func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers()
 	}
 	if c.MaxFetch <= 0 || c.MaxFetch > c.Workers {
 		c.MaxFetch = c.Workers
