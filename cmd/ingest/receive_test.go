@@ -437,41 +437,16 @@ receive:
 		}
 		return b
 	}
-	var rawKeys, deidKeys []string
-	raw := bucket("raw")
+	rawKeys, rawData := readBucket(t, ctx, bucket("raw"))
+	deidKeys, deidData := readBucket(t, ctx, bucket("deid"))
 	rawRLE := 0
-	if err := raw.List(ctx, "", func(o objstore.ObjectInfo) error {
-		rawKeys = append(rawKeys, o.Key)
-		rc, err := raw.Get(ctx, o.Key)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
+	for _, b := range rawData {
 		if transferSyntax(t, b) == rleSyntax {
 			rawRLE++
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if rawRLE != 2 {
 		t.Errorf("raw bucket holds %d RLE Lossless instances, want the 2 sent so (stored as received)", rawRLE)
-	}
-	deid := bucket("deid")
-	var deidData [][]byte
-	if err := deid.List(ctx, "", func(o objstore.ObjectInfo) error {
-		deidKeys = append(deidKeys, o.Key)
-		rc, err := deid.Get(ctx, o.Key)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		deidData = append(deidData, b)
-		return err
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if len(rawKeys) != 5 {
 		t.Errorf("raw bucket holds %d objects, want the 5 instances", len(rawKeys))
@@ -649,4 +624,22 @@ func transferSyntax(t *testing.T, b []byte) string {
 		return ""
 	}
 	return obj.Syntax.UID
+}
+
+// readBucket returns every object of b: keys and contents.
+func readBucket(t *testing.T, ctx context.Context, b objstore.Bucket) (keys []string, data [][]byte) {
+	t.Helper()
+	if err := b.List(ctx, "", func(o objstore.ObjectInfo) error {
+		rc, err := b.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		d, err := io.ReadAll(rc)
+		keys, data = append(keys, o.Key), append(data, d)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys, data
 }

@@ -212,15 +212,9 @@ func (a *Assembler) fold(ctx context.Context, primary string, others []string) e
 			a.folded.Store(alias, true)
 			continue
 		}
-		folded, err := a.retireAndMerge(ctx, alias, primary)
-		if err != nil {
+		if _, err := a.retireAndMerge(ctx, alias, primary); err != nil {
 			return err
 		}
-		if folded {
-			a.folded.Store(alias, true)
-		}
-		// Otherwise there is nothing to fold yet. Not remembered: a fact
-		// may still reach the alias before it learns of the pointer.
 	}
 	return nil
 }
@@ -244,7 +238,9 @@ func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, 
 
 // retireAndMerge retires the alias's case into primary and merges what it
 // held; folded is false when the alias has no case. The case read by the
-// retiring compare-and-set is the one merged, so it is read once.
+// retiring compare-and-set is the one merged, so it is read once. A folded
+// alias is remembered (fold skips it); one with no case yet is not: a fact
+// may still reach it before its writer learns of the pointer.
 func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (folded bool, err error) {
 	cs := a.caseStore()
 	if cs == nil {
@@ -274,6 +270,7 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (
 		return false, nil
 	}
 	if src.MergedInto() != primary {
+		a.folded.Store(alias, true)
 		return true, nil // retired into another case earlier: not ours to merge
 	}
 	if _, err := cs.Update(ctx, primary, func(state []byte) (pipeline.Mutation, error) {
@@ -289,5 +286,6 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (
 	}); err != nil {
 		return false, fmt.Errorf("merging the aliased case: %w", err)
 	}
+	a.folded.Store(alias, true)
 	return true, nil
 }

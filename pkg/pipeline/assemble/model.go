@@ -63,14 +63,8 @@ func (a *Assembler) settle(ctx context.Context, caseID string) error {
 	if err != nil || target == caseID {
 		return err
 	}
-	folded, err := a.retireAndMerge(ctx, caseID, target)
-	if err != nil {
-		return err
-	}
-	if folded {
-		a.folded.Store(caseID, true)
-	}
-	return nil
+	_, err = a.retireAndMerge(ctx, caseID, target)
+	return err
 }
 
 // model copies a model file from r (the object's stream, read once) into a
