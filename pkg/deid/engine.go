@@ -22,6 +22,9 @@ const ImplementationClassUID = "2.25.207316180451356553451342163305932452551"
 // mediaStorageDirectory is the SOP class of a DICOMDIR.
 const mediaStorageDirectory = "1.2.840.10008.1.3.10"
 
+// readBuffer is the reader's buffer size (dicomx's default is 16 KiB).
+const readBuffer = 4 << 10
+
 // ImplementationVersionName is written in the file meta (at most 16 characters).
 const ImplementationVersionName = "PRINTREG_DEID_1"
 
@@ -210,7 +213,10 @@ func (e *Engine) Explain(ctx context.Context, w io.Writer, r io.Reader, size int
 }
 
 func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error), r io.Reader, size int64, explain bool) (*Result, error) {
-	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits})
+	// A small read buffer: a header rarely needs more, and whatever the
+	// buffer holds past it is pixel data that would pass through user
+	// space instead of being copied by the kernel.
+	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits, BufferSize: readBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
 	}
@@ -232,9 +238,9 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 	}()
 	dw := dicomx.NewWriter(bw, rd.Syntax())
 	// A native bulk value goes straight to the output once the header is
-	// flushed (a file-to-file copy stays in the kernel: copy_file_range);
-	// fragments go through bw (many small item headers), and a deflated
-	// dataset through the writer's compressor.
+	// flushed (a file-to-file copy stays in the kernel: copy_file_range),
+	// see tailWriter; fragments go through bw (many small item headers),
+	// and a deflated dataset through the writer's compressor.
 	var dst io.Writer
 	var direct int64
 	started := false
@@ -302,10 +308,8 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			n, err = rd.CopyValue(bw)
 			direct += n
 		default:
-			if err = bw.Flush(); err == nil {
-				n, err = rd.CopyValue(dst)
-				direct += n
-			}
+			n, err = rd.CopyValue(&tailWriter{bw: bw, dst: dst})
+			direct += n
 		}
 		if err != nil {
 			return nil, fmt.Errorf("deid: copying %s: %w", stream.Tag, err)
@@ -334,6 +338,24 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 	// Steps of bulk values are noted when read; order all by top-level tag.
 	sort.SliceStable(st.res.Steps, func(i, j int) bool { return topTag(st.res.Steps[i].Path) < topTag(st.res.Steps[j].Path) })
 	return st.res, nil
+}
+
+// tailWriter takes a native bulk value: the bytes the reader already holds
+// join the header in the buffered writer, and the rest goes from the input
+// straight to the output with the header in one write before it (between
+// files, io.Copy is copy_file_range).
+type tailWriter struct {
+	bw  *bufio.Writer
+	dst io.Writer
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) { return t.bw.Write(p) }
+
+func (t *tailWriter) ReadFrom(r io.Reader) (int64, error) {
+	if err := t.bw.Flush(); err != nil {
+		return 0, err
+	}
+	return io.Copy(t.dst, r)
 }
 
 // topTag is the "(gggg,eeee)" prefix of an element path.
