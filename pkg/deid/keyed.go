@@ -29,7 +29,7 @@ var wellKnownRoots = []string{
 // WellKnownUID reports whether uid is left alone by UID remapping.
 func WellKnownUID(uid string) bool {
 	for _, r := range wellKnownRoots {
-		if strings.HasPrefix(uid, r) || uid+"." == r {
+		if strings.HasPrefix(uid, r) || (len(uid)+1 == len(r) && strings.HasPrefix(r, uid) && r[len(uid)] == '.') {
 			return true
 		}
 	}
@@ -65,6 +65,17 @@ func trimPad(s string) string {
 		j--
 	}
 	return s[i:j]
+}
+
+func trimPadBytes(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && (b[i] == ' ' || b[i] == 0) {
+		i++
+	}
+	for j > i && (b[j-1] == ' ' || b[j-1] == 0) {
+		j--
+	}
+	return b[i:j]
 }
 
 // NormalizeName prepares a person name for keyed mapping and comparison:

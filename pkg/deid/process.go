@@ -1,6 +1,7 @@
 package deid
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 
@@ -161,11 +162,11 @@ func (st *state) decide(el *dicomx.Element, vr dicomx.VR, sc *scope, inSR bool) 
 		if vr != dicomx.VRPN && vr != dicomx.VRAE && vr != dicomx.VRUR && p.CleanDescriptors {
 			return decision{v: vClean, fallback: vRemove, rule: "not in E.1-1: free text; Clean Descriptors: safe vocabulary only"}
 		}
-		return decision{v: vRemove, rule: "not in E.1-1: free text (" + vr.String() + ") removed"}
+		return decision{v: vRemove, rule: st.why("not in E.1-1: free text (", vr.String(), ") removed")}
 	case vr == dicomx.VRUN:
 		return decision{v: vRemove, rule: "not in E.1-1: unknown attribute with unknown VR"}
 	}
-	return decision{v: vKeep, rule: "not in E.1-1: " + vr.String() + " value kept"}
+	return decision{v: vKeep, rule: st.why("not in E.1-1: ", vr.String(), " value kept")}
 }
 
 // decideRow applies a Table E.1-1 row.
@@ -345,7 +346,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		if el.VR == dicomx.VRSQ {
 			st.processItems(el, path, inSR || el.Tag == tagContentSequence, false)
 		} else if vr.IsText() {
-			st.kept = append(st.kept, el.Str())
+			st.keptValues = append(st.keptValues, el.Value)
 		}
 		return true
 	case vRemove:
@@ -377,19 +378,40 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			return true
 		}
 		st.addPatterns(el, dicomx.VRUI, path)
-		vals := el.Strs()
-		for i, v := range vals {
-			vals[i] = st.mapUID(v)
+		// Every value (as Element.Strs splits them) remapped, written
+		// back backslash-separated.
+		var out []byte
+		var first string
+		if in := el.Value; len(in) > 0 {
+			single := el.VR == dicomx.VRLT || el.VR == dicomx.VRST || el.VR == dicomx.VRUT || el.VR == dicomx.VRUR
+			out = make([]byte, 0, len(in)+16)
+			for n := 0; ; n++ {
+				part, rest, more := in, []byte(nil), false
+				if !single {
+					part, rest, more = bytes.Cut(in, []byte{'\\'})
+				}
+				v := st.mapUIDBytes(part)
+				if n == 0 {
+					first = v
+				} else {
+					out = append(out, '\\')
+				}
+				out = append(out, v...)
+				if !more {
+					break
+				}
+				in = rest
+			}
 		}
-		st.setValue(el, dicomx.VRUI, []byte(strings.Join(vals, `\`)))
+		st.setValue(el, dicomx.VRUI, out)
 		// A UID element may hold no value at all (hostile or broken
 		// input); then there is nothing to report.
-		if path.top() && len(vals) > 0 {
+		if path.top() && out != nil {
 			switch el.Tag {
 			case tagStudyInstanceUID:
-				st.res.StudyInstanceUID = vals[0]
+				st.res.StudyInstanceUID = first
 			case tagSeriesInstanceUID:
-				st.res.SeriesInstanceUID = vals[0]
+				st.res.SeriesInstanceUID = first
 			}
 		}
 		return true
@@ -406,7 +428,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			s, ok = shiftDT(v, st.offset)
 		}
 		if !ok {
-			return st.apply(el, vr, decision{v: d.fallback, rule: d.rule + "; value does not parse as a date, fallback"}, path, sc, inSR)
+			return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, "; value does not parse as a date, fallback")}, path, sc, inSR)
 		}
 		st.note(path, el, vr, d)
 		st.addPatterns(el, vr, path)
@@ -415,11 +437,11 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 	case vClean:
 		v := el.Str()
 		if st.eng.vocab.safeDescriptor(v, st.id) {
-			st.note(path, el, vr, decision{v: vKeep, rule: d.rule + ": clean, kept"})
+			st.note(path, el, vr, decision{v: vKeep, rule: st.why(d.rule, ": clean, kept")})
 			st.kept = append(st.kept, v)
 			return true
 		}
-		return st.apply(el, vr, decision{v: d.fallback, rule: d.rule + ": not clean"}, path, sc, inSR)
+		return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": not clean")}, path, sc, inSR)
 	case vCheckText:
 		v := el.Str()
 		if !st.id.mentions(v) {
@@ -427,11 +449,11 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			st.kept = append(st.kept, v)
 			return true
 		}
-		return st.apply(el, vr, decision{v: d.fallback, rule: d.rule + ": names this patient"}, path, sc, inSR)
+		return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": names this patient")}, path, sc, inSR)
 	case vCapAge:
 		s, ok := capAge(el.Str())
 		if !ok {
-			return st.apply(el, vr, decision{v: d.fallback, rule: d.rule + "; not an age string"}, path, sc, inSR)
+			return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, "; not an age string")}, path, sc, inSR)
 		}
 		st.note(path, el, vr, d)
 		if s != el.Str() {

@@ -77,7 +77,10 @@ type state struct {
 
 	patterns []pattern
 	kept     []string
-	scan     []scanItem
+	// keptValues are kept text values as read (padding included, which no
+	// pattern starts or ends with): residue exclusions like kept.
+	keptValues [][]byte
+	scan       []scanItem
 
 	// Scratch of the residue scan, kept for the next object.
 	seen     map[string]bool
@@ -109,6 +112,8 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.uidCache)
 	clear(st.patterns)
 	clear(st.kept)
+	clear(st.keptValues)
+	st.keptValues = st.keptValues[:0]
 	clear(st.scan)
 	clear(st.pats)
 	clear(st.texts)
@@ -125,6 +130,15 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	st.dateIn, st.dateOut, st.datePatterns = "", "", ""
 	st.offset, st.pseudonym, st.sopClass, st.origSOP, st.mime = 0, "", "", "", ""
 	st.newDocLen, st.encDocLen, st.scanDocText = -1, -1, nil
+}
+
+// why joins the parts of a rule's text for Explain; without Explain it
+// is not built.
+func (st *state) why(parts ...string) string {
+	if !st.explain {
+		return ""
+	}
+	return strings.Join(parts, "")
 }
 
 // fail records the first failure; run checks it after each segment.
@@ -192,7 +206,7 @@ func (st *state) readSegment(rd *dicomx.Reader) ([]*dicomx.Element, *dicomx.Elem
 			st.note(pos{nil, el.Tag}, el, vr, d)
 			continue
 		case vKeep:
-			st.note(pos{nil, el.Tag}, el, vr, decision{v: vKeep, rule: d.rule + "; copied byte for byte"})
+			st.note(pos{nil, el.Tag}, el, vr, decision{v: vKeep, rule: st.why(d.rule, "; copied byte for byte")})
 			if el.Tag.IsPrivate() {
 				st.top.used[blockKey(el.Tag)] = true
 			}
@@ -433,6 +447,15 @@ func (st *state) mapUID(uid string) string {
 	return v
 }
 
+// mapUIDBytes is mapUID for a value as read, without a string for a UID
+// already met in this object.
+func (st *state) mapUIDBytes(b []byte) string {
+	if v, ok := st.uidCache[string(trimPadBytes(b))]; ok && !st.eng.prof.RetainUIDs {
+		return v
+	}
+	return st.mapUID(string(b))
+}
+
 // note records an element's verdict for Explain and the counts.
 func (st *state) note(path pos, el *dicomx.Element, vr dicomx.VR, d decision) {
 	st.counts[d.v]++
@@ -538,6 +561,9 @@ func (st *state) residue() error {
 	st.excluded = excluded
 	drop := func(i int) { excluded[i] = true }
 	for _, k := range st.kept {
+		matchEach(m, k, drop)
+	}
+	for _, k := range st.keptValues {
 		matchEach(m, k, drop)
 	}
 	for _, k := range dummyTexts {

@@ -255,3 +255,36 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// TestRemapValues: every value of a UID element is remapped as
+// Element.Strs splits it (padding trimmed, empty values kept empty), and
+// a text VR holding a UID is one value.
+func TestRemapValues(t *testing.T) {
+	e := newEngine(t, RegistryProfile())
+	for _, c := range []struct {
+		vr dicomx.VR
+		in string
+	}{
+		{dicomx.VRUI, "1.2.3"},
+		{dicomx.VRUI, "1.2.3\\ 4.5.6 \\\\1.2.840.10008.1.2\x00"},
+		{dicomx.VRUI, "\\"},
+		{dicomx.VRUN, "1.2.3\\4.5"},
+		{dicomx.VRLT, "1.2.3\\4.5"},
+		{dicomx.VRUI, ""},
+	} {
+		st := newState(e, false, dicomx.SyntaxFor(dicomx.ExplicitVRLittleEndian))
+		el := dicomx.NewText(tagStudyInstanceUID, c.vr, c.in)
+		orig := &dicomx.Element{Tag: el.Tag, VR: c.vr, Value: append([]byte(nil), el.Value...)}
+		st.apply(el, dicomx.VRUI, decision{v: vRemap}, pos{nil, el.Tag}, &st.top, false)
+		vals := orig.Strs()
+		for i, v := range vals {
+			vals[i] = RemapUID(e.key, v)
+		}
+		if want := strings.Join(vals, `\`); string(el.Value) != want || el.Value == nil {
+			t.Errorf("%q (%s): %q, want %q", c.in, c.vr, el.Value, want)
+		}
+		if len(vals) > 0 && st.res.StudyInstanceUID != vals[0] {
+			t.Errorf("%q: study UID %q, want %q", c.in, st.res.StudyInstanceUID, vals[0])
+		}
+	}
+}
