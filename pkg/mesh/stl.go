@@ -430,6 +430,7 @@ func (s *stlAcc) growVertices(need int) {
 	n := max(2*len(s.vol), need, 1024)
 	grow := func(old []uint32, per int) []uint32 {
 		b := make([]uint32, per*n)
+		adviseHuge(b)
 		copy(b, old[:per*s.nv])
 		return b
 	}
@@ -437,6 +438,7 @@ func (s *stlAcc) growVertices(need int) {
 	s.t.parent = grow(s.t.parent, 1)
 	s.t.adj = grow(s.t.adj, 4)
 	vol := make([]float64, n)
+	adviseHuge(vol)
 	copy(vol, s.vol[:s.nv])
 	s.vol = vol
 }

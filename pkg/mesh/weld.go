@@ -37,6 +37,7 @@ func newWelder(expect int) *welder {
 // faults twice (the shared zero page, then a copy of it when written).
 func newSlots(n int) []uint32 {
 	s := make([]uint32, n)
+	adviseHuge(s)
 	clear(s)
 	return s
 }
