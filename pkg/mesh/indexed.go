@@ -20,9 +20,7 @@ func (ms *indexedMesh) connect() {
 	}
 	n := len(ms.xyz) / 3
 	t := newTopo(n, true)
-	for i := 0; i+2 < len(ms.tri); i += 3 {
-		t.tri(ms.tri[i], ms.tri[i+1], ms.tri[i+2])
-	}
+	t.tris(ms.tri)
 	res := t.finish()
 	ms.topo = &res
 }

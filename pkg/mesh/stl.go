@@ -231,6 +231,7 @@ func (s *stlAcc) batch(raw []byte) error {
 		}
 	}
 	s.geometry(raw, nt, ids)
+	s.t.tris(ids)
 	return nil
 }
 
@@ -361,8 +362,7 @@ next:
 		parent[n] = n
 		// Written although already zero: a fresh page that is read
 		// first faults twice (the shared zero page, then a copy).
-		e := adj[4*n : 4*n+4 : 4*n+4]
-		e[0], e[1], e[2], e[3] = 0, 0, 0, 0
+		adj[n] = [4]uint32{}
 		vol[n] = 0
 		ids[i] = n
 		n++
@@ -372,8 +372,7 @@ next:
 }
 
 // geometry sums area, volume and normals about the reference point (the
-// first vertex) for nt facets whose corner ids are known, and records
-// their edges.
+// first vertex) for nt facets whose corner ids are known.
 func (s *stlAcc) geometry(raw []byte, nt int, ids []uint32) {
 	if nt > 0 && !s.refSet {
 		s.tl.ref = [3]float64{f32At(raw, 12), f32At(raw, 16), f32At(raw, 20)}
@@ -410,7 +409,6 @@ func (s *stlAcc) geometry(raw []byte, nt int, ids []uint32) {
 		snx += nx
 		sny += ny
 		snz += nz
-		s.t.tri(a, b, cc)
 	}
 	s.tl.area2 += area2
 	s.tl.vol6 += vol6
@@ -436,7 +434,10 @@ func (s *stlAcc) growVertices(need int) {
 	}
 	s.w.xyz = grow(s.w.xyz, 3)
 	s.t.parent = grow(s.t.parent, 1)
-	s.t.adj = grow(s.t.adj, 4)
+	adj := make([][4]uint32, n)
+	adviseHuge(adj)
+	copy(adj, s.t.adj[:s.nv])
+	s.t.adj = adj
 	vol := make([]float64, n)
 	adviseHuge(vol)
 	copy(vol, s.vol[:s.nv])
@@ -449,7 +450,7 @@ func (s *stlAcc) finish() (tally, error) {
 		return tally{}, err
 	}
 	nv := s.nv
-	s.t.parent, s.t.adj = s.t.parent[:nv], s.t.adj[:4*nv]
+	s.t.parent, s.t.adj = s.t.parent[:nv], s.t.adj[:nv]
 	res := s.t.finish()
 	xyz := s.w.xyz[:3*nv]
 	for v, l := range res.label {

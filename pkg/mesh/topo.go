@@ -42,14 +42,15 @@ const listScan = 8
 // of its lower vertex without chasing pointers.
 type topo struct {
 	parent []uint32
-	adj    []uint32 // per vertex: inlineEdges keys, then the overflow head
+	adj    [][4]uint32 // per vertex: inlineEdges keys, then the overflow head
 	ents   []edgeEnt
 	used   []uint64 // bitset of vertices some triangle uses; nil = all
+	queue  []uint64 // edges tris handles after its loop
 }
 
 // newTopo sizes a topo for n vertices (each its own shell).
 func newTopo(n int, track bool) *topo {
-	t := &topo{parent: make([]uint32, n), adj: make([]uint32, 4*n)}
+	t := &topo{parent: make([]uint32, n), adj: make([][4]uint32, n)}
 	for i := range t.parent {
 		t.parent[i] = uint32(i)
 	}
@@ -62,7 +63,7 @@ func newTopo(n int, track bool) *topo {
 // addVertex appends vertex v = len(parent).
 func (t *topo) addVertex() {
 	t.parent = append(t.parent, uint32(len(t.parent)))
-	t.adj = append(t.adj, 0, 0, 0, 0)
+	t.adj = append(t.adj, [4]uint32{})
 }
 
 func (t *topo) find(x uint32) uint32 {
@@ -74,9 +75,11 @@ func (t *topo) find(x uint32) uint32 {
 	return x
 }
 
+// union joins the shells of a and b (nothing to do for siblings, often
+// both under the root already).
 func (t *topo) union(a, b uint32) {
 	if t.parent[a] == t.parent[b] {
-		return // siblings (often both under the root already)
+		return
 	}
 	ra, rb := t.find(a), t.find(b)
 	switch {
@@ -87,57 +90,143 @@ func (t *topo) union(a, b uint32) {
 	}
 }
 
-// tri records triangle (a, b, c) by vertex id: each of its three edges is
-// found in, or added to, the slots of its lower vertex; a new edge joins
-// the shells of its ends (a known one cannot).
-func (t *topo) tri(a, b, c uint32) {
+// tris records triangles by vertex id, three ids each: each edge is found
+// in, or added to, the inline slots of its lower vertex. The loops make no
+// calls and hold few variables, so that these stay in registers: the
+// edges are first listed as (lower, higher, direction), then looked up; a
+// new edge whose ends may be in different shells, and an edge that does
+// not fit in the inline slots, are queued and handled after that, in order
+// (which gives the same edges and shells as handling them at once).
+func (t *topo) tris(ids []uint32) {
 	if t.used != nil {
-		t.used[a>>6] |= 1 << (a & 63)
-		t.used[b>>6] |= 1 << (b & 63)
-		t.used[c>>6] |= 1 << (c & 63)
+		used := t.used
+		for _, v := range ids {
+			used[v>>6] |= 1 << (v & 63)
+		}
 	}
-	from, to := [3]uint32{a, b, c}, [3]uint32{b, c, a}
-	for k := 0; k < 3; k++ {
-		lo, hi, one := from[k], to[k], uint32(fwdOne)
-		if hi == lo {
+	q := t.queue[:0]
+	for len(ids) >= 3 {
+		m := 3 * min(len(ids)/3, 4096)
+		if cap(q) < m {
+			q = make([]uint64, m)
+		}
+		q = q[:m]
+		for i := 0; i+2 < m; i += 3 {
+			a, b, c := ids[i], ids[i+1], ids[i+2]
+			q[i], q[i+1], q[i+2] = queued(a, b), queued(b, c), queued(c, a)
+		}
+		t.edges(q)
+		ids = ids[m:]
+	}
+	t.queue = q[:0]
+}
+
+// edges records edges listed by queued (the list is overwritten).
+func (t *topo) edges(q []uint64) {
+	t.drain(t.inline(q))
+}
+
+// Queued edges: the lower vertex in the low 32 bits, the higher above it,
+// a flag for an edge walked from the lower vertex to the higher, and one
+// for an edge already stored (then only the shells need joining).
+const (
+	qStored = 1 << 63
+	qFwd    = 1 << 62
+)
+
+// queued packs the edge walked from one vertex to another.
+func queued(from, to uint32) uint64 {
+	if from < to {
+		return qFwd | uint64(to)<<32 | uint64(from)
+	}
+	return uint64(from)<<32 | uint64(to)
+}
+
+// inline finds or adds the listed edges in the inline slots, and returns,
+// in the front of the same list, the new edges to link and those that do
+// not fit.
+func (t *topo) inline(edges []uint64) []uint64 {
+	adj, parent := t.adj, t.parent
+	n := 0
+	for k := range edges {
+		e := edges[k]
+		lo, hi := uint32(e), uint32(e>>32)&^(qStored>>32|qFwd>>32)
+		if lo == hi {
 			continue
 		}
-		if hi < lo {
-			lo, hi, one = hi, lo, bwdOne
+		one := uint32(bwdOne)
+		if e&qFwd != 0 {
+			one = fwdOne
 		}
-		slot := t.adj[4*lo : 4*lo+4 : 4*lo+4]
-		for j := 0; j < inlineEdges; j++ {
-			key := slot[j]
-			if key == 0 {
-				slot[j] = hi<<4 | one
-				t.union(lo, hi)
-				goto next
-			}
-			if key>>4 == hi {
-				if key&(one*3) != one*3 {
-					slot[j] = key + one
+		slot := &adj[lo]
+		j := 0
+		key := slot[0]
+		if key>>4 != hi && key != 0 {
+			j, key = 1, slot[1]
+			if key>>4 != hi && key != 0 {
+				j, key = 2, slot[2]
+				if key>>4 != hi && key != 0 {
+					edges[n] = e
+					n++
+					continue
 				}
-				goto next
 			}
 		}
-		{
-			e := slot[3]
-			for i := 0; e != 0 && i < listScan; i++ {
-				p := &t.ents[e-1]
-				if p.key>>4 == hi {
-					if p.key&(one*3) != one*3 {
-						p.key += one
-					}
-					goto next
+		if key == 0 {
+			slot[j] = hi<<4 | one
+			if pl, ph := parent[lo], parent[hi]; pl != ph {
+				if ph == hi && pl < hi && parent[pl] == pl {
+					// the usual case, a vertex alone joining a
+					// shell: link the roots here
+					parent[hi] = pl
+				} else {
+					edges[n] = e | qStored
+					n++
 				}
-				e = p.next
 			}
-			t.ents = append(t.ents, edgeEnt{key: hi<<4 | one, next: slot[3]})
-			slot[3] = uint32(len(t.ents))
-			t.union(lo, hi)
+			continue
 		}
-	next:
+		if key&(one*3) != one*3 {
+			slot[j] = key + one
+		}
 	}
+	return edges[:n]
+}
+
+// drain links the queued new edges' shells and stores the queued edges
+// that overflow their inline slots.
+func (t *topo) drain(q []uint64) {
+	for _, e := range q {
+		lo, hi := uint32(e), uint32(e>>32)&^(qStored>>32|qFwd>>32)
+		if e&qStored != 0 {
+			t.union(lo, hi)
+			continue
+		}
+		one := uint32(bwdOne)
+		if e&qFwd != 0 {
+			one = fwdOne
+		}
+		t.overflow(&t.adj[lo], lo, hi, one)
+	}
+}
+
+// overflow finds or adds edge (lo, hi) in the overflow list of lo, whose
+// inline slots are full.
+func (t *topo) overflow(slot *[4]uint32, lo, hi, one uint32) {
+	e := slot[3]
+	for i := 0; e != 0 && i < listScan; i++ {
+		p := &t.ents[e-1]
+		if p.key>>4 == hi {
+			if p.key&(one*3) != one*3 {
+				p.key += one
+			}
+			return
+		}
+		e = p.next
+	}
+	t.ents = append(t.ents, edgeEnt{key: hi<<4 | one, next: slot[3]})
+	slot[3] = uint32(len(t.ents))
+	t.union(lo, hi)
 }
 
 func (t *topo) isUsed(v uint32) bool {
@@ -180,7 +269,7 @@ func (t *topo) finish() topoResult {
 		} else {
 			p[v] = p[r]
 		}
-		slot := t.adj[4*v : 4*v+4 : 4*v+4]
+		slot := &t.adj[v]
 		if slot[0] == 0 {
 			continue
 		}
