@@ -4,7 +4,7 @@
 # the plain Go read-and-write copy at the same parallelism, on the synthetic CT
 # corpus of ../shared/bench/make_corpus.py. Reports files/s, MB/s and paired ratios.
 #
-# usage: bench/deid/run.sh [--small] [--rounds R]      (default: 1000 files, 5 rounds)
+# usage: bench/deid/run.sh [--small] [--rounds R]      (default: 1000 files, 11 rounds)
 # Needs: the shared bench folder (SHARED, default ../shared next to the repo),
 # hyperfine, dcmtk, libgdcm-tools, python3-pydicom, openssl, go.
 # Scratch and results: $DCMBENCH_DIR (default ${TMPDIR:-/tmp}/dcmbench)/results-deid-<profile>.md
@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 SHARED=${SHARED:-$REPO/../shared}
 PY=${PYTHON:-/usr/bin/python3}
-PROFILE=default; ROUNDS=5
+PROFILE=default; ROUNDS=11
 while [ $# -gt 0 ]; do
   case $1 in
     --small) PROFILE=small ;;
