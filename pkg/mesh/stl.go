@@ -124,11 +124,14 @@ func eqFold(tok []byte, kw string) bool {
 // limits cancellation on models far from the origin), and connectivity is
 // gathered for the edge and shell checks.
 //
-// Triangles are taken in batches (see batch). Welding a new vertex touches
-// a random slot of a table far larger than the caches, and done one at a
-// time those misses queue up behind each other; a batch loads all the
-// slots it needs in a loop of nothing but loads, so the misses overlap,
-// and then welds against a table that is in cache.
+// Triangles are taken in batches (see batch). Most corners repeat one seen
+// shortly before (in the facet just before, or in the previous row of a
+// strip), and are found in a small table of recent corners that stays in
+// cache. The others are welded against the full table, whose
+// slots are random and far larger than the caches: done one at a time
+// those misses queue up behind each other, so a batch loads all the slots
+// it needs in a loop of nothing but loads, letting the misses overlap, and
+// then welds against a table that is in cache.
 type stlAcc struct {
 	w   *welder
 	t   topo
@@ -140,14 +143,45 @@ type stlAcc struct {
 	tl     tally
 	refSet bool
 	maxV   int
-	raw    []byte   // facet records queued by add
-	kxy    []uint64 // corners of the batch: x and y bits
-	kz     []uint32 // and z bits
-	hs     []uint64
-	ids    []uint32
-	alias  []int32
-	todo   []int32
+	raw    []byte // facet records queued by add
+	recent *[recentSize]recentEnt
+	todo   []todoCorner // corners of the batch not among the recent ones
+	ids    []uint32     // vertex id per corner of the batch
+	alias  []uint32     // per corner: the corner of the batch whose id it takes
 	sink   uint32
+}
+
+// recentEnt is a recently seen corner: its x and y bits, z bits and vertex
+// id, or pendingRef plus its index in the batch while it is not welded yet.
+type recentEnt struct {
+	xy  uint64
+	z   uint32
+	ref uint32
+}
+
+// todoCorner is a corner that the full weld table must resolve.
+type todoCorner struct {
+	xy   uint64
+	h    uint64 // weldHash
+	z    uint32
+	i    uint32 // index in the batch
+	slot uint32 // its entry in recent
+}
+
+const (
+	// recentSize entries (64 KiB) hold the corners of the last few
+	// thousand triangles: a row of a strip is seldom longer.
+	recentBits = 12
+	recentSize = 1 << recentBits
+	pendingRef = 1 << 31
+	// emptyZ marks a free recent entry: -0 is folded into +0, so no
+	// corner has these z bits.
+	emptyZ = 1 << 31
+)
+
+// recentIndex hashes a corner to its entry in recent.
+func recentIndex(xy uint64, z uint32) uint32 {
+	return uint32((xy*0x9E3779B97F4A7C15 ^ uint64(z)*0xC2B2AE3D27D4EB4F) >> (64 - recentBits))
 }
 
 // stlBatch is the number of triangles welded together.
@@ -158,13 +192,14 @@ const stlBatch = 4096
 func newSTLAcc(expectVerts, initVerts int, lim Limits) *stlAcc {
 	s := &stlAcc{w: newWelder(expectVerts), maxV: int(min(lim.MaxVertices, maxWeldID))}
 	s.growVertices(initVerts)
-	s.kxy = make([]uint64, 3*stlBatch)
-	s.kz = make([]uint32, 3*stlBatch)
 	s.raw = make([]byte, 0, 50*stlBatch)
-	s.hs = make([]uint64, 3*stlBatch)
+	s.recent = new([recentSize]recentEnt)
+	for i := range s.recent {
+		s.recent[i].z = emptyZ
+	}
+	s.todo = make([]todoCorner, 3*stlBatch)
 	s.ids = make([]uint32, 3*stlBatch)
-	s.alias = make([]int32, 3*stlBatch)
-	s.todo = make([]int32, 0, 3*stlBatch)
+	s.alias = make([]uint32, 3*stlBatch)
 	return s
 }
 
@@ -213,110 +248,100 @@ func foldNegZero(xy uint64, z uint32) (uint64, uint32) {
 }
 
 // batch measures binary facet records (50 bytes each, at most stlBatch):
-// find corners repeated from the facets just before, hash the others and
-// touch their slots (overlapping the cache misses), weld, then sum
-// geometry and connectivity. Each step is its own function: in one large
-// loop nest the compiler keeps the loop variables on the stack.
+// find corners seen recently, hash the others and touch their slots
+// (overlapping the cache misses), weld, then sum geometry and
+// connectivity. Each step is its own function: in one large loop nest the
+// compiler keeps the loop variables on the stack.
 func (s *stlAcc) batch(raw []byte) error {
 	nt := len(raw) / 50
 	todo := s.corners(raw, nt)
-	s.sink += touch(s.w.slots, s.w.mask, s.hs, todo)
+	s.sink += touch(s.w.slots, s.w.mask, todo)
 	ids := s.ids[:3*nt]
 	if err := s.weld(todo, ids); err != nil {
 		return err
 	}
-	for i, a := range s.alias[:3*nt] {
-		if a >= 0 {
-			ids[i] = ids[a]
+	// a welded corner's recent entry takes its id, unless a later corner
+	// took the entry
+	recent := s.recent
+	for k := range todo {
+		tc := &todo[k]
+		if e := &recent[tc.slot%recentSize]; e.ref == pendingRef|tc.i {
+			e.ref = ids[tc.i]
 		}
+	}
+	for i, a := range s.alias[:3*nt] {
+		ids[i] = ids[a]
 	}
 	s.geometry(raw, nt, ids)
 	s.t.tris(ids)
 	return nil
 }
 
-// corners reads the corners of nt facets into kxy and kz. Neighbouring
-// facets share corners (strips and fans): a corner equal to one of the two
-// facets before it gets that corner's index in alias, and takes its id
-// without a lookup (the facet just before is searched first, where strips
-// and fans repeat). The others get -1, their hash in hs, and are listed in
-// the result.
-func (s *stlAcc) corners(raw []byte, nt int) []int32 {
-	nv := 3 * nt
-	hs := s.hs[:nv]
-	alias := s.alias[:nv]
-	kxy, kz := s.kxy[:nv], s.kz[:nv]
-	todo := s.todo[:0]
-	for t := 0; t < nt; t++ {
-		r := raw[50*t+12 : 50*t+48 : 50*t+48]
-		for c := 0; c < 3; c++ {
-			i := 3*t + c
-			xy := binary.LittleEndian.Uint64(r[12*c : 12*c+8 : 12*c+8])
-			z := le32(r, 12*c+8)
-			if uint32(xy) == 1<<31 || uint32(xy>>32) == 1<<31 || z == 1<<31 {
-				xy, z = foldNegZero(xy, z)
-			}
-			kxy[i], kz[i] = xy, z
-			a := int32(-1)
-			if t >= 2 {
-				p := 3*t - 6
-				wxy, wz := kxy[p:p+6:p+6], kz[p:p+6:p+6]
-				switch {
-				case wxy[5] == xy && wz[5] == z:
-					a = int32(p + 5)
-				case wxy[3] == xy && wz[3] == z:
-					a = int32(p + 3)
-				case wxy[4] == xy && wz[4] == z:
-					a = int32(p + 4)
-				case wxy[2] == xy && wz[2] == z:
-					a = int32(p + 2)
-				case wxy[0] == xy && wz[0] == z:
-					a = int32(p)
-				case wxy[1] == xy && wz[1] == z:
-					a = int32(p + 1)
-				}
-			} else {
-				for j := 3*t - 1; j >= 0; j-- {
-					if kxy[j] == xy && kz[j] == z {
-						a = int32(j)
-						break
-					}
-				}
-			}
-			alias[i] = a
-			if a < 0 {
-				hs[i] = weldHash(uint32(xy), uint32(xy>>32), z)
-				todo = append(todo, int32(i))
-			}
+// corners reads the corners of nt facets. A corner found among the recent
+// ones takes its vertex id, or, if it first appeared earlier in this
+// batch, that corner's index in alias. The others are entered in recent
+// (pending) and listed in the result with their weld hash.
+func (s *stlAcc) corners(raw []byte, nt int) []todoCorner {
+	recent := s.recent
+	ids, alias := s.ids[:3*nt], s.alias[:3*nt]
+	todo := s.todo[:3*nt]
+	n := 0
+	// one loop over the corners, not two nested: fewer variables
+	off, c := 12, 0
+	for i := range ids {
+		r := raw[off : off+12 : off+12]
+		off += 12
+		if c++; c == 3 {
+			off += 14
+			c = 0
 		}
+		xy := binary.LittleEndian.Uint64(r[0:8])
+		z := binary.LittleEndian.Uint32(r[8:12])
+		if uint32(xy) == 1<<31 || uint32(xy>>32) == 1<<31 || z == 1<<31 {
+			xy, z = foldNegZero(xy, z)
+		}
+		ri := recentIndex(xy, z)
+		e := &recent[ri%recentSize]
+		if e.xy == xy && e.z == z {
+			ref := e.ref
+			a := uint32(i)
+			if ref&pendingRef != 0 {
+				a = ref &^ pendingRef
+			}
+			ids[i], alias[i] = ref, a
+			continue
+		}
+		e.xy, e.z, e.ref = xy, z, pendingRef|uint32(i)
+		alias[i] = uint32(i)
+		todo[n] = todoCorner{xy: xy, z: z, h: weldHash(uint32(xy), uint32(xy>>32), z), i: uint32(i), slot: ri}
+		n++
 	}
-	s.todo = todo
-	return todo
+	return todo[:n]
 }
 
 // touch loads the weld-table slots of the listed corners in a loop of
 // nothing but loads, so that as many cache misses as the core allows are
 // in flight at once; the sum only keeps the loads from being dropped.
-func touch(slots []uint32, mask uint64, hs []uint64, todo []int32) uint32 {
+func touch(slots []uint32, mask uint64, todo []todoCorner) uint32 {
 	sink := uint32(0)
-	for _, i := range todo {
-		sink += slots[hs[i]&mask]
+	for k := range todo {
+		sink += slots[todo[k].h&mask]
 	}
 	return sink
 }
 
 // weld gives the listed corners their vertex ids, adding new vertices
 // (the welder's lookup, inlined: this loop runs for every corner that is
-// not a repeat).
-func (s *stlAcc) weld(todo []int32, ids []uint32) error {
-	hs, kxy, kz := s.hs, s.kxy, s.kz
+// not a recent one).
+func (s *stlAcc) weld(todo []todoCorner, ids []uint32) error {
 	slots, mask := s.w.slots, s.w.mask
 	xyz, parent, adj, vol := s.w.xyz, s.t.parent, s.t.adj, s.vol
 	n := uint32(s.nv)
 next:
-	for _, i := range todo {
-		h := hs[i]
-		x, y, z := uint32(kxy[i]), uint32(kxy[i]>>32), kz[i]
+	for k := range todo {
+		tc := &todo[k]
+		h := tc.h
+		x, y, z := uint32(tc.xy), uint32(tc.xy>>32), tc.z
 		fp := slotFingerprint(h)
 	probe:
 		j := h & mask
@@ -329,7 +354,7 @@ next:
 				id := sl&slotID - 1
 				p := xyz[3*id : 3*id+3 : 3*id+3]
 				if p[0] == x && p[1] == y && p[2] == z {
-					ids[i] = id
+					ids[tc.i] = id
 					continue next
 				}
 			}
@@ -337,7 +362,7 @@ next:
 		}
 		// a new vertex, in free slot j
 		if !finite32(x) || !finite32(y) || !finite32(z) {
-			return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(i/3)+1)
+			return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(tc.i/3)+1)
 		}
 		if int(n) >= s.maxV {
 			return tooLarge(STL, "more than %d unique vertices", s.maxV)
@@ -364,7 +389,7 @@ next:
 		// first faults twice (the shared zero page, then a copy).
 		adj[n] = [4]uint32{}
 		vol[n] = 0
-		ids[i] = n
+		ids[tc.i] = n
 		n++
 	}
 	s.nv = int(n)
