@@ -148,6 +148,7 @@ type stlAcc struct {
 	todo   []todoCorner // corners of the batch not among the recent ones
 	ids    []uint32     // vertex id per corner of the batch
 	alias  []uint32     // per corner: the corner of the batch whose id it takes
+	edges  []uint64     // edges of the batch (see queued)
 	sink   uint32
 }
 
@@ -200,6 +201,7 @@ func newSTLAcc(expectVerts, initVerts int, lim Limits) *stlAcc {
 	s.todo = make([]todoCorner, 3*stlBatch)
 	s.ids = make([]uint32, 3*stlBatch)
 	s.alias = make([]uint32, 3*stlBatch)
+	s.edges = make([]uint64, 3*stlBatch)
 	return s
 }
 
@@ -260,20 +262,16 @@ func (s *stlAcc) batch(raw []byte) error {
 	if err := s.weld(todo, ids); err != nil {
 		return err
 	}
-	// a welded corner's recent entry takes its id, unless a later corner
-	// took the entry
-	recent := s.recent
-	for k := range todo {
-		tc := &todo[k]
-		if e := &recent[tc.slot%recentSize]; e.ref == pendingRef|tc.i {
-			e.ref = ids[tc.i]
-		}
-	}
-	for i, a := range s.alias[:3*nt] {
-		ids[i] = ids[a]
+	// every corner now takes the id of the corner alias names, which
+	// weld or corners set; list the edges of each triangle as well
+	alias, edges := s.alias[:3*nt], s.edges[:3*nt]
+	for i := 0; i+2 < len(alias); i += 3 {
+		a, b, c := ids[alias[i]], ids[alias[i+1]], ids[alias[i+2]]
+		ids[i], ids[i+1], ids[i+2] = a, b, c
+		edges[i], edges[i+1], edges[i+2] = queued(a, b), queued(b, c), queued(c, a)
 	}
 	s.geometry(raw, nt, ids)
-	s.t.tris(ids)
+	s.t.edges(edges)
 	return nil
 }
 
@@ -334,9 +332,12 @@ func touch(slots []uint32, mask uint64, todo []todoCorner) uint32 {
 // (the welder's lookup, inlined: this loop runs for every corner that is
 // not a recent one).
 func (s *stlAcc) weld(todo []todoCorner, ids []uint32) error {
-	slots, mask := s.w.slots, s.w.mask
-	xyz, parent, adj, vol := s.w.xyz, s.t.parent, s.t.adj, s.vol
-	n := uint32(s.nv)
+	slots, mask, xyz, recent := s.w.slots, s.w.mask, s.w.xyz, s.recent
+	n0 := uint32(s.nv)
+	n := n0
+	// below lim a new vertex fits the arrays and the table (kept at most
+	// half full) and is within the limit: one comparison
+	lim := uint32(min(len(xyz), len(slots)/2, s.maxV))
 next:
 	for k := range todo {
 		tc := &todo[k]
@@ -352,9 +353,11 @@ next:
 			}
 			if sl&slotFP == fp {
 				id := sl&slotID - 1
-				p := xyz[3*id : 3*id+3 : 3*id+3]
-				if p[0] == x && p[1] == y && p[2] == z {
+				if p := &xyz[id]; p[0] == x && p[1] == y && p[2] == z {
 					ids[tc.i] = id
+					if e := &recent[tc.slot%recentSize]; e.ref == pendingRef|tc.i {
+						e.ref = id
+					}
 					continue next
 				}
 			}
@@ -364,40 +367,55 @@ next:
 		if !finite32(x) || !finite32(y) || !finite32(z) {
 			return malformed(STL, "triangle %d has a coordinate that is not a finite number", s.tl.triangles+int64(tc.i/3)+1)
 		}
-		if int(n) >= s.maxV {
-			return tooLarge(STL, "more than %d unique vertices", s.maxV)
-		}
-		if int(n) == len(parent) || 2*(int(n)+1) > len(slots) {
-			// rare: grow the per-vertex arrays, or the table (which
-			// is kept at most half full; the slot is looked up again)
-			s.nv = int(n)
-			if int(n) == len(parent) {
-				s.growVertices(int(n) + 1)
+		if n >= lim {
+			// rare: grow the per-vertex arrays, or the table (the
+			// slot is then looked up again)
+			s.newVertices(n0, n)
+			n0 = n
+			if int(n) >= s.maxV {
+				return tooLarge(STL, "more than %d unique vertices", s.maxV)
 			}
-			xyz, parent, adj, vol = s.w.xyz, s.t.parent, s.t.adj, s.vol
+			if int(n) == len(xyz) {
+				s.growVertices(int(n) + 1)
+				xyz = s.w.xyz
+			}
 			if 2*(int(n)+1) > len(slots) {
 				s.w.rehash(int(n))
 				slots, mask = s.w.slots, s.w.mask
-				goto probe
 			}
+			lim = uint32(min(len(xyz), len(slots)/2, s.maxV))
+			goto probe
 		}
-		p := xyz[3*n : 3*n+3 : 3*n+3]
-		p[0], p[1], p[2] = x, y, z
+		xyz[n] = [3]uint32{x, y, z}
 		slots[j] = fp | (n + 1)
-		parent[n] = n
-		// Written although already zero: a fresh page that is read
-		// first faults twice (the shared zero page, then a copy).
-		adj[n] = [4]uint32{}
-		vol[n] = 0
 		ids[tc.i] = n
+		// the recent entry of the corner takes its id, unless a later
+		// corner took the entry
+		if e := &recent[tc.slot%recentSize]; e.ref == pendingRef|tc.i {
+			e.ref = n
+		}
 		n++
 	}
-	s.nv = int(n)
+	s.newVertices(n0, n)
 	return nil
 }
 
+// newVertices sets up the per-vertex state of vertices n0 to n-1, just
+// welded, and counts them. Zero values are written too: a fresh page that
+// is read first faults twice (the shared zero page, then a copy).
+func (s *stlAcc) newVertices(n0, n uint32) {
+	parent, adj, vol := s.t.parent[n0:n], s.t.adj[n0:n], s.vol[n0:n]
+	for i := range parent {
+		parent[i] = n0 + uint32(i)
+	}
+	clear(adj)
+	clear(vol)
+	s.nv = int(n)
+}
+
 // geometry sums area, volume and normals about the reference point (the
-// first vertex) for nt facets whose corner ids are known.
+// first vertex) for nt facets whose corner ids are known, and records
+// their edges.
 func (s *stlAcc) geometry(raw []byte, nt int, ids []uint32) {
 	if nt > 0 && !s.refSet {
 		s.tl.ref = [3]float64{f32At(raw, 12), f32At(raw, 16), f32At(raw, 20)}
@@ -451,22 +469,18 @@ func f32At(b []byte, i int) float64 { return float64(math.Float32frombits(le32(b
 // gentler growth for large slices would copy them many times.
 func (s *stlAcc) growVertices(need int) {
 	n := max(2*len(s.vol), need, 1024)
-	grow := func(old []uint32, per int) []uint32 {
-		b := make([]uint32, per*n)
-		adviseHuge(b)
-		copy(b, old[:per*s.nv])
-		return b
-	}
-	s.w.xyz = grow(s.w.xyz, 3)
-	s.t.parent = grow(s.t.parent, 1)
-	adj := make([][4]uint32, n)
-	adviseHuge(adj)
-	copy(adj, s.t.adj[:s.nv])
-	s.t.adj = adj
-	vol := make([]float64, n)
-	adviseHuge(vol)
-	copy(vol, s.vol[:s.nv])
-	s.vol = vol
+	s.w.xyz = grown(s.w.xyz, s.nv, n)
+	s.t.parent = grown(s.t.parent, s.nv, n)
+	s.t.adj = grown(s.t.adj, s.nv, n)
+	s.vol = grown(s.vol, s.nv, n)
+}
+
+// grown returns an array of n elements holding the first nv of old.
+func grown[T any](old []T, nv, n int) []T {
+	b := make([]T, n)
+	adviseHuge(b)
+	copy(b, old[:nv])
+	return b
 }
 
 // finish settles connectivity and volumes.
@@ -477,10 +491,10 @@ func (s *stlAcc) finish() (tally, error) {
 	nv := s.nv
 	s.t.parent, s.t.adj = s.t.parent[:nv], s.t.adj[:nv]
 	res := s.t.finish()
-	xyz := s.w.xyz[:3*nv]
+	xyz := s.w.xyz[:nv]
 	for v, l := range res.label {
 		res.shells[l].vol6 += s.vol[v]
-		s.tl.box.add(float64(math.Float32frombits(xyz[3*v])), float64(math.Float32frombits(xyz[3*v+1])), float64(math.Float32frombits(xyz[3*v+2])))
+		s.tl.box.add(float64(math.Float32frombits(xyz[v][0])), float64(math.Float32frombits(xyz[v][1])), float64(math.Float32frombits(xyz[v][2])))
 	}
 	s.tl.vertices = int64(nv)
 	s.tl.settle(&res, func(want []uint32) []box {
@@ -491,7 +505,7 @@ func (s *stlAcc) finish() (tally, error) {
 		boxes := make([]box, len(want))
 		for v, l := range res.label {
 			if i, ok := slot[l]; ok {
-				boxes[i].add(float64(math.Float32frombits(xyz[3*v])), float64(math.Float32frombits(xyz[3*v+1])), float64(math.Float32frombits(xyz[3*v+2])))
+				boxes[i].add(float64(math.Float32frombits(xyz[v][0])), float64(math.Float32frombits(xyz[v][1])), float64(math.Float32frombits(xyz[v][2])))
 			}
 		}
 		return boxes

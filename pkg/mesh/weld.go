@@ -12,7 +12,7 @@ package mesh
 type welder struct {
 	slots []uint32
 	mask  uint64
-	xyz   []uint32 // float32 bits, three per vertex (allocated ahead)
+	xyz   [][3]uint32 // float32 bits per vertex (allocated ahead)
 }
 
 const (
@@ -60,7 +60,7 @@ func (w *welder) rehash(n int) {
 	w.slots = newSlots(size)
 	w.mask = uint64(size - 1)
 	for id := 0; id < n; id++ {
-		x, y, z := w.xyz[3*id], w.xyz[3*id+1], w.xyz[3*id+2]
+		x, y, z := w.xyz[id][0], w.xyz[id][1], w.xyz[id][2]
 		h := weldHash(x, y, z)
 		i := h & w.mask
 		for w.slots[i] != 0 {
