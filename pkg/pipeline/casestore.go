@@ -177,6 +177,19 @@ func (s *CaseStore) load(ctx context.Context, caseID string) (caseRecord, uint64
 	return rec, e.Revision(), nil
 }
 
+// revision returns the case record's current revision (0 when absent)
+// without decoding it.
+func (s *CaseStore) revision(ctx context.Context, caseID string) (uint64, error) {
+	e, err := s.cases.Get(ctx, caseID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("case %s: read: %w", caseID, err)
+	}
+	return e.Revision(), nil
+}
+
 // Get returns the stored state of a case (nil when absent).
 func (s *CaseStore) Get(ctx context.Context, caseID string) ([]byte, error) {
 	if !ValidCaseID(caseID) {
@@ -238,8 +251,14 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 				// A write would have caught a stale cached record; "no
 				// change" must be checked against the stored one (a timer
 				// another process stored may be due).
-				s.forget(caseID)
-				continue
+				cur, err := s.revision(ctx, caseID)
+				if err != nil {
+					return res, err
+				}
+				if cur != rev {
+					s.forget(caseID)
+					continue
+				}
 			}
 			// Nothing new. Finish what an earlier writer may have left.
 			res.Timer = timerTime(rec.Timer)

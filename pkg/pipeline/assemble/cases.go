@@ -112,6 +112,9 @@ func (m caseModel) Apply(caseID string, state []byte, facts any, now time.Time) 
 			changes = append(changes, ch)
 		}
 	}
+	if len(changes) == 0 {
+		m.cache.put(caseID, state, c) // unchanged: still the stored state
+	}
 	return m.mutation(c, changes)
 }
 
