@@ -75,6 +75,7 @@ func main() {
 	workers := flag.Int("workers", pipeline.DefaultWorkers(), "concurrent objects, for the copy and for the worker (default: ingest's default on this machine)")
 	cases := flag.Int("cases", 4, "cases the synthetic objects are spread over")
 	latencyN := flag.Int("latency-objects", 300, "objects in the latency phase")
+	latencyRate := flag.Float64("latency-rate", 0, "objects/s uploaded in the latency phase (0: 60% of the measured pipeline throughput)")
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
 	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
 	flag.Parse()
@@ -85,7 +86,7 @@ func main() {
 	case "worker":
 		err = childWorker(*n, *workers, *proc)
 	case "":
-		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *queueDir, *proc)
+		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -292,7 +293,7 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	return r, nil
 }
 
-func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir bool, processor string) (err error) {
+func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string) (err error) {
 	h := &harness{}
 	defer h.close()
 	defer func() {
@@ -368,6 +369,9 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, queueDir 
 
 	// Phase 3: latency at a steady rate (60% of the measured throughput).
 	rate := 0.6 * float64(pl.Objects) / pl.Seconds
+	if latencyRate > 0 {
+		rate = latencyRate
+	}
 	lat, err := latencyRun(ctx, s, js, topo, buckets["raw"], objs, latencyN, workers, rate)
 	if err != nil {
 		return err
@@ -628,7 +632,8 @@ func childWorker(n, workers int, processor string) error {
 		if v, ok := strings.CutPrefix(line, "printreg_ingest_bytes_read_total "); ok {
 			bytesRead, _ = strconv.ParseFloat(v, 64)
 		}
-		if strings.HasPrefix(line, "printreg_ingest_case_cas_conflicts_total") || strings.HasPrefix(line, "printreg_ingest_case_events_published_total") {
+		if strings.HasPrefix(line, "printreg_ingest_case_cas_conflicts_total") || strings.HasPrefix(line, "printreg_ingest_case_events_published_total") ||
+			strings.HasPrefix(line, "printreg_ingest_stage_duration_seconds_sum") {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
 	}
