@@ -7,7 +7,9 @@
 #   TRIANGLES=500000 FORMATS="stl ascii-stl" RUNS=5 bench/mesh/compare.sh
 #
 # Both tools read the file from the page cache (hyperfine warms up first)
-# and run single-threaded.
+# and run single-threaded. hyperfine runs all of one command's runs before
+# the other's; on a loaded machine bench/mesh/alternate.py, which
+# alternates them run by run, gives the fairer ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,8 +47,9 @@ res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 tris = int(sys.argv[2])
 ours, theirs = res["pkg/mesh"], res["admesh -e"]
 for name, r in (("pkg/mesh", ours), ("admesh -e", theirs)):
-    print(f"{name:10s} mean {r['mean']*1000:8.1f} ms ± {r['stddev']*1000:5.1f}  min {r['min']*1000:8.1f} ms  "
-          f"user {r['user']*1000:7.1f} ms  {tris / r['mean'] / 1e6:6.2f} M triangles/s")
-print(f"ratio (admesh / pkg/mesh, mean): {theirs['mean'] / ours['mean']:.2f}x   (min: {theirs['min'] / ours['min']:.2f}x)")
+    print(f"{name:10s} median {r['median']*1000:8.1f} ms  mean {r['mean']*1000:8.1f} ms ± {r['stddev']*1000:5.1f}  "
+          f"min {r['min']*1000:8.1f} ms  user {r['user']*1000:7.1f} ms  {tris / r['median'] / 1e6:6.2f} M triangles/s")
+print(f"ratio (admesh / pkg/mesh): median {theirs['median'] / ours['median']:.2f}x   "
+      f"mean {theirs['mean'] / ours['mean']:.2f}x   min {theirs['min'] / ours['min']:.2f}x")
 PY
 done
