@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/notification"
@@ -51,10 +53,36 @@ func ConfigureNotification(ctx context.Context, client *minio.Client, bucket str
 	if !cur.AddQueue(qc) {
 		return fmt.Errorf("notification: the bucket already has an overlapping rule")
 	}
-	if err := client.SetBucketNotification(ctx, bucket, cur); err != nil {
-		return fmt.Errorf("notification: %w (is the MinIO NATS target %q configured and enabled?)", mapMinioErr(err), cfg.ARN)
+	// A MinIO that has just started refuses the ARN until its NATS target
+	// has connected: wait for that a little before giving up.
+	for attempt := 1; ; attempt++ {
+		err := client.SetBucketNotification(ctx, bucket, cur)
+		if err == nil {
+			return nil
+		}
+		if !unknownARN(err) || attempt >= arnAttempts {
+			return fmt.Errorf("notification: %w (is the MinIO NATS target %q configured and enabled?)", mapMinioErr(err), cfg.ARN)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("notification: %w", ctx.Err())
+		case <-time.After(arnRetryDelay):
+		}
 	}
-	return nil
+}
+
+// arnAttempts × arnRetryDelay is how long ConfigureNotification waits for
+// MinIO's notification target to come online.
+const (
+	arnAttempts   = 30
+	arnRetryDelay = 500 * time.Millisecond
+)
+
+// unknownARN tells MinIO's refusal of a notification target it does not
+// (yet) have.
+func unknownARN(err error) bool {
+	er := minio.ToErrorResponse(err)
+	return er.Code == "InvalidArgument" && strings.Contains(er.Message, "ARN")
 }
 
 // mapMinioErr keeps the S3 code of an error response.
