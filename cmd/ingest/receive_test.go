@@ -439,13 +439,7 @@ receive:
 	}
 	rawKeys, rawData := readBucket(t, ctx, bucket("raw"))
 	deidKeys, deidData := readBucket(t, ctx, bucket("deid"))
-	rawRLE := 0
-	for _, b := range rawData {
-		if transferSyntax(t, b) == rleSyntax {
-			rawRLE++
-		}
-	}
-	if rawRLE != 2 {
+	if rawRLE := countSyntax(t, rawData, rleSyntax); rawRLE != 2 {
 		t.Errorf("raw bucket holds %d RLE Lossless instances, want the 2 sent so (stored as received)", rawRLE)
 	}
 	if len(rawKeys) != 5 {
@@ -459,13 +453,7 @@ receive:
 	if len(deidKeys) != 5 {
 		t.Errorf("de-identified bucket holds %d objects, want 5", len(deidKeys))
 	}
-	deidRLE := 0
-	for _, b := range deidData {
-		if transferSyntax(t, b) == rleSyntax {
-			deidRLE++
-		}
-	}
-	if deidRLE != 2 {
+	if deidRLE := countSyntax(t, deidData, rleSyntax); deidRLE != 2 {
 		t.Errorf("de-identified bucket holds %d RLE Lossless instances, want 2 (de-identification keeps the syntax)", deidRLE)
 	}
 	for _, k := range deidKeys {
@@ -613,6 +601,18 @@ func TestEmbeddedDefaultReceives(t *testing.T) {
 			t.Errorf("log or events hold %q", id)
 		}
 	}
+}
+
+// countSyntax counts the Part 10 objects in transfer syntax uid.
+func countSyntax(t *testing.T, objects [][]byte, uid string) int {
+	t.Helper()
+	n := 0
+	for _, b := range objects {
+		if transferSyntax(t, b) == uid {
+			n++
+		}
+	}
+	return n
 }
 
 // transferSyntax reads a Part 10 object's transfer syntax UID.
