@@ -25,8 +25,9 @@ install_go_tool() { # name module version
 install_go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION"
 install_go_tool minio github.com/minio/minio "$MINIO_VERSION"
 
-# Debian tools used by tests (dcmdump reads our de-identified output, storescu and
-# echoscu talk to our DIMSE receiver, orthanc forwards studies to it).
+# Debian tools used by tests (dcmdump reads our de-identified output, dcmcrle makes
+# RLE slices, storescu and echoscu talk to our DIMSE receiver, orthanc forwards
+# studies to it).
 need=()
 command -v dcmdump >/dev/null 2>&1 || need+=(dcmtk)
 command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
