@@ -63,7 +63,9 @@ type CaseStore struct {
 const (
 	caseLockStripes = 64
 	// maxCachedRecords bounds the cache; it is simply emptied when full.
-	maxCachedRecords = 1024
+	// It pays off only for cases being written right now, which are few
+	// (at most one per worker), while a record may hold tens of KiB.
+	maxCachedRecords = 256
 )
 
 type cachedRecord struct {
