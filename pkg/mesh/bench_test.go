@@ -3,6 +3,8 @@ package mesh
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -79,6 +81,29 @@ func benchMeasure(b *testing.B, format string) {
 // time; Mtri/cpu-s per second of CPU time, which on a shared machine is the
 // fairer per-core figure (run with -cpu 1 so the collector shares the core).
 func BenchmarkMeasureBinarySTL(b *testing.B) { benchMeasure(b, "stl") }
+
+// BenchmarkMeasureBinarySTLFile measures the benchmark torus from a file
+// (page cache), as extract and meshstat read it: through mapped windows on
+// Linux.
+func BenchmarkMeasureBinarySTLFile(b *testing.B) {
+	data := benchFile(b, "stl")
+	path := filepath.Join(b.TempDir(), "torus.stl")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Measure(context.Background(), f, int64(len(data)), DefaultOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 func BenchmarkMeasureASCIISTL(b *testing.B)  { benchMeasure(b, "ascii-stl") }
 func BenchmarkMeasure3MF(b *testing.B)       { benchMeasure(b, "3mf") }
 func BenchmarkMeasureOBJ(b *testing.B)       { benchMeasure(b, "obj") }

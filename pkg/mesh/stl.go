@@ -517,7 +517,7 @@ func (s *stlAcc) finish() (tally, error) {
 // the copy is still in cache when its batches are welded).
 const binChunk = 4 * stlBatch
 
-func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) (*tally, error) {
+func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) (_ *tally, err error) {
 	if int64(n) > lim.MaxTriangles {
 		return nil, tooLarge(STL, "binary STL declares %d triangles, more than the limit of %d", n, lim.MaxTriangles)
 	}
@@ -529,10 +529,15 @@ func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) 
 	// the triangle count of the file.
 	ev := min(int(n)/2+16, 1<<22)
 	acc := newSTLAcc(ev, ev/2+16, lim)
-	var buf []byte
-	if _, ok := r.(bytesAt); !ok {
-		buf = make([]byte, 50*min(int(n), binChunk))
+	mem, inMemory := r.(bytesAt)
+	// A large file is read through mapped windows (see fileWindows),
+	// elsewhere copied chunk by chunk.
+	win := windowsOf(r, 84+50*int64(n))
+	if win != nil {
+		defer win.close()
+		defer guardFaults(&err)()
 	}
+	var buf []byte
 	off := int64(84)
 	for done := 0; done < int(n); {
 		if err := ctx.Err(); err != nil {
@@ -540,9 +545,20 @@ func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) 
 		}
 		k := min(int(n)-done, binChunk)
 		var b []byte
-		if mem, ok := r.(bytesAt); ok {
+		switch {
+		case inMemory:
 			b = mem[off : off+int64(50*k)]
-		} else {
+		case win != nil:
+			if b, err = win.window(off, int64(50*k)); err == nil {
+				break
+			}
+			win.close()
+			win = nil // mapping refused: copy instead
+			fallthrough
+		default:
+			if buf == nil {
+				buf = make([]byte, 50*min(int(n), binChunk))
+			}
 			b = buf[:50*k]
 			if m, err := r.ReadAt(b, off); m < len(b) {
 				return nil, malformed(STL, "cannot read triangles %d to %d: %v", done+1, done+k, err)
