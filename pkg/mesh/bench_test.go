@@ -104,6 +104,7 @@ func BenchmarkMeasureBinarySTLFile(b *testing.B) {
 		}
 	}
 }
-func BenchmarkMeasureASCIISTL(b *testing.B)  { benchMeasure(b, "ascii-stl") }
-func BenchmarkMeasure3MF(b *testing.B)       { benchMeasure(b, "3mf") }
-func BenchmarkMeasureOBJ(b *testing.B)       { benchMeasure(b, "obj") }
+
+func BenchmarkMeasureASCIISTL(b *testing.B) { benchMeasure(b, "ascii-stl") }
+func BenchmarkMeasure3MF(b *testing.B)      { benchMeasure(b, "3mf") }
+func BenchmarkMeasureOBJ(b *testing.B)      { benchMeasure(b, "obj") }
