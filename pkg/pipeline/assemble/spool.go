@@ -67,7 +67,9 @@ func (s *spool) Reader() io.Reader {
 // ReaderAt returns random access to the whole content.
 func (s *spool) ReaderAt() io.ReaderAt {
 	if s.f != nil {
-		return io.NewSectionReader(s.f, 0, s.n)
+		// The file holds exactly the spooled bytes; handing it over as
+		// it is lets the mesh reader map it instead of copying.
+		return s.f
 	}
 	return bytes.NewReader(s.buf.Bytes())
 }
