@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -90,8 +89,6 @@ func (p *pacsReceiver) close() {
 // serve serves both front doors until ctx is cancelled (then instances in
 // flight finish within receive.dimse.shutdown_grace) or one of them fails.
 func (p *pacsReceiver) serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	ev := p.log.Info()
 	if p.dimseLn != nil {
 		ev = ev.Str("dimse", p.dimseAddr())
@@ -100,35 +97,14 @@ func (p *pacsReceiver) serve(ctx context.Context) error {
 		ev = ev.Str("stow", p.stowURL)
 	}
 	ev.Msg("PACS receiver listening")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	serve := func(fn func(context.Context, net.Listener) error, ln net.Listener) {
-		if ln == nil {
-			return
-		}
-		wg.Go(func() {
-			if err := fn(ctx, ln); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		})
-	}
-	serve(p.r.ServeDIMSE, p.dimseLn)
-	serve(p.r.ServeSTOW, p.stowLn)
 	if p.metrics != nil {
 		mctx, mstop := context.WithCancel(context.Background())
 		mdone := make(chan struct{})
 		go func() { defer close(mdone); p.metrics.run(mctx, p, time.Second) }()
 		defer func() { mstop(); <-mdone }()
 	}
-	wg.Wait()
-	if first != nil {
-		return fmt.Errorf("PACS receiver: %w", first)
+	if err := p.r.Serve(ctx, p.dimseLn, p.stowLn); err != nil {
+		return fmt.Errorf("PACS receiver: %w", err)
 	}
 	s := p.r.DIMSE().Stats()
 	ev = p.log.Info().Uint64("dimse_stored", s.Stored).Uint64("dimse_failed", s.Failed)

@@ -177,38 +177,51 @@ func (r *Receiver) ServeSTOW(ctx context.Context, ln net.Listener) error {
 // Run listens on the configured addresses (DIMSE.Listen, STOW.Listen;
 // empty disables one) and serves until ctx is cancelled or one fails.
 func (r *Receiver) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	var dimseLn, stowLn net.Listener
+	var err error
+	if addr := r.cfg.DIMSE.Listen; addr != "" {
+		if dimseLn, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			return fmt.Errorf("receive: listening on %s: %w", addr, err)
+		}
+	}
+	if addr := r.cfg.STOW.Listen; addr != "" {
+		if stowLn, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			if dimseLn != nil {
+				dimseLn.Close()
+			}
+			return fmt.Errorf("receive: listening on %s: %w", addr, err)
+		}
+	}
+	return r.Serve(ctx, dimseLn, stowLn)
+}
+
+// Serve serves C-STORE on dimseLn and STOW-RS on stowLn (a nil listener
+// leaves that front door off) until ctx is cancelled or one fails; the
+// first failure stops the other, and is returned once both have stopped.
+// Callers that open their own listeners (to know the bound addresses, or
+// to fail on a taken port before other work starts) serve them here.
+func (r *Receiver) Serve(ctx context.Context, dimseLn, stowLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type serve func(context.Context, net.Listener) error
-	var lns []net.Listener
-	var fns []serve
-	for _, l := range []struct {
-		addr string
-		fn   serve
-	}{{r.cfg.DIMSE.Listen, r.ServeDIMSE}, {r.cfg.STOW.Listen, r.ServeSTOW}} {
-		if l.addr == "" {
+	var n int
+	errc := make(chan error, 2)
+	for _, s := range []struct {
+		ln net.Listener
+		fn serve
+	}{{dimseLn, r.ServeDIMSE}, {stowLn, r.ServeSTOW}} {
+		if s.ln == nil {
 			continue
 		}
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", l.addr)
-		if err != nil {
-			for _, o := range lns {
-				o.Close()
-			}
-			return fmt.Errorf("receive: listening on %s: %w", l.addr, err)
-		}
-		lns = append(lns, ln)
-		fns = append(fns, l.fn)
+		n++
+		go func() { errc <- s.fn(ctx, s.ln) }()
 	}
-	if len(lns) == 0 {
+	if n == 0 {
 		return errors.New("receive: neither dimse.listen nor stow.listen is set")
 	}
-	errc := make(chan error, len(lns))
-	for i := range lns {
-		go func() { errc <- fns[i](ctx, lns[i]) }()
-	}
 	var first error
-	for range lns {
+	for range n {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel()

@@ -341,6 +341,30 @@ func TestDIMSEOnlyNeedsNoSTOWAuthentication(t *testing.T) {
 	}
 }
 
+// TestServeStopsOnFirstFailure: Serve with no listener is an error; when
+// one front door fails (here STOW-RS, which is not configured) the other
+// stops too and Serve returns that failure.
+func TestServeStopsOnFirstFailure(t *testing.T) {
+	r, err := New(Config{SpoolDir: t.TempDir(), DIMSE: dimse.Config{Listen: "127.0.0.1:0"}}, newDirBucket(t), testKey(t), zeroLog())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := r.Serve(context.Background(), nil, nil); err == nil {
+		t.Error("Serve without listeners succeeded")
+	}
+	dl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Serve(context.Background(), dl, sl); err == nil || !strings.Contains(err.Error(), "STOW-RS is not configured") {
+		t.Errorf("Serve with a failing STOW-RS front door: %v", err)
+	}
+}
+
 func TestSpoolIsUnlinked(t *testing.T) {
 	e := startEnv(t, testConfig(t), newDirBucket(t))
 	sp, err := e.r.newSpool(0)
