@@ -56,12 +56,14 @@ func (a *app) newReceiver(ctx context.Context, raw objstore.Bucket) (*pacsReceiv
 			p.close()
 			return nil, fmt.Errorf("receive.stow.listen %s: %w", addr, err)
 		}
+		// The endpoint's effective configuration, so that the URL shown
+		// is the route served (an empty base_path means the default).
+		sc := r.STOW().Config()
 		scheme := "http"
-		if cfg.STOW.TLS != nil {
+		if sc.TLS != nil {
 			scheme = "https"
 		}
-		base := strings.TrimRight(a.cfg.Receive.STOW.BasePath, "/")
-		p.stowURL = scheme + "://" + p.stowLn.Addr().String() + base + "/studies"
+		p.stowURL = scheme + "://" + p.stowLn.Addr().String() + sc.BasePath + "/studies"
 	}
 	if p.dimseLn == nil && p.stowLn == nil {
 		return nil, errors.New("PACS receiver: neither receive.dimse.listen nor receive.stow.listen is set")

@@ -19,12 +19,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 // ctSeries is a five-slice CT series; ctIdentifiers are identifiers its
@@ -276,6 +280,39 @@ func storescuWith(t *testing.T, addr, calledAE string, opts []string, files ...s
 	args := append(append(append([]string{"-aet", "PACS_MAIN", "-aec", calledAE}, opts...), host, port), files...)
 	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("storescu: %v\n%s", err, out)
+	}
+}
+
+// TestReceiverSTOWURL: the STOW-RS URL shown to a person is the route the
+// endpoint serves, the default base path included.
+func TestReceiverSTOWURL(t *testing.T) {
+	key, err := sitekey.New([]byte(testenv.RandomSecret(24)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := dirstore.New(t.TempDir(), "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, c := range []struct{ basePath, route string }{
+		{"/dicomweb", "/dicomweb/studies"},
+		{"/dw/", "/dw/studies"},
+		{"", "/dicomweb/studies"},
+		{"/", "/studies"},
+	} {
+		l := &loaded{Config: defaultConfig()}
+		l.Receive.DIMSE.Listen = ""
+		l.Receive.STOW = STOWConfig{Listen: "127.0.0.1:0", BasePath: c.basePath, AllowUnauthenticated: true}
+		a := &app{cfg: l, key: key, log: zerolog.Nop()}
+		rcv, err := a.newReceiver(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("base path %q: %v", c.basePath, err)
+		}
+		rcv.close()
+		if want := "http://" + rcv.stowLn.Addr().String() + c.route; rcv.stowURL != want {
+			t.Errorf("base path %q: URL %s, want %s", c.basePath, rcv.stowURL, want)
+		}
 	}
 }
 
