@@ -45,7 +45,7 @@ type topo struct {
 	adj    [][4]uint32 // per vertex: inlineEdges keys, then the overflow head
 	ents   []edgeEnt
 	used   []uint64 // bitset of vertices some triangle uses; nil = all
-	queue  []uint64 // edges tris handles after its loop
+	queue  []uint64 // tris' list of queued edges, kept for the next call
 }
 
 // newTopo sizes a topo for n vertices (each its own shell).
@@ -58,12 +58,6 @@ func newTopo(n int, track bool) *topo {
 		t.used = make([]uint64, (n+63)/64)
 	}
 	return t
-}
-
-// addVertex appends vertex v = len(parent).
-func (t *topo) addVertex() {
-	t.parent = append(t.parent, uint32(len(t.parent)))
-	t.adj = append(t.adj, [4]uint32{})
 }
 
 func (t *topo) find(x uint32) uint32 {
