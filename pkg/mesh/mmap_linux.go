@@ -42,19 +42,20 @@ func windowsOf(r io.ReaderAt, size int64) *fileWindows {
 const minMapped = 4 << 20
 
 // window maps [off, off+n) and returns its bytes, valid until the next call
-// or close.
-func (w *fileWindows) window(off, n int64) ([]byte, error) {
+// or close; false when the range is outside the file or the kernel refuses
+// the mapping (nothing is mapped then).
+func (w *fileWindows) window(off, n int64) ([]byte, bool) {
 	w.close()
 	if off < 0 || n < 0 || off+n > w.size {
-		return nil, io.ErrUnexpectedEOF
+		return nil, false
 	}
 	start := off &^ (w.page - 1)
 	b, err := syscall.Mmap(w.fd, start, int(off+n-start), syscall.PROT_READ, syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
 	w.cur = b
-	return b[off-start:], nil
+	return b[off-start:], true
 }
 
 func (w *fileWindows) close() {

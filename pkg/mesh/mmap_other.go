@@ -8,7 +8,7 @@ import "io"
 // ReadAt.
 type fileWindows struct{}
 
-func windowsOf(io.ReaderAt, int64) *fileWindows          { return nil }
-func (*fileWindows) window(off, n int64) ([]byte, error) { return nil, io.ErrUnexpectedEOF }
-func (*fileWindows) close()                              {}
-func guardFaults(*error) func()                          { return func() {} }
+func windowsOf(io.ReaderAt, int64) *fileWindows         { return nil }
+func (*fileWindows) window(off, n int64) ([]byte, bool) { return nil, false }
+func (*fileWindows) close()                             {}
+func guardFaults(*error) func()                         { return func() {} }

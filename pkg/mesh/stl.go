@@ -549,10 +549,10 @@ func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) 
 		case inMemory:
 			b = mem[off : off+int64(50*k)]
 		case win != nil:
-			if b, err = win.window(off, int64(50*k)); err == nil {
+			var ok bool
+			if b, ok = win.window(off, int64(50*k)); ok {
 				break
 			}
-			win.close()
 			win = nil // mapping refused: copy instead
 			fallthrough
 		default:
