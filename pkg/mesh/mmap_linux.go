@@ -38,9 +38,6 @@ func windowsOf(r io.ReaderAt, size int64) *fileWindows {
 	return &fileWindows{fd: int(f.Fd()), size: size, page: int64(os.Getpagesize())}
 }
 
-// minMapped is the smallest file worth mapping.
-const minMapped = 4 << 20
-
 // window maps [off, off+n) and returns its bytes, valid until the next call
 // or close; false when the range is outside the file or the kernel refuses
 // the mapping (nothing is mapped then).

@@ -517,6 +517,9 @@ func (s *stlAcc) finish() (tally, error) {
 // the copy is still in cache when its batches are welded).
 const binChunk = 4 * stlBatch
 
+// minMapped is the smallest file worth reading through mapped windows.
+const minMapped = 4 << 20
+
 func measureBinarySTL(ctx context.Context, r io.ReaderAt, n uint32, lim Limits) (_ *tally, err error) {
 	if int64(n) > lim.MaxTriangles {
 		return nil, tooLarge(STL, "binary STL declares %d triangles, more than the limit of %d", n, lim.MaxTriangles)
