@@ -1,17 +1,16 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/pipeline"
 )
 
@@ -29,9 +28,8 @@ func (e *env) startChild(t *testing.T, hold bool, startFile string) *exec.Cmd {
 	if hold {
 		cmd.Env = append(cmd.Env, envHoldSlow+"=1")
 	}
-	var out bytes.Buffer
-	var mu sync.Mutex
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	var out testenv.Buffer
+	cmd.Stderr = &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -40,17 +38,11 @@ func (e *env) startChild(t *testing.T, hold bool, startFile string) *exec.Cmd {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			mu.Lock()
 			t.Logf("child worker output:\n%s", out.String())
-			mu.Unlock()
 		}
 	})
 	return cmd
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestWorkerKilledMidObject: a worker process is killed with SIGKILL while
 // it holds an object; a new process takes over; every object is counted

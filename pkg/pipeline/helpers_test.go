@@ -60,24 +60,6 @@ func testWorkerConfig() pipeline.WorkerConfig {
 	}
 }
 
-// logBuffer collects log output for PHI checks.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // env is one test's servers, buckets and connections.
 type env struct {
 	t     *testing.T
@@ -89,7 +71,7 @@ type env struct {
 	key   *sitekey.Key
 	raw   objstore.Bucket
 	deid  objstore.Bucket
-	logs  *logBuffer
+	logs  *testenv.Buffer // log output, scanned for identifiers
 	log   zerolog.Logger
 }
 
@@ -100,7 +82,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, topo: testTopology(), key: siteKey(t), logs: &logBuffer{}}
+	e := &env{t: t, topo: testTopology(), key: siteKey(t), logs: &testenv.Buffer{}}
 	e.log = zerolog.New(e.logs).With().Timestamp().Logger()
 	e.nats = testenv.StartNATS(t)
 	e.nc, e.js = connect(t, e.nats.URL)
