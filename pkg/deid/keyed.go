@@ -54,9 +54,9 @@ func RemapUID(k *sitekey.Key, uid string) string {
 	return "2.25." + new(big.Int).SetBytes(b).String()
 }
 
-// trimPad is strings.Trim(s, " \x00"): the spaces and NUL bytes that pad
-// DICOM values.
-func trimPad(s string) string {
+// trimPad is strings.Trim(s, " \x00"), for a string or a value as read:
+// the spaces and NUL bytes that pad DICOM values.
+func trimPad[T string | []byte](s T) T {
 	i, j := 0, len(s)
 	for i < j && (s[i] == ' ' || s[i] == 0) {
 		i++
@@ -65,17 +65,6 @@ func trimPad(s string) string {
 		j--
 	}
 	return s[i:j]
-}
-
-func trimPadBytes(b []byte) []byte {
-	i, j := 0, len(b)
-	for i < j && (b[i] == ' ' || b[i] == 0) {
-		i++
-	}
-	for j > i && (b[j-1] == ' ' || b[j-1] == 0) {
-		j--
-	}
-	return b[i:j]
 }
 
 // NormalizeName prepares a person name for keyed mapping and comparison:

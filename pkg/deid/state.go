@@ -450,7 +450,7 @@ func (st *state) mapUID(uid string) string {
 // mapUIDBytes is mapUID for a value as read, without a string for a UID
 // already met in this object.
 func (st *state) mapUIDBytes(b []byte) string {
-	if v, ok := st.uidCache[string(trimPadBytes(b))]; ok && !st.eng.prof.RetainUIDs {
+	if v, ok := st.uidCache[string(trimPad(b))]; ok && !st.eng.prof.RetainUIDs {
 		return v
 	}
 	return st.mapUID(string(b))
