@@ -29,7 +29,7 @@ var wellKnownRoots = []string{
 // WellKnownUID reports whether uid is left alone by UID remapping.
 func WellKnownUID(uid string) bool {
 	for _, r := range wellKnownRoots {
-		if strings.HasPrefix(uid, r) || (len(uid)+1 == len(r) && strings.HasPrefix(r, uid) && r[len(uid)] == '.') {
+		if strings.HasPrefix(uid, r) || strings.TrimSuffix(r, ".") == uid {
 			return true
 		}
 	}

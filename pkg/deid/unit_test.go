@@ -84,6 +84,29 @@ func TestRemapUID(t *testing.T) {
 	}
 }
 
+// TestWellKnownUID: a UID under a well-known root, or the root itself, is
+// well known; a UID that only shares the root's leading digits is not.
+func TestWellKnownUID(t *testing.T) {
+	for _, tc := range []struct {
+		uid  string
+		want bool
+	}{
+		{"1.2.840.10008.1.2.1", true},
+		{"1.2.840.10008", true},
+		{"2.16.840.1.113883.6", true},
+		{"2.16.840.1.113883.4.1", true},
+		{"1.2.840.1000", false},
+		{"1.2.840.100081", false},
+		{"1.2.840.10008.", true},
+		{"1.2.826.0.1.3680043.10.1", false},
+		{"", false},
+	} {
+		if got := WellKnownUID(tc.uid); got != tc.want {
+			t.Errorf("WellKnownUID(%q) = %v, want %v", tc.uid, got, tc.want)
+		}
+	}
+}
+
 func TestPseudonymNormalisation(t *testing.T) {
 	k := testKey(t, "pn-secret-")
 	same := [][2]string{{"", "Doe^John^^^"}, {"", "DOE^JOHN"}, {"", " doe ^ john "}, {"", "Doe^John="}}
