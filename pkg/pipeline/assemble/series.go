@@ -196,20 +196,18 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 	mu := a.seriesCache.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	rec, rev, cached := a.seriesCache.take(key)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rec, rev, cached := a.seriesCache.get(key)
-		if !cached || attempt > 0 {
+		if !cached {
 			e, err := a.series.Get(ctx, key)
 			switch {
 			case errors.Is(err, jetstream.ErrKeyNotFound):
 				rec, rev = seriesRecord{}, 0
 			case err != nil:
 				return nil, fmt.Errorf("series record: %w", err)
-			case cached && e.Revision() == rev:
-				// the cached copy is current
 			default:
 				rev, rec = e.Revision(), seriesRecord{}
 				if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.V != seriesRecordVersion || rec.Template == nil {
@@ -217,6 +215,7 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 				}
 			}
 		}
+		cached = false // a lost compare-and-set reads the record again
 		if rec.Template == nil {
 			t := *in
 			t.Frames, t.ImagePosition, t.ImageOrientation = nil, nil, nil
@@ -227,6 +226,7 @@ func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dico
 			return nil, err
 		}
 		if !changed {
+			a.seriesCache.put(key, rec, rev)
 			return a.summary(&rec), nil
 		}
 		b, err := rec.encode()
@@ -278,18 +278,17 @@ type cachedSeries struct {
 // maxCachedSeries bounds the cache; it is simply emptied when full.
 const maxCachedSeries = 256
 
-// get returns a copy of the cached record that the caller may change.
-func (c *seriesCache) get(key string) (seriesRecord, uint64, bool) {
+// take removes the cached record and hands it to the caller, who may change
+// it in place and puts it back once it is stored: a record changed but not
+// stored (a lost compare-and-set) never stays behind under the old revision.
+func (c *seriesCache) take(key string) (seriesRecord, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok {
-		return seriesRecord{}, 0, false
+	if ok {
+		delete(c.m, key)
 	}
-	rec := e.rec
-	rec.Inst = slices.Clone(e.rec.Inst)
-	rec.enc = slices.Clone(e.rec.enc)
-	return rec, e.rev, true
+	return e.rec, e.rev, ok
 }
 
 func (c *seriesCache) put(key string, rec seriesRecord, rev uint64) {
