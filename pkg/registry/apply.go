@@ -100,19 +100,19 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 	var changed bool
 	switch f := f.(type) {
 	case IdentityFact:
-		ch, changed = r.applyIdentity(c, f)
+		ch, changed = Change{Kind: KindIdentity}, r.applyIdentity(c, f).changed()
 	case *IdentityFact:
 		if f == nil {
 			return Change{}, false
 		}
 		return r.Apply(c, *f, now)
 	case SeriesFact:
-		id := r.identityDelta(c, f.Identity)
+		id := r.applyIdentity(c, f.Identity)
 		ch, changed = r.applySeries(c, cleanSeries(cl, f), now)
-		if !changed && id.changed {
+		if !changed && id.changed() {
 			ch, changed = Change{Kind: KindIdentity, Minor: true}, true
 		}
-		if id.changed && (id.visible || r.withholdsMore(c, id.added)) {
+		if id.changed() && (id.visible || r.withholdsMore(c, id.added)) {
 			// Identifiers read for the first time release text withheld
 			// until then; new aliases are published; a new token may
 			// withhold text published so far. Tokens that withhold
@@ -125,11 +125,11 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		}
 		return r.Apply(c, *f, now)
 	case SegmentationFact:
-		idc, idChanged := r.applyIdentity(c, f.Identity)
+		idChanged := r.applyIdentity(c, f.Identity).changed()
 		s := cleanSegmentation(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: s.Origin.ID, Segmentation: &s})
 		if !changed && idChanged {
-			ch, changed = idc, true
+			ch, changed = Change{Kind: KindIdentity}, true
 		}
 	case *SegmentationFact:
 		if f == nil {
@@ -137,11 +137,11 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		}
 		return r.Apply(c, *f, now)
 	case ModelFact:
-		idc, idChanged := r.applyIdentity(c, f.Identity)
+		idChanged := r.applyIdentity(c, f.Identity).changed()
 		m := cleanModel(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: m.Origin.ID, Model: &m})
 		if !changed && idChanged {
-			ch, changed = idc, true
+			ch, changed = Change{Kind: KindIdentity}, true
 		}
 	case *ModelFact:
 		if f == nil {
@@ -193,20 +193,18 @@ func (r *Registry) commit(c *Case, ch Change, now time.Time) Change {
 	return ch
 }
 
-func (r *Registry) applyIdentity(c *Case, f IdentityFact) (Change, bool) {
-	return Change{Kind: KindIdentity}, r.identityDelta(c, f).changed
-}
-
 // identityChange is what applying an IdentityFact changed.
 type identityChange struct {
-	changed bool
 	// visible: the case became identified or gained aliases.
 	visible bool
 	// added are the screening tokens the case did not have.
 	added []string
 }
 
-func (r *Registry) identityDelta(c *Case, f IdentityFact) identityChange {
+func (d identityChange) changed() bool { return d.visible || len(d.added) > 0 }
+
+// applyIdentity adds the identifiers of f that c lacks (within the caps).
+func (r *Registry) applyIdentity(c *Case, f IdentityFact) identityChange {
 	f = cleanIdentity(f)
 	var d identityChange
 	if f.Checked && !c.identified {
@@ -227,7 +225,6 @@ func (r *Registry) identityDelta(c *Case, f IdentityFact) identityChange {
 			d.added = append(d.added, t)
 		}
 	}
-	d.changed = d.visible || len(d.added) > 0
 	return d
 }
 
@@ -420,7 +417,7 @@ func (r *Registry) Merge(dst, src *Case, now time.Time) (Change, bool) {
 		return Change{}, false
 	}
 	now = now.UTC().Round(0)
-	_, changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens, Checked: src.identified})
+	changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens, Checked: src.identified}).changed()
 	for _, s := range src.studies {
 		if r.mergeStudy(dst, s, now) {
 			changed = true
