@@ -135,9 +135,13 @@ type Screener struct {
 }
 
 // Screener returns a screener for the identifiers currently known to c.
-func (r *Registry) Screener(c *Case) *Screener {
-	s := &Screener{r: r, known: c.identified, tokens: make(map[string]struct{}, len(c.tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
-	for _, t := range c.tokens {
+func (r *Registry) Screener(c *Case) *Screener { return r.screener(c.identified, c.tokens) }
+
+// screener returns a screener for identifier tokens; known says whether a
+// case's identifiers were read.
+func (r *Registry) screener(known bool, tokens []string) *Screener {
+	s := &Screener{r: r, known: known, tokens: make(map[string]struct{}, len(tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
+	for _, t := range tokens {
 		s.tokens[t] = struct{}{}
 	}
 	return s

@@ -273,11 +273,7 @@ func (r *Registry) withholdsMore(c *Case, added []string) bool {
 	if len(added) == 0 {
 		return false
 	}
-	scr := &Screener{r: r, known: true, tokens: make(map[string]struct{}, len(added)), memo: map[string]string{}, mac: r.tokenMAC()}
-	for _, t := range added {
-		scr.tokens[t] = struct{}{}
-	}
-	b := &snapshotBuilder{r: r, scr: scr}
+	b := &snapshotBuilder{r: r, scr: r.screener(true, added)}
 	r.snapshotWith(c, b)
 	for _, w := range b.withheld {
 		if w.Rule == RuleCaseIdentifier {
