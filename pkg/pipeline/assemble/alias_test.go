@@ -123,6 +123,12 @@ func TestModelUnderStudyUIDJoinsTheAccessionCase(t *testing.T) {
 	// accession's case.
 	f.put(f.studyUID+"/second.stl", testenv.TetrahedronSTL())
 	f.wait("second model", f.byAcc, func(s *registry.Snapshot) bool { return len(s.Models) == 2 })
+
+	// So does an instance of the study that carries no accession (a
+	// segmentation made without the order, say).
+	extra := plant(t, f.planted[0], map[dicomx.Tag]string{dicomx.TagAccessionNumber: "", dicomx.TagSOPInstanceUID: "1.2.826.0.1.3680043.10.999.1"})
+	f.put("lab/no-accession.dcm", extra)
+	f.wait("instance without an accession", f.byAcc, func(s *registry.Snapshot) bool { return s.Counts.Instances == len(f.planted)+1 })
 }
 
 // holdModels wraps the assembler: a model's processing returns (its case

@@ -44,9 +44,16 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	var identity registry.IdentityFact
 	if idErr == nil {
 		identity = a.reg.IdentityFact(ids)
-		if aliases := registry.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); len(aliases) > 0 {
-			res.CaseID = aliases[0]
+		switch aliases := registry.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); {
+		case len(aliases) > 1:
+			res.CaseID = aliases[0] // the accession's case
 			if err := a.fold(ctx, aliases[0], aliases[1:]); err != nil {
+				return res, err
+			}
+		case len(aliases) == 1:
+			// One reference only (a SEG made without the order, say):
+			// its case, or the case it was folded into, like a file's.
+			if err := a.inCase(ctx, aliases[0], &res); err != nil {
 				return res, err
 			}
 		}

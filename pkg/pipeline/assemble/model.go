@@ -29,29 +29,33 @@ func (a *Assembler) caseRef(key string) string {
 	return ref
 }
 
-// fileCase returns the case a model or sidecar belongs to: the case id of
-// its folder, or the case that id was folded into.
-func (a *Assembler) fileCase(ctx context.Context, key string) (string, error) {
+// inFileCase sets res.CaseID to the case of a model or sidecar: the case
+// of its folder, or the case that was folded into (see inCase). It returns
+// the case id ("" when the key names no case folder).
+func (a *Assembler) inFileCase(ctx context.Context, key string, res *pipeline.Result) (string, error) {
 	ref := a.caseRef(key)
 	if ref == "" {
 		return "", nil
 	}
-	return a.resolve(ctx, registry.CaseID(a.key, ref))
-}
-
-// inFileCase sets res.CaseID to the case of a model or sidecar (see
-// fileCase) and, when that is its folder's own case, the check to run once
-// the facts are written (see settle). It returns the case id ("" for none).
-func (a *Assembler) inFileCase(ctx context.Context, key string, res *pipeline.Result) (string, error) {
-	caseID, err := a.fileCase(ctx, key)
-	if err != nil || caseID == "" {
+	if err := a.inCase(ctx, registry.CaseID(a.key, ref), res); err != nil {
 		return "", err
 	}
-	res.CaseID = caseID
-	if caseID == registry.CaseID(a.key, a.caseRef(key)) {
+	return res.CaseID, nil
+}
+
+// inCase sets res.CaseID to caseID, or to the case caseID was folded into,
+// and, when it is caseID itself, the check to run once the facts are
+// written (see settle).
+func (a *Assembler) inCase(ctx context.Context, caseID string, res *pipeline.Result) error {
+	target, err := a.resolve(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	res.CaseID = target
+	if target == caseID {
 		res.AfterCase = func(ctx context.Context) error { return a.settle(ctx, caseID) }
 	}
-	return caseID, nil
+	return nil
 }
 
 // settle folds a folder's case that gained an alias pointer while a file's
