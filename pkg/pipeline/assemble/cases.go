@@ -194,8 +194,10 @@ func (a *Assembler) resolve(ctx context.Context, caseID string) (string, error) 
 // alias; finally its content is merged. Every step is idempotent, so a
 // crash anywhere is repaired by the object's redelivery.
 //
-// A file that chose its folder's case before the pointer existed and
-// reaches that case after this fold looked at it folds it itself (settle).
+// An alias is folded once per process, even when it has no case yet:
+// whatever writes to an alias's case later looks for the pointer after its
+// write and folds the case itself (settle), so the study's instances need
+// not look again.
 func (a *Assembler) fold(ctx context.Context, primary string, others []string) error {
 	for _, alias := range others {
 		if alias == primary {
@@ -215,9 +217,10 @@ func (a *Assembler) fold(ctx context.Context, primary string, others []string) e
 			a.folded.Store(alias, true)
 			continue
 		}
-		if _, err := a.retireAndMerge(ctx, alias, primary); err != nil {
+		if err := a.retireAndMerge(ctx, alias, primary); err != nil {
 			return err
 		}
+		a.folded.Store(alias, true)
 	}
 	return nil
 }
@@ -239,15 +242,13 @@ func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, 
 	return a.resolve(ctx, alias)
 }
 
-// retireAndMerge retires the alias's case into primary and merges what it
-// held; folded is false when the alias has no case. The case read by the
-// retiring compare-and-set is the one merged, so it is read once. A folded
-// alias is remembered (fold skips it); one with no case yet is not: a fact
-// may still reach it before its writer learns of the pointer.
-func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (folded bool, err error) {
+// retireAndMerge retires the alias's case, if it has one, into primary and
+// merges what it held. The case read by the retiring compare-and-set is the
+// one merged, so it is read once.
+func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) error {
 	cs := a.caseStore()
 	if cs == nil {
-		return false, errors.New("assemble: no case store bound")
+		return errors.New("assemble: no case store bound")
 	}
 	now := time.Now()
 	var src *registry.Case
@@ -267,14 +268,10 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (
 		}
 		return caseModel{reg: a.reg}.mutation(c, []registry.Change{ch})
 	}); err != nil {
-		return false, fmt.Errorf("retiring the aliased case: %w", err)
+		return fmt.Errorf("retiring the aliased case: %w", err)
 	}
-	if src == nil {
-		return false, nil
-	}
-	if src.MergedInto() != primary {
-		a.folded.Store(alias, true)
-		return true, nil // retired into another case earlier: not ours to merge
+	if src == nil || src.MergedInto() != primary {
+		return nil // no case yet, or retired into another case earlier: not ours to merge
 	}
 	if _, err := cs.Update(ctx, primary, func(state []byte) (pipeline.Mutation, error) {
 		dst, err := load(primary, state)
@@ -287,8 +284,7 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) (
 		}
 		return caseModel{reg: a.reg}.mutation(dst, []registry.Change{ch})
 	}); err != nil {
-		return false, fmt.Errorf("merging the aliased case: %w", err)
+		return fmt.Errorf("merging the aliased case: %w", err)
 	}
-	a.folded.Store(alias, true)
-	return true, nil
+	return nil
 }

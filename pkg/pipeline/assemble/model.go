@@ -44,31 +44,30 @@ func (a *Assembler) inFileCase(ctx context.Context, key string, res *pipeline.Re
 }
 
 // inCase sets res.CaseID to caseID, or to the case caseID was folded into,
-// and, when it is caseID itself, the check to run once the facts are
-// written (see settle).
+// and the check to run on caseID's own case once the facts are written
+// (see settle). The check runs even when the facts went elsewhere: an
+// earlier delivery may have written them to caseID's case and stopped
+// before its own check.
 func (a *Assembler) inCase(ctx context.Context, caseID string, res *pipeline.Result) error {
 	target, err := a.resolve(ctx, caseID)
 	if err != nil {
 		return err
 	}
 	res.CaseID = target
-	if target == caseID {
-		res.AfterCase = func(ctx context.Context) error { return a.settle(ctx, caseID) }
-	}
+	res.AfterCase = func(ctx context.Context) error { return a.settle(ctx, caseID) }
 	return nil
 }
 
-// settle folds a folder's case that gained an alias pointer while a file's
-// facts were on their way to it. A study writes its pointer before it
-// folds, so either its fold sees those facts, or this look, made after
-// they were written, sees its pointer; folding twice is harmless.
+// settle folds a case that gained an alias pointer while an object's facts
+// were on their way to it. A study writes its pointer before it folds, so
+// either its fold sees those facts, or this look, made after they were
+// written, sees its pointer; folding twice is harmless.
 func (a *Assembler) settle(ctx context.Context, caseID string) error {
 	target, err := a.resolve(ctx, caseID)
 	if err != nil || target == caseID {
 		return err
 	}
-	_, err = a.retireAndMerge(ctx, caseID, target)
-	return err
+	return a.retireAndMerge(ctx, caseID, target)
 }
 
 // model copies a model file from r (the object's stream, read once) into a
