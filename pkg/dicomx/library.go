@@ -15,7 +15,9 @@ import (
 // can panic on bad input, so the object is first read completely by this
 // package's reader, with its limits; only an object that passes is handed to
 // the library, with pixel data skipped so that no frame or dimension field
-// drives an allocation. Nothing is recovered: bad input never reaches it.
+// drives an allocation. Validation keeps known crashers away from the
+// library; a panic it still raises is recovered as ErrUnsupported, so that a
+// gap in validation costs one object, never the process.
 func ParseFull(r io.Reader, size int64, opt Options) (dicom.Dataset, error) {
 	lim := opt.Limits.withDefaults()
 	if size < 0 || size > lim.MaxValueBytes {
@@ -28,11 +30,30 @@ func ParseFull(r io.Reader, size int64, opt Options) (dicom.Dataset, error) {
 	if err := validateForLibrary(b, opt); err != nil {
 		return dicom.Dataset{}, err
 	}
-	ds, err := dicom.Parse(bytes.NewReader(b), size, nil, dicom.SkipPixelData(), dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet())
+	var ds dicom.Dataset
+	_, err := callLibrary(func() error {
+		var err error
+		ds, err = dicom.Parse(bytes.NewReader(b), size, nil, dicom.SkipPixelData(), dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet())
+		return err
+	})
 	if err != nil {
-		return dicom.Dataset{}, fmt.Errorf("%w: the DICOM library cannot parse this object: %v", ErrUnsupported, err)
+		return dicom.Dataset{}, err
 	}
 	return ds, nil
+}
+
+// callLibrary runs f, turning its error or panic into ErrUnsupported. The
+// panic value is not included: it may quote bytes of the object.
+func callLibrary(f func() error) (ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = false, &FormatError{Kind: ErrUnsupported, Reason: "the DICOM library failed on this object"}
+		}
+	}()
+	if err := f(); err != nil {
+		return false, fmt.Errorf("%w: the DICOM library cannot parse this object: %v", ErrUnsupported, err)
+	}
+	return true, nil
 }
 
 // validateForLibrary reads b completely and checks what the library assumes
@@ -51,8 +72,15 @@ func validateForLibrary(b []byte, opt Options) error {
 	if _, _, err := libuid.ParseTransferSyntaxUID(rd.Syntax().UID); err != nil {
 		return &FormatError{Kind: ErrUnsupported, Reason: "the library does not know transfer syntax " + rd.Syntax().UID}
 	}
-	if rd.Meta().Get(TagFileMetaInformationGroupLength) == nil {
-		return &FormatError{Kind: ErrUnsupported, Reason: "full parsing needs the file meta group length"}
+	// The library indexes the group length's first value, and the transfer
+	// syntax's, without checking that there is one or that it has the type
+	// it expects.
+	meta := rd.Meta().Elements
+	if gl := rd.Meta().Get(TagFileMetaInformationGroupLength); gl == nil || meta[0] != gl || gl.VR != VRUL || len(gl.Value) != 4 {
+		return &FormatError{Kind: ErrUnsupported, Reason: "full parsing needs a file meta group length first, as one UL value"}
+	}
+	if ts := rd.Meta().Get(TagTransferSyntaxUID); ts == nil || ts.VR != VRUI || trimUID(string(ts.Value)) == "" {
+		return &FormatError{Kind: ErrUnsupported, Reason: "full parsing needs a transfer syntax UID as a UI value"}
 	}
 	for {
 		e, err := rd.Next()
@@ -61,6 +89,11 @@ func validateForLibrary(b []byte, opt Options) error {
 		}
 		if err != nil {
 			return err
+		}
+		// The library reads Specific Character Set as strings whatever its
+		// VR says; in explicit VR a UL there would crash it.
+		if e.Tag == TagSpecificCharacterSet && !rd.Syntax().Implicit && e.VR != VRCS {
+			return &FormatError{Kind: ErrUnsupported, Tag: e.Tag, Reason: "full parsing needs Specific Character Set as CS"}
 		}
 		if e.Bulk {
 			if err := rd.SkipValue(); err != nil {
