@@ -275,7 +275,7 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			if err := dw.WriteFileHeader(nil, meta); err != nil {
 				return nil, fmt.Errorf("deid: writing: %w", err)
 			}
-			st.outValues(meta.Elements)
+			// The file meta is rebuilt by the engine: nothing in it is searched.
 			started = true
 		}
 		for _, el := range out {
@@ -301,7 +301,25 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			return nil, fmt.Errorf("deid: writing %s: %w", stream.Tag, err)
 		}
 		var n int64
+		var scan *streamScan
 		switch {
+		case scannedBulk(stream):
+			// A kept value too large to hold (an ICC profile, a private
+			// blob) is searched as it is copied, for what is known to be
+			// removed so far: the identity is in the first segment.
+			var to io.Writer = bw
+			if rd.Syntax().Deflated {
+				to = dw.Raw()
+			}
+			if m := st.residueMatcher(); m != nil {
+				scan = newStreamScan(to, m, st.residueOK(stream.VR))
+				to = scan
+				defer st.eng.matchers.Put(m)
+			}
+			n, err = rd.CopyValue(to)
+			if !rd.Syntax().Deflated {
+				direct += n
+			}
 		case rd.Syntax().Deflated:
 			n, err = rd.CopyValue(dw.Raw())
 		case stream.Encapsulated:
@@ -313,6 +331,11 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 		}
 		if err != nil {
 			return nil, fmt.Errorf("deid: copying %s: %w", stream.Tag, err)
+		}
+		if scan != nil {
+			if i, hit := scan.finish(); hit {
+				return nil, st.residueError(i, pos{nil, stream.Tag})
+			}
 		}
 		st.res.BulkBytesCopied += n
 	}
@@ -380,4 +403,15 @@ func modelReason(err error) string {
 		return "model over a size limit"
 	}
 	return "unreadable model"
+}
+
+// scannedBulk reports a kept bulk value that is searched for residue as it is
+// copied: any but pixel and waveform samples, whose bytes are numbers in
+// which a short pattern turns up by chance.
+func scannedBulk(el *dicomx.Element) bool {
+	switch el.Tag {
+	case dicomx.TagPixelData, 0x7FE00008, 0x7FE00009, 0x54001010:
+		return false
+	}
+	return !el.Encapsulated
 }

@@ -28,6 +28,7 @@ type acMatcher struct {
 	edges []acEdge
 	root  [256]int32 // transitions from the root, where a scan spends most bytes
 	queue []int32
+	pats  []string
 }
 
 func (m *acMatcher) child(n int32, b byte) int32 {
@@ -44,6 +45,7 @@ func (m *acMatcher) child(n int32, b byte) int32 {
 
 // build (re)builds the automaton, reusing the matcher's slices.
 func (m *acMatcher) build(patterns []string) {
+	m.pats = patterns
 	size := 1
 	for _, p := range patterns {
 		size += len(p)
@@ -117,8 +119,14 @@ func (m *acMatcher) find(b []byte, hit func(pattern int)) {
 		return
 	}
 	n := int32(0)
-	for _, c := range b {
+	for i, c := range b {
 		c = fold(c)
+		hit := func(p int) {
+			// Short numbers count only as whole numbers (see wholeAt).
+			if e := i + 1; !shortNumber(m.pats[p]) || wholeAt(b, e-len(m.pats[p]), e) {
+				hit(p)
+			}
+		}
 		if n == 0 {
 			if n = m.root[c]; n < 0 {
 				n = 0

@@ -339,7 +339,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			}
 			if el.VR == dicomx.VRUL || el.VR == dicomx.VRUN {
 				el.VR = dicomx.VRUL
-				st.setValue(el, dicomx.VRUL, b)
+				st.write(el, dicomx.VRUL, b)
 			}
 			return true
 		}
@@ -369,7 +369,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 			return true
 		}
 		st.addPatterns(el, vr, path)
-		st.setValue(el, vr, dummyValue(vr))
+		st.write(el, vr, dummyValue(vr))
 		return true
 	case vRemap:
 		st.note(path, el, vr, d)
@@ -403,7 +403,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 				in = rest
 			}
 		}
-		st.setValue(el, dicomx.VRUI, out)
+		st.write(el, dicomx.VRUI, out)
 		// A UID element may hold no value at all (hostile or broken
 		// input); then there is nothing to report.
 		if path.top() && out != nil {
@@ -432,7 +432,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		}
 		st.note(path, el, vr, d)
 		st.addPatterns(el, vr, path)
-		st.setValue(el, vr, []byte(s))
+		st.write(el, vr, []byte(s))
 		return true
 	case vClean:
 		v := el.Str()
@@ -457,7 +457,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		}
 		st.note(path, el, vr, d)
 		if s != el.Str() {
-			st.setValue(el, dicomx.VRAS, []byte(s))
+			st.write(el, dicomx.VRAS, []byte(s))
 		}
 		return true
 	case vPseudonym:
@@ -466,7 +466,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		if el.Str() == "" {
 			st.setValue(el, vr, nil)
 		} else {
-			st.setValue(el, vr, []byte(st.pseudonym))
+			st.write(el, vr, []byte(st.pseudonym))
 		}
 		return true
 	case vModel:
@@ -485,7 +485,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 	case vDocDummy:
 		st.note(path, el, vr, d)
 		out := dummyDocument(dicomx.EncapsulatedModelFormat(st.sopClass), st.mime)
-		st.setValue(el, dicomx.VROB, out)
+		st.write(el, dicomx.VROB, out)
 		st.newDocLen = int64(len(out))
 		return true
 	case vStructured:
@@ -495,6 +495,18 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 	}
 	st.note(path, el, vr, d)
 	return true
+}
+
+// write replaces an element's value with one the engine made itself (a
+// dummy, a remapped UID, a shifted date, the pseudonym): such values are
+// not searched for residue, since any original found in them is a
+// coincidence of digits, not a copy.
+func (st *state) write(el *dicomx.Element, vr dicomx.VR, v []byte) {
+	st.setValue(el, vr, v)
+	if st.written == nil {
+		st.written = map[*dicomx.Element]bool{}
+	}
+	st.written[el] = true
 }
 
 // setValue replaces an element's value; a UN element whose VR was resolved
@@ -542,7 +554,7 @@ func (st *state) processItems(el *dicomx.Element, at pos, inSR, structured bool)
 				switch c.Tag {
 				case tagTextValue, 0x0040A123, 0x0040A120, 0x0040A121, 0x0040A122:
 					st.addPatterns(c, c.VR, pos{p, c.Tag})
-					st.setValue(c, c.VR, dummyValue(c.VR))
+					st.write(c, c.VR, dummyValue(c.VR))
 				}
 			}
 		}

@@ -1,5 +1,7 @@
 package deid
 
+import "io"
+
 // The residue scan looks for a few dozen original values (names, IDs,
 // dates, UIDs of one object) in a few kilobytes of output values. A matcher
 // indexes the patterns by their first k bytes (k is the shortest pattern,
@@ -9,6 +11,10 @@ package deid
 // window. For this size of problem it builds in a fraction of the time an
 // Aho–Corasick automaton takes and scans as fast; it reports the same
 // occurrences, all case-insensitively for ASCII.
+//
+// A short all-digit pattern (a 4- or 5-digit study ID, say) counts only as a
+// whole number: an occurrence with a digit right before or after it is part
+// of a longer number (a measurement, a code, a year in a date) and no copy.
 
 const matchHashBits = 9
 
@@ -18,6 +24,22 @@ type matchEntry struct {
 	idx  int32  // pattern reported: the first of identical folded patterns
 	off  int32  // folded pattern text in matcher.text
 	n    int32
+	// whole: the pattern is a short number, matched only as a whole token.
+	whole bool
+}
+
+// maxWholeDigits is the length below which an all-digit pattern matches only
+// as a whole number. Six digits and more are rare enough by chance that a
+// copy inside a longer digit run is still reported.
+const maxWholeDigits = 6
+
+func shortNumber(p string) bool { return len(p) < maxWholeDigits && digits(p) }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// wholeAt reports whether b[s:e] stands alone as a number: no digit touches it.
+func wholeAt[T string | []byte](b T, s, e int) bool {
+	return (s == 0 || !isDigit(b[s-1])) && (e >= len(b) || !isDigit(b[e]))
 }
 
 type matcher struct {
@@ -85,7 +107,7 @@ func (m *matcher) build(patterns []string) {
 			m.text = m.text[:off]
 			continue
 		}
-		m.ents = append(m.ents, matchEntry{key: key, next: m.head[h], idx: int32(i), off: int32(off), n: int32(len(p))})
+		m.ents = append(m.ents, matchEntry{key: key, next: m.head[h], idx: int32(i), off: int32(off), n: int32(len(p)), whole: shortNumber(p)})
 		m.head[h] = int32(len(m.ents))
 	}
 }
@@ -108,7 +130,7 @@ func matchEach[T string | []byte](m *matcher, b T, hit func(pattern int)) {
 		s := j + 1 - m.k
 		for e := m.head[matchHash(w)]; e > 0; {
 			x := &m.ents[e-1]
-			if x.key == w && matchRest(m, b[s:], x) {
+			if x.key == w && matchRest(m, b[s:], x) && (!x.whole || wholeAt(b, s, s+int(x.n))) {
 				hit(int(x.idx))
 			}
 			e = x.next
@@ -155,7 +177,7 @@ func (m *matcher) first(b []byte, ok func(pattern int) bool) (int, bool) {
 			x := &m.ents[e-1]
 			// A later start ending at the same place is shorter: only an
 			// earlier end wins.
-			if end := s + int(x.n); x.key == w && end < bestEnd && matchRest(m, b[s:], x) && ok(int(x.idx)) {
+			if end := s + int(x.n); x.key == w && end < bestEnd && matchRest(m, b[s:], x) && (!x.whole || wholeAt(b, s, end)) && ok(int(x.idx)) {
 				best, bestEnd = int(x.idx), end
 			}
 			e = x.next
@@ -165,4 +187,79 @@ func (m *matcher) first(b []byte, ok func(pattern int) bool) (int, bool) {
 		return 0, false
 	}
 	return best, true
+}
+
+// firstIn returns a pattern that ok accepts occurring at a start in
+// [from, to) of b; b around that range gives the whole-number context.
+func (m *matcher) firstIn(b []byte, from, to int, ok func(pattern int) bool) (int, bool) {
+	if len(m.ents) == 0 {
+		return 0, false
+	}
+	for s := from; s < to && s+m.k <= len(b); s++ {
+		var w uint32
+		for j := 0; j < m.k; j++ {
+			w = w<<8 | uint32(fold(b[s+j]))
+		}
+		for e := m.head[matchHash(w)]; e > 0; {
+			x := &m.ents[e-1]
+			if x.key == w && matchRest(m, b[s:], x) && (!x.whole || wholeAt(b, s, s+int(x.n))) && ok(int(x.idx)) {
+				return int(x.idx), true
+			}
+			e = x.next
+		}
+	}
+	return 0, false
+}
+
+// maxLen is the length of the longest pattern.
+func (m *matcher) maxLen() int {
+	n := 0
+	for i := range m.ents {
+		n = max(n, int(m.ents[i].n))
+	}
+	return n
+}
+
+// streamScan passes a value through to w while searching it for the
+// matcher's patterns, so that a kept value too large to hold (an ICC
+// profile, a private blob) is scanned as it is copied. It carries the last
+// bytes of each write over to the next, so an occurrence across two writes
+// is found, with one byte of context either side for whole numbers.
+type streamScan struct {
+	w     io.Writer
+	m     *matcher
+	ok    func(int) bool
+	max   int
+	buf   []byte // a byte of context, then bytes whose starts are not yet checked
+	done  int    // starts in buf before done are checked
+	hit   int
+	found bool
+}
+
+func newStreamScan(w io.Writer, m *matcher, ok func(int) bool) *streamScan {
+	return &streamScan{w: w, m: m, ok: ok, max: m.maxLen()}
+}
+
+func (s *streamScan) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if !s.found {
+		s.buf = append(s.buf, p[:n]...)
+		// Starts whose pattern and right-hand context lie in buf are final.
+		if to := len(s.buf) - s.max - 1; to > s.done {
+			s.hit, s.found = s.m.firstIn(s.buf, s.done, to, s.ok)
+			keep := to - 1 // one byte of left context
+			s.buf = append(s.buf[:0], s.buf[keep:]...)
+			s.done = 1
+		}
+	}
+	return n, err
+}
+
+// finish checks the last starts, with the end of the value as their right
+// boundary, and reports the pattern found, if any.
+func (s *streamScan) finish() (int, bool) {
+	if !s.found {
+		s.hit, s.found = s.m.firstIn(s.buf, s.done, len(s.buf), s.ok)
+	}
+	return s.hit, s.found
 }

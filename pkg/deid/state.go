@@ -81,6 +81,8 @@ type state struct {
 	// pattern starts or ends with): residue exclusions like kept.
 	keptValues [][]byte
 	scan       []scanItem
+	// written are the elements whose value the engine made (see write).
+	written map[*dicomx.Element]bool
 
 	// Scratch of the residue scan, kept for the next object.
 	seen     map[string]bool
@@ -115,6 +117,7 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.keptValues)
 	st.keptValues = st.keptValues[:0]
 	clear(st.scan)
+	clear(st.written)
 	clear(st.pats)
 	clear(st.texts)
 	clear(st.inserts)
@@ -397,7 +400,7 @@ func (st *state) writeInserts(w *dicomx.Writer, t dicomx.Tag) error {
 		if err := w.WriteElement(el); err != nil {
 			return fmt.Errorf("deid: writing %s: %w", el.Tag, err)
 		}
-		st.outValues([]*dicomx.Element{el})
+		// Provenance is the engine's own text: not searched for residue.
 		if st.explain {
 			st.res.Steps = append(st.res.Steps, Step{Path: el.Tag.String(), Keyword: dicomx.Keyword(el.Tag), VR: el.VR.String(), Action: "set", Rule: "PS3.15 E.1.1 provenance"})
 		}
@@ -481,7 +484,7 @@ func (st *state) collectOut(els []*dicomx.Element, path *epath) {
 			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: st.scanDocText})
 			continue
 		}
-		if len(el.Value) > 0 {
+		if len(el.Value) > 0 && !st.written[el] {
 			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: el.Value})
 		}
 	}
@@ -529,6 +532,36 @@ func (p *epath) String() string {
 // residue searches every value written for every original value that was
 // removed, replaced or cleaned, in one multi-pattern pass per value.
 func (st *state) residue() error {
+	m := st.residueMatcher()
+	if m == nil {
+		return nil
+	}
+	defer st.eng.matchers.Put(m)
+	for _, it := range st.scan {
+		if i, hit := m.first(it.b, st.residueOK(it.vr)); hit {
+			return st.residueError(i, it.path)
+		}
+	}
+	return nil
+}
+
+// residueOK accepts a pattern hit in a value of VR vr.
+func (st *state) residueOK(vr dicomx.VR) func(int) bool {
+	return func(i int) bool {
+		// A date's digits inside a UID are a coincidence.
+		return !st.excluded[i] && (vr != dicomx.VRUI || !digits(strings.ReplaceAll(st.texts[i], "-", "")))
+	}
+}
+
+func (st *state) residueError(i int, at fmt.Stringer) error {
+	return &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", st.pats[i].from.String(), at.String())}
+}
+
+// residueMatcher builds a matcher (from the engine's pool; the caller puts it
+// back) over the distinct patterns recorded so far, and marks in st.excluded
+// those found in values kept on purpose. It returns nil when there is
+// nothing to look for.
+func (st *state) residueMatcher() *matcher {
 	// Distinct patterns, made of more than safe words.
 	if st.seen == nil {
 		st.seen = map[string]bool{}
@@ -552,7 +585,6 @@ func (st *state) residue() error {
 		return nil
 	}
 	m := st.eng.matchers.Get().(*matcher)
-	defer st.eng.matchers.Put(m)
 	m.build(texts)
 	// A pattern found in a value kept on purpose (an allowlisted or cleaned
 	// text, a dummy, the pseudonym, the provenance) is a coincidence, not
@@ -574,14 +606,5 @@ func (st *state) residue() error {
 	for _, c := range cid7050 {
 		matchEach(m, c.Meaning, drop)
 	}
-	for _, it := range st.scan {
-		i, hit := m.first(it.b, func(i int) bool {
-			// A date's digits inside a keyed UID are a coincidence.
-			return !excluded[i] && (it.vr != dicomx.VRUI || !digits(strings.ReplaceAll(texts[i], "-", "")))
-		})
-		if hit {
-			return &RefusedError{Reason: ReasonResidue, Detail: fmt.Sprintf("a value removed from %s was found in the output at %s", pats[i].from.String(), it.path.String())}
-		}
-	}
-	return nil
+	return m
 }
