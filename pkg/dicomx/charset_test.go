@@ -519,3 +519,65 @@ func mustCharsetB(b *testing.B, terms ...string) *Charset {
 	}
 	return cs
 }
+
+// TestExtractDecodesText: the facts carry text decoded through the object's
+// charset, and through an item's own.
+func TestExtractDecodesText(t *testing.T) {
+	latin1 := func(tag Tag, vr VR, b string) *Element { return NewBytes(tag, vr, []byte(b)) }
+	ct := writeObject(t, ExplicitVRLittleEndian,
+		NewText(TagSpecificCharacterSet, VRCS, "ISO_IR 100"),
+		NewText(TagSOPClassUID, VRUI, CTImageStorage),
+		NewText(TagSOPInstanceUID, VRUI, "1.2.3.4.5"),
+		NewText(TagSeriesInstanceUID, VRUI, "1.2.3.4"),
+		NewText(TagStudyInstanceUID, VRUI, "1.2.3"),
+		NewText(TagModality, VRCS, "CT"),
+		latin1(TagSeriesDescription, VRLO, "M\xfcller"),
+		latin1(TagManufacturer, VRLO, "Sch\xe4fer AG"),
+		latin1(TagManufacturerModelName, VRLO, "Tomograph \xc9lite"),
+		latin1(TagConvolutionKernel, VRSH, "B30f\\Kern\xe9"),
+		latin1(TagAccessionNumber, VRSH, "A\xe91"),
+	)
+	obj, err := ReadMeta(bytes.NewReader(ct), int64(len(ct)), MetaOptions(Limits{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Extract(obj).Instance
+	if in.SeriesDescription != "Müller" || in.Manufacturer != "Schäfer AG" || in.ManufacturerModel != "Tomograph Élite" ||
+		in.ConvolutionKernel != `B30f\Kerné` || in.AccessionNumber != "Aé1" {
+		t.Errorf("instance text: %q %q %q %q %q", in.SeriesDescription, in.Manufacturer, in.ManufacturerModel, in.ConvolutionKernel, in.AccessionNumber)
+	}
+
+	// A SEG in ISO 8859-1 whose second segment declares ISO 8859-5.
+	seg := writeObject(t, ExplicitVRLittleEndian,
+		NewText(TagSpecificCharacterSet, VRCS, "ISO_IR 100"),
+		NewText(TagSOPClassUID, VRUI, SegmentationStorage),
+		NewText(TagSOPInstanceUID, VRUI, "1.2.3.4.6"),
+		NewText(TagSeriesInstanceUID, VRUI, "1.2.3.5"),
+		NewText(TagStudyInstanceUID, VRUI, "1.2.3"),
+		NewText(TagModality, VRCS, "SEG"),
+		latin1(TagContentLabel, VRCS, "LEBER"),
+		NewSequence(TagSegmentSequence,
+			item(NewUint16(TagSegmentNumber, false, 1),
+				latin1(TagSegmentLabel, VRLO, "Le\xe7on"),
+				latin1(TagSegmentAlgorithmName, VRLO, "3D Sl\xefcer"),
+				code(TagSegmentedPropertyTypeCodeSequence, "10200004", "SCT", "F\xf6tal")),
+			item(NewText(TagSpecificCharacterSet, VRCS, "ISO_IR 144"),
+				NewUint16(TagSegmentNumber, false, 2),
+				latin1(TagSegmentLabel, VRLO, "\xbf\xd5\xe7\xd5\xdd\xec"),
+				code(TagSegmentedPropertyTypeCodeSequence, "10200004", "SCT", "\xbf\xd5\xe7\xd5\xdd\xec"))),
+	)
+	obj, err = ReadMeta(bytes.NewReader(seg), int64(len(seg)), MetaOptions(Limits{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := Extract(obj).Segmentation
+	if sg == nil || len(sg.Segments) != 2 {
+		t.Fatalf("segmentation %+v", sg)
+	}
+	if s := sg.Segments[0]; s.Label != "Leçon" || s.AlgorithmName != "3D Slïcer" || s.Type == nil || s.Type.Meaning != "Fötal" {
+		t.Errorf("segment 1: %q %q %+v", s.Label, s.AlgorithmName, s.Type)
+	}
+	if s := sg.Segments[1]; s.Label != "Печень" || s.Type == nil || s.Type.Meaning != "Печень" {
+		t.Errorf("segment 2: %q %+v", s.Label, s.Type)
+	}
+}

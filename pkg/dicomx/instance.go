@@ -75,26 +75,28 @@ func (in *Instance) IsLocalizer() bool {
 
 // NewInstance reads an object's facts from its header. Enhanced multi-frame
 // objects are read through their functional groups (per-frame first, then
-// shared, PS3.3 C.7.6.16).
+// shared, PS3.3 C.7.6.16). Text is decoded through the object's Specific
+// Character Set (see Charset).
 func NewInstance(obj *Object) *Instance {
 	ds := obj.Dataset
+	cs := CharsetOf(ds, nil)
 	in := &Instance{
 		SOPClassUID:         trimUID(ds.Str(TagSOPClassUID)),
 		SOPInstanceUID:      trimUID(ds.Str(TagSOPInstanceUID)),
 		SeriesInstanceUID:   trimUID(ds.Str(TagSeriesInstanceUID)),
 		StudyInstanceUID:    trimUID(ds.Str(TagStudyInstanceUID)),
 		FrameOfReferenceUID: trimUID(ds.Str(TagFrameOfReferenceUID)),
-		Modality:            ds.Str(TagModality),
+		Modality:            ds.Text(TagModality, cs),
 		TransferSyntaxUID:   obj.Syntax.UID,
-		BodyPartExamined:    ds.Str(TagBodyPartExamined),
-		Manufacturer:        ds.Str(TagManufacturer),
-		ManufacturerModel:   ds.Str(TagManufacturerModelName),
-		SeriesDescription:   ds.Str(TagSeriesDescription),
-		ContrastBolusAgent:  ds.Str(TagContrastBolusAgent),
-		ConvolutionKernel:   strings.Join(nonEmpty(ds.Strs(TagConvolutionKernel)), `\`),
-		ImageType:           nonEmpty(ds.Strs(TagImageType)),
-		BurnedInAnnotation:  ds.Str(TagBurnedInAnnotation),
-		AccessionNumber:     ds.Str(TagAccessionNumber),
+		BodyPartExamined:    ds.Text(TagBodyPartExamined, cs),
+		Manufacturer:        ds.Text(TagManufacturer, cs),
+		ManufacturerModel:   ds.Text(TagManufacturerModelName, cs),
+		SeriesDescription:   ds.Text(TagSeriesDescription, cs),
+		ContrastBolusAgent:  ds.Text(TagContrastBolusAgent, cs),
+		ConvolutionKernel:   strings.Join(nonEmpty(ds.Texts(TagConvolutionKernel, cs)), `\`),
+		ImageType:           nonEmpty(ds.Texts(TagImageType, cs)),
+		BurnedInAnnotation:  ds.Text(TagBurnedInAnnotation, cs),
+		AccessionNumber:     ds.Text(TagAccessionNumber, cs),
 	}
 	if in.SOPClassUID == "" {
 		in.SOPClassUID = trimUID(obj.Meta.Str(TagMediaStorageSOPClassUID))
@@ -125,7 +127,7 @@ func NewInstance(obj *Object) *Instance {
 	shared := ds.Item(TagSharedFunctionalGroupsSequence)
 	perFrame := ds.Seq(TagPerFrameFunctionalGroupsSequence)
 	if shared != nil || len(perFrame) > 0 {
-		in.readFunctionalGroups(shared, perFrame)
+		in.readFunctionalGroups(shared, perFrame, cs)
 	} else if in.ImagePosition != nil {
 		in.Frames = []Frame{{Position: in.ImagePosition, Orientation: in.ImageOrientation}}
 	}
@@ -134,7 +136,7 @@ func NewInstance(obj *Object) *Instance {
 
 // readFunctionalGroups fills geometry and acquisition facts from the
 // functional group sequences of an enhanced multi-frame object.
-func (in *Instance) readFunctionalGroups(shared *Dataset, perFrame []*Dataset) {
+func (in *Instance) readFunctionalGroups(shared *Dataset, perFrame []*Dataset, cs *Charset) {
 	// macro returns the first item of a functional group macro for a frame:
 	// per-frame first, else shared.
 	macro := func(frame *Dataset, seq Tag) *Dataset {
@@ -159,7 +161,14 @@ func (in *Instance) readFunctionalGroups(shared *Dataset, perFrame []*Dataset) {
 		}
 	}
 	if ct := macro(first, TagCTReconstructionSequence); ct != nil && in.ConvolutionKernel == "" {
-		in.ConvolutionKernel = strings.Join(nonEmpty(ct.Strs(TagConvolutionKernel)), `\`)
+		// The macro item inherits the charset of the functional group item
+		// that holds it, which inherits the object's.
+		holder := shared
+		if first.Item(TagCTReconstructionSequence) == ct {
+			holder = first
+		}
+		ctCS := CharsetOf(ct, CharsetOf(holder, cs))
+		in.ConvolutionKernel = strings.Join(nonEmpty(ct.Texts(TagConvolutionKernel, ctCS)), `\`)
 	}
 	if xr := macro(first, TagCTXRayDetailsSequence); xr != nil && in.KVP == nil {
 		in.KVP = positive(xr.Float(TagKVP))

@@ -69,30 +69,32 @@ func SegmentationKind(sopClass string) string {
 }
 
 // NewSegmentation reads segmentation metadata, or returns nil when the object
-// is not a segmentation.
+// is not a segmentation. Text is decoded through the object's Specific
+// Character Set, or an item's own.
 func NewSegmentation(obj *Object, in *Instance) *Segmentation {
 	kind := SegmentationKind(in.SOPClassUID)
 	if kind == "" {
 		return nil
 	}
 	ds := obj.Dataset
+	cs := CharsetOf(ds, nil)
 	sg := &Segmentation{
 		Kind: kind, SOPClassUID: in.SOPClassUID, SOPInstanceUID: in.SOPInstanceUID,
 		SeriesInstanceUID: in.SeriesInstanceUID, StudyInstanceUID: in.StudyInstanceUID,
 		FrameOfReferenceUID:  in.FrameOfReferenceUID,
-		Manufacturer:         ds.Str(TagManufacturer),
-		SoftwareVersions:     ds.Str(TagSoftwareVersions),
-		ContentLabel:         ds.Str(TagContentLabel),
+		Manufacturer:         ds.Text(TagManufacturer, cs),
+		SoftwareVersions:     ds.Text(TagSoftwareVersions, cs),
+		ContentLabel:         ds.Text(TagContentLabel, cs),
 		Frames:               in.NumberOfFrames,
 		ReferencedSeriesUIDs: []string{},
 	}
 	refs := newUIDSet()
 	switch kind {
 	case KindSEG, KindSurface:
-		sg.SegmentationType = ds.Str(TagSegmentationType)
-		sg.FractionalType = ds.Str(TagSegmentationFractionalType)
+		sg.SegmentationType = ds.Text(TagSegmentationType, cs)
+		sg.FractionalType = ds.Text(TagSegmentationFractionalType, cs)
 		for _, item := range ds.Seq(TagSegmentSequence) {
-			sg.Segments = append(sg.Segments, readSegment(item))
+			sg.Segments = append(sg.Segments, readSegment(item, cs))
 		}
 		for _, rs := range ds.Seq(TagReferencedSeriesSequence) {
 			refs.add(rs.Str(TagSeriesInstanceUID))
@@ -107,7 +109,7 @@ func NewSegmentation(obj *Object, in *Instance) *Segmentation {
 			sg.Surfaces = len(ds.Seq(TagSurfaceSequence))
 		}
 	case KindRTStruct:
-		sg.readROIs(ds, refs)
+		sg.readROIs(ds, refs, cs)
 	}
 	sg.ReferencedSeriesUIDs = refs.sorted()
 	sort.SliceStable(sg.Segments, func(i, j int) bool { return sg.Segments[i].Number < sg.Segments[j].Number })
@@ -117,25 +119,28 @@ func NewSegmentation(obj *Object, in *Instance) *Segmentation {
 	return sg
 }
 
-func readSegment(item *Dataset) Segment {
+// readSegment reads an item of the Segment Sequence; cs is the charset of
+// the dataset that holds the sequence.
+func readSegment(item *Dataset, cs *Charset) Segment {
+	cs = CharsetOf(item, cs)
 	s := Segment{
-		Label:         item.Str(TagSegmentLabel),
-		Description:   item.Str(TagSegmentDescription),
-		AlgorithmType: item.Str(TagSegmentAlgorithmType),
-		AlgorithmName: item.Str(TagSegmentAlgorithmName),
-		Category:      readCode(item.Item(TagSegmentedPropertyCategoryCodeSequence), 0),
-		Type:          readCode(item.Item(TagSegmentedPropertyTypeCodeSequence), TagSegmentedPropertyTypeModifierCodeSequence),
+		Label:         item.Text(TagSegmentLabel, cs),
+		Description:   item.Text(TagSegmentDescription, cs),
+		AlgorithmType: item.Text(TagSegmentAlgorithmType, cs),
+		AlgorithmName: item.Text(TagSegmentAlgorithmName, cs),
+		Category:      readCode(item.Item(TagSegmentedPropertyCategoryCodeSequence), 0, cs),
+		Type:          readCode(item.Item(TagSegmentedPropertyTypeCodeSequence), TagSegmentedPropertyTypeModifierCodeSequence, cs),
 	}
 	if n, ok := item.Int(TagSegmentNumber); ok && n >= 0 && n < 1<<16 {
 		s.Number = int(n)
 	}
 	if s.AlgorithmName == "" {
 		if alg := item.Item(TagSegmentationAlgorithmIdentificationSequence); alg != nil {
-			s.AlgorithmName = alg.Str(TagAlgorithmName)
+			s.AlgorithmName = alg.Text(TagAlgorithmName, CharsetOf(alg, cs))
 		}
 	}
 	for _, r := range item.Seq(TagAnatomicRegionSequence) {
-		if c := readCode(r, TagAnatomicRegionModifierSequence); c != nil {
+		if c := readCode(r, TagAnatomicRegionModifierSequence, cs); c != nil {
 			s.AnatomicRegion = append(s.AnatomicRegion, *c)
 		}
 	}
@@ -143,7 +148,7 @@ func readSegment(item *Dataset) Segment {
 	// sequence rather than inside its item.
 	if s.Type != nil && len(s.Type.Modifiers) == 0 {
 		for _, m := range item.Seq(TagSegmentedPropertyTypeModifierCodeSequence) {
-			if c := readCode(m, 0); c != nil {
+			if c := readCode(m, 0, cs); c != nil {
 				s.Type.Modifiers = append(s.Type.Modifiers, *c)
 			}
 		}
@@ -152,28 +157,30 @@ func readSegment(item *Dataset) Segment {
 }
 
 // readCode reads a Code Sequence item (long and URN code values included),
-// with its modifiers from modSeq when non-zero.
-func readCode(item *Dataset, modSeq Tag) *Code {
+// with its modifiers from modSeq when non-zero; cs is the charset of the
+// dataset that holds the sequence.
+func readCode(item *Dataset, modSeq Tag, cs *Charset) *Code {
 	if item == nil {
 		return nil
 	}
+	cs = CharsetOf(item, cs)
 	c := &Code{
-		Code:    item.Str(TagCodeValue),
-		Scheme:  item.Str(TagCodingSchemeDesignator),
-		Meaning: item.Str(TagCodeMeaning),
+		Code:    item.Text(TagCodeValue, cs),
+		Scheme:  item.Text(TagCodingSchemeDesignator, cs),
+		Meaning: item.Text(TagCodeMeaning, cs),
 	}
 	if c.Code == "" {
-		c.Code = item.Str(TagLongCodeValue)
+		c.Code = item.Text(TagLongCodeValue, cs)
 	}
 	if c.Code == "" {
-		c.Code = item.Str(TagURNCodeValue)
+		c.Code = item.Text(TagURNCodeValue, cs)
 	}
 	if c.Code == "" && c.Meaning == "" {
 		return nil
 	}
 	if modSeq != 0 {
 		for _, m := range item.Seq(modSeq) {
-			if mc := readCode(m, 0); mc != nil {
+			if mc := readCode(m, 0, cs); mc != nil {
 				c.Modifiers = append(c.Modifiers, *mc)
 			}
 		}
@@ -183,8 +190,8 @@ func readCode(item *Dataset, modSeq Tag) *Code {
 
 // readROIs reads an RT Structure Set: ROIs as segments, with their generation
 // algorithm, interpreted type and contour count; referenced series from the
-// referenced frame of reference sequence.
-func (sg *Segmentation) readROIs(ds *Dataset, refs *uidSet) {
+// referenced frame of reference sequence. cs is the object's charset.
+func (sg *Segmentation) readROIs(ds *Dataset, refs *uidSet, cs *Charset) {
 	for _, f := range ds.Seq(TagReferencedFrameOfReferenceSequence) {
 		if sg.FrameOfReferenceUID == "" {
 			sg.FrameOfReferenceUID = f.Str(TagFrameOfReferenceUID)
@@ -198,18 +205,19 @@ func (sg *Segmentation) readROIs(ds *Dataset, refs *uidSet) {
 	}
 	byNumber := map[int]int{}
 	for _, item := range ds.Seq(TagStructureSetROISequence) {
+		ics := CharsetOf(item, cs)
 		s := Segment{
-			Label:               item.Str(TagROIName),
-			Description:         item.Str(TagROIDescription),
-			AlgorithmType:       item.Str(TagROIGenerationAlgorithm),
-			AlgorithmName:       item.Str(TagROIGenerationDescription),
+			Label:               item.Text(TagROIName, ics),
+			Description:         item.Text(TagROIDescription, ics),
+			AlgorithmType:       item.Text(TagROIGenerationAlgorithm, ics),
+			AlgorithmName:       item.Text(TagROIGenerationDescription, ics),
 			FrameOfReferenceUID: item.Str(TagReferencedFrameOfReferenceUID),
 		}
 		if n, ok := item.Int(TagROINumber); ok && n >= 0 && n < 1<<31 {
 			s.Number = int(n)
 		}
 		if alg := item.Item(TagROIDerivationAlgorithmIdentificationSequence); alg != nil && s.AlgorithmName == "" {
-			s.AlgorithmName = alg.Str(TagAlgorithmName)
+			s.AlgorithmName = alg.Text(TagAlgorithmName, CharsetOf(alg, ics))
 		}
 		byNumber[s.Number] = len(sg.Segments)
 		sg.Segments = append(sg.Segments, s)
@@ -220,7 +228,7 @@ func (sg *Segmentation) readROIs(ds *Dataset, refs *uidSet) {
 			continue
 		}
 		if i, ok := byNumber[int(n)]; ok {
-			sg.Segments[i].InterpretedType = obs.Str(TagRTROIInterpretedType)
+			sg.Segments[i].InterpretedType = obs.Text(TagRTROIInterpretedType, CharsetOf(obs, cs))
 		}
 	}
 	for _, rc := range ds.Seq(TagROIContourSequence) {
@@ -293,22 +301,24 @@ func EncapsulatedModelFormat(sopClass string) string {
 
 // NewEncapsulatedModel reads an Encapsulated STL/OBJ/MTL object, or returns
 // nil for other SOP classes. Read it with Options.LoadBulk selecting
-// TagEncapsulatedDocument to get the document bytes.
+// TagEncapsulatedDocument to get the document bytes. Text is decoded through
+// the object's Specific Character Set.
 func NewEncapsulatedModel(obj *Object, in *Instance) *EncapsulatedModel {
 	format := EncapsulatedModelFormat(in.SOPClassUID)
 	if format == "" {
 		return nil
 	}
 	ds := obj.Dataset
+	cs := CharsetOf(ds, nil)
 	m := &EncapsulatedModel{
 		SOPClassUID: in.SOPClassUID, SOPInstanceUID: in.SOPInstanceUID,
 		SeriesInstanceUID: in.SeriesInstanceUID, StudyInstanceUID: in.StudyInstanceUID,
 		FrameOfReferenceUID: in.FrameOfReferenceUID,
 		Format:              format,
-		MIMEType:            ds.Str(TagMIMETypeOfEncapsulatedDocument),
-		Title:               ds.Str(TagDocumentTitle),
-		Mirrored:            ds.Str(TagModelMirroring),
-		Modified:            ds.Str(TagModelModification),
+		MIMEType:            ds.Text(TagMIMETypeOfEncapsulatedDocument, cs),
+		Title:               ds.Text(TagDocumentTitle, cs),
+		Mirrored:            ds.Text(TagModelMirroring, cs),
+		Modified:            ds.Text(TagModelModification, cs),
 	}
 	doc := ds.Get(TagEncapsulatedDocument)
 	if doc != nil {
@@ -323,12 +333,12 @@ func NewEncapsulatedModel(obj *Object, in *Instance) *EncapsulatedModel {
 			m.Document = m.Document[:n]
 		}
 	}
-	if u := readCode(ds.Item(TagMeasurementUnitsCodeSequence), 0); u != nil {
+	if u := readCode(ds.Item(TagMeasurementUnitsCodeSequence), 0, cs); u != nil {
 		m.UnitsCode = u
 		m.Units = u.Code
 	}
 	for _, it := range ds.Seq(TagModelUsageCodeSequence) {
-		if c := readCode(it, 0); c != nil {
+		if c := readCode(it, 0, cs); c != nil {
 			m.ModelUsage = append(m.ModelUsage, *c)
 		}
 	}
