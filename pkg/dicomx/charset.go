@@ -369,7 +369,7 @@ func (c *Charset) decode(b []byte, vr VR, cuts bool) (string, []int) {
 		} else {
 			o.latin1(b, multi)
 		}
-	case !c.ext:
+	case !c.ext && g1Single[c.g1] != nil:
 		o.single(b, multi, c.g0 == g0Roman, g1Single[c.g1])
 	default:
 		o.iso2022(b, vr, c)
@@ -584,7 +584,8 @@ func decodeChar(dec *encoding.Decoder, src, dst []byte) (rune, bool) {
 	return r, true
 }
 
-// iso2022 writes a value of a set with ISO 2022 code extensions.
+// iso2022 writes a value of a set with ISO 2022 code extensions (and of any
+// set the simpler writers do not cover; without extensions, ESC is text).
 func (o *textOut) iso2022(b []byte, vr VR, c *Charset) {
 	multi, pn := multiValued(vr), vr == VRPN
 	g0, g1 := c.g0, c.g1
@@ -592,7 +593,7 @@ func (o *textOut) iso2022(b []byte, vr VR, c *Charset) {
 	for i := 0; i < len(b); {
 		x := b[i]
 		switch {
-		case x == 0x1B:
+		case x == 0x1B && c.ext:
 			n, set0, set1 := escape(b[i+1:])
 			if n == 0 {
 				o.WriteByte(x)
@@ -609,7 +610,7 @@ func (o *textOut) iso2022(b []byte, vr VR, c *Charset) {
 			g0, g1 = c.g0, c.g1
 			o.WriteByte(x)
 			i++
-		case x <= 0x20 || x == 0x7F:
+		case x <= 0x20 || x == 0x7F: // controls (ESC when escapes are text), space, DEL
 			o.WriteByte(x)
 			i++
 		case x < 0x80 && (g0 == g0JIS0208 || g0 == g0JIS0212):
