@@ -184,7 +184,12 @@ func TestDeidCommandDeterministic(t *testing.T) {
 func TestDeidCommandUsage(t *testing.T) {
 	dir := t.TempDir()
 	short := writeSecret(t, "short-secret")
+	exposed := writeSecret(t, secret)
+	if err := os.Chmod(exposed, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := [][]string{
+		{"--secret-file", exposed, "-o", dir, "x"}, // readable by others
 		{"-o", dir, "x"}, // no secret
 		{"--secret-file", filepath.Join(dir, "none"), "-o", dir, "x"}, // missing file
 		{"--secret-file", short, "-o", dir, "x"},                      // short secret

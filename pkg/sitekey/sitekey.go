@@ -29,6 +29,10 @@ const MinBytes = 32
 // ErrShort is returned when the secret is missing or shorter than MinBytes.
 var ErrShort = errors.New("site secret is shorter than 32 bytes")
 
+// ErrExposed is returned by Load for a secret file that users other than its
+// owner can read: whoever reads it can reverse every keyed value.
+var ErrExposed = errors.New("site secret file is readable by other users")
+
 // Key is a loaded site secret. Its zero value is unusable; build it with Load
 // or New. A Key never prints its content: String, GoString and Format redact.
 type Key struct {
@@ -46,10 +50,14 @@ func New(secret []byte) (*Key, error) {
 	return &Key{k: []byte(s)}, nil
 }
 
-// Load reads the secret from a file. Errors name the file, never its content.
+// Load reads the secret from a file, which only its owner may read (mode
+// 0600 or stricter). Errors name the file, never its content.
 func Load(path string) (*Key, error) {
 	if path == "" {
 		return nil, fmt.Errorf("site secret: no file given: %w", ErrShort)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("site secret file %s is readable by other users (mode %v); chmod 600 it: %w", path, st.Mode().Perm(), ErrExposed)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
