@@ -309,7 +309,52 @@ func join(path, key string) string {
 
 func idx(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
-var reFieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+// closest returns the allowed name within two edits of k (case and
+// separators aside), or "".
+func closest(k string, allowed []string) string {
+	norm := func(s string) string { return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s)) }
+	k = norm(k)
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if d := editDistance(k, a, bestD); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, or limit when it is
+// at least limit.
+func editDistance(a, b string, limit int) int {
+	ra, rb := []rune(a), []rune(b)
+	if abs(len(ra)-len(rb)) >= limit {
+		return limit
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			c := prev[j-1]
+			if ra[i-1] != rb[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(rb)], limit)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
 
 // object checks that val is an object with only the allowed keys and the
 // required ones present.
@@ -324,13 +369,16 @@ func (v *validator) object(path string, val any, allowed, required []string) (ma
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// An unknown key is never echoed: a lab may have typed a patient's name
+	// or record number where a field name belongs. The closest field of the
+	// schema is suggested instead.
 	for _, k := range keys {
 		if !slices.Contains(allowed, k) {
-			if reFieldName.MatchString(k) {
-				v.fail(join(path, k), "unknown_field", "is not a field of case.json v1")
-			} else {
-				v.fail(orDoc(path), "unknown_field", "has a field name that is not part of case.json v1")
+			msg := "has a field name that is not part of case.json v1"
+			if near := closest(k, allowed); near != "" {
+				msg += "; did you mean " + strconv.Quote(near) + "?"
 			}
+			v.fail(orDoc(path), "unknown_field", msg)
 		}
 	}
 	for _, k := range required {

@@ -48,7 +48,8 @@ func TestParseSidecarErrors(t *testing.T) {
 	}{
 		{"missing object type", edit(t, "object_type", ""), "object_type", "required", "", true},
 		{"bad object type", edit(t, "object_type", `"printed_thing"`), "object_type", "enum", "printed_thing", true},
-		{"unknown field", edit(t, "colour", `"red"`), "colour", "unknown_field", "red", true},
+		{"unknown field", edit(t, "colour", `"red"`), "(document)", "unknown_field", "colour", true},
+		{"a name as a field name", edit(t, "john_doe_12345678", `"x"`), "(document)", "unknown_field", "john_doe", true},
 		{"unknown odd field name", edit(t, "Dr Smith's notes", `"x"`), "(document)", "unknown_field", "Smith", true},
 		{"email", edit(t, "intended_use_text", `"mail jane.roe@example.org"`), "intended_use_text", RuleEmail, "jane.roe", false},
 		{"phone", edit(t, "intended_use_text", `"call +1 (555) 123-4567"`), "intended_use_text", RulePhone, "123-4567", false},
@@ -219,5 +220,18 @@ func TestStripComments(t *testing.T) {
 	}
 	if _, ok := stripComments([]byte(`{"a": "open`)); ok {
 		t.Error("an unterminated string was accepted")
+	}
+}
+
+// TestUnknownFieldSuggestsTheSchemaName: a misspelt field is answered with
+// the schema's name for it, never with what was typed.
+func TestUnknownFieldSuggestsTheSchemaName(t *testing.T) {
+	_, err := ParseSidecar([]byte(edit(t, "Intended-Usee", `"x"`)))
+	if err == nil || !strings.Contains(err.Error(), `did you mean "intended_use"?`) || strings.Contains(err.Error(), "Usee") {
+		t.Errorf("got %v", err)
+	}
+	_, err = ParseSidecar([]byte(edit(t, "john_doe_12345678", `"x"`)))
+	if err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a far-off key got a suggestion: %v", err)
 	}
 }
