@@ -40,8 +40,9 @@ func TestExtractCorpusGolden(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatal(err)
 	}
-	// Two damaged DICOM files and four documentation files.
+	// Two damaged DICOM files and five documentation files.
 	wantErr := map[string]string{
+		"charset/FileInfo.txt":                         "not a DICOM object",
 		"pydicom/MR_truncated.dcm":                     "truncated",
 		"pydicom/no_meta.dcm":                          "not a DICOM object",
 		"PROVENANCE.md":                                "not a DICOM object",
