@@ -27,11 +27,12 @@ install_go_tool minio github.com/minio/minio "$MINIO_VERSION"
 
 # Debian tools used by tests (dcmdump reads our de-identified output, dcmcrle makes
 # RLE slices, storescu and echoscu talk to our DIMSE receiver, orthanc forwards
-# studies to it).
+# studies to it, pydicom reads kept text in other character sets back).
 need=()
 command -v dcmdump >/dev/null 2>&1 || need+=(dcmtk)
 command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+/usr/bin/python3 -c 'import pydicom' >/dev/null 2>&1 || need+=(python3-pydicom)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test-deps: apt-get install ${need[*]}" >&2

@@ -37,6 +37,8 @@ type Engine struct {
 	allow     map[dicomx.Tag]bool
 	refuseSOP map[string]bool
 	refuseMod map[string]bool
+	// declareMod are modalities refused unless Burned In Annotation is NO.
+	declareMod map[string]bool
 	on        [numOptions]bool
 	limits    dicomx.Limits
 	method    string
@@ -95,8 +97,9 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 		vocab:     newVocabulary(p.Vocabulary),
 		allow:     map[dicomx.Tag]bool{},
 		refuseSOP: map[string]bool{},
-		refuseMod: map[string]bool{},
-		on:        p.enabled(),
+		refuseMod:  map[string]bool{},
+		declareMod: map[string]bool{},
+		on:         p.enabled(),
 	}
 	for _, t := range DefaultTextAllowlist {
 		e.allow[t] = true
@@ -110,6 +113,9 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 	}
 	for _, s := range p.BurnedIn.RefuseModalities {
 		e.refuseMod[strings.ToUpper(strings.TrimSpace(s))] = true
+	}
+	for _, s := range p.BurnedIn.UnlessDeclaredClean {
+		e.declareMod[strings.ToUpper(strings.TrimSpace(s))] = true
 	}
 	e.writers.New = func() any { return bufio.NewWriterSize(nil, 64<<10) }
 	e.matchers.New = func() any { return &matcher{} }

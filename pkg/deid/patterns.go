@@ -19,8 +19,9 @@ var codeAttributes = map[dicomx.Tag]bool{
 	0x00080060: true, // Modality
 }
 
+// addPattern records a decoded original value, in the scan's folded form.
 func (st *state) addPattern(s string, from pos) {
-	s = trimPad(s)
+	s = folded(trimPad(s))
 	if len(s) < minPattern {
 		return
 	}
@@ -35,7 +36,7 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 	if el.VR == dicomx.VRSQ {
 		p := path.path()
 		for i, it := range el.Items {
-			st.addItemPatterns(it, itemPath(p, i))
+			st.inItem(it, func() { st.addItemPatterns(it, itemPath(p, i)) })
 		}
 		return
 	}
@@ -44,7 +45,7 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 	}
 	switch {
 	case vr == dicomx.VRPN:
-		for _, v := range el.Strs() {
+		for _, v := range st.textValues(el) {
 			st.addPattern(v, path)
 			st.addPattern(NormalizeName(v), path)
 			for _, c := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' }) {
@@ -69,6 +70,14 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 					st.addPattern(y+"/"+m+"/"+dd, path)
 					st.addPattern(dd+"."+m+"."+y, path)
 					st.addPattern(m+"/"+dd+"/"+y, path)
+					st.addPattern(y+" "+m+" "+dd, path)
+					st.addPattern(dd+" "+m+" "+y, path)
+					if mi := atoi2(m); mi >= 1 && mi <= 12 {
+						mon := monthAbbr[mi-1]
+						st.addPattern(dd+" "+mon+" "+y, path)
+						st.addPattern(dd+"-"+mon+"-"+y, path)
+						st.addPattern(mon+" "+dd+" "+y, path)
+					}
 				}
 			}
 		}
@@ -81,10 +90,10 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 	case vr == dicomx.VRTM || vr == dicomx.VRCS || vr == dicomx.VRDS || vr == dicomx.VRIS:
 		// Times, codes and numbers are not searched: they recur by chance.
 	case vr.IsText():
-		s := el.Str()
+		s := st.text(el)
 		st.addPattern(s, path)
 		if vr != dicomx.VRLT && vr != dicomx.VRST && vr != dicomx.VRUT && vr != dicomx.VRUR {
-			for _, v := range el.Strs() {
+			for _, v := range st.textValues(el) {
 				st.addPattern(v, path)
 			}
 		}
@@ -108,3 +117,8 @@ func (st *state) addItemPatterns(it *dicomx.Dataset, path *epath) {
 		st.addPatterns(c, vr, pos{path, c.Tag})
 	}
 }
+
+var monthAbbr = [12]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
+
+// atoi2 reads two ASCII digits.
+func atoi2(s string) int { return int(s[0]-'0')*10 + int(s[1]-'0') }

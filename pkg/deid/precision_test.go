@@ -163,6 +163,9 @@ func TestPlantedCopiesCaught(t *testing.T) {
 		{"birth date across chunk boundaries", "PAT-1", "19610723", dicomx.NewBytes(0x00282000, dicomx.VROB, blob(big, "19610723", 32764, 65533, 4093, 16381)), true},
 		{"name in a large private-free binary", "PAT-1", "SMITH", dicomx.NewBytes(0x00282000, dicomx.VROB, blob(big, "SMITH^ANNA", 1<<18)), true},
 		{"short ID in kept text", "4711", "4711", txt(0x00081090, dicomx.VRLO, "SOMATOM 4711"), false},
+		{"birth date with spaces in a description", "PAT-1", "1961", txt(0x0008103E, dicomx.VRLO, "CT 1961 07 23"), false},
+		{"birth date with a month name in kept text", "PAT-1", "1961", txt(0x00081090, dicomx.VRLO, "SOMATOM 23 JUL 1961"), false},
+		{"birth date with a month name in a large binary", "PAT-1", "1961", dicomx.NewBytes(0x00282000, dicomx.VROB, blob(big, "23 Jul 1961", 1<<18)), true},
 		{"name in a nested item", "PAT-1", "SMITH", dicomx.NewSequence(0x00081115, item(txt(0x00080070, dicomx.VRLO, "ACME SMITH"))), false},
 	}
 	e := newEngine(t, RegistryProfile())
@@ -182,6 +185,41 @@ func TestPlantedCopiesCaught(t *testing.T) {
 			}
 			if bytes.Contains(bytes.ToUpper(out), []byte(strings.ToUpper(c.planted))) {
 				t.Fatalf("%q is in the output", c.planted)
+			}
+		})
+	}
+}
+
+// TestBurnedInPolicy: multi-valued modalities, whole slide label and
+// overview images, and angiography without a clean declaration are refused;
+// their ordinary neighbours are not.
+func TestBurnedInPolicyByValue(t *testing.T) {
+	const sm = "1.2.840.10008.5.1.4.1.1.77.1.6"
+	cases := []struct {
+		name   string
+		els    []*dicomx.Element
+		reason string // "" when accepted
+	}{
+		{"CT", nil, ""},
+		{"CT and US in one Modality", []*dicomx.Element{txt(tagModality, dicomx.VRCS, "CT", "US")}, ReasonBurnedInModal},
+		{"lower-case us", []*dicomx.Element{txt(tagModality, dicomx.VRCS, "us")}, ReasonBurnedInModal},
+		{"XA, nothing declared", []*dicomx.Element{txt(tagModality, dicomx.VRCS, "XA")}, ReasonBurnedInModal},
+		{"XA, burned-in NO", []*dicomx.Element{txt(tagModality, dicomx.VRCS, "XA"), txt(tagBurnedInAnnotation, dicomx.VRCS, "NO")}, ""},
+		{"RF, burned-in YES", []*dicomx.Element{txt(tagModality, dicomx.VRCS, "RF"), txt(tagBurnedInAnnotation, dicomx.VRCS, "YES")}, ReasonBurnedIn},
+		{"SM label", []*dicomx.Element{txt(tagSOPClassUID, dicomx.VRUI, sm), txt(tagModality, dicomx.VRCS, "SM"), txt(tagImageType, dicomx.VRCS, "ORIGINAL", "PRIMARY", "LABEL", "NONE")}, ReasonBurnedInSOP},
+		{"SM overview", []*dicomx.Element{txt(tagSOPClassUID, dicomx.VRUI, sm), txt(tagModality, dicomx.VRCS, "SM"), txt(tagImageType, dicomx.VRCS, "ORIGINAL", "PRIMARY", "OVERVIEW", "NONE")}, ReasonBurnedInSOP},
+		{"SM volume", []*dicomx.Element{txt(tagSOPClassUID, dicomx.VRUI, sm), txt(tagModality, dicomx.VRCS, "SM"), txt(tagImageType, dicomx.VRCS, "ORIGINAL", "PRIMARY", "VOLUME", "NONE")}, ""},
+	}
+	e := newEngine(t, RegistryProfile())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := deidBytes(t, e, withElement(t, "PAT-1", c.els...), false)
+			var re *RefusedError
+			switch {
+			case c.reason == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.reason != "" && (!errors.As(err, &re) || re.Reason != c.reason):
+				t.Fatalf("got %v, want reason %s", err, c.reason)
 			}
 		})
 	}

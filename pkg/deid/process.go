@@ -346,7 +346,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		if el.VR == dicomx.VRSQ {
 			st.processItems(el, path, inSR || el.Tag == tagContentSequence, false)
 		} else if vr.IsText() {
-			st.keptValues = append(st.keptValues, el.Value)
+			st.keptValues = append(st.keptValues, st.scanForm(el))
 		}
 		return true
 	case vRemove:
@@ -435,7 +435,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		st.write(el, vr, []byte(s))
 		return true
 	case vClean:
-		v := el.Str()
+		v := st.text(el)
 		if st.eng.vocab.safeDescriptor(v, st.id) {
 			st.note(path, el, vr, decision{v: vKeep, rule: st.why(d.rule, ": clean, kept")})
 			st.kept = append(st.kept, v)
@@ -443,7 +443,7 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		}
 		return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": not clean")}, path, sc, inSR)
 	case vCheckText:
-		v := el.Str()
+		v := st.text(el)
 		if !st.id.mentions(v) {
 			st.note(path, el, vr, d)
 			st.kept = append(st.kept, v)
@@ -548,7 +548,7 @@ func (st *state) processItems(el *dicomx.Element, at pos, inSR, structured bool)
 			}
 			dummy = dm
 		}
-		it.Elements = st.processListSR(it.Elements, p, newScope(), inSR)
+		st.inItem(it, func() { it.Elements = st.processListSR(it.Elements, p, newScope(), inSR) })
 		if dummy {
 			for _, c := range it.Elements {
 				switch c.Tag {

@@ -53,14 +53,24 @@ type Profile struct {
 
 // BurnedInPolicy lists what counts as a burned-in text risk. An object with
 // Burned In Annotation (0028,0301) = YES is always refused.
+//
+// Modality is matched value by value: a multi-valued Modality (CT\US) is a
+// risk when any value is. Whole Slide Microscopy LABEL and OVERVIEW images
+// (the photographed slide label) are always refused.
 type BurnedInPolicy struct {
 	RefuseSOPClasses []string `yaml:"refuse_sop_classes"`
 	RefuseModalities []string `yaml:"refuse_modalities"`
+	// UnlessDeclaredClean lists modalities refused unless the object says
+	// Burned In Annotation (0028,0301) = NO: their pixels often carry text
+	// (angiography and fluoroscopy overlays), but a modality that states it
+	// wrote none is believed.
+	UnlessDeclaredClean []string `yaml:"refuse_modalities_unless_declared_clean"`
 }
 
 // DefaultBurnedIn is the burned-in risk list of both built-in profiles:
 // ultrasound, secondary capture (screen grabs, scanned documents), visible
-// light photography and video, and the modalities that produce them.
+// light photography and video, and the modalities that produce them; X-ray
+// angiography and fluoroscopy unless declared free of burned-in text.
 func DefaultBurnedIn() BurnedInPolicy {
 	return BurnedInPolicy{
 		RefuseSOPClasses: []string{
@@ -80,7 +90,8 @@ func DefaultBurnedIn() BurnedInPolicy {
 			"1.2.840.10008.5.1.4.1.1.77.1.1.1", // Video Endoscopic Image Storage
 			"1.2.840.10008.5.1.4.1.1.104.1",    // Encapsulated PDF Storage
 		},
-		RefuseModalities: []string{"US", "XC", "OP", "ES", "DOC", "SC"},
+		RefuseModalities:    []string{"US", "XC", "OP", "ES", "DOC", "SC"},
+		UnlessDeclaredClean: []string{"XA", "RF"},
 	}
 }
 

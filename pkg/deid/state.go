@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/textnorm"
 )
 
 // scope tracks the private creators of one dataset (the object or an item).
@@ -52,6 +53,7 @@ type state struct {
 	top     scope
 
 	id        *identity
+	cs        *dicomx.Charset // of the dataset being processed: the object's, or an item's own
 	offset    int
 	pseudonym string
 	sopClass  string
@@ -109,7 +111,7 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.top.creators)
 	clear(st.top.used)
 	clear(st.top.pruned)
-	clear(st.id.words)
+	st.id.reset()
 	clear(st.overlayData)
 	clear(st.uidCache)
 	clear(st.patterns)
@@ -122,12 +124,11 @@ func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {
 	clear(st.texts)
 	clear(st.inserts)
 	clear(st.insertBuf[:])
-	st.id.strings = st.id.strings[:0]
 	st.patterns, st.kept, st.scan = st.patterns[:0], st.kept[:0], st.scan[:0]
 	st.pats, st.texts = st.pats[:0], st.texts[:0]
 	clear(st.seen)
 	st.methodItems, st.inserts = st.methodItems[:0], st.inserts[:0]
-	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta = context.Background(), nil, e, explain, syn, nil
+	st.ctx, st.err, st.eng, st.explain, st.syn, st.meta, st.cs = context.Background(), nil, e, explain, syn, nil, nil
 	st.res = &Result{}
 	st.counts = [numVerdicts]int{}
 	st.dateIn, st.dateOut, st.datePatterns = "", "", ""
@@ -259,6 +260,11 @@ var identityIDs = []dicomx.Tag{
 // prepare reads the identity of the object from its first segment, derives
 // the keyed values and applies the burned-in text policy.
 func (st *state) prepare(seg []*dicomx.Element) error {
+	if e := first(seg, dicomx.TagSpecificCharacterSet); e != nil {
+		// An unknown term falls back as dicomx documents: no text is
+		// hidden from screening.
+		st.cs, _ = dicomx.ParseCharset(e.Strs())
+	}
 	pid := str(seg, tagPatientID)
 	pname := str(seg, tagPatientName)
 	pk := patientKey(pid, pname)
@@ -266,7 +272,7 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 	st.offset, _ = strconv.Atoi(st.eng.memo.get('d', pk, func() string { return strconv.Itoa(DateOffsetDays(st.eng.key, pid, pname)) }))
 	for _, t := range identityNames {
 		if e := first(seg, t); e != nil {
-			for _, v := range e.Strs() {
+			for _, v := range st.textValues(e) {
 				st.id.addName(v)
 			}
 		}
@@ -278,11 +284,11 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 		}
 		if e.VR == dicomx.VRSQ {
 			for _, it := range e.Items {
-				st.id.addID(it.Str(tagPatientID))
+				st.id.addID(st.text(it.Get(tagPatientID)))
 			}
 			continue
 		}
-		for _, v := range e.Strs() {
+		for _, v := range st.textValues(e) {
 			st.id.addID(v)
 		}
 	}
@@ -313,8 +319,22 @@ func (st *state) prepare(seg []*dicomx.Element) error {
 	if st.eng.refuseSOP[st.sopClass] {
 		return &RefusedError{Reason: ReasonBurnedInSOP, Detail: fmt.Sprintf("SOP class %s is configured as a burned-in text risk", sopClassLabel(st.sopClass))}
 	}
-	if st.eng.refuseMod[st.res.Modality] {
-		return &RefusedError{Reason: ReasonBurnedInModal, Detail: fmt.Sprintf("modality %s is configured as a burned-in text risk", st.res.Modality)}
+	burned := strings.ToUpper(str(seg, tagBurnedInAnnotation))
+	for _, m := range first(seg, tagModality).Strs() {
+		m = strings.ToUpper(m)
+		if st.eng.refuseMod[m] {
+			return &RefusedError{Reason: ReasonBurnedInModal, Detail: fmt.Sprintf("modality %s is configured as a burned-in text risk", sanitizeCode(m))}
+		}
+		if st.eng.declareMod[m] && burned != "NO" {
+			return &RefusedError{Reason: ReasonBurnedInModal, Detail: fmt.Sprintf("modality %s is a burned-in text risk unless Burned In Annotation says NO", sanitizeCode(m))}
+		}
+	}
+	if st.sopClass == wholeSlideMicroscopy {
+		for _, v := range first(seg, tagImageType).Strs() {
+			if v = strings.ToUpper(v); v == "LABEL" || v == "OVERVIEW" {
+				return &RefusedError{Reason: ReasonBurnedInSOP, Detail: "a whole slide microscopy " + v + " image shows the slide's label"}
+			}
+		}
 	}
 	for _, e := range seg {
 		g := e.Tag.Group()
@@ -476,7 +496,7 @@ func (st *state) collectOut(els []*dicomx.Element, path *epath) {
 		if el.VR == dicomx.VRSQ {
 			pp := p.path()
 			for i, it := range el.Items {
-				st.collectOut(it.Elements, itemPath(pp, i))
+				st.inItem(it, func() { st.collectOut(it.Elements, itemPath(pp, i)) })
 			}
 			continue
 		}
@@ -485,7 +505,7 @@ func (st *state) collectOut(els []*dicomx.Element, path *epath) {
 			continue
 		}
 		if len(el.Value) > 0 && !st.written[el] {
-			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: el.Value})
+			st.scan = append(st.scan, scanItem{path: p, vr: el.VR, b: st.scanForm(el)})
 		}
 	}
 }
@@ -593,7 +613,7 @@ func (st *state) residueMatcher() *matcher {
 	st.excluded = excluded
 	drop := func(i int) { excluded[i] = true }
 	for _, k := range st.kept {
-		matchEach(m, k, drop)
+		matchEach(m, folded(k), drop)
 	}
 	for _, k := range st.keptValues {
 		matchEach(m, k, drop)
@@ -607,4 +627,80 @@ func (st *state) residueMatcher() *matcher {
 		matchEach(m, c.Meaning, drop)
 	}
 	return m
+}
+
+// plain reports a value that is ASCII with no escape sequence: its text is
+// its bytes under every character set screening cares about.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 || c == 0x1B {
+			return false
+		}
+	}
+	return true
+}
+
+// text returns an element's value decoded by the character set in force,
+// padding trimmed. ASCII values are not decoded.
+func (st *state) text(el *dicomx.Element) string {
+	if el == nil || plain(el.Value) {
+		return el.Str()
+	}
+	return el.Text(st.cs)
+}
+
+// textValues is text split into values (as Element.Strs splits them).
+func (st *state) textValues(el *dicomx.Element) []string {
+	if el == nil || plain(el.Value) {
+		return el.Strs()
+	}
+	return el.Texts(st.cs)
+}
+
+// folded is the residue scan's form of a decoded text: ASCII as it is (the
+// matcher folds ASCII case itself), anything else in textnorm's form.
+func folded(s string) string {
+	if ascii(s) {
+		return s
+	}
+	return textnorm.Fold(s)
+}
+
+// scanForm is what the residue scan searches in an output value: the bytes
+// of a binary or ASCII value, the folded decoded text of any other text.
+func (st *state) scanForm(el *dicomx.Element) []byte {
+	if !el.VR.IsText() || plain(el.Value) {
+		return el.Value
+	}
+	return []byte(textnorm.Fold(st.cs.Decode(el.Value, el.VR)))
+}
+
+// inItem runs f with the character set of item it in force: its own
+// Specific Character Set, if it has one, else the enclosing one.
+func (st *state) inItem(it *dicomx.Dataset, f func()) {
+	if it.Get(dicomx.TagSpecificCharacterSet) == nil {
+		f()
+		return
+	}
+	saved := st.cs
+	st.cs = dicomx.CharsetOf(it, saved)
+	f()
+	st.cs = saved
+}
+
+const wholeSlideMicroscopy = "1.2.840.10008.5.1.4.1.1.77.1.6"
+
+const tagImageType dicomx.Tag = 0x00080008
+
+// sanitizeCode keeps a coded string fit for an error message: letters,
+// digits, space and underscore, at most 16 characters (a CS value), so that
+// no free text entered where a code belongs is echoed.
+func sanitizeCode(s string) string {
+	b := make([]byte, 0, min(len(s), 16))
+	for i := 0; i < len(s) && len(b) < 16; i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ' ' || c == '_' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/textnorm"
 )
 
 //go:embed vocabulary.txt
@@ -33,9 +34,10 @@ func newVocabulary(extra []string) vocabulary {
 		}
 	}
 	// Upper-case forms too: most DICOM text is upper case, and an exact
-	// lookup needs no conversion.
+	// lookup needs no conversion; folded forms for text in other scripts.
 	for w := range v {
 		v[strings.ToUpper(w)] = true
+		v[textnorm.Fold(w)] = true
 	}
 	return v
 }
@@ -91,9 +93,14 @@ func tokens(s string) []string {
 }
 
 // looksLikeDate catches dates and long numbers written with separators
-// (2024-03-12, 12/03/2024, 2024.03.12), which tokenising would cut into
-// harmless-looking short numbers.
+// (2024-03-12, 12/03/2024, 2024.03.12) and dates in other layouts (spaces,
+// month names, 年月日), which tokenising would cut into harmless-looking
+// short numbers and words.
 func looksLikeDate(s string) bool {
+	return separatedNumbers(s) || len(textnorm.Dates(s)) > 0
+}
+
+func separatedNumbers(s string) bool {
 	var groups []int
 	n := 0
 	for i := 0; i <= len(s); i++ {
@@ -118,61 +125,117 @@ func looksLikeDate(s string) bool {
 }
 
 // identity holds what identifies this patient and study: name components,
-// IDs, accession, dates as written. Clean Descriptors and the allowlist
-// refuse any text containing one of them.
+// IDs, accession, dates. Clean Descriptors and the allowlist refuse any text
+// that mentions one of them. Everything is kept in textnorm's folded form,
+// decoded from the object's character set, so a name written in another
+// case, with or without diacritics, or in full-width forms is found.
 type identity struct {
-	words   map[string]bool // upper-case name components and IDs
-	strings []string        // upper-case IDs and dates (≥ 4 characters), matched as substrings
+	words    map[string]bool // folded name components and IDs, matched as words
+	strings  []string        // folded IDs and whole names (≥ 4 bytes), matched as substrings
+	unspaced []string        // folded name components in unspaced scripts, matched as substrings of squeezed text
+	dates    map[string]bool // YYYYMMDD, matched in any layout
 }
 
-func newIdentity() *identity { return &identity{words: map[string]bool{}} }
+func newIdentity() *identity {
+	return &identity{words: map[string]bool{}, dates: map[string]bool{}}
+}
 
+func (id *identity) reset() {
+	clear(id.words)
+	clear(id.dates)
+	id.strings, id.unspaced = id.strings[:0], id.unspaced[:0]
+}
+
+// addName adds a decoded person name.
 func (id *identity) addName(pn string) {
 	for _, w := range tokens(pn) {
-		if len([]rune(w)) >= 2 {
-			id.words[strings.ToUpper(w)] = true
+		f := textnorm.Fold(w)
+		switch {
+		case textnorm.HasUnspaced(f):
+			// One character of an unspaced script is a word, and it is
+			// found inside longer runs.
+			id.unspaced = append(id.unspaced, f)
+		case len([]rune(w)) >= 2:
+			id.words[f] = true
 		}
 	}
-	if n := NormalizeName(pn); len(n) >= 4 {
+	for _, c := range strings.FieldsFunc(pn, func(r rune) bool { return r == '^' || r == '=' }) {
+		if f := textnorm.Fold(strings.TrimSpace(c)); textnorm.HasUnspaced(f) {
+			id.unspaced = append(id.unspaced, textnorm.Squeeze(f))
+		}
+	}
+	if n := textnorm.Fold(NormalizeName(pn)); len(n) >= 4 {
 		id.strings = append(id.strings, n)
 	}
 }
 
+// addID adds a decoded identifier or date.
 func (id *identity) addID(s string) {
-	s = strings.ToUpper(trimPad(s))
+	s = textnorm.Fold(trimPad(s))
 	if s == "" {
 		return
 	}
+	if d, ok := textnorm.DA(s); ok {
+		id.dates[d] = true
+	}
 	id.words[s] = true
-	if len(s) >= 4 {
+	// A short number is a word only: inside a longer number it is no copy.
+	if len(s) >= 4 && !shortNumber(s) {
 		id.strings = append(id.strings, s)
 	}
 }
 
-// mentions reports whether text contains an identifier of this patient.
+// mentions reports whether decoded text contains an identifier of this
+// patient.
 func (id *identity) mentions(text string) bool {
 	if id == nil {
 		return false
 	}
-	if len(id.strings) == 0 && len(id.words) == 0 {
+	if len(id.strings) == 0 && len(id.words) == 0 && len(id.unspaced) == 0 && len(id.dates) == 0 {
 		return false
 	}
-	u := strings.ToUpper(text)
+	f := textnorm.Fold(text)
 	for _, s := range id.strings {
-		if strings.Contains(u, s) {
+		if strings.Contains(f, s) {
 			return true
 		}
 	}
+	if len(id.unspaced) > 0 && textnorm.HasUnspaced(f) {
+		sq := textnorm.Squeeze(f)
+		for _, u := range id.unspaced {
+			if strings.Contains(sq, u) {
+				return true
+			}
+		}
+	}
 	found := false
-	eachToken(u, func(w string) bool {
-		found = id.words[w]
-		return !found
-	})
+	if ascii(text) {
+		// Same offsets in text and its folded form: split at the case
+		// changes of the original, look up the folded words.
+		eachTokenAt(text, func(s, e int) bool {
+			found = id.words[f[s:e]]
+			return !found
+		})
+	} else {
+		for _, w := range tokens(text) {
+			if found = id.words[textnorm.Fold(w)]; found {
+				break
+			}
+		}
+	}
+	if !found && len(id.dates) > 0 {
+		for _, d := range textnorm.Dates(f) {
+			if found = id.dates[d]; found {
+				break
+			}
+		}
+	}
 	return found
 }
 
-// safeDescriptor reports whether every word of text is in the vocabulary or
-// is a short number, no date is written in it, and it names nobody.
+// safeDescriptor reports whether every word of decoded text is in the
+// vocabulary or is a short number, no date is written in it, and it names
+// nobody.
 func (v vocabulary) safeDescriptor(text string, id *identity) bool {
 	if looksLikeDate(text) || id.mentions(text) {
 		return false
@@ -184,7 +247,7 @@ func (v vocabulary) safeDescriptor(text string, id *identity) bool {
 			ok = len(w) <= 4
 		case len(w) == 1 || (len(w) <= 4 && len([]rune(w)) == 1):
 		default:
-			ok = v[w] || v[strings.ToLower(w)]
+			ok = v[w] || v[strings.ToLower(w)] || (!ascii(w) && v[textnorm.Fold(w)])
 		}
 		return ok
 	})
@@ -312,6 +375,39 @@ func asciiTokens(s string) []string {
 	return out
 }
 
+// eachTokenAt is eachToken for ASCII text, by offsets.
+func eachTokenAt(s string, f func(start, end int) bool) {
+	start := -1
+	for i := 0; i < len(s); i++ {
+		k := asciiKind(s[i])
+		if k == 0 {
+			if start >= 0 {
+				if !f(start, i) {
+					return
+				}
+				start = -1
+			}
+			continue
+		}
+		if start >= 0 {
+			pk := asciiKind(s[i-1])
+			if pk != k || (k == 1 && isLower(s[i-1]) && isUpper(s[i])) ||
+				(k == 1 && isUpper(s[i-1]) && isUpper(s[i]) && i+1 < len(s) && isLower(s[i+1])) {
+				if !f(start, i) {
+					return
+				}
+				start = -1
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		f(start, len(s))
+	}
+}
+
 // eachToken calls f with each word of s, as tokens splits it, until f
 // returns false; ASCII text is split without allocating.
 func eachToken(s string, f func(string) bool) {
@@ -323,33 +419,5 @@ func eachToken(s string, f func(string) bool) {
 		}
 		return
 	}
-	start := -1
-	for i := 0; i < len(s); i++ {
-		k := asciiKind(s[i])
-		if k == 0 {
-			if start >= 0 {
-				if !f(s[start:i]) {
-					return
-				}
-				start = -1
-			}
-			continue
-		}
-		if start >= 0 {
-			pk := asciiKind(s[i-1])
-			if pk != k || (k == 1 && isLower(s[i-1]) && isUpper(s[i])) ||
-				(k == 1 && isUpper(s[i-1]) && isUpper(s[i]) && i+1 < len(s) && isLower(s[i+1])) {
-				if !f(s[start:i]) {
-					return
-				}
-				start = -1
-			}
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		f(s[start:])
-	}
+	eachTokenAt(s, func(a, b int) bool { return f(s[a:b]) })
 }
