@@ -121,7 +121,8 @@ func tokenHex(m hash.Hash, tok string, buf []byte) string {
 	return hex.EncodeToString(m.Sum(buf)[:16])
 }
 
-// nameTokens: each name word of two or more letters, plus the words run
+// nameTokens: each name word of two or more letters (one, in scripts written
+// without spaces: 伟 in 王^伟), plus the words run
 // together (all of them in order and reversed, and every pair either way:
 // "doejohn", "johndoe"), so "John Doe", "DOE, John" and "JohnDoe" in lab
 // text all match.
@@ -130,7 +131,7 @@ func nameTokens(pn string) []string {
 	ws := words(normalize(pn))
 	var out []string
 	for _, w := range ws {
-		if len([]rune(w)) >= 2 && !isDigits(w) {
+		if (len([]rune(w)) >= 2 || unspacedChar(w)) && !isDigits(w) {
 			out = append(out, w)
 		}
 	}

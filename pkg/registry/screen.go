@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/printreg/printreg/pkg/textnorm"
 )
 
 // Screening rules. A refusal names the field and one of these, never the
@@ -62,18 +62,7 @@ var (
 	rePhone = regexp.MustCompile(`(?:\+\d{1,3}[\s.\-]?)?\(?\d{2,4}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,4}`)
 	reLong  = regexp.MustCompile(`\d(?:-?\d){5,}`)
 	reLabel = regexp.MustCompile(`\b(?:mrn|dob|ssn|nhs\s*(?:no|number)|date\s+of\s+birth|birth\s*date|born\s+on|medical\s+record|record\s+(?:no|number)|patient\s*(?:id|name|number)|accession)\b`)
-	// Dates: year first (1965-04-12, 1965/4/12, 1965.04.12), day or month
-	// first with a four-digit year (12.04.1965, 04/12/1965) or a two-digit
-	// one behind / or - (04/12/65), and month names (12 April 1965, Apr 12, 1965).
-	reDateYMD  = regexp.MustCompile(`\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b`)
-	reDateXY4  = regexp.MustCompile(`\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\b`)
-	reDateXY2  = regexp.MustCompile(`\b(\d{1,2})[-/](\d{1,2})[-/](\d{2})\b`)
-	reDate8    = regexp.MustCompile(`\b((?:19|20)\d{2})(\d{2})(\d{2})\b`)
-	reDateDMon = regexp.MustCompile(`(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+(\d{4})\b`)
-	reDateMonD = regexp.MustCompile(`(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b`)
 )
-
-var months = map[string]int{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12}
 
 // ScreenPatterns refuses text that looks like an identifier whatever the
 // case: e-mail addresses, telephone numbers, long digit runs (record
@@ -111,7 +100,7 @@ func patternRule(text string) string {
 		return RuleDicomName
 	case strings.Contains(text, "@") && reEmail.MatchString(text):
 		return RuleEmail
-	case digits >= 4 && len(dateCandidates(text)) > 0:
+	case len(textnorm.Dates(text)) > 0:
 		return RuleDate
 	case digits >= 8 && rePhone.MatchString(text):
 		return RulePhone
@@ -191,22 +180,15 @@ func (s *Screener) rule(text string) string {
 	return ""
 }
 
-// normalize folds case and strips diacritics (NFKD, marks dropped), so
-// "Müller", "MULLER" and "müller" give the same tokens.
+// normalize puts text in textnorm's comparison form: NFKC, Latin, Greek
+// and Cyrillic diacritics dropped, Unicode case folding, so "Müller",
+// "MULLER" and "müller" give the same tokens, and so do "ИВАНОВА" and
+// "Иванова".
 func normalize(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, " ")
 	}
-	d := norm.NFKD.String(s)
-	var b strings.Builder
-	b.Grow(len(d))
-	for _, r := range d {
-		if unicode.Is(unicode.Mn, r) {
-			continue
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
+	return textnorm.Fold(s)
 }
 
 // words splits normalised text into runs of letters and digits.
@@ -279,7 +261,7 @@ func candidates(text string) []string {
 	var out []string
 	add := func(t string) {
 		t = canonDigits(t)
-		if len([]rune(t)) < 2 || seen[t] {
+		if (len([]rune(t)) < 2 && !unspacedChar(t)) || seen[t] {
 			return
 		}
 		seen[t] = true
@@ -298,10 +280,51 @@ func candidates(text string) []string {
 			add(joined)
 		}
 	}
-	if strings.ContainsFunc(text, unicode.IsDigit) {
-		for _, d := range dateCandidates(text) {
-			add(d)
+	// Scripts written without spaces: a name is a substring of a longer
+	// run, so every run of up to maxUnspacedGram characters is a candidate
+	// (after closing the spaces a writer put between characters).
+	if n := normalize(text); textnorm.HasUnspaced(n) {
+		for _, run := range unspacedRuns(textnorm.Squeeze(n)) {
+			for i := range run {
+				for k := 1; k <= maxUnspacedGram && i+k <= len(run); k++ {
+					add(string(run[i : i+k]))
+				}
+			}
 		}
+	}
+	for _, d := range textnorm.Dates(text) {
+		add("date:" + d)
+	}
+	return out
+}
+
+// maxUnspacedGram is the longest run of unspaced-script characters tried as
+// one candidate: a family and a given name together.
+const maxUnspacedGram = 8
+
+// unspacedChar reports a single letter of an unspaced script, which is a
+// word of its own (王 in 王^伟).
+func unspacedChar(t string) bool {
+	r, n := utf8.DecodeRuneInString(t)
+	return n == len(t) && textnorm.Unspaced(r)
+}
+
+// unspacedRuns returns the maximal runs of unspaced-script letters in s.
+func unspacedRuns(s string) [][]rune {
+	var out [][]rune
+	var cur []rune
+	for _, r := range s {
+		if textnorm.Unspaced(r) {
+			cur = append(cur, r)
+			continue
+		}
+		if len(cur) > 0 {
+			out = append(out, cur)
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
 	}
 	return out
 }
@@ -309,66 +332,9 @@ func candidates(text string) []string {
 // parseDA reads a DICOM date (YYYYMMDD, also YYYY-MM-DD or YYYY.MM.DD) into
 // the canonical date token.
 func parseDA(s string) (string, bool) {
-	s = strings.NewReplacer("-", "", ".", "", "/", "").Replace(cleanRef(s))
-	if len(s) != 8 || !isDigits(s) {
+	d, ok := textnorm.DA(cleanRef(s))
+	if !ok {
 		return "", false
 	}
-	return dateToken(atoi(s[:4]), atoi(s[4:6]), atoi(s[6:]))
-}
-
-func dateToken(y, m, d int) (string, bool) {
-	if y < 1800 || y > 2199 || m < 1 || m > 12 || d < 1 || d > 31 {
-		return "", false
-	}
-	return fmt.Sprintf("date:%04d%02d%02d", y, m, d), true
-}
-
-func atoi(s string) int {
-	n := 0
-	for i := 0; i < len(s) && i < 9; i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return -1
-		}
-		n = n*10 + int(s[i]-'0')
-	}
-	return n
-}
-
-// dateCandidates returns the canonical tokens of every date text may spell.
-// Day-month order is ambiguous in 04/12/1965, so both readings are returned.
-func dateCandidates(text string) []string {
-	if len(text) > 4*maxScreenRunes {
-		text = text[:4*maxScreenRunes]
-	}
-	var out []string
-	add := func(y, m, d int) {
-		if t, ok := dateToken(y, m, d); ok {
-			out = append(out, t)
-		}
-	}
-	for _, m := range reDateYMD.FindAllStringSubmatch(text, -1) {
-		add(atoi(m[1]), atoi(m[2]), atoi(m[3]))
-	}
-	for _, m := range reDateXY4.FindAllStringSubmatch(text, -1) {
-		a, b, y := atoi(m[1]), atoi(m[2]), atoi(m[3])
-		add(y, b, a)
-		add(y, a, b)
-	}
-	for _, m := range reDateXY2.FindAllStringSubmatch(text, -1) {
-		a, b, y := atoi(m[1]), atoi(m[2]), atoi(m[3])
-		for _, c := range []int{1900, 2000} {
-			add(c+y, b, a)
-			add(c+y, a, b)
-		}
-	}
-	for _, m := range reDate8.FindAllStringSubmatch(text, -1) {
-		add(atoi(m[1]), atoi(m[2]), atoi(m[3]))
-	}
-	for _, m := range reDateDMon.FindAllStringSubmatch(text, -1) {
-		add(atoi(m[3]), months[strings.ToLower(m[2])], atoi(m[1]))
-	}
-	for _, m := range reDateMonD.FindAllStringSubmatch(text, -1) {
-		add(atoi(m[3]), months[strings.ToLower(m[1])], atoi(m[2]))
-	}
-	return out
+	return "date:" + d, true
 }

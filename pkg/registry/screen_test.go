@@ -179,3 +179,39 @@ func TestScreenAnonymisedUpstream(t *testing.T) {
 		t.Error("patterns are not applied")
 	}
 }
+
+// TestScreenEveryScript: a patient whose name reached the worker in another
+// character set (decoded to Unicode) is found in lab text written in any
+// case or form, in scripts with and without spaces; text that names nobody
+// in the same script passes.
+func TestScreenEveryScript(t *testing.T) {
+	r := testRegistry(t, Config{})
+	cases := []struct {
+		pn        string
+		hits      []string
+		harmless  string
+		birthDate string
+	}{
+		{"GRÜNWALD^GRETE", []string{"Shown to Mr Grünwald before surgery", "grunwald", "GRUENWALD? no: GRÜNWALD"}, "Zeigen vor der Operation", ""},
+		{"ИВАНОВА^МАРИЯ", []string{"Иванова бедро", "для ивановой? нет: Иванова", "МАРИЯ"}, "Печень и бедро", ""},
+		{"ΠΑΠΑΔΟΠΟΥΛΟΥ^ΕΛΕΝΗ", []string{"κα Παπαδοπούλου", "Ελένη"}, "Ήπαρ", ""},
+		{"王^伟", []string{"王伟 胸部", "CT 王 伟", "伟"}, "肝脏模型", ""},
+		{"张^三", []string{"患者张三", "张三"}, "肝脏模型", ""},
+		{"Yamada^Tarou=山田^太郎=やまだ^たろう", []string{"CT 山 田", "山田様", "ヤマダ? no: やまだ", "yamada"}, "肝臓モデル", ""},
+		{"Hong^Gildong=洪^吉洞=홍^길동", []string{"홍길동 환자", "홍 길동"}, "간 모델", ""},
+		{"SMITH^ANNA", []string{"CT 1970 03 14", "14 MAR 1970", "1970年3月14日", "14. März 1970"}, "CT chest", "19700314"},
+	}
+	for _, c := range cases {
+		s := screenerFor(t, r, Identifiers{PatientName: c.pn, PatientID: "PID-4477", BirthDate: c.birthDate})
+		for _, text := range c.hits {
+			err := s.Screen("lab.comment", text)
+			var se *ScreenError
+			if !errors.As(err, &se) || se.Rule != RuleCaseIdentifier {
+				t.Errorf("%s: Screen(%q) = %v, want %s", c.pn, text, err, RuleCaseIdentifier)
+			}
+		}
+		if err := s.Screen("lab.comment", c.harmless); err != nil {
+			t.Errorf("%s: harmless %q refused: %v", c.pn, c.harmless, err)
+		}
+	}
+}
