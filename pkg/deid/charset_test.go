@@ -103,7 +103,9 @@ func charsetCanaries() map[string]charsetCanary {
 // protocol, comments, ROI names, segment labels and SR text mention the
 // family name in another case or form, as people write them.
 func charsetCT(t testing.TB, c charsetCanary) []byte {
-	e := func(tag dicomx.Tag, vr dicomx.VR, s string) *dicomx.Element { return dicomx.NewBytes(tag, vr, c.enc(s)) }
+	e := func(tag dicomx.Tag, vr dicomx.VR, s string) *dicomx.Element {
+		return dicomx.NewBytes(tag, vr, c.enc(s))
+	}
 	els := []*dicomx.Element{
 		txt(0x00080005, dicomx.VRCS, c.terms...),
 		txt(tagSOPClassUID, dicomx.VRUI, dicomx.CTImageStorage),

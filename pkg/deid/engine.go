@@ -39,14 +39,14 @@ type Engine struct {
 	refuseMod map[string]bool
 	// declareMod are modalities refused unless Burned In Annotation is NO.
 	declareMod map[string]bool
-	on        [numOptions]bool
-	limits    dicomx.Limits
-	method    string
-	writers   sync.Pool         // *bufio.Writer, 64 KiB
-	matchers  sync.Pool         // *matcher, reused by the residue scan
-	states    sync.Pool         // *state
-	memo      memo              // keyed values met again in the next objects of a study
-	inserts   []*dicomx.Element // provenance elements of an object without method codes
+	on         [numOptions]bool
+	limits     dicomx.Limits
+	method     string
+	writers    sync.Pool         // *bufio.Writer, 64 KiB
+	matchers   sync.Pool         // *matcher, reused by the residue scan
+	states     sync.Pool         // *state
+	memo       memo              // keyed values met again in the next objects of a study
+	inserts    []*dicomx.Element // provenance elements of an object without method codes
 }
 
 // memo remembers recent keyed derivations (UIDs of a study and series,
@@ -92,11 +92,11 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		key:       key,
-		prof:      p,
-		vocab:     newVocabulary(p.Vocabulary),
-		allow:     map[dicomx.Tag]bool{},
-		refuseSOP: map[string]bool{},
+		key:        key,
+		prof:       p,
+		vocab:      newVocabulary(p.Vocabulary),
+		allow:      map[dicomx.Tag]bool{},
+		refuseSOP:  map[string]bool{},
 		refuseMod:  map[string]bool{},
 		declareMod: map[string]bool{},
 		on:         p.enabled(),
