@@ -97,6 +97,8 @@ func FuzzMeasureOBJ(f *testing.F) {
 
 func FuzzMeasure3MF(f *testing.F) {
 	seed(f, ".3mf")
+	// a directory claiming 200 times the real compressed size
+	f.Add(rewriteDirSize(f, spacesPackage(f, 2<<20), "3D/3dmodel.model", dirCompressed, 200, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkMeasure(t, b, fuzzOptions(ThreeMF))
 	})

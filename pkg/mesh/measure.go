@@ -16,10 +16,16 @@ type Limits struct {
 	MaxTriangles int64
 	// MaxVertices per mesh (unique vertices).
 	MaxVertices int64
-	// MaxUncompressed caps the bytes inflated from a 3MF package in all.
-	MaxUncompressed int64
-	// MaxRatio caps the inflation ratio of a 3MF part larger than 1 MiB
-	// (zip bombs reach 1000:1; mesh XML stays well under 50:1).
+	// MaxUncompressed caps the bytes inflated from a 3MF package in all,
+	// MaxPartUncompressed those inflated from one part. Both count the
+	// bytes the decompressor actually produces; the sizes the zip directory
+	// declares only ever refuse a part early.
+	MaxUncompressed     int64
+	MaxPartUncompressed int64
+	// MaxRatio caps the inflation ratio of a 3MF part once it has produced
+	// more than 1 MiB: bytes produced over compressed bytes actually read
+	// from the file, checked as it inflates (zip bombs reach 1000:1; mesh
+	// XML stays well under 50:1).
 	MaxRatio int64
 	// MaxParts caps the entries of a 3MF package; MaxModelParts the model
 	// parts one package may reference through the production extension.
@@ -33,13 +39,14 @@ type Limits struct {
 // spare.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxTriangles:    50_000_000,
-		MaxVertices:     50_000_000,
-		MaxUncompressed: 8 << 30,
-		MaxRatio:        200,
-		MaxParts:        10_000,
-		MaxModelParts:   1024,
-		MaxDepth:        32,
+		MaxTriangles:        50_000_000,
+		MaxVertices:         50_000_000,
+		MaxUncompressed:     512 << 20,
+		MaxPartUncompressed: 512 << 20,
+		MaxRatio:            200,
+		MaxParts:            10_000,
+		MaxModelParts:       1024,
+		MaxDepth:            32,
 	}
 }
 
@@ -54,6 +61,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxUncompressed <= 0 {
 		l.MaxUncompressed = d.MaxUncompressed
+	}
+	if l.MaxPartUncompressed <= 0 {
+		l.MaxPartUncompressed = d.MaxPartUncompressed
 	}
 	if l.MaxRatio <= 0 {
 		l.MaxRatio = d.MaxRatio

@@ -20,12 +20,28 @@ const (
 )
 
 // opcPackage is a 3MF package opened for reading: the zip directory with
-// every part name checked, and caps on what may be inflated.
+// every part name checked, and caps on what may be inflated. It is read by
+// one goroutine, one part at a time.
 type opcPackage struct {
 	zr       *zip.Reader
+	src      *countedAt
 	parts    map[string]*zip.File // by lower-case part name without the leading '/'
 	lim      Limits
-	inflated int64
+	inflated int64 // bytes produced by inflating parts, all parts together
+}
+
+// countedAt counts the bytes actually read from the package file, so that
+// a part's compression ratio is computed from what was read rather than
+// from the sizes its directory entry declares.
+type countedAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countedAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(b, off)
+	c.n += int64(n)
+	return n, err
 }
 
 // zipEntries reads the entry count from the end-of-central-directory
@@ -73,14 +89,15 @@ func openPackage(r io.ReaderAt, size int64, lim Limits) (*opcPackage, error) {
 	} else if n > uint64(lim.MaxParts) {
 		return nil, tooLarge(ThreeMF, "package has %d entries, more than the limit of %d", n, lim.MaxParts)
 	}
-	zr, err := zip.NewReader(r, size)
+	src := &countedAt{r: r}
+	zr, err := zip.NewReader(src, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, malformed(ThreeMF, "not a valid zip package")
 	}
 	if len(zr.File) > lim.MaxParts {
 		return nil, tooLarge(ThreeMF, "package has more than %d entries", lim.MaxParts)
 	}
-	p := &opcPackage{zr: zr, parts: make(map[string]*zip.File, len(zr.File)), lim: lim}
+	p := &opcPackage{zr: zr, src: src, parts: make(map[string]*zip.File, len(zr.File)), lim: lim}
 	for _, f := range zr.File {
 		name := f.Name
 		if strings.HasSuffix(name, "/") && f.UncompressedSize64 == 0 {
@@ -140,19 +157,25 @@ func (p *opcPackage) has(part string) bool {
 	return ok
 }
 
-// open inflates a part through the caps: its declared size against what is
-// left of the package budget, its ratio, and the bytes actually produced.
+// ratioFloor is how much a part inflates before its ratio is checked:
+// small parts compress well without being bombs.
+const ratioFloor = 1 << 20
+
+// open inflates a part through the caps. A part whose directory entry
+// declares more than the caps allow is refused at once (archive/zip never
+// delivers a size other than the declared one without failing); otherwise
+// the caps and the ratio are checked on the bytes really inflated and read
+// as the part is consumed, whatever the directory says.
 func (p *opcPackage) open(part string) (io.ReadCloser, error) {
 	f := p.parts[strings.ToLower(strings.TrimPrefix(part, "/"))]
 	if f == nil {
 		return nil, malformed(ThreeMF, "a referenced part is missing from the package")
 	}
-	left := p.lim.MaxUncompressed - p.inflated
-	if f.UncompressedSize64 > uint64(max(left, 0)) {
-		return nil, tooLarge(ThreeMF, "a part inflates to %d bytes, over the remaining budget of %d bytes", f.UncompressedSize64, left)
+	if f.UncompressedSize64 > uint64(p.lim.MaxPartUncompressed) {
+		return nil, tooLarge(ThreeMF, "a part declares %d inflated bytes, over the limit of %d bytes per part", f.UncompressedSize64, p.lim.MaxPartUncompressed)
 	}
-	if f.UncompressedSize64 > 1<<20 && f.UncompressedSize64 > uint64(p.lim.MaxRatio)*max(f.CompressedSize64, 1) {
-		return nil, tooLarge(ThreeMF, "a part inflates %d times its compressed size (zip bomb guard, limit %d)", f.UncompressedSize64/max(f.CompressedSize64, 1), p.lim.MaxRatio)
+	if left := p.lim.MaxUncompressed - p.inflated; f.UncompressedSize64 > uint64(max(left, 0)) {
+		return nil, tooLarge(ThreeMF, "a part declares %d inflated bytes, over the remaining budget of %d bytes", f.UncompressedSize64, left)
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -161,23 +184,34 @@ func (p *opcPackage) open(part string) (io.ReadCloser, error) {
 		}
 		return nil, malformed(ThreeMF, "a part cannot be opened")
 	}
-	return &capReader{rc: rc, p: p, left: int64(f.UncompressedSize64)}, nil
+	return &capReader{rc: rc, p: p}, nil
 }
 
-// capReader counts inflated bytes against the part's declared size and the
-// package budget; archive/zip checks sizes and CRCs as well.
+// capReader counts what a part really costs: the bytes it inflates to,
+// against the part and package caps, and the compressed bytes read from
+// the file for it, for the ratio. archive/zip checks the declared size and
+// the CRC as well.
 type capReader struct {
-	rc   io.ReadCloser
-	p    *opcPackage
-	left int64
+	rc       io.ReadCloser
+	p        *opcPackage
+	inflated int64
+	read     int64 // compressed bytes read (the decompressor reads ahead by at most 4 KiB)
 }
 
 func (c *capReader) Read(b []byte) (int, error) {
+	p := c.p
+	at := p.src.n
 	n, err := c.rc.Read(b)
-	c.left -= int64(n)
-	c.p.inflated += int64(n)
-	if c.left < 0 || c.p.inflated > c.p.lim.MaxUncompressed {
-		return n, tooLarge(ThreeMF, "inflated data exceeds the declared size or the %d-byte budget", c.p.lim.MaxUncompressed)
+	c.read += p.src.n - at
+	c.inflated += int64(n)
+	p.inflated += int64(n)
+	switch {
+	case c.inflated > p.lim.MaxPartUncompressed:
+		return n, tooLarge(ThreeMF, "a part inflates to more than %d bytes, the limit per part", p.lim.MaxPartUncompressed)
+	case p.inflated > p.lim.MaxUncompressed:
+		return n, tooLarge(ThreeMF, "the package inflates to more than its %d-byte budget", p.lim.MaxUncompressed)
+	case c.inflated > ratioFloor && c.inflated/max(c.read, 1) > p.lim.MaxRatio:
+		return n, tooLarge(ThreeMF, "a part inflates %d times the compressed bytes read for it (zip bomb guard, limit %d)", c.inflated/max(c.read, 1), p.lim.MaxRatio)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		var fe *FormatError
