@@ -97,8 +97,11 @@ func FuzzMeasureOBJ(f *testing.F) {
 
 func FuzzMeasure3MF(f *testing.F) {
 	seed(f, ".3mf")
-	// a directory claiming 200 times the real compressed size
+	// a directory claiming 200 times the real compressed size, and
+	// packages of several objects and instances
 	f.Add(rewriteDirSize(f, spacesPackage(f, 2<<20), "3D/3dmodel.model", dirCompressed, 200, 0))
+	f.Add(threeMF(f, stripObjects(3, 40, false)))
+	f.Add(threeMF(f, stripObjects(3, 40, true)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkMeasure(t, b, fuzzOptions(ThreeMF))
 	})

@@ -126,7 +126,9 @@ type obj3mf struct {
 	mesh   *indexedMesh
 	comps  []ref3mf
 	state  uint8 // 0 new, 1 being expanded, 2 expanded
-	tris   int64 // triangles once expanded (saturating)
+	tris   int64 // triangles placed with its components, once expanded (saturating)
+	verts  int64 // vertices likewise
+	insts  int64 // objects placed: itself and its components' (saturating)
 	height int   // component levels below
 }
 
@@ -139,10 +141,35 @@ type ref3mf struct {
 	ident    bool
 }
 
-// pkgBudget counts what a package holds, across its parts.
+// pkgBudget counts what a package holds, across all its objects and model
+// parts: triangles and vertices against MaxTriangles and MaxVertices, and
+// the bytes reserved for their tables against MaxMeshBytes.
 type pkgBudget struct {
 	triangles int64
+	vertices  int64
+	bytes     int64
 	resources int
+}
+
+// grow makes room in a vertex or triangle table (elements of size bytes)
+// for n more elements: by doubling, as growF64 does, but never past 1/share
+// of what the package's MaxMeshBytes leaves for the table, and charges the
+// budget for the growth. Vertex tables take at most half of what is left,
+// keeping room for the triangles that follow them. It fails when the
+// elements do not fit.
+func grow[T float64 | uint32](s []T, n int, size int64, share int64, b *pkgBudget, lim *Limits) ([]T, error) {
+	if cap(s)-len(s) >= n {
+		return s, nil
+	}
+	held := int64(cap(s)) * size
+	c := min(int64(max(2*cap(s), len(s)+n, 1024)), (lim.MaxMeshBytes-(b.bytes-held))/share/size)
+	if c < int64(len(s)+n) {
+		return s, tooLarge(ThreeMF, "the package's vertex and triangle tables need more than %d bytes, the memory budget", lim.MaxMeshBytes)
+	}
+	ns := make([]T, len(s), c)
+	copy(ns, s)
+	b.bytes += c*size - held
+	return ns, nil
 }
 
 const (
@@ -542,7 +569,6 @@ func (p *modelParser) countBeams() error {
 
 func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 	x := p.x
-	maxV := int(min(p.lim.MaxVertices, maxVertexID))
 	for {
 		ev, err := p.next()
 		if err != nil {
@@ -578,10 +604,18 @@ func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 		if got != 7 {
 			return malformed(ThreeMF, "object %d: vertex %d needs x, y and z", o.id, len(ms.xyz)/3)
 		}
-		if len(ms.xyz)/3 >= maxV {
-			return tooLarge(ThreeMF, "object %d has more than %d vertices", o.id, maxV)
+		if len(ms.xyz)/3 >= maxVertexID {
+			return tooLarge(ThreeMF, "object %d has more than %d vertices", o.id, maxVertexID)
 		}
-		ms.xyz = append(growF64(ms.xyz, 3), c[0], c[1], c[2])
+		if p.budget.vertices++; p.budget.vertices > p.lim.MaxVertices {
+			return tooLarge(ThreeMF, "package holds more than %d vertices", p.lim.MaxVertices)
+		}
+		if cap(ms.xyz)-len(ms.xyz) < 3 {
+			if ms.xyz, err = grow(ms.xyz, 3, 8, 2, p.budget, &p.lim); err != nil {
+				return err
+			}
+		}
+		ms.xyz = append(ms.xyz, c[0], c[1], c[2])
 		if ev, err := p.next(); err != nil {
 			return err
 		} else if ev == xmlStart {
@@ -630,11 +664,15 @@ func (p *modelParser) triangles(o *obj3mf, ms *indexedMesh) error {
 		if got != 7 {
 			return malformed(ThreeMF, "object %d: triangle %d needs v1, v2 and v3", o.id, len(ms.tri)/3)
 		}
-		p.budget.triangles++
-		if p.budget.triangles > p.lim.MaxTriangles {
+		if p.budget.triangles++; p.budget.triangles > p.lim.MaxTriangles {
 			return tooLarge(ThreeMF, "package holds more than %d triangles", p.lim.MaxTriangles)
 		}
-		ms.tri = append(growU32(ms.tri, 3), v[0], v[1], v[2])
+		if cap(ms.tri)-len(ms.tri) < 3 {
+			if ms.tri, err = grow(ms.tri, 3, 4, 1, p.budget, &p.lim); err != nil {
+				return err
+			}
+		}
+		ms.tri = append(ms.tri, v[0], v[1], v[2])
 		if ev, err := p.next(); err != nil {
 			return err
 		} else if ev == xmlStart {
@@ -871,8 +909,9 @@ func (b *build3mf) resolve(from *model3mf, r *ref3mf) (*obj3mf, error) {
 	return o, nil
 }
 
-// expand counts the triangles an object places, with its components, and
-// finds cycles and excessive nesting before any geometry is computed.
+// expand counts the triangles, vertices and objects an object places, with
+// its components, and finds cycles and excessive nesting before any
+// geometry is computed.
 func (b *build3mf) expand(o *obj3mf) error {
 	switch o.state {
 	case 2:
@@ -881,8 +920,10 @@ func (b *build3mf) expand(o *obj3mf) error {
 		return malformed(ThreeMF, "components of object %d form a cycle", o.id)
 	}
 	o.state = 1
+	o.insts = 1
 	if o.mesh != nil {
 		o.tris = int64(len(o.mesh.tri) / 3)
+		o.verts = int64(len(o.mesh.xyz) / 3)
 	}
 	for i := range o.comps {
 		c, err := b.resolve(o.part, &o.comps[i])
@@ -893,6 +934,8 @@ func (b *build3mf) expand(o *obj3mf) error {
 			return err
 		}
 		o.tris = min(o.tris+c.tris, math.MaxInt64/4)
+		o.verts = min(o.verts+c.verts, math.MaxInt64/4)
+		o.insts = min(o.insts+c.insts, math.MaxInt64/4)
 		o.height = max(o.height, c.height+1)
 		if o.height > b.lim.MaxDepth {
 			return tooLarge(ThreeMF, "components nested deeper than %d levels", b.lim.MaxDepth)
@@ -922,7 +965,7 @@ func measure3MF(ctx context.Context, r io.ReaderAt, size int64, lim Limits) (*Re
 	}
 	unit, scale, _ := unitScale(root.unit)
 	rep.Units, b.scale = unit, scale
-	var placed int64
+	var placed, placedV, placedN int64
 	objs := make([]*obj3mf, len(root.items))
 	for i := range root.items {
 		o, err := b.resolve(root, &root.items[i])
@@ -933,8 +976,15 @@ func measure3MF(ctx context.Context, r io.ReaderAt, size int64, lim Limits) (*Re
 			return nil, err
 		}
 		placed = min(placed+o.tris, math.MaxInt64/4)
-		if placed > lim.MaxTriangles {
+		placedV = min(placedV+o.verts, math.MaxInt64/4)
+		placedN = min(placedN+o.insts, math.MaxInt64/4)
+		switch {
+		case placed > lim.MaxTriangles:
 			return nil, tooLarge(ThreeMF, "build places more than %d triangles", lim.MaxTriangles)
+		case placedV > lim.MaxVertices:
+			return nil, tooLarge(ThreeMF, "build places more than %d vertices", lim.MaxVertices)
+		case placedN > maxResources:
+			return nil, tooLarge(ThreeMF, "build places more than %d objects", maxResources)
 		}
 		if o.typ == "other" {
 			rep.warn("a build item places an object of type other")

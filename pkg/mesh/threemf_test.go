@@ -36,6 +36,10 @@ func TestThreeMFHostile(t *testing.T) {
 		}
 		return model("millimeter", b.String(), `<item objectid="10"/>`)
 	}
+	emptyFan := func() string {
+		// the same with an object that has no vertices or triangles
+		return strings.Replace(fan(), cube, `<object id="1"><mesh><vertices/><triangles/></mesh></object>`, 1)
+	}
 	withRels := func(rels string, files ...string) []byte {
 		return zipFiles(t, append([]string{"[Content_Types].xml", contentTypesXML, "_rels/.rels", rels}, files...)...)
 	}
@@ -61,6 +65,7 @@ func TestThreeMFHostile(t *testing.T) {
 		{"self reference", threeMF(t, model("millimeter", `<object id="1"><components><component objectid="1"/></components></object>`, `<item objectid="1"/>`)), ErrMalformed, "cycle"},
 		{"deep nesting", threeMF(t, deep(40)), ErrTooLarge, "nested deeper"},
 		{"component explosion", threeMF(t, fan()), ErrTooLarge, "places more than"},
+		{"explosion of empty objects", threeMF(t, emptyFan()), ErrTooLarge, "build places more than 1048576 objects"},
 		{"bad vertex index", threeMF(t, model("millimeter", `<object id="1"><mesh><vertices><vertex x="0" y="0" z="0"/><vertex x="1" y="0" z="0"/><vertex x="0" y="1" z="0"/></vertices><triangles><triangle v1="0" v2="1" v3="7"/></triangles></mesh></object>`, `<item objectid="1"/>`)), ErrMalformed, "refers to vertex 7"},
 		{"negative index", threeMF(t, model("millimeter", `<object id="1"><mesh><vertices><vertex x="0" y="0" z="0"/></vertices><triangles><triangle v1="0" v2="-1" v3="0"/></triangles></mesh></object>`, `<item objectid="1"/>`)), ErrMalformed, "not a valid number"},
 		{"NaN coordinate", threeMF(t, strings.Replace(good, `x="10"`, `x="NaN"`, 1)), ErrMalformed, "not a number"},
