@@ -26,6 +26,11 @@ type Limits struct {
 	// MaxInflatedBytes bounds a deflated dataset after inflation
 	// (default 4 GiB).
 	MaxInflatedBytes int64
+	// MaxHeldBytes bounds the values one reader holds in memory in total:
+	// header values at every depth and loaded bulk values (default 256
+	// MiB). MaxValueBytes alone would let a small deflated object hold
+	// many values just under it.
+	MaxHeldBytes int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -44,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxInflatedBytes <= 0 {
 		l.MaxInflatedBytes = 4 << 30
 	}
+	if l.MaxHeldBytes <= 0 {
+		l.MaxHeldBytes = 256 << 20
+	}
 	return l
 }
 
@@ -56,6 +64,9 @@ type Options struct {
 	LoadBulk func(Tag) bool
 	// BufferSize is the read buffer (default 16 KiB).
 	BufferSize int
+	// Hold, when set, reserves every value held against a process-wide
+	// Budget (ErrBusy when it stays full).
+	Hold *Hold
 }
 
 // Reader reads one DICOM object element by element. Sequences are read whole
@@ -73,6 +84,26 @@ type Reader struct {
 	arena    arena
 	slab     []Element
 	done     bool
+	held     int64 // value bytes loaded so far, against MaxHeldBytes
+}
+
+// Held reports the value bytes this reader has loaded into memory.
+func (r *Reader) Held() int64 { return r.held }
+
+// hold accounts for n more value bytes about to be loaded at off.
+func (r *Reader) hold(off int64, t Tag, n int64) error {
+	if r.held+n > r.lim.MaxHeldBytes {
+		return tooLarge(off, t, "the object's values held in memory exceed the %d-byte limit", r.lim.MaxHeldBytes)
+	}
+	if err := r.opt.Hold.reserve(n); err != nil {
+		var fe *FormatError
+		if errors.As(err, &fe) {
+			fe.Offset, fe.Tag = off, t
+		}
+		return err
+	}
+	r.held += n
+	return nil
 }
 
 // NewReader reads the preamble and file meta of an object of size bytes
@@ -308,7 +339,7 @@ func (r *Reader) ReadValue() ([]byte, error) {
 		return v, nil
 	}
 	var buf bytes.Buffer
-	lw := &capWriter{w: &buf, left: r.lim.MaxValueBytes}
+	lw := &capWriter{w: &buf, left: r.lim.MaxValueBytes, hold: r.holder(e)}
 	if _, err := r.CopyValue(lw); err != nil {
 		if lw.over {
 			return nil, tooLarge(e.Offset, e.Tag, "encapsulated value is over the %d-byte limit for values held in memory", r.lim.MaxValueBytes)
@@ -427,7 +458,7 @@ func (r *Reader) readElement(depth int, end int64, en enc, _ *Dataset) (*Element
 				return e, nil
 			}
 			var buf bytes.Buffer
-			if _, err := r.copyFragments(e, &capWriter{w: &buf, left: r.lim.MaxValueBytes}, end); err != nil {
+			if _, err := r.copyFragments(e, &capWriter{w: &buf, left: r.lim.MaxValueBytes, hold: r.holder(e)}, end); err != nil {
 				return nil, err
 			}
 			e.Value = buf.Bytes()
@@ -564,6 +595,9 @@ func (r *Reader) readValueBytes(t Tag, n int64) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	if err := r.hold(r.src.pos, t, n); err != nil {
+		return nil, err
+	}
 	if r.src.limit < 0 {
 		v, err := r.src.readGrowing(n)
 		if err != nil {
@@ -641,11 +675,13 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// capWriter refuses to grow past left bytes.
+// capWriter refuses to grow past left bytes, and accounts for what it
+// holds through hold.
 type capWriter struct {
 	w    io.Writer
 	left int64
 	over bool
+	hold func(n int64) error
 }
 
 func (c *capWriter) Write(p []byte) (int, error) {
@@ -653,8 +689,18 @@ func (c *capWriter) Write(p []byte) (int, error) {
 		c.over = true
 		return 0, &FormatError{Kind: ErrTooLarge, Reason: "value is over the limit for values held in memory"}
 	}
+	if c.hold != nil {
+		if err := c.hold(int64(len(p))); err != nil {
+			return 0, err
+		}
+	}
 	c.left -= int64(len(p))
 	return c.w.Write(p)
+}
+
+// holder accounts for the bytes of e's value as they are loaded.
+func (r *Reader) holder(e *Element) func(int64) error {
+	return func(n int64) error { return r.hold(e.Offset, e.Tag, n) }
 }
 
 func printable(b []byte) string {

@@ -120,7 +120,9 @@ func (s *source) readInto(p []byte) error {
 // allocate more than the input holds.
 func (s *source) readGrowing(n int64) ([]byte, error) {
 	const chunk = 64 << 10
-	var out []byte
+	// Up to 1 MiB is allocated at once (the caller has accounted for n);
+	// beyond that the buffer grows with what arrives.
+	out := make([]byte, 0, min(n, 1<<20))
 	for int64(len(out)) < n {
 		want := n - int64(len(out))
 		if want > chunk {
