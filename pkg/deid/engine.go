@@ -222,7 +222,9 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 	// A small read buffer: a header rarely needs more, and whatever the
 	// buffer holds past it is pixel data that would pass through user
 	// space instead of being copied by the kernel.
-	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits, BufferSize: readBuffer})
+	// The object's values are reserved against the process's memory
+	// budget when the caller's context carries a hold (dicomx.WithHold).
+	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: e.limits, BufferSize: readBuffer, Hold: dicomx.HoldFrom(ctx)})
 	if err != nil {
 		return nil, fmt.Errorf("deid: reading DICOM: %w", err)
 	}

@@ -2,6 +2,7 @@ package deid
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/printreg/printreg/pkg/dicomx"
 )
@@ -19,9 +20,28 @@ var codeAttributes = map[dicomx.Tag]bool{
 	0x00080060: true, // Modality
 }
 
+// maxPattern bounds a residue pattern: a copy of a longer value starts with
+// its first maxPattern bytes, and a huge removed value (a hostile object's
+// text) must not be copied, folded and searched for whole.
+const maxPattern = 1024
+
+// maxPatternSource is how much of a removed value patterns are taken from:
+// enough for the first maxPattern bytes of each of its values.
+const maxPatternSource = 16 << 10
+
 // addPattern records a decoded original value, in the scan's folded form.
 func (st *state) addPattern(s string, from pos) {
-	s = folded(trimPad(s))
+	s = trimPad(s)
+	if len(s) > maxPattern {
+		s = strings.Clone(s[:maxPattern])
+		for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
+			s = s[:len(s)-1]
+		}
+		if len(s) > 0 {
+			s = s[:len(s)-1] // the last rune may be cut
+		}
+	}
+	s = folded(s)
 	if len(s) < minPattern {
 		return
 	}
@@ -42,6 +62,13 @@ func (st *state) addPatterns(el *dicomx.Element, vr dicomx.VR, path pos) {
 	}
 	if codeAttributes[el.Tag] || len(el.Value) == 0 {
 		return
+	}
+	if len(el.Value) > maxPatternSource {
+		// Patterns are prefixes of at most maxPattern bytes: a prefix of the
+		// value gives them all without copying a huge value.
+		short := *el
+		short.Value = el.Value[:maxPatternSource]
+		el = &short
 	}
 	switch {
 	case vr == dicomx.VRPN:

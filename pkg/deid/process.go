@@ -294,6 +294,10 @@ func (st *state) decidePrivate(el *dicomx.Element, vr dicomx.VR, sc *scope) deci
 	return decision{v: vKeep, rule: rule}
 }
 
+// maxScreenedText is the longest text Clean Descriptors and the allowlist
+// check read; longer text is no descriptor and is removed unread.
+const maxScreenedText = 64 << 10
+
 // dummyTexts are the values the engine writes in place of text; they are
 // never residue.
 var dummyTexts = []string{"ANONYMIZED", "19000101", "19000101000000", "000000", "ANON"}
@@ -435,6 +439,9 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		st.write(el, vr, []byte(s))
 		return true
 	case vClean:
+		if len(el.Value) > maxScreenedText {
+			return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": too long to be a descriptor")}, path, sc, inSR)
+		}
 		v := st.text(el)
 		if st.eng.vocab.safeDescriptor(v, st.id) {
 			st.note(path, el, vr, decision{v: vKeep, rule: st.why(d.rule, ": clean, kept")})
@@ -443,6 +450,9 @@ func (st *state) apply(el *dicomx.Element, vr dicomx.VR, d decision, path pos, s
 		}
 		return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": not clean")}, path, sc, inSR)
 	case vCheckText:
+		if len(el.Value) > maxScreenedText {
+			return st.apply(el, vr, decision{v: d.fallback, rule: st.why(d.rule, ": too long to be checked")}, path, sc, inSR)
+		}
 		v := st.text(el)
 		if !st.id.mentions(v) {
 			st.note(path, el, vr, d)
