@@ -158,7 +158,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	if o.progress != "never" {
 		prog = cli.NewProgress(stderr, "deid", o.progress == "always")
 	}
-	b := &batch{eng: eng, key: key, opt: o, prog: prog, sum: newSummary(prof)}
+	b := &batch{budget: cli.MemoryBudget(), eng: eng, key: key, opt: o, prog: prog, sum: newSummary(prof)}
 	start := time.Now()
 	b.run(ctx, fs.Args())
 	if prog != nil {
@@ -253,13 +253,15 @@ func (s *summary) finish(d time.Duration) {
 }
 
 type batch struct {
-	eng  *deid.Engine
-	key  *sitekey.Key
-	opt  options
-	prog *cli.Progress
-	mu   sync.Mutex // guards sum
-	sum  *summary
-	dirs sync.Map // output directories already created
+	// budget is the memory the files de-identified at once share.
+	budget *dicomx.Budget
+	eng    *deid.Engine
+	key    *sitekey.Key
+	opt    options
+	prog   *cli.Progress
+	mu     sync.Mutex // guards sum
+	sum    *summary
+	dirs   sync.Map // output directories already created
 }
 
 func (b *batch) count(outcome, reason string, in, out int64) {
@@ -334,7 +336,9 @@ func (b *batch) quarantine(path, outcome, reason, detail string) {
 }
 
 func (b *batch) one(ctx context.Context, path string) {
-	in, out, err := b.deidentify(ctx, path)
+	hold := b.budget.Hold(time.Hour)
+	defer hold.Release()
+	in, out, err := b.deidentify(dicomx.WithHold(ctx, hold), path)
 	switch {
 	case err == nil:
 		b.count("deidentified", "", in, out)
@@ -349,8 +353,10 @@ func (b *batch) one(ctx context.Context, path string) {
 			outcome, reason, detail = "quarantined", re.Reason, re.Detail
 		case errors.Is(err, dicomx.ErrNotDICOM):
 			reason, detail = "not_dicom", "not a DICOM object"
-		case errors.Is(err, dicomx.ErrMalformed), errors.Is(err, dicomx.ErrUnsupported), errors.Is(err, dicomx.ErrTooLarge):
-			reason, detail = "unreadable_dicom", err.Error() // dicomx errors carry positions and tags only
+		case errors.Is(err, dicomx.ErrTooLarge):
+			reason, detail = "too_large", err.Error() // dicomx errors carry positions, tags and sizes only
+		case errors.Is(err, dicomx.ErrMalformed), errors.Is(err, dicomx.ErrUnsupported):
+			reason, detail = "unreadable_dicom", err.Error()
 		case errors.Is(err, errTooBig):
 			reason, detail = "too_large", err.Error()
 		case errors.Is(err, errInput):

@@ -84,6 +84,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	defer stop()
 
 	opt := extract.Options{
+		Budget:         cli.MemoryBudget(),
 		Workers:        *workers,
 		Series:         dicomx.SeriesOptions{ThinSliceMaxMM: *thin},
 		MaxObjectBytes: *maxBytes,

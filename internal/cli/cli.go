@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomx"
 )
 
 // Version is set at build time with -ldflags "-X github.com/printreg/printreg/internal/cli.Version=…".
@@ -95,4 +98,23 @@ func (p *Progress) Finish() {
 		p.print()
 		fmt.Fprintln(p.w)
 	}
+}
+
+// DefaultMemoryBudget is what the values of all objects a command reads at
+// once may hold (dicomx.Budget): with the Go runtime's soft limit below, it
+// keeps a process under 512 MiB whatever its inputs claim.
+const DefaultMemoryBudget = 320 << 20
+
+// softMemoryLimit is the Go runtime's soft memory limit a command sets when
+// GOMEMLIMIT does not: the collector then works harder rather than let the
+// heap double over the budget.
+const softMemoryLimit = 448 << 20
+
+// MemoryBudget returns the process's memory budget and sets the runtime's
+// soft memory limit unless GOMEMLIMIT is set.
+func MemoryBudget() *dicomx.Budget {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
+	return dicomx.NewBudget(DefaultMemoryBudget)
 }

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/mesh"
@@ -34,6 +35,9 @@ type Options struct {
 	MaxObjectBytes int64
 	// Mesh tunes model measurement (units assumed for STL and OBJ, limits).
 	Mesh mesh.Options
+	// Budget, when set, is the memory the files read at once share; a file
+	// waits for the others to give theirs back.
+	Budget *dicomx.Budget
 }
 
 // Result is what one file contributed. Exactly one of Instance (with optional
@@ -180,7 +184,10 @@ func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 			res.Err = err
 			return res
 		}
-		obj, err := dicomx.ReadMeta(bufio.NewReaderSize(f, 16<<10), st.Size(), dicomx.MetaOptions(opt.Limits))
+		mo := dicomx.MetaOptions(opt.Limits)
+		mo.Hold = opt.Budget.Hold(time.Hour)
+		defer mo.Hold.Release()
+		obj, err := dicomx.ReadMeta(bufio.NewReaderSize(f, 16<<10), st.Size(), mo)
 		if err != nil {
 			res.Err = err
 			return res

@@ -109,7 +109,9 @@ func TestHostileLengthsDoNotAllocate(t *testing.T) {
 			t.Errorf("case %d: allocated %d bytes for a %d-byte input", i, got, len(b))
 		}
 	}
-	// Unknown size (a deflated stream): values grow with the bytes received.
+	// Unknown size (a deflated stream): a length over MaxHeldBytes is
+	// refused before anything is allocated; one within it is allocated
+	// once (its untouched pages cost no memory) and no more.
 	var def bytes.Buffer
 	w := NewWriter(&def, SyntaxFor(DeflatedExplicitVRLittleEndian))
 	w.WriteFileHeader(nil, &Dataset{Elements: []*Element{NewText(TagTransferSyntaxUID, VRUI, DeflatedExplicitVRLittleEndian)}})
@@ -119,13 +121,23 @@ func TestHostileLengthsDoNotAllocate(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := ReadMeta(bytes.NewReader(def.Bytes()), int64(def.Len()), Options{})
+	_, err := ReadMeta(bytes.NewReader(def.Bytes()), int64(def.Len()), Options{Limits: Limits{MaxHeldBytes: 64 << 20}})
 	runtime.ReadMemStats(&after)
 	if err == nil {
 		t.Error("deflated hostile length accepted")
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 2<<20 {
 		t.Errorf("deflated: allocated %d bytes", got)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = ReadMeta(bytes.NewReader(def.Bytes()), int64(def.Len()), Options{})
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Error("deflated hostile length accepted")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 0x0FFFFFFF+2<<20 {
+		t.Errorf("deflated: allocated %d bytes, more than the declared length", got)
 	}
 }
 

@@ -115,29 +115,15 @@ func (s *source) readInto(p []byte) error {
 	return nil
 }
 
-// readGrowing reads n bytes when the stream size is unknown: the buffer grows
-// with the bytes actually received, so a false length cannot make it
-// allocate more than the input holds.
+// readGrowing reads n bytes when the stream size is unknown (a deflated
+// dataset). The caller has checked n against MaxHeldBytes and reserved it,
+// so the value is allocated once at its declared length: pages the stream
+// never fills are never touched, so a false length costs address space,
+// not memory, and a true one is not copied while it grows.
 func (s *source) readGrowing(n int64) ([]byte, error) {
-	const chunk = 64 << 10
-	// Up to 1 MiB is allocated at once (the caller has accounted for n);
-	// beyond that the buffer grows with what arrives.
-	out := make([]byte, 0, min(n, 1<<20))
-	for int64(len(out)) < n {
-		want := n - int64(len(out))
-		if want > chunk {
-			want = chunk
-		}
-		if err := s.fill(1); err != nil {
-			return nil, unexpected(err)
-		}
-		avail := int64(s.end - s.off)
-		if avail > want {
-			avail = want
-		}
-		out = append(out, s.buf[s.off:s.off+int(avail)]...)
-		s.off += int(avail)
-		s.pos += avail
+	out := make([]byte, n)
+	if err := s.readInto(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
