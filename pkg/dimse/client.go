@@ -27,6 +27,8 @@ type ClientConfig struct {
 	TLS *tls.Config
 	// Timeout bounds each network step (default 30 s).
 	Timeout time.Duration
+	// LocalAddr, when set, is the local address to connect from.
+	LocalAddr net.Addr
 }
 
 // Client is a minimal storage SCU: it proposes contexts, sends C-ECHO and
@@ -53,7 +55,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if cfg.MaxPDULength == 0 {
 		cfg.MaxPDULength = DefaultMaxPDULength
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
+	d := net.Dialer{Timeout: cfg.Timeout, LocalAddr: cfg.LocalAddr}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dimse: connecting: %w", err)

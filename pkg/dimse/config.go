@@ -55,15 +55,17 @@ var defaultTransferSyntaxes = [...]string{
 
 // Defaults of Config.
 const (
-	DefaultMaxAssociations          = 32
-	DefaultMaxAssociationsPerSource = 8
-	DefaultMaxPDULength             = 256 << 10
-	DefaultMaxObjectBytes           = 4 << 30
-	DefaultARTIMTimeout             = 30 * time.Second
-	DefaultIdleTimeout              = 2 * time.Minute
-	DefaultWriteTimeout             = 30 * time.Second
-	DefaultShutdownGrace            = 30 * time.Second
-	maxPDULengthCap                 = 16 << 20
+	DefaultMaxAssociations           = 32
+	DefaultMaxAssociationsPerSource  = 8
+	DefaultMaxPDULength              = 256 << 10
+	DefaultMaxObjectBytes            = 4 << 30
+	DefaultARTIMTimeout              = 30 * time.Second
+	DefaultIdleTimeout               = 2 * time.Minute
+	DefaultWriteTimeout              = 30 * time.Second
+	DefaultShutdownGrace             = 30 * time.Second
+	DefaultMaxConnectionsPerAddress  = 8
+	DefaultAssociationRequestTimeout = 5 * time.Second
+	maxPDULengthCap                  = 16 << 20
 )
 
 // Config configures the DIMSE receiver. The zero value of a field means its
@@ -90,8 +92,30 @@ type Config struct {
 	// MaxObjectBytes bounds one received data set (default 4 GiB); larger
 	// ones get status A700 and are not stored.
 	MaxObjectBytes int64 `yaml:"max_object_bytes"`
-	// ARTIMTimeout bounds the wait for the A-ASSOCIATE-RQ after connect and
-	// for the peer to close after release or rejection (default 30 s).
+	// MaxConnections bounds open TCP connections, with or without an
+	// association on them (default max_associations + max_associations/2
+	// + 4). A connection over it is closed as soon as it is accepted,
+	// before anything is read.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress bounds open connections from one remote
+	// address (default 8, and never below MaxAssociationsPerSource unless
+	// set). A connection over it is closed as soon as it is accepted.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ReservedConnections are the part of MaxConnections that only
+	// addresses inside the Networks of Sources may take: other addresses
+	// hold at most MaxConnections − ReservedConnections, so unknown hosts
+	// cannot take every connection from the known PACS. Default: half of
+	// MaxConnections when some source lists networks, none otherwise; a
+	// negative value keeps none.
+	ReservedConnections int `yaml:"reserved_connections"`
+	// AssociationRequestTimeout bounds the time from accepting a
+	// connection (TLS handshake included) until its whole A-ASSOCIATE-RQ
+	// has arrived (default 5 s; ARTIMTimeout when that is shorter), so that
+	// a socket that says nothing frees its connection quickly.
+	AssociationRequestTimeout time.Duration `yaml:"association_request_timeout"`
+	// ARTIMTimeout bounds the wait for the peer to close after release or
+	// rejection (default 30 s), and the wait for the A-ASSOCIATE-RQ when it
+	// is shorter than AssociationRequestTimeout.
 	ARTIMTimeout time.Duration `yaml:"artim_timeout"`
 	// IdleTimeout bounds the silence between bytes of an established
 	// association (default 2 min); a silent peer is aborted and a partial
@@ -119,7 +143,10 @@ type Config struct {
 type Source struct {
 	AETitle string `yaml:"ae_title"`
 	// Networks restrict the addresses the AE may connect from (CIDR or
-	// single addresses); empty allows any.
+	// single addresses); empty allows any. When every source lists
+	// networks, a connection from outside all of them is closed as soon as
+	// it is accepted; addresses inside them may use the reserved
+	// connections (Config.ReservedConnections).
 	Networks []string `yaml:"networks"`
 	// MaxAssociations bounds this source's concurrent associations
 	// (default Config.MaxAssociationsPerSource).
@@ -173,9 +200,15 @@ type source struct {
 
 // policy is a validated Config.
 type policy struct {
-	cfg       Config
-	called    map[string]bool
-	sources   map[string]*source
+	cfg     Config
+	called  map[string]bool
+	sources map[string]*source
+	// known are the networks of all sources; screen is set when every
+	// source lists networks, so that no address outside known can ever be
+	// admitted and connections from there are closed at accept.
+	known     []netip.Prefix
+	screen    bool
+	reserved  int            // effective ReservedConnections
 	syntaxes  map[string]int // accepted transfer syntax → preference order
 	extra     map[string]bool
 	deny      map[string]bool
@@ -207,6 +240,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = c.MaxAssociations + c.MaxAssociations/2 + 4
+	}
+	if c.MaxConnectionsPerAddress <= 0 {
+		c.MaxConnectionsPerAddress = max(DefaultMaxConnectionsPerAddress, c.MaxAssociationsPerSource)
+	}
+	if c.AssociationRequestTimeout <= 0 {
+		c.AssociationRequestTimeout = DefaultAssociationRequestTimeout
 	}
 	if len(c.TransferSyntaxes) == 0 {
 		c.TransferSyntaxes = DefaultTransferSyntaxes()
@@ -267,6 +309,7 @@ func newPolicy(c Config) (*policy, error) {
 			}
 			src.nets = append(src.nets, pfx.Masked())
 		}
+		p.known = append(p.known, src.nets...)
 		if src.MaxAssociations <= 0 {
 			src.MaxAssociations = c.MaxAssociationsPerSource
 		}
@@ -274,6 +317,25 @@ func newPolicy(c Config) (*policy, error) {
 			src.MaxObjectBytes = c.MaxObjectBytes
 		}
 		p.sources[ae] = src
+	}
+	p.screen = len(c.Sources) > 0
+	for _, s := range c.Sources {
+		if len(s.Networks) == 0 {
+			p.screen = false
+		}
+	}
+	if c.MaxConnections < c.MaxAssociations {
+		errs = append(errs, fmt.Errorf("dimse: max_connections %d is below max_associations %d", c.MaxConnections, c.MaxAssociations))
+	}
+	switch {
+	case c.ReservedConnections >= c.MaxConnections:
+		errs = append(errs, fmt.Errorf("dimse: reserved_connections %d leaves no connection of max_connections %d to other addresses", c.ReservedConnections, c.MaxConnections))
+	case c.ReservedConnections > 0 && len(p.known) == 0:
+		errs = append(errs, errors.New("dimse: reserved_connections is set but no source lists networks to reserve them for"))
+	case c.ReservedConnections > 0:
+		p.reserved = c.ReservedConnections
+	case c.ReservedConnections == 0 && len(p.known) > 0:
+		p.reserved = c.MaxConnections / 2
 	}
 	if c.MaxPDULength < MinPDULength || c.MaxPDULength > maxPDULengthCap {
 		errs = append(errs, fmt.Errorf("dimse: max_pdu_length %d is outside %d–%d", c.MaxPDULength, MinPDULength, maxPDULengthCap))
@@ -365,6 +427,17 @@ func (p *policy) acceptsSOPClass(uid string) bool {
 func (p *policy) acceptsTransferSyntax(ts string) bool {
 	_, ok := p.syntaxes[ts]
 	return ok
+}
+
+// isKnown reports whether addr is inside the networks of a source.
+func (p *policy) isKnown(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, n := range p.known {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // sourceFor finds the allow-list entry for a calling AE, or nil.

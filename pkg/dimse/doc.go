@@ -13,5 +13,13 @@
 // times out or breaks the protocol mid-instance has its sink aborted, so
 // nothing partial is kept.
 //
+// Connections are counted as they are accepted, before anything is read:
+// one over the per-address or total limit, or from outside the networks of
+// the configured sources when every source lists networks, is closed at
+// once. Part of the connections is reserved for addresses inside those
+// networks, and a connection has a few seconds (not the ARTIM timer) to send
+// its whole association request, so that silent or hostile hosts cannot
+// keep a known PACS out.
+//
 // A small client (Dial, Echo, Store) is included for tests and tools.
 package dimse

@@ -160,7 +160,8 @@ func FuzzAssociation(f *testing.F) {
 		client, server := net.Pipe()
 		done := make(chan struct{})
 		go func() {
-			srv.handle(context.Background(), &pipeConn{Conn: server})
+			pc := &pipeConn{Conn: server}
+			srv.handle(context.Background(), pc, remoteAddr(pc), time.Now())
 			close(done)
 		}()
 		go io.Copy(io.Discard, client)

@@ -82,7 +82,13 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg Config, h Handler) *testServer {
 	t.Helper()
-	s, err := NewServer(cfg, h, zerolog.Nop())
+	return startServerLog(t, cfg, h, zerolog.Nop())
+}
+
+// startServerLog is startServer with the server's log going to log.
+func startServerLog(t testing.TB, cfg Config, h Handler, log zerolog.Logger) *testServer {
+	t.Helper()
+	s, err := NewServer(cfg, h, log)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

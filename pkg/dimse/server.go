@@ -81,6 +81,10 @@ type Stats struct {
 	Accepted, Rejected, Aborted, Released uint64
 	Stored, Failed                        uint64
 	BytesReceived                         uint64
+	// Refused counts connections closed as soon as they were accepted,
+	// before anything was read: address outside the sources' networks, or
+	// a connection limit reached.
+	Refused uint64
 }
 
 // Server is a DICOM storage SCP.
@@ -97,9 +101,19 @@ type Server struct {
 	draining atomic.Bool
 	nextID   atomic.Uint64
 
+	// Open connections, counted when accepted: in all, from addresses
+	// outside the sources' networks, and per address.
+	connMu      sync.Mutex
+	connTotal   int
+	connOther   int
+	connPerAddr map[netip.Addr]int
+	// quiet limits the log lines of refusals and of connections that
+	// never sent an association request, per address and reason.
+	quiet LogLimiter
+
 	stats struct {
 		accepted, rejected, aborted, released atomic.Uint64
-		stored, failed, bytes                 atomic.Uint64
+		stored, failed, bytes, refused        atomic.Uint64
 	}
 }
 
@@ -113,7 +127,8 @@ func NewServer(cfg Config, h Handler, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{pol: p, h: h, log: log.With().Str("component", "dimse").Logger(),
-		conns: map[*assoc]struct{}{}, perAE: map[string]int{}, perAddr: map[netip.Addr]int{}}, nil
+		conns: map[*assoc]struct{}{}, perAE: map[string]int{}, perAddr: map[netip.Addr]int{},
+		connPerAddr: map[netip.Addr]int{}}, nil
 }
 
 // Config returns the effective configuration, defaults filled in.
@@ -125,7 +140,7 @@ func (s *Server) Stats() Stats {
 		Accepted: s.stats.accepted.Load(), Rejected: s.stats.rejected.Load(),
 		Aborted: s.stats.aborted.Load(), Released: s.stats.released.Load(),
 		Stored: s.stats.stored.Load(), Failed: s.stats.failed.Load(),
-		BytesReceived: s.stats.bytes.Load(),
+		BytesReceived: s.stats.bytes.Load(), Refused: s.stats.refused.Load(),
 	}
 }
 
@@ -164,8 +179,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case <-stop:
 		}
 	}()
-	maxConns := s.pol.cfg.MaxAssociations + s.pol.cfg.MaxAssociations/2 + 4
-	var conns atomic.Int64
 	var err error
 	backoff := 5 * time.Millisecond
 	for {
@@ -183,18 +196,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if conns.Load() >= int64(maxConns) {
-			// Far beyond the association limit: do not even read.
-			_ = c.Close()
-			s.stats.rejected.Add(1)
+		accepted := time.Now()
+		addr := remoteAddr(c)
+		known, reason := s.openConn(addr)
+		if reason != "" {
+			s.refuse(c, addr, reason)
 			continue
 		}
-		conns.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer conns.Add(-1)
-			s.handle(hard, c)
+			defer s.closeConn(addr, known)
+			s.handle(hard, c, addr, accepted)
 		}()
 	}
 	if ctx.Err() == nil {
@@ -208,6 +221,95 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	return fmt.Errorf("dimse: accepting connections: %w", err)
+}
+
+// remoteAddr is the peer's IP address, invalid when the connection is not
+// IP.
+func remoteAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		a, _ := netip.AddrFromSlice(ta.IP)
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// Reasons a connection is refused when accepted, as logged.
+const (
+	refuseNetwork  = "network_not_allowed"
+	refuseAddress  = "address_connection_limit"
+	refuseTotal    = "connection_limit"
+	refuseUnlisted = "unlisted_connection_limit"
+)
+
+var refusalText = map[string]string{
+	refuseNetwork:  "connection refused: address outside the networks of the configured sources",
+	refuseAddress:  "connection refused: too many connections from this address",
+	refuseTotal:    "connection refused: connection limit reached",
+	refuseUnlisted: "connection refused: the connections open to addresses outside the sources' networks are at their limit (the rest are reserved)",
+}
+
+// openConn counts a new connection from addr, or says why it is refused.
+// It reads nothing from the connection.
+func (s *Server) openConn(addr netip.Addr) (known bool, reason string) {
+	p := s.pol
+	known = addr.IsValid() && p.isKnown(addr)
+	if p.screen && !known {
+		return false, refuseNetwork
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch {
+	case addr.IsValid() && s.connPerAddr[addr] >= p.cfg.MaxConnectionsPerAddress:
+		return known, refuseAddress
+	case s.connTotal >= p.cfg.MaxConnections:
+		return known, refuseTotal
+	case !known && s.connOther >= p.cfg.MaxConnections-p.reserved:
+		return known, refuseUnlisted
+	}
+	s.connTotal++
+	if !known {
+		s.connOther++
+	}
+	if addr.IsValid() {
+		s.connPerAddr[addr]++
+	}
+	return known, ""
+}
+
+// closeConn forgets a connection counted by openConn.
+func (s *Server) closeConn(addr netip.Addr, known bool) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.connTotal--
+	if !known {
+		s.connOther--
+	}
+	if addr.IsValid() {
+		if s.connPerAddr[addr]--; s.connPerAddr[addr] <= 0 {
+			delete(s.connPerAddr, addr)
+		}
+	}
+}
+
+// refuse closes a connection that was just accepted, with a reset rather
+// than an orderly close (nothing was read, nothing is owed), and logs why:
+// the peer's address and the reason, nothing else.
+func (s *Server) refuse(c net.Conn, addr netip.Addr, reason string) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	peer := c.RemoteAddr().String()
+	_ = c.Close()
+	s.stats.refused.Add(1)
+	ok, suppressed := s.quiet.Allow(addr.String() + " " + reason)
+	if !ok {
+		return
+	}
+	s.connMu.Lock()
+	fromAddr, total := s.connPerAddr[addr], s.connTotal
+	s.connMu.Unlock()
+	s.log.Warn().Str("peer", peer).Str("reason", reason).Int("connections_from_address", fromAddr).
+		Int("connections", total).Uint64("suppressed", suppressed).Msg(refusalText[reason])
 }
 
 func (s *Server) interruptIdle() {
@@ -293,24 +395,23 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Server) handle(ctx context.Context, c net.Conn) {
+func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accepted time.Time) {
 	cfg := s.pol.cfg
-	a := &assoc{s: s, conn: c, ctxs: map[byte]acceptedCtx{}}
+	a := &assoc{s: s, conn: c, ctxs: map[byte]acceptedCtx{}, addr: addr}
 	a.info.ID = s.nextID.Add(1)
 	a.info.RemoteAddr = c.RemoteAddr()
 	if tc, ok := c.(*net.TCPConn); ok {
 		a.raw, _ = tc.SyscallConn()
 	}
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		a.addr, _ = netip.AddrFromSlice(ta.IP)
-		a.addr = a.addr.Unmap()
-	}
 	a.log = s.log.With().Uint64("assoc", a.info.ID).Str("peer", c.RemoteAddr().String()).Logger()
 	defer c.Close()
+	// Until the whole association request is in (TLS handshake included),
+	// the connection has the short pre-association deadline.
+	rqDeadline := accepted.Add(min(cfg.ARTIMTimeout, cfg.AssociationRequestTimeout))
 
 	if s.pol.tlsConfig != nil {
 		tc := tls.Server(c, s.pol.tlsConfig)
-		_ = c.SetDeadline(time.Now().Add(cfg.ARTIMTimeout))
+		_ = c.SetDeadline(rqDeadline)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			a.log.Info().Err(err).Msg("TLS handshake failed")
 			s.stats.rejected.Add(1)
@@ -330,12 +431,14 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	}()
 
 	// Sta2: waiting for A-ASSOCIATE-RQ with the ARTIM timer running.
-	dc := &deadlineConn{a: a, fixed: time.Now().Add(cfg.ARTIMTimeout), idle: cfg.IdleTimeout}
+	dc := &deadlineConn{a: a, fixed: rqDeadline, idle: cfg.IdleTimeout}
 	a.rd = pduReader{r: bufio.NewReaderSize(dc, 64<<10), maxPData: cfg.MaxPDULength}
 	typ, length, err := a.rd.next()
 	if err != nil {
-		a.log.Info().Err(err).Msg("no association request")
 		s.stats.rejected.Add(1)
+		if !a.noRequest(err) {
+			a.log.Info().Err(err).Msg("no association request")
+		}
 		a.abortOnProtocolError(err)
 		return
 	}
@@ -349,8 +452,10 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	}
 	body, err := a.rd.body(length)
 	if err != nil {
-		a.log.Info().Err(err).Msg("association request cut short")
 		s.stats.rejected.Add(1)
+		if !a.noRequest(err) {
+			a.log.Info().Err(err).Msg("association request cut short")
+		}
 		return
 	}
 	rq, err := DecodeAssociateRQ(body)
@@ -388,6 +493,29 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 
 	dc.fixed = time.Time{}
 	a.serve(ctx)
+}
+
+// noRequest logs, at most once a while per address, a connection that
+// timed out or closed before its association request was complete, and
+// reports whether err was one of those.
+func (a *assoc) noRequest(err error) bool {
+	var ne net.Error
+	var reason, msg string
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		reason, msg = "association_request_timeout", "no complete association request within the deadline: closing"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		reason, msg = "closed_before_association_request", "connection closed before a complete association request"
+	default:
+		return false
+	}
+	if a.s.draining.Load() {
+		return true
+	}
+	if ok, suppressed := a.s.quiet.Allow(a.addr.String() + " " + reason); ok {
+		a.log.Info().Str("reason", reason).Uint64("suppressed", suppressed).Msg(msg)
+	}
+	return true
 }
 
 // admit decides whether to accept an association; it reserves the

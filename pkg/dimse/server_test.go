@@ -382,6 +382,12 @@ func TestBadPeers(t *testing.T) {
 			rc.write(p[:500])
 		}},
 		{name: "silent after connect (ARTIM)", cfg: Config{ARTIMTimeout: 300 * time.Millisecond}, reason: -1, run: func(t *testing.T, rc *rawConn) {}},
+		{name: "silent after connect (pre-association deadline)", cfg: Config{AssociationRequestTimeout: 300 * time.Millisecond}, reason: -1, run: func(t *testing.T, rc *rawConn) {}},
+		{name: "association request left incomplete", cfg: Config{AssociationRequestTimeout: 300 * time.Millisecond}, reason: -1, run: func(t *testing.T, rc *rawConn) {
+			rq := (&AssociateRQ{ProtocolVersion: 1, CalledAE: "A", CallingAE: "B", ApplicationContext: ApplicationContextName,
+				Contexts: []ContextRQ{{ID: 1, AbstractSyntax: ctImage, TransferSyntaxes: []string{explicitL}}}}).Encode()
+			rc.write(rq[:len(rq)/2])
+		}},
 		{name: "peer aborts mid-instance", reason: -1, run: func(t *testing.T, rc *rawConn) {
 			rc.associate(0)
 			rc.write(pdataPDU(3, true, true, cmd))
@@ -532,6 +538,12 @@ func TestConfigValidate(t *testing.T) {
 		{"syntax not a UID", Config{TransferSyntaxes: []string{"jpeg"}}, false},
 		{"TLS files missing", Config{TLS: &TLSConfig{CertFile: "/nonexistent"}}, false},
 		{"good source", Config{Sources: []Source{{AETitle: "PACS", Networks: []string{"10.0.0.0/8", "192.168.1.7"}}}}, true},
+		{"fewer connections than associations", Config{MaxAssociations: 10, MaxConnections: 9}, false},
+		{"reserve takes every connection", Config{MaxConnections: 40, ReservedConnections: 40,
+			Sources: []Source{{AETitle: "PACS", Networks: []string{"10.0.0.0/8"}}}}, false},
+		{"reserve without networks", Config{ReservedConnections: 4, Sources: []Source{{AETitle: "PACS"}}}, false},
+		{"reserve", Config{ReservedConnections: 4, Sources: []Source{{AETitle: "PACS", Networks: []string{"10.0.0.0/8"}}}}, true},
+		{"no reserve", Config{ReservedConnections: -1}, true},
 	}
 	for _, c := range cases {
 		if err := c.cfg.Validate(); (err == nil) != c.ok {
