@@ -5,16 +5,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 )
 
 // FuzzMultipart posts arbitrary bodies (seeded with real DICOM parts) to
-// the handler: it must answer with one of the documented statuses and never
-// store more parts than the body holds.
+// the handler: it must answer with one of the documented statuses, never
+// store more parts than the body holds, and never log the body's text.
 func FuzzMultipart(f *testing.F) {
 	const boundary = "printreg-fuzz-boundary"
+	const marker = "Doe^Jane-MRN-0042"
 	seed := func(parts ...[]byte) []byte {
 		var b bytes.Buffer
 		for _, p := range parts {
@@ -27,6 +29,8 @@ func FuzzMultipart(f *testing.F) {
 	}
 	f.Add(seed([]byte("OK 1.2.3\n"), []byte("FAIL A900 1.2.4\n")))
 	f.Add(seed())
+	f.Add([]byte("--" + boundary + "\r\nContent-Type: application/dicom\r\n" + marker + "\r\n\r\nOK 1.2\r\n--" + boundary + "--"))
+	f.Add([]byte("--" + boundary + "\r\n " + marker + "\r\n\r\nOK 1.2\r\n--" + boundary + "--"))
 	f.Add([]byte("--" + boundary + "\r\nContent-Type: text/plain\r\n\r\nx\r\n--" + boundary))
 	f.Add([]byte("--" + boundary + "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nOK 1=\r\n2\r\n--" + boundary + "--"))
 	for _, p := range []string{"../../testdata/dicom/series_pydicom_CT5N_5slices/2062.dcm", "../../testdata/dicom/pydicom/image_dfl.dcm"} {
@@ -35,7 +39,8 @@ func FuzzMultipart(f *testing.F) {
 		}
 	}
 	st := &fakeStorer{}
-	s, err := NewServer(Config{AllowUnauthenticated: true, MaxInstanceBytes: 1 << 16, MaxRequestBytes: 1 << 20, MaxParts: 64}, st, zerolog.Nop())
+	logs := &logBuffer{}
+	s, err := NewServer(Config{AllowUnauthenticated: true, MaxInstanceBytes: 1 << 16, MaxRequestBytes: 1 << 20, MaxParts: 64}, st, zerolog.New(logs))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -45,6 +50,9 @@ func FuzzMultipart(f *testing.F) {
 		req := httptest.NewRequest("POST", "/dicomweb/studies", bytes.NewReader(body))
 		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+boundary)
 		rec := httptest.NewRecorder()
+		logs.mu.Lock()
+		logs.b.Reset()
+		logs.mu.Unlock()
 		st.mu.Lock()
 		before := len(st.stored)
 		st.mu.Unlock()
@@ -62,6 +70,9 @@ func FuzzMultipart(f *testing.F) {
 		}
 		if rec.Code == http.StatusOK && added == 0 {
 			t.Fatalf("200 without a stored part")
+		}
+		if bytes.Contains(body, []byte(marker)) && strings.Contains(logs.String(), marker) {
+			t.Fatalf("the log holds text of the body:\n%s", logs)
 		}
 	})
 }

@@ -24,9 +24,12 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,13 +73,14 @@ type InstanceResult struct {
 
 // Defaults of Config.
 const (
-	DefaultBasePath              = "/dicomweb"
-	DefaultMaxRequestBytes       = 16 << 30
-	DefaultMaxInstanceBytes      = 4 << 30
-	DefaultMaxParts              = 100_000
-	DefaultMaxConcurrentRequests = 16
-	DefaultIdleTimeout           = 2 * time.Minute
-	DefaultReadHeaderTimeout     = 30 * time.Second
+	DefaultBasePath                        = "/dicomweb"
+	DefaultMaxRequestBytes                 = 16 << 30
+	DefaultMaxInstanceBytes                = 4 << 30
+	DefaultMaxParts                        = 100_000
+	DefaultMaxConcurrentRequests           = 16
+	DefaultMaxConcurrentRequestsPerAddress = 4
+	DefaultIdleTimeout                     = 2 * time.Minute
+	DefaultReadHeaderTimeout               = 30 * time.Second
 )
 
 // Config configures the STOW-RS endpoint.
@@ -106,6 +110,12 @@ type Config struct {
 	// MaxConcurrentRequests bounds requests being stored at once (default
 	// 16): 503 with Retry-After beyond.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxConcurrentRequestsPerAddress bounds the requests being stored at
+	// once from one remote address (default 4): 503 with Retry-After
+	// beyond, so that one host cannot take every request slot. Behind a
+	// reverse proxy every request comes from the proxy's address: raise it
+	// to MaxConcurrentRequests there.
+	MaxConcurrentRequestsPerAddress int `yaml:"max_concurrent_requests_per_address"`
 	// IdleTimeout bounds the silence between body bytes (default 2 min),
 	// so a stalled sender does not hold a request slot.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -133,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxConcurrentRequests <= 0 {
 		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
+	if c.MaxConcurrentRequestsPerAddress <= 0 {
+		c.MaxConcurrentRequestsPerAddress = DefaultMaxConcurrentRequestsPerAddress
+	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
@@ -151,7 +164,13 @@ type Server struct {
 	tlsConfig *tls.Config
 	slots     chan struct{}
 
-	stored, failed, requests atomic.Uint64
+	mu      sync.Mutex
+	perAddr map[netip.Addr]int // requests being stored, per remote address
+	// quiet limits the log lines of failed authentications per address
+	// and reason.
+	quiet dimse.LogLimiter
+
+	stored, failed, requests, unauthorized, busy atomic.Uint64
 }
 
 // NewServer validates cfg, loads the tokens and certificates, and returns
@@ -162,7 +181,7 @@ func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, st: st, log: log.With().Str("component", "stow").Logger(),
-		slots: make(chan struct{}, cfg.MaxConcurrentRequests)}
+		slots: make(chan struct{}, cfg.MaxConcurrentRequests), perAddr: map[netip.Addr]int{}}
 	var errs []error
 	if cfg.TokensFile != "" {
 		toks, err := LoadTokens(cfg.TokensFile)
@@ -188,11 +207,28 @@ func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// ErrTokensExposed is returned by LoadTokens for a tokens file that users
+// other than its owner can read or change.
+var ErrTokensExposed = errors.New("tokens file is open to other users")
+
 // LoadTokens reads bearer tokens, one per line, and keeps their SHA-256
-// digests, so that comparison time does not depend on token lengths.
-// Errors name the file, never its content.
+// digests, so that comparison time does not depend on token lengths. The
+// file must be its owner's alone (mode 0600 or stricter). Errors name the
+// file, never its content.
 func LoadTokens(path string) ([][32]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("stow: reading the tokens file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stow: reading the tokens file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("stow: the tokens file %s is open to other users (mode %v); chmod 600 it: %w", path, st.Mode().Perm(), ErrTokensExposed)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("stow: reading the tokens file: %w", err)
 	}
@@ -256,23 +292,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// Reasons an authentication fails, as logged.
+const (
+	authNoCertificate = "no_client_certificate"
+	authMissing       = "missing_token"
+	authMalformed     = "malformed_authorization"
+	authUnknown       = "unknown_token"
+)
+
 // authenticate checks the bearer token and the client certificate. It
-// returns a name for the client (for logs) or false.
-func (s *Server) authenticate(r *http.Request) (string, bool) {
-	client := "anonymous"
+// returns a name for the client (for logs), or why it failed.
+func (s *Server) authenticate(r *http.Request) (client, failure string) {
+	client = "anonymous"
 	if s.cfg.TLS != nil && s.cfg.TLS.ClientCAFile != "" {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-			return "", false
+			return "", authNoCertificate
 		}
 		client = "cert:" + r.TLS.VerifiedChains[0][0].Subject.CommonName
 	}
 	if len(s.tokens) == 0 {
-		return client, true
+		return client, ""
 	}
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", authMissing
+	}
 	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) || strings.TrimSpace(h[len(prefix):]) == "" {
+		return "", authMalformed
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
 	match := 0
@@ -283,12 +330,86 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 		}
 	}
 	if match == 0 {
-		return "", false
+		return "", authUnknown
 	}
 	if client == "anonymous" {
 		client = "token#" + strconv.Itoa(match)
 	}
-	return client, true
+	return client, ""
+}
+
+// peerAddr is the request's remote IP address (invalid when it is not
+// host:port, as with a handler mounted behind something unusual).
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// logAuthFailure logs a refused authentication with the peer and the
+// reason, never what was presented, at most once per address and reason
+// every 10 s with the count of those held back.
+func (s *Server) logAuthFailure(r *http.Request, reason string) {
+	s.unauthorized.Add(1)
+	if ok, suppressed := s.quiet.Allow(peerAddr(r).String() + " " + reason); ok {
+		s.log.Warn().Str("peer", r.RemoteAddr).Str("reason", reason).Uint64("suppressed", suppressed).
+			Msg("STOW-RS request refused: authentication failed")
+	}
+}
+
+// acquire takes a request slot for addr, in all and for the address; it
+// says which limit is reached when it cannot.
+func (s *Server) acquire(addr netip.Addr) (release func(), limit string) {
+	s.mu.Lock()
+	if s.perAddr[addr] >= s.cfg.MaxConcurrentRequestsPerAddress {
+		s.mu.Unlock()
+		return nil, "address_request_limit"
+	}
+	s.perAddr[addr]++
+	s.mu.Unlock()
+	unaddr := func() {
+		s.mu.Lock()
+		if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
+			delete(s.perAddr, addr)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots; unaddr() }, ""
+	default:
+		unaddr()
+		return nil, "request_limit"
+	}
+}
+
+// multipartFailure names, as a fixed reason code, why the multipart body
+// could not be read. The error itself is never logged: mime/multipart and
+// net/textproto quote the offending line, which is the sender's text.
+func multipartFailure(err error) string {
+	var mbe *http.MaxBytesError
+	var pe textproto.ProtocolError
+	var ne net.Error
+	msg := err.Error()
+	switch {
+	case errors.As(err, &mbe):
+		return "request_too_large"
+	case errors.As(err, &pe) || strings.Contains(msg, "malformed MIME header"):
+		return "malformed_part_header"
+	case strings.Contains(msg, "message too large"):
+		return "part_header_too_large"
+	case strings.Contains(msg, "multipart: expecting a new Part") || strings.Contains(msg, "multipart: unexpected line"):
+		return "unexpected_line_between_parts"
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "read_timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "truncated"
+	case errors.As(err, &ne):
+		return "connection_error"
+	}
+	return "unreadable"
 }
 
 // Attribute tags of the response (PS3.18 Table 10.5.3-2).
@@ -375,8 +496,9 @@ func validUID(s string) bool {
 
 func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
-	client, ok := s.authenticate(r)
-	if !ok {
+	client, failure := s.authenticate(r)
+	if failure != "" {
+		s.logAuthFailure(r, failure)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="printreg"`)
 		plain(w, http.StatusUnauthorized, "authentication required")
 		return
@@ -413,14 +535,15 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusRequestEntityTooLarge, "request larger than the configured limit")
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
+	release, limit := s.acquire(peerAddr(r))
+	if limit != "" {
+		s.busy.Add(1)
+		s.log.Info().Str("peer", r.RemoteAddr).Str("client", client).Str("reason", limit).Msg("STOW-RS request refused: too many concurrent requests")
 		w.Header().Set("Retry-After", "5")
 		plain(w, http.StatusServiceUnavailable, "too many concurrent requests")
 		return
 	}
+	defer release()
 	if err := s.st.Ready(r.Context()); err != nil {
 		s.log.Warn().Err(err).Msg("store not ready: refusing the request")
 		w.Header().Set("Retry-After", "30")
@@ -449,7 +572,8 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 			default:
 				resp.add(InstanceResult{Status: dimse.StatusCannotUnderstand})
 			}
-			s.log.Info().Err(err).Int("parts", parts).Msg("multipart body unreadable")
+			s.log.Info().Str("peer", r.RemoteAddr).Str("client", client).Str("reason", multipartFailure(err)).
+				Int("parts", parts).Msg("multipart body unreadable")
 			break
 		}
 		parts++
@@ -533,9 +657,16 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 }
 
 // Stats are cumulative counters.
-type Stats struct{ Requests, Stored, Failed uint64 }
+type Stats struct {
+	Requests, Stored, Failed uint64
+	// Unauthorized counts requests refused with 401; Busy those refused
+	// with 503 because a concurrency limit (in all or per address) was
+	// reached.
+	Unauthorized, Busy uint64
+}
 
 // Stats returns the endpoint's counters.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Stored: s.stored.Load(), Failed: s.failed.Load()}
+	return Stats{Requests: s.requests.Load(), Stored: s.stored.Load(), Failed: s.failed.Load(),
+		Unauthorized: s.unauthorized.Load(), Busy: s.busy.Load()}
 }
