@@ -33,11 +33,19 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	defer a.headers.Put(hdr)
 	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
 	defer sp.Close()
+	// What the object's readers hold in memory is reserved against the
+	// budget shared by the objects in flight.
+	hold := a.cfg.Budget.Hold(a.cfg.BudgetWait)
+	defer hold.Release()
+	ctx = dicomx.WithHold(ctx, hold)
 
 	dres, derr := a.eng.DeidentifyTo(ctx, io.TeeReader(r, hdr), in.Size, func(*deid.Result) (io.Writer, error) { return sp, nil })
 	if derr != nil {
 		if err := transient(ctx, src); err != nil {
 			return res, fmt.Errorf("reading the object: %w", err)
+		}
+		if errors.Is(derr, dicomx.ErrBusy) {
+			return res, fmt.Errorf("waiting for memory: %w", derr) // retried later
 		}
 	}
 	ids, idErr := a.identifiers(ctx, in, hdr)
@@ -73,7 +81,9 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the object has neither AccessionNumber nor StudyInstanceUID, so it names no case"))
 	}
 
-	obj, err := dicomx.ReadMeta(sp.Reader(), sp.Size(), dicomx.MetaOptions(a.cfg.Limits))
+	mo := dicomx.MetaOptions(a.cfg.Limits)
+	mo.Hold = hold
+	obj, err := dicomx.ReadMeta(sp.Reader(), sp.Size(), mo)
 	if err != nil {
 		// The engine wrote it; failing to read it back is our bug, not the
 		// object's, but retrying will not help either.
@@ -133,13 +143,16 @@ func refusal(err error) (reason, detail string) {
 		}
 		return pipeline.ReasonUnsupported, re.Detail
 	}
+	if errors.Is(err, dicomx.ErrTooLarge) {
+		return registry.ReasonTooLarge, err.Error()
+	}
 	return pipeline.ReasonMalformed, err.Error()
 }
 
 // identifiers reads the raw identifying attributes from the captured header,
 // or from a second read of the object when the header did not fit.
 func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *prefix) (registry.Identifiers, error) {
-	ids, done, err := rawIdentifiers(bytes.NewReader(hdr.b), -1, a.cfg.Limits)
+	ids, done, err := rawIdentifiers(bytes.NewReader(hdr.b), -1, a.cfg.Limits, dicomx.HoldFrom(ctx))
 	if done || (err == nil && !hdr.full()) {
 		return ids, nil
 	}
@@ -151,7 +164,7 @@ func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *pre
 		return ids, oerr
 	}
 	defer rc.Close()
-	ids, done, err = rawIdentifiers(rc, in.Size, a.cfg.Limits)
+	ids, done, err = rawIdentifiers(rc, in.Size, a.cfg.Limits, dicomx.HoldFrom(ctx))
 	if done || err == nil {
 		return ids, nil
 	}
@@ -160,11 +173,12 @@ func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *pre
 
 // rawIdentifiers reads the attributes registry.Identifiers needs and stops
 // after StudyInstanceUID (done is then true).
-func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits) (ids registry.Identifiers, done bool, err error) {
-	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: lim})
+func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits, hold *dicomx.Hold) (ids registry.Identifiers, done bool, err error) {
+	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: lim, Hold: hold})
 	if err != nil {
 		return ids, false, err
 	}
+	var cs *dicomx.Charset
 	for {
 		el, err := rd.Next()
 		if err == io.EOF {
@@ -182,20 +196,24 @@ func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits) (ids registry.Id
 			}
 			continue
 		}
+		// Text is decoded by the object's character set, which comes
+		// first: screening compares it with lab text typed in UTF-8.
 		switch el.Tag {
+		case dicomx.TagSpecificCharacterSet:
+			cs, _ = dicomx.ParseCharset(el.Strs())
 		case dicomx.TagPatientName:
-			ids.PatientName = el.Str()
+			ids.PatientName = el.Text(cs)
 		case dicomx.TagPatientID:
-			ids.PatientID = el.Str()
+			ids.PatientID = el.Text(cs)
 		case dicomx.TagAccessionNumber:
-			ids.AccessionNumber = el.Str()
+			ids.AccessionNumber = el.Text(cs)
 		case dicomx.TagPatientBirthDate:
 			ids.BirthDate = el.Str()
 		case dicomx.TagOtherPatientIDs:
-			ids.OtherPatientIDs = append(ids.OtherPatientIDs, el.Strs()...)
+			ids.OtherPatientIDs = append(ids.OtherPatientIDs, el.Texts(cs)...)
 		case dicomx.TagOtherPatientIDsSequence:
 			for _, it := range el.Items {
-				if v := it.Str(dicomx.TagPatientID); v != "" {
+				if v := it.Get(dicomx.TagPatientID).Text(dicomx.CharsetOf(it, cs)); v != "" {
 					ids.OtherPatientIDs = append(ids.OtherPatientIDs, v)
 				}
 			}
