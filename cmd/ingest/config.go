@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/printreg/printreg/internal/cli"
 	"io"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -206,6 +208,12 @@ type ProcessingConfig struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMemory is the largest output held in memory.
 	SpoolMemory ByteSize `yaml:"spool_memory"`
+	// MemoryBudget is what the DICOM values of all objects in flight
+	// (workers, associations, STOW requests) may hold at once; objects
+	// wait for it, then are retried later. With the Go runtime's soft limit
+	// (the budget plus 128 MiB unless GOMEMLIMIT is set) it keeps the
+	// process under 512 MiB.
+	MemoryBudget ByteSize `yaml:"memory_budget"`
 }
 
 type LogConfig struct {
@@ -326,7 +334,7 @@ func defaultConfig() Config {
 			SweepInterval: 5 * time.Second,
 		},
 		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
-		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 64 << 20},
+		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 8 << 20, MemoryBudget: cli.DefaultMemoryBudget},
 		Registry:   registry.DefaultConfig(),
 		Receive: ReceiveConfig{
 			KeyPrefix: receive.DefaultKeyPrefix, MinSpoolFreeBytes: 1 << 30, MinStoreFreeBytes: 1 << 30,
@@ -350,6 +358,9 @@ func defaultConfig() Config {
 // loaded is a configuration with where it came from.
 type loaded struct {
 	Config
+	// budget is the process's memory budget, made once (see memoryBudget).
+	budget     *dicomx.Budget
+	budgetOnce sync.Once
 	// file is the YAML file read ("" for none: the embedded default).
 	file string
 	// env lists the environment overrides applied.
@@ -523,10 +534,18 @@ func (l *loaded) topology() pipeline.Topology {
 	return t
 }
 
+// memoryBudget is the one budget the workers and the receivers of this
+// process share.
+func (l *loaded) memoryBudget() *dicomx.Budget {
+	l.budgetOnce.Do(func() { l.budget = cli.NewMemoryBudget(int64(l.Processing.MemoryBudget)) })
+	return l.budget
+}
+
 // assembleConfig is the domain step's configuration.
 func (l *loaded) assembleConfig() (assemble.Config, error) {
 	p := l.Processing
 	c := assemble.Config{
+		Budget:   l.memoryBudget(),
 		Registry: l.Registry, ModelsPrefix: p.ModelsPrefix, SpoolDir: p.SpoolDir, SpoolMemory: int(p.SpoolMemory),
 		Series: dicomx.SeriesOptions{ThinSliceMaxMM: p.ThinSliceMaxMM},
 	}
@@ -608,6 +627,9 @@ func (l *loaded) validate() error {
 	}
 	if l.Inbox.Poll <= 0 || l.Inbox.Stable <= 0 {
 		add("inbox.poll and inbox.stable must be positive")
+	}
+	if l.Processing.MemoryBudget < 32<<20 {
+		add("processing.memory_budget must be at least 32 MiB (an ordinary header needs a few MiB)")
 	}
 	if err := l.topology().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("streams: %w", err))
@@ -740,6 +762,7 @@ func (l *loaded) receiveConfig() receive.Config {
 	r := l.Receive
 	d, s := r.DIMSE, r.STOW
 	c := receive.Config{
+		Budget:    l.memoryBudget(),
 		KeyPrefix: r.KeyPrefix, SpoolDir: r.SpoolDir,
 		MinSpoolFreeBytes: int64(r.MinSpoolFreeBytes), MinStoreFreeBytes: int64(r.MinStoreFreeBytes),
 		ReadyCacheTTL: r.ReadyCacheTTL, PutTimeout: r.PutTimeout,

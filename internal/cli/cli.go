@@ -103,18 +103,22 @@ func (p *Progress) Finish() {
 // DefaultMemoryBudget is what the values of all objects a command reads at
 // once may hold (dicomx.Budget): with the Go runtime's soft limit below, it
 // keeps a process under 512 MiB whatever its inputs claim.
-const DefaultMemoryBudget = 320 << 20
+const DefaultMemoryBudget = 256 << 20
 
-// softMemoryLimit is the Go runtime's soft memory limit a command sets when
-// GOMEMLIMIT does not: the collector then works harder rather than let the
-// heap double over the budget.
-const softMemoryLimit = 448 << 20
+// softMemoryHeadroom is what the Go runtime's soft memory limit adds to the
+// budget when GOMEMLIMIT is not set: the collector then works harder rather
+// than let the heap double over the budget.
+const softMemoryHeadroom = 128 << 20
 
 // MemoryBudget returns the process's memory budget and sets the runtime's
 // soft memory limit unless GOMEMLIMIT is set.
-func MemoryBudget() *dicomx.Budget {
+func MemoryBudget() *dicomx.Budget { return NewMemoryBudget(DefaultMemoryBudget) }
+
+// NewMemoryBudget is MemoryBudget of max bytes; the soft limit is max plus
+// 128 MiB for everything else the process holds.
+func NewMemoryBudget(max int64) *dicomx.Budget {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(softMemoryLimit)
+		debug.SetMemoryLimit(max + softMemoryHeadroom)
 	}
-	return dicomx.NewBudget(DefaultMemoryBudget)
+	return dicomx.NewBudget(max)
 }

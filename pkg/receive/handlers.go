@@ -77,7 +77,15 @@ func (s *dimseSink) Commit(ctx context.Context) dimse.Result {
 		s.r.log.Error().Err(err).Msg("spooling an instance failed")
 		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
 	}
-	id, err := readIDs(obj)
+	hold := s.r.cfg.Budget.Hold(s.r.cfg.BudgetWait)
+	id, err := readIDs(obj, hold)
+	hold.Release()
+	if err != nil {
+		s.r.log.Warn().Str("reason", refusalReason(err)).Str("door", "dimse").Msg("instance refused")
+	}
+	if errors.Is(err, dicomx.ErrBusy) {
+		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver memory busy; retry later"}
+	}
 	if err != nil {
 		return dimse.Result{Status: dimse.StatusCannotUnderstand, Comment: "data set cannot be parsed"}
 	}
@@ -124,7 +132,15 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 	if err != nil {
 		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
 	}
-	id, err := readIDs(obj)
+	hold := s.r.cfg.Budget.Hold(s.r.cfg.BudgetWait)
+	id, err := readIDs(obj, hold)
+	hold.Release()
+	if err != nil {
+		r.log.Warn().Str("reason", refusalReason(err)).Str("door", "stow").Msg("instance refused")
+	}
+	if errors.Is(err, dicomx.ErrBusy) {
+		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver memory busy; retry later"}
+	}
 	if err != nil {
 		return stow.InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "instance cannot be parsed"}
 	}

@@ -67,6 +67,12 @@ type Config struct {
 	// STOW configures the STOW-RS endpoint; it is served by Run when
 	// STOW.Listen is set.
 	STOW stow.Config `yaml:"stow"`
+	// Budget, when set, is the memory shared by every object read at once
+	// in the process (workers included): an instance whose header does not
+	// fit within BudgetWait is answered "out of resources, retry later".
+	Budget *dicomx.Budget `yaml:"-"`
+	// BudgetWait is how long an instance waits for the budget (default 5 s).
+	BudgetWait time.Duration `yaml:"-"`
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PutTimeout <= 0 {
 		c.PutTimeout = 10 * time.Minute
+	}
+	if c.BudgetWait <= 0 {
+		c.BudgetWait = 5 * time.Second
 	}
 	return c
 }
@@ -340,19 +349,62 @@ type ids struct {
 	meta                                         *dicomx.Dataset
 }
 
-// headerLimits bound what reading an instance's header may allocate.
+// headerLimits bound what reading an instance's header may hold: values
+// within the reader's defaults, all of it reserved against the process's
+// memory budget, so a hostile (deflated) header is refused at the door.
 var headerLimits = dicomx.Limits{MaxValueBytes: 64 << 20, MaxElements: 1_000_000}
 
-// readIDs reads the header of the spooled object.
-func readIDs(obj *io.SectionReader) (*ids, error) {
-	o, err := dicomx.ReadMeta(io.NewSectionReader(obj, 0, obj.Size()), obj.Size(), dicomx.Options{Limits: headerLimits})
+// readIDs reads the header of the spooled object (so that a damaged one is
+// refused to its sender) and returns its identifiers. It keeps no value
+// but the identifiers.
+func readIDs(obj *io.SectionReader, hold *dicomx.Hold) (*ids, error) {
+	rd, err := dicomx.NewReader(io.NewSectionReader(obj, 0, obj.Size()), obj.Size(), dicomx.Options{Limits: headerLimits, Hold: hold})
 	if err != nil {
 		return nil, err
 	}
-	d := o.Dataset
-	return &ids{sopClass: d.Str(dicomx.TagSOPClassUID), sopInstance: d.Str(dicomx.TagSOPInstanceUID),
-		study: d.Str(dicomx.TagStudyInstanceUID), series: d.Str(dicomx.TagSeriesInstanceUID),
-		syntax: o.Meta.Str(dicomx.TagTransferSyntaxUID), meta: o.Meta}, nil
+	id := &ids{syntax: rd.Meta().Str(dicomx.TagTransferSyntaxUID), meta: rd.Meta()}
+	for {
+		el, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return id, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if el.Bulk {
+			if el.Tag == dicomx.TagPixelData || el.Tag == dicomx.TagFloatPixelData || el.Tag == dicomx.TagDoubleFloatPixelData {
+				return id, nil
+			}
+			if err := rd.SkipValue(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch el.Tag {
+		case dicomx.TagSOPClassUID:
+			id.sopClass = el.Str()
+		case dicomx.TagSOPInstanceUID:
+			id.sopInstance = el.Str()
+		case dicomx.TagStudyInstanceUID:
+			id.study = el.Str()
+		case dicomx.TagSeriesInstanceUID:
+			id.series = el.Str()
+		}
+	}
+}
+
+// refusalReason names why an instance's header could not be read, for the
+// log: too_large (over a limit), busy (memory budget full) or malformed.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, dicomx.ErrBusy):
+		return "busy"
+	case errors.Is(err, dicomx.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, dicomx.ErrNotDICOM):
+		return "not_dicom"
+	}
+	return "malformed"
 }
 
 func validUID(s string) bool {

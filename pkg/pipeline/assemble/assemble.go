@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -32,8 +33,14 @@ type Config struct {
 	Profile *deid.Profile
 	// Series tunes series geometry (thin-slice guidance).
 	Series dicomx.SeriesOptions
-	// Limits bound the DICOM reader.
+	// Limits bound the DICOM reader, per object.
 	Limits dicomx.Limits
+	// Budget, when set, is the memory all objects in flight share: what a
+	// DICOM object holds in memory is reserved against it, and an object
+	// that finds it full for BudgetWait is retried later.
+	Budget *dicomx.Budget
+	// BudgetWait is how long an object waits for the budget (default 30 s).
+	BudgetWait time.Duration
 	// Mesh tunes model measurement (default units for STL and OBJ, limits).
 	Mesh mesh.Options
 	// ModelsPrefix is the key prefix labs drop models under
@@ -42,7 +49,8 @@ type Config struct {
 	ModelsPrefix string
 	// SpoolDir holds outputs too large for memory (default os.TempDir()).
 	SpoolDir string
-	// SpoolMemory is the largest output held in memory (default 64 MiB).
+	// SpoolMemory is the largest output held in memory (default 8 MiB;
+	// larger outputs go to SpoolDir, so workers in flight do not add up).
 	SpoolMemory int
 }
 
@@ -90,6 +98,10 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 	if err != nil {
 		return nil, fmt.Errorf("assemble: de-identification: %w", err)
 	}
+	eng.SetLimits(cfg.Limits)
+	if cfg.BudgetWait <= 0 {
+		cfg.BudgetWait = 30 * time.Second
+	}
 	series, err := js.KeyValue(ctx, topo.SeriesBucket)
 	if err != nil {
 		return nil, fmt.Errorf("assemble: KV bucket %s (run `ingest setup`): %w", topo.SeriesBucket, err)
@@ -102,7 +114,7 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 		cfg.SpoolDir = os.TempDir()
 	}
 	if cfg.SpoolMemory <= 0 {
-		cfg.SpoolMemory = 64 << 20
+		cfg.SpoolMemory = 8 << 20
 	}
 	if cfg.Mesh.DefaultUnits == "" {
 		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits

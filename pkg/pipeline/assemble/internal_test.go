@@ -109,7 +109,7 @@ func TestRawIdentifiers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids, done, err := rawIdentifiers(bytes.NewReader(b), int64(len(b)), dicomx.Limits{})
+		ids, done, err := rawIdentifiers(bytes.NewReader(b), int64(len(b)), dicomx.Limits{}, nil)
 		if err != nil || !done {
 			t.Errorf("%s: done %v, %v", f, done, err)
 			continue
@@ -123,7 +123,7 @@ func TestRawIdentifiers(t *testing.T) {
 			t.Errorf("%s: identifiers differ from the full read", f)
 		}
 		// A header cut short: an error or an incomplete read, never a panic.
-		if _, done, err := rawIdentifiers(bytes.NewReader(b[:200]), -1, dicomx.Limits{}); done && err == nil {
+		if _, done, err := rawIdentifiers(bytes.NewReader(b[:200]), -1, dicomx.Limits{}, nil); done && err == nil {
 			t.Errorf("%s: a 200-byte prefix read as complete", f)
 		}
 	}
@@ -142,8 +142,8 @@ func FuzzRawIdentifiers(f *testing.F) {
 		f.Add(b[:300])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = rawIdentifiers(bytes.NewReader(b), int64(len(b)), dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000})
-		_, _, _ = rawIdentifiers(bytes.NewReader(b), -1, dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000})
+		_, _, _ = rawIdentifiers(bytes.NewReader(b), int64(len(b)), dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000}, nil)
+		_, _, _ = rawIdentifiers(bytes.NewReader(b), -1, dicomx.Limits{MaxValueBytes: 1 << 20, MaxElements: 10000}, nil)
 	})
 }
 
