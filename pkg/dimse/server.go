@@ -291,25 +291,22 @@ func (s *Server) closeConn(addr netip.Addr, known bool) {
 	}
 }
 
-// refuse closes a connection that was just accepted, with a reset rather
-// than an orderly close (nothing was read, nothing is owed), and logs why:
-// the peer's address and the reason, nothing else.
+// refuse logs why a connection that was just accepted is refused (the
+// peer's address and the reason, nothing else), then closes it with a
+// reset rather than an orderly close: nothing was read, nothing is owed.
 func (s *Server) refuse(c net.Conn, addr netip.Addr, reason string) {
+	s.stats.refused.Add(1)
+	if ok, suppressed := s.quiet.Allow(addr.String() + " " + reason); ok {
+		s.connMu.Lock()
+		fromAddr, total := s.connPerAddr[addr], s.connTotal
+		s.connMu.Unlock()
+		s.log.Warn().Str("peer", c.RemoteAddr().String()).Str("reason", reason).Int("connections_from_address", fromAddr).
+			Int("connections", total).Uint64("suppressed", suppressed).Msg(refusalText[reason])
+	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	peer := c.RemoteAddr().String()
 	_ = c.Close()
-	s.stats.refused.Add(1)
-	ok, suppressed := s.quiet.Allow(addr.String() + " " + reason)
-	if !ok {
-		return
-	}
-	s.connMu.Lock()
-	fromAddr, total := s.connPerAddr[addr], s.connTotal
-	s.connMu.Unlock()
-	s.log.Warn().Str("peer", peer).Str("reason", reason).Int("connections_from_address", fromAddr).
-		Int("connections", total).Uint64("suppressed", suppressed).Msg(refusalText[reason])
 }
 
 func (s *Server) interruptIdle() {

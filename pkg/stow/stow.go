@@ -543,8 +543,14 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusServiceUnavailable, "too many concurrent requests")
 		return
 	}
-	defer release()
+	// The slots are given back before the answer is written, so that a
+	// client sending its next request as soon as it has the answer finds
+	// them free.
+	var once sync.Once
+	done := func() { once.Do(release) }
+	defer done()
 	if err := s.st.Ready(r.Context()); err != nil {
+		done()
 		s.log.Warn().Err(err).Msg("store not ready: refusing the request")
 		w.Header().Set("Retry-After", "30")
 		plain(w, http.StatusServiceUnavailable, "storage unavailable")
@@ -596,6 +602,7 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	done()
 	failed := len(resp.failed)
 	if code == 0 {
 		switch {
