@@ -127,6 +127,14 @@ func (a *app) connect(ctx context.Context, mode connectMode, persistent bool) er
 	if err != nil {
 		return err
 	}
+	if a.cfg.embedded() {
+		// The embedded server takes only clients holding its token.
+		token, err := embednats.ReadToken(filepath.Join(a.cfg.DataDir, "nats"))
+		if err != nil {
+			return fmt.Errorf("embedded NATS token: %w", err)
+		}
+		opts = append(opts, nats.Token(token))
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("NATS %s: %w", url, err)
@@ -363,6 +371,7 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 			}
 		})
 	}
+	a.warnExposure(rcv != nil)
 	a.banner(stderr, rcv)
 	err = w.Run(runCtx)
 	stopRun()
@@ -421,6 +430,14 @@ func (a *app) serveAdmin(m *pipeline.Metrics, checks ...pipeline.Check) (*http.S
 	go func() { _ = srv.Serve(l) }()
 	a.log.Info().Str("listen", l.Addr().String()).Msg("admin endpoint: /metrics /livez /readyz")
 	return srv, nil
+}
+
+// warnExposure logs, loudly, each listener other machines can reach without
+// the protection it needs (see exposureWarnings).
+func (a *app) warnExposure(receiving bool) {
+	for _, w := range a.cfg.exposureWarnings(receiving) {
+		a.log.Warn().Str("exposure", "network").Msg(w)
+	}
 }
 
 // banner tells a person where to drop files and how to follow events.

@@ -159,17 +159,20 @@ type DIMSESource struct {
 
 // STOWConfig is the STOW-RS endpoint (pkg/stow).
 type STOWConfig struct {
-	Listen                string          `yaml:"listen"`
-	BasePath              string          `yaml:"base_path"`
-	TokensFile            string          `yaml:"tokens_file"`
-	TLS                   ServerTLSConfig `yaml:"tls"`
-	AllowUnauthenticated  bool            `yaml:"allow_unauthenticated"`
-	MaxRequestBytes       ByteSize        `yaml:"max_request_bytes"`
-	MaxInstanceBytes      ByteSize        `yaml:"max_instance_bytes"`
-	MaxParts              int             `yaml:"max_parts"`
-	MaxConcurrentRequests int             `yaml:"max_concurrent_requests"`
-	IdleTimeout           time.Duration   `yaml:"idle_timeout"`
-	ReadHeaderTimeout     time.Duration   `yaml:"read_header_timeout"`
+	Listen               string          `yaml:"listen"`
+	BasePath             string          `yaml:"base_path"`
+	TokensFile           string          `yaml:"tokens_file"`
+	TLS                  ServerTLSConfig `yaml:"tls"`
+	AllowUnauthenticated bool            `yaml:"allow_unauthenticated"`
+	// ForceUnauthenticated allows allow_unauthenticated on a listener
+	// reachable beyond this machine (a closed test network only).
+	ForceUnauthenticated  bool          `yaml:"force_unauthenticated_beyond_loopback"`
+	MaxRequestBytes       ByteSize      `yaml:"max_request_bytes"`
+	MaxInstanceBytes      ByteSize      `yaml:"max_instance_bytes"`
+	MaxParts              int           `yaml:"max_parts"`
+	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"`
+	IdleTimeout           time.Duration `yaml:"idle_timeout"`
+	ReadHeaderTimeout     time.Duration `yaml:"read_header_timeout"`
 }
 
 // ServerTLSConfig names a listener's certificate files; an empty cert_file
@@ -858,8 +861,60 @@ func (l *loaded) validateReceive() []error {
 	if s.Listen != "" && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !s.AllowUnauthenticated {
 		add("receive.stow.listen is set but STOW-RS has no authentication: set receive.stow.tokens_file or receive.stow.tls.client_ca_file (or allow_unauthenticated on a closed test network)")
 	}
+	if s.Listen != "" && s.AllowUnauthenticated && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !loopbackOnly(s.Listen) && !s.ForceUnauthenticated {
+		add("receive.stow.allow_unauthenticated on %s, which is reachable beyond this machine: anyone on the network could store instances; listen on 127.0.0.1, add tokens_file or tls.client_ca_file, or set force_unauthenticated_beyond_loopback on a closed test network", s.Listen)
+	}
 	if s.BasePath != "" && !strings.HasPrefix(s.BasePath, "/") {
 		add("receive.stow.base_path %q must start with /", s.BasePath)
 	}
 	return errs
+}
+
+// loopbackOnly reports a listen address that only this machine can reach:
+// a loopback IP or localhost. An empty host, 0.0.0.0 and :: are every
+// interface.
+func loopbackOnly(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// exposureWarnings lists the listeners of this configuration that other
+// machines can reach without the protection they need: said loudly at
+// start and in `config print`, since each is a door into the hospital's
+// data or into printreg's.
+// receiving says whether the receivers run (ingest receive runs them
+// whatever receive.enabled says).
+func (l *loaded) exposureWarnings(receiving bool) []string {
+	var w []string
+	r := l.Receive
+	if receiving && r.DIMSE.Listen != "" && !loopbackOnly(r.DIMSE.Listen) {
+		if !r.DIMSE.TLS.enabled() {
+			w = append(w, fmt.Sprintf("receive.dimse.listen %s is reachable beyond this machine without TLS: C-STORE traffic (patient data) crosses the network in clear; set receive.dimse.tls or keep it to a trusted network segment", r.DIMSE.Listen))
+		}
+		if len(r.DIMSE.Sources) == 0 {
+			w = append(w, fmt.Sprintf("receive.dimse.listen %s has no sources allow-list: any host that knows an AE title can send; list the PACS in receive.dimse.sources", r.DIMSE.Listen))
+		}
+	}
+	if receiving && r.STOW.Listen != "" && !loopbackOnly(r.STOW.Listen) {
+		if !r.STOW.TLS.enabled() {
+			w = append(w, fmt.Sprintf("receive.stow.listen %s is reachable beyond this machine without TLS: bearer tokens and instances cross the network in clear; set receive.stow.tls", r.STOW.Listen))
+		}
+		if r.STOW.AllowUnauthenticated && r.STOW.TokensFile == "" && r.STOW.TLS.ClientCAFile == "" {
+			w = append(w, fmt.Sprintf("receive.stow.listen %s accepts unauthenticated requests from the network (force_unauthenticated_beyond_loopback)", r.STOW.Listen))
+		}
+	}
+	if l.embedded() && !loopbackOnly(l.NATS.Embedded.Listen) {
+		w = append(w, fmt.Sprintf("nats.embedded.listen %s is reachable beyond this machine without TLS (its token guards it, in clear); keep the embedded server on 127.0.0.1", l.NATS.Embedded.Listen))
+	}
+	if l.Admin.Listen != "" && !loopbackOnly(l.Admin.Listen) {
+		w = append(w, fmt.Sprintf("admin.listen %s is reachable beyond this machine: /metrics and /readyz need no authentication; firewall it or listen on 127.0.0.1", l.Admin.Listen))
+	}
+	return w
 }

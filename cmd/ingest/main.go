@@ -146,6 +146,9 @@ func cmdConfigPrint(args, environ []string, stdout io.Writer, stderr *os.File) i
 		fmt.Fprintln(stderr, "ingest:", err)
 		return exitFail
 	}
+	for _, w := range l.exposureWarnings(l.Receive.Enabled) {
+		fmt.Fprintf(stdout, "# WARNING: %s\n", w)
+	}
 	if err := printRedacted(stdout, l, environ); err != nil {
 		fmt.Fprintln(stderr, "ingest:", err)
 		return exitFail

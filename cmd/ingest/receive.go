@@ -214,6 +214,7 @@ func cmdReceive(ctx context.Context, args, environ []string, _ io.Writer, stderr
 		}
 		defer stopAdmin()
 	}
+	a.warnExposure(true)
 	var b strings.Builder
 	fmt.Fprintln(&b, "printreg PACS receiver is running.")
 	b.WriteString(rcv.bannerLines(a))

@@ -113,11 +113,11 @@ func TestReceiveConfig(t *testing.T) {
 	if c := tl.receiveConfig(); c.DIMSE.TLS == nil || c.DIMSE.TLS.ClientCAFile != "ca.pem" || c.STOW.TLS != nil {
 		t.Errorf("DIMSE TLS = %+v, STOW TLS = %+v", c.DIMSE.TLS, c.STOW.TLS)
 	}
-	l, err = loadConfig("", []string{"PRINTREG_RECEIVE_ENABLED=true", "PRINTREG_RECEIVE_DIMSE_AE_TITLES=A, B", "PRINTREG_RECEIVE_DIMSE_LISTEN=", "PRINTREG_RECEIVE_STOW_LISTEN=:8104", "PRINTREG_RECEIVE_STOW_ALLOW_UNAUTHENTICATED=1"})
+	l, err = loadConfig("", []string{"PRINTREG_RECEIVE_ENABLED=true", "PRINTREG_RECEIVE_DIMSE_AE_TITLES=A, B", "PRINTREG_RECEIVE_DIMSE_LISTEN=", "PRINTREG_RECEIVE_STOW_LISTEN=127.0.0.1:8104", "PRINTREG_RECEIVE_STOW_ALLOW_UNAUTHENTICATED=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := l.Receive; !r.Enabled || strings.Join(r.DIMSE.AETitles, "|") != "A|B" || r.DIMSE.Listen != "" || r.STOW.Listen != ":8104" {
+	if r := l.Receive; !r.Enabled || strings.Join(r.DIMSE.AETitles, "|") != "A|B" || r.DIMSE.Listen != "" || r.STOW.Listen != "127.0.0.1:8104" {
 		t.Errorf("environment overrides not applied: %+v", r)
 	}
 }
@@ -131,6 +131,7 @@ func TestReceiveConfigErrors(t *testing.T) {
 		{"listen bad port", "receive:\n  dimse: {listen: \":http\"}\n", "the port must be a number"},
 		{"same address", "receive:\n  dimse: {listen: \":8104\"}\n  stow: {listen: \":8104\", allow_unauthenticated: true}\n", "the same address"},
 		{"STOW without authentication", "receive:\n  stow: {listen: \":8104\"}\n", "STOW-RS has no authentication"},
+		{"unauthenticated beyond loopback", "receive:\n  stow: {listen: \"0.0.0.0:8104\", allow_unauthenticated: true}\n", "reachable beyond this machine"},
 		{"AE title too long", "receive:\n  dimse: {ae_titles: [WAY_TOO_LONG_AE_TITLE]}\n", "not a valid AE title"},
 		{"bad source network", "receive:\n  dimse:\n    sources: [{ae_title: PACS, networks: [somewhere]}]\n", "neither a CIDR prefix nor an address"},
 		{"PDU too small", "receive:\n  dimse: {max_pdu_length: 1KiB}\n", "receive.dimse"},
@@ -679,4 +680,39 @@ func readBucket(t *testing.T, ctx context.Context, b objstore.Bucket) (keys []st
 		t.Fatal(err)
 	}
 	return keys, data
+}
+
+// TestExposureWarnings: a receiver, the embedded NATS server or the admin
+// endpoint reachable beyond this machine without TLS or an allow-list is
+// said loudly, at start and in config print; loopback-only listeners are
+// not; unauthenticated STOW-RS beyond loopback needs an explicit force.
+func TestExposureWarnings(t *testing.T) {
+	l, err := loadConfig(writeConfig(t, "receive:\n  enabled: true\n  dimse: {listen: \"127.0.0.1:11112\"}\n  stow: {listen: \"127.0.0.1:8104\", allow_unauthenticated: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := l.exposureWarnings(true); len(w) != 0 {
+		t.Errorf("loopback listeners warned about: %v", w)
+	}
+	l, err = loadConfig(writeConfig(t, "admin: {listen: \":9090\"}\nnats:\n  embedded: {listen: \"0.0.0.0:4222\"}\nreceive:\n  enabled: true\n  dimse: {listen: \":11112\"}\n  stow: {listen: \"[::]:8104\", allow_unauthenticated: true, force_unauthenticated_beyond_loopback: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(l.exposureWarnings(true), "\n")
+	for _, want := range []string{"receive.dimse.listen :11112 is reachable beyond this machine without TLS", "has no sources allow-list",
+		"receive.stow.listen [::]:8104 is reachable beyond this machine without TLS", "accepts unauthenticated requests",
+		"nats.embedded.listen 0.0.0.0:4222", "admin.listen :9090"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+	var out bytes.Buffer
+	errf, _ := os.CreateTemp(t.TempDir(), "stderr")
+	defer errf.Close()
+	if code := cmdConfigPrint([]string{"--config", l.file}, nil, &out, errf); code != exitOK {
+		t.Fatalf("config print: exit %d", code)
+	}
+	if strings.Count(out.String(), "# WARNING: ") != 6 {
+		t.Errorf("config print does not warn six times:\n%s", out.String())
+	}
 }

@@ -5,12 +5,15 @@
 package embednats
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,6 +23,12 @@ import (
 // URLFile is the file, in the state directory, that records the client URL
 // of the running embedded server, so other commands find it.
 const URLFile = "nats.url"
+
+// TokenFile is the file, in the state directory, holding the token clients
+// must present (mode 0600, made on first start): without it any local user
+// could read the dead-letter bodies (raw object keys, which may hold
+// accession numbers) and publish forged work items.
+const TokenFile = "auth.token"
 
 // Server is a running embedded server.
 type Server struct {
@@ -50,14 +59,19 @@ func Start(dir, listen string, log zerolog.Logger) (*Server, error) {
 	if port == 0 {
 		port = -1
 	}
+	token, err := ensureToken(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
 	opts := &server.Options{
-		ServerName: "printreg-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   filepath.Join(dir, "jetstream"),
-		NoSigs:     true,
-		MaxPayload: 8 << 20,
+		Authorization: token,
+		ServerName:    "printreg-embedded",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      filepath.Join(dir, "jetstream"),
+		NoSigs:        true,
+		MaxPayload:    8 << 20,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -93,6 +107,53 @@ func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 	_ = os.Remove(filepath.Join(s.dir, URLFile))
+}
+
+// ensureToken returns the client token in dir, making a random one (mode
+// 0600) the first time. A token file others can read is refused.
+func ensureToken(dir string) (string, error) {
+	p := filepath.Join(dir, TokenFile)
+	if t, err := ReadToken(dir); err == nil {
+		return t, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	t := hex.EncodeToString(b[:])
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(t + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	return t, f.Close()
+}
+
+// ReadToken returns the client token of the embedded server whose state is
+// in dir.
+func ReadToken(dir string) (string, error) {
+	p := filepath.Join(dir, TokenFile)
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by other users (mode %v); chmod 600 it", p, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("%s is empty", p)
+	}
+	return t, nil
 }
 
 // ReadURL returns the URL recorded by a running embedded server in dir.
