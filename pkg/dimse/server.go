@@ -410,7 +410,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accept
 		tc := tls.Server(c, s.pol.tlsConfig)
 		_ = c.SetDeadline(rqDeadline)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			a.log.Info().Err(err).Msg("TLS handshake failed")
+			a.quietly(zerolog.InfoLevel, "tls_handshake_failed").Err(err).Msg("TLS handshake failed")
 			s.stats.rejected.Add(1)
 			return
 		}
@@ -434,13 +434,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accept
 	if err != nil {
 		s.stats.rejected.Add(1)
 		if !a.noRequest(err) {
-			a.log.Info().Err(err).Msg("no association request")
+			a.quietly(zerolog.InfoLevel, "no_association_request").Err(err).Msg("no association request")
 		}
 		a.abortOnProtocolError(err)
 		return
 	}
 	if typ != pduAssociateRQ {
-		a.log.Info().Msgf("PDU type 0x%02X before the association request", typ)
+		a.quietly(zerolog.InfoLevel, "unexpected_pdu_before_association_request").Msgf("PDU type 0x%02X before the association request", typ)
 		s.stats.rejected.Add(1)
 		if typ != pduAbort {
 			a.sendAbort(AbortReasonUnexpectedPDU)
@@ -451,13 +451,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accept
 	if err != nil {
 		s.stats.rejected.Add(1)
 		if !a.noRequest(err) {
-			a.log.Info().Err(err).Msg("association request cut short")
+			a.quietly(zerolog.InfoLevel, "association_request_cut_short").Err(err).Msg("association request cut short")
 		}
 		return
 	}
 	rq, err := DecodeAssociateRQ(body)
 	if err != nil {
-		a.log.Info().Err(err).Msg("malformed association request")
+		a.quietly(zerolog.InfoLevel, "malformed_association_request").Err(err).Msg("malformed association request")
 		s.stats.rejected.Add(1)
 		a.abortOnProtocolError(err)
 		return
@@ -470,7 +470,8 @@ func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accept
 	rj := s.admit(ctx, a, rq)
 	if rj != nil {
 		s.stats.rejected.Add(1)
-		a.log.Info().Uint8("result", rj.Result).Uint8("source", rj.Source).Uint8("reason", rj.Reason).
+		a.quietly(zerolog.InfoLevel, fmt.Sprintf("rejected %d %d", rj.Source, rj.Reason)).
+			Uint8("result", rj.Result).Uint8("source", rj.Source).Uint8("reason", rj.Reason).
 			Msgf("association rejected: %s", RejectReasonText(rj.Source, rj.Reason))
 		if a.send(rj.Encode()) == nil {
 			a.awaitClose()
@@ -506,13 +507,22 @@ func (a *assoc) noRequest(err error) bool {
 	default:
 		return false
 	}
-	if a.s.draining.Load() {
-		return true
-	}
-	if ok, suppressed := a.s.quiet.Allow(a.addr.String() + " " + reason); ok {
-		a.log.Info().Str("reason", reason).Uint64("suppressed", suppressed).Msg(msg)
+	if !a.s.draining.Load() {
+		a.quietly(zerolog.InfoLevel, reason).Str("reason", reason).Msg(msg)
 	}
 	return true
+}
+
+// quietly starts a log line about a connection that is written at most
+// once per address and key every 10 s, with the count of those held back
+// since; it returns nil, on which zerolog's methods do nothing, when the
+// line is held back. A peer failing in a loop cannot flood the log.
+func (a *assoc) quietly(level zerolog.Level, key string) *zerolog.Event {
+	ok, suppressed := a.s.quiet.Allow(a.addr.String() + " " + key)
+	if !ok {
+		return nil
+	}
+	return a.log.WithLevel(level).Uint64("suppressed", suppressed)
 }
 
 // admit decides whether to accept an association; it reserves the

@@ -458,3 +458,38 @@ func TestConnectionDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectionsRateLimited: a host that asks again and again with a calling
+// AE title that is not allowed gets an A-ASSOCIATE-RJ every time, and the
+// log one line for all of them, then one with the count held back.
+func TestRejectionsRateLimited(t *testing.T) {
+	logs := &logBuffer{}
+	srv := startServerLog(t, Config{AETitles: []string{"PRINTREG"}, Sources: []Source{{AETitle: "PACS"}}}, newMemHandler(), zerolog.New(logs))
+	now := time.Now()
+	srv.quiet.mu.Lock()
+	srv.quiet.now = func() time.Time { return now }
+	srv.quiet.mu.Unlock()
+	attempt := func() {
+		t.Helper()
+		_, err := Dial(context.Background(), srv.addr, ClientConfig{CallingAE: "INTRUDER", CalledAE: "PRINTREG",
+			Contexts: storageContexts(), LocalAddr: from("127.0.0.2"), Timeout: 20 * time.Second})
+		var rj *AssociateRJ
+		if !errors.As(err, &rj) || rj.Reason != RejectCallingAE {
+			t.Fatalf("association as INTRUDER: %v, want a calling AE rejection", err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		attempt()
+	}
+	waitFor(t, "the rejections to be counted", func() bool { return srv.Stats().Rejected == 20 })
+	if got := logs.lines("association rejected", `"peer":"127.0.0.2:`); len(got) != 1 || !strings.Contains(got[0], `"suppressed":0`) {
+		t.Fatalf("lines for 20 rejections: %q", got)
+	}
+	srv.quiet.mu.Lock()
+	now = now.Add(11 * time.Second)
+	srv.quiet.mu.Unlock()
+	attempt()
+	if got := logs.lines("association rejected", `"peer":"127.0.0.2:`); len(got) != 2 || !strings.Contains(got[1], `"suppressed":19`) {
+		t.Fatalf("lines after the window: %q", got)
+	}
+}
