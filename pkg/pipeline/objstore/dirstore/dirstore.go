@@ -155,6 +155,9 @@ func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, erro
 	}
 	f, err := s.root.Open(key)
 	if err != nil {
+		if s.throughSymlink(key) {
+			err = fmt.Errorf("%w: a symbolic link leading outside the folder or to nothing", objstore.ErrInvalidKey)
+		}
 		return objstore.ObjectInfo{}, mapErr("stat", err)
 	}
 	defer f.Close()
@@ -215,6 +218,11 @@ func (s *Store) openRegular(op, key string) (*os.File, fs.FileInfo, error) {
 	}
 	f, err := s.root.Open(key)
 	if err != nil {
+		// A symbolic link out of the folder (or to nothing) is refused
+		// once, as a key that names no object here, not retried.
+		if s.throughSymlink(key) {
+			return nil, nil, mapErr(op, fmt.Errorf("%w: a symbolic link leading outside the folder or to nothing", objstore.ErrInvalidKey))
+		}
 		return nil, nil, mapErr(op, err)
 	}
 	fi, err := f.Stat()
@@ -227,6 +235,19 @@ func (s *Store) openRegular(op, key string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, mapErr(op, objstore.ErrNotFound)
 	}
 	return f, fi, nil
+}
+
+// throughSymlink reports whether a component of key is a symbolic link.
+func (s *Store) throughSymlink(key string) bool {
+	for i := 0; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' {
+			continue
+		}
+		if fi, err := s.root.Lstat(key[:i]); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Get opens the file for reading.

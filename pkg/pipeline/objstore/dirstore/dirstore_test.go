@@ -74,6 +74,20 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 	if rc, err := s.Get(ctx, "link/f"); err == nil {
 		rc.Close()
 		t.Error("Get through a symlink leaving the store succeeded")
+	} else if !errors.Is(err, objstore.ErrInvalidKey) {
+		t.Errorf("Get through a symlink: %v, want ErrInvalidKey (refused once, not retried)", err)
+	}
+	if err := os.Symlink(filepath.Join(outsideDir, "f"), filepath.Join(s.Dir(), "file-link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, "file-link"); !errors.Is(err, objstore.ErrInvalidKey) {
+		t.Errorf("Stat of a symlink out: %v, want ErrInvalidKey", err)
+	}
+	if rc, err := s.Get(ctx, "file-link"); err == nil {
+		rc.Close()
+		t.Error("Get of a symlink to a file outside the store succeeded")
+	} else if !errors.Is(err, objstore.ErrInvalidKey) {
+		t.Errorf("Get of a symlink out: %v, want ErrInvalidKey", err)
 	}
 	if _, err := s.Put(ctx, "link/g", bytes.NewReader([]byte("x")), 1, objstore.PutOptions{}); err == nil {
 		t.Error("Put through a symlink leaving the store succeeded")
