@@ -107,8 +107,9 @@ type Server struct {
 	connTotal   int
 	connOther   int
 	connPerAddr map[netip.Addr]int
-	// quiet limits the log lines of refusals and of connections that
-	// never sent an association request, per address and reason.
+	// quiet limits the log lines a peer can cause before it has an
+	// association (refusals, silence, malformed requests, rejections), per
+	// address and reason.
 	quiet LogLimiter
 
 	stats struct {
