@@ -132,21 +132,27 @@ type ReceiveConfig struct {
 
 // DIMSEConfig is the C-STORE receiver (pkg/dimse).
 type DIMSEConfig struct {
-	Listen                   string          `yaml:"listen"`
-	AETitles                 []string        `yaml:"ae_titles"`
-	Sources                  []DIMSESource   `yaml:"sources"`
-	MaxAssociations          int             `yaml:"max_associations"`
-	MaxAssociationsPerSource int             `yaml:"max_associations_per_source"`
-	MaxPDULength             ByteSize        `yaml:"max_pdu_length"`
-	MaxObjectBytes           ByteSize        `yaml:"max_object_bytes"`
-	ARTIMTimeout             time.Duration   `yaml:"artim_timeout"`
-	IdleTimeout              time.Duration   `yaml:"idle_timeout"`
-	WriteTimeout             time.Duration   `yaml:"write_timeout"`
-	ShutdownGrace            time.Duration   `yaml:"shutdown_grace"`
-	TransferSyntaxes         []string        `yaml:"transfer_syntaxes"`
-	ExtraSOPClasses          []string        `yaml:"extra_sop_classes"`
-	DenySOPClasses           []string        `yaml:"deny_sop_classes"`
-	TLS                      ServerTLSConfig `yaml:"tls"`
+	Listen                   string        `yaml:"listen"`
+	AETitles                 []string      `yaml:"ae_titles"`
+	Sources                  []DIMSESource `yaml:"sources"`
+	MaxAssociations          int           `yaml:"max_associations"`
+	MaxAssociationsPerSource int           `yaml:"max_associations_per_source"`
+	// Connection slots, counted when a connection is accepted (pkg/dimse):
+	// 0 takes the derived defaults, a negative reserved_connections none.
+	MaxConnections            int             `yaml:"max_connections"`
+	MaxConnectionsPerAddress  int             `yaml:"max_connections_per_address"`
+	ReservedConnections       int             `yaml:"reserved_connections"`
+	AssociationRequestTimeout time.Duration   `yaml:"association_request_timeout"`
+	MaxPDULength              ByteSize        `yaml:"max_pdu_length"`
+	MaxObjectBytes            ByteSize        `yaml:"max_object_bytes"`
+	ARTIMTimeout              time.Duration   `yaml:"artim_timeout"`
+	IdleTimeout               time.Duration   `yaml:"idle_timeout"`
+	WriteTimeout              time.Duration   `yaml:"write_timeout"`
+	ShutdownGrace             time.Duration   `yaml:"shutdown_grace"`
+	TransferSyntaxes          []string        `yaml:"transfer_syntaxes"`
+	ExtraSOPClasses           []string        `yaml:"extra_sop_classes"`
+	DenySOPClasses            []string        `yaml:"deny_sop_classes"`
+	TLS                       ServerTLSConfig `yaml:"tls"`
 }
 
 // DIMSESource is one calling AE title allowed to send.
@@ -166,13 +172,16 @@ type STOWConfig struct {
 	AllowUnauthenticated bool            `yaml:"allow_unauthenticated"`
 	// ForceUnauthenticated allows allow_unauthenticated on a listener
 	// reachable beyond this machine (a closed test network only).
-	ForceUnauthenticated  bool          `yaml:"force_unauthenticated_beyond_loopback"`
-	MaxRequestBytes       ByteSize      `yaml:"max_request_bytes"`
-	MaxInstanceBytes      ByteSize      `yaml:"max_instance_bytes"`
-	MaxParts              int           `yaml:"max_parts"`
-	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"`
-	IdleTimeout           time.Duration `yaml:"idle_timeout"`
-	ReadHeaderTimeout     time.Duration `yaml:"read_header_timeout"`
+	ForceUnauthenticated  bool     `yaml:"force_unauthenticated_beyond_loopback"`
+	MaxRequestBytes       ByteSize `yaml:"max_request_bytes"`
+	MaxInstanceBytes      ByteSize `yaml:"max_instance_bytes"`
+	MaxParts              int      `yaml:"max_parts"`
+	MaxConcurrentRequests int      `yaml:"max_concurrent_requests"`
+	// MaxConcurrentRequestsPerAddress: behind a reverse proxy every
+	// request comes from the proxy; raise it to the total there.
+	MaxConcurrentRequestsPerAddress int           `yaml:"max_concurrent_requests_per_address"`
+	IdleTimeout                     time.Duration `yaml:"idle_timeout"`
+	ReadHeaderTimeout               time.Duration `yaml:"read_header_timeout"`
 }
 
 // ServerTLSConfig names a listener's certificate files; an empty cert_file
@@ -348,11 +357,13 @@ func defaultConfig() Config {
 				MaxPDULength: dimse.DefaultMaxPDULength, MaxObjectBytes: dimse.DefaultMaxObjectBytes,
 				ARTIMTimeout: dimse.DefaultARTIMTimeout, IdleTimeout: dimse.DefaultIdleTimeout,
 				WriteTimeout: dimse.DefaultWriteTimeout, ShutdownGrace: dimse.DefaultShutdownGrace,
+				AssociationRequestTimeout: dimse.DefaultAssociationRequestTimeout,
 			},
 			STOW: STOWConfig{
 				BasePath: stow.DefaultBasePath, MaxRequestBytes: stow.DefaultMaxRequestBytes, MaxInstanceBytes: stow.DefaultMaxInstanceBytes,
 				MaxParts: stow.DefaultMaxParts, MaxConcurrentRequests: stow.DefaultMaxConcurrentRequests,
-				IdleTimeout: stow.DefaultIdleTimeout, ReadHeaderTimeout: stow.DefaultReadHeaderTimeout,
+				MaxConcurrentRequestsPerAddress: stow.DefaultMaxConcurrentRequestsPerAddress,
+				IdleTimeout:                     stow.DefaultIdleTimeout, ReadHeaderTimeout: stow.DefaultReadHeaderTimeout,
 			},
 		},
 	}
@@ -772,6 +783,8 @@ func (l *loaded) receiveConfig() receive.Config {
 		DIMSE: dimse.Config{
 			Listen: d.Listen, AETitles: d.AETitles,
 			MaxAssociations: d.MaxAssociations, MaxAssociationsPerSource: d.MaxAssociationsPerSource,
+			MaxConnections: d.MaxConnections, MaxConnectionsPerAddress: d.MaxConnectionsPerAddress,
+			ReservedConnections: d.ReservedConnections, AssociationRequestTimeout: d.AssociationRequestTimeout,
 			MaxPDULength: uint32(d.MaxPDULength), MaxObjectBytes: int64(d.MaxObjectBytes),
 			ARTIMTimeout: d.ARTIMTimeout, IdleTimeout: d.IdleTimeout, WriteTimeout: d.WriteTimeout, ShutdownGrace: d.ShutdownGrace,
 			TransferSyntaxes: d.TransferSyntaxes, ExtraSOPClasses: d.ExtraSOPClasses, DenySOPClasses: d.DenySOPClasses,
@@ -782,7 +795,8 @@ func (l *loaded) receiveConfig() receive.Config {
 			AllowUnauthenticated: s.AllowUnauthenticated,
 			MaxRequestBytes:      int64(s.MaxRequestBytes), MaxInstanceBytes: int64(s.MaxInstanceBytes),
 			MaxParts: s.MaxParts, MaxConcurrentRequests: s.MaxConcurrentRequests,
-			IdleTimeout: s.IdleTimeout, ReadHeaderTimeout: s.ReadHeaderTimeout,
+			MaxConcurrentRequestsPerAddress: s.MaxConcurrentRequestsPerAddress,
+			IdleTimeout:                     s.IdleTimeout, ReadHeaderTimeout: s.ReadHeaderTimeout,
 		},
 	}
 	for _, src := range d.Sources {
@@ -838,6 +852,10 @@ func (l *loaded) validateReceive() []error {
 		{"receive.stow.max_request_bytes", int64(r.STOW.MaxRequestBytes)}, {"receive.stow.max_instance_bytes", int64(r.STOW.MaxInstanceBytes)},
 		{"receive.stow.max_parts", int64(r.STOW.MaxParts)}, {"receive.stow.max_concurrent_requests", int64(r.STOW.MaxConcurrentRequests)},
 		{"receive.stow.idle_timeout", int64(r.STOW.IdleTimeout)}, {"receive.stow.read_header_timeout", int64(r.STOW.ReadHeaderTimeout)},
+		{"receive.dimse.max_connections", int64(r.DIMSE.MaxConnections)},
+		{"receive.dimse.max_connections_per_address", int64(r.DIMSE.MaxConnectionsPerAddress)},
+		{"receive.dimse.association_request_timeout", int64(r.DIMSE.AssociationRequestTimeout)},
+		{"receive.stow.max_concurrent_requests_per_address", int64(r.STOW.MaxConcurrentRequestsPerAddress)},
 	} {
 		if n.v < 0 {
 			add("%s must not be negative (0 means the default)", n.name)

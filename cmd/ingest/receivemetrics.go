@@ -19,16 +19,18 @@ type receiverMetrics struct {
 	instances *promtext.CounterVec
 	bytes     *promtext.Counter
 	stowReqs  *promtext.Counter
+	stowRefs  *promtext.CounterVec
 	lastDIMSE dimse.Stats
 	lastSTOW  stow.Stats
 }
 
 func newReceiverMetrics(reg *promtext.Registry) *receiverMetrics {
 	return &receiverMetrics{
-		assoc:     reg.NewCounterVec("printreg_receive_associations_total", "DICOM associations by outcome (accepted, rejected, aborted, released).", "outcome"),
+		assoc:     reg.NewCounterVec("printreg_receive_associations_total", "DICOM connections and associations by outcome (refused: closed at accept by the per-address cap, the allow-list or the reserve; accepted, rejected, aborted, released).", "outcome"),
 		instances: reg.NewCounterVec("printreg_receive_instances_total", "Instances received, by protocol (dimse, stow) and outcome (stored, failed).", "protocol", "outcome"),
 		bytes:     reg.NewCounter("printreg_receive_dimse_bytes_total", "Bytes of data sets received over DICOM networking."),
 		stowReqs:  reg.NewCounter("printreg_receive_stow_requests_total", "STOW-RS requests."),
+		stowRefs:  reg.NewCounterVec("printreg_receive_stow_refused_total", "STOW-RS requests refused before reading them, by reason (unauthorized: 401; busy: 503, over the concurrent or per-address limit).", "reason"),
 	}
 }
 
@@ -45,6 +47,7 @@ func (m *receiverMetrics) sample(p *pacsReceiver) {
 	if d := p.r.DIMSE(); d != nil {
 		s := d.Stats()
 		l := m.lastDIMSE
+		m.assoc.With("refused").Add(delta(s.Refused, l.Refused))
 		m.assoc.With("accepted").Add(delta(s.Accepted, l.Accepted))
 		m.assoc.With("rejected").Add(delta(s.Rejected, l.Rejected))
 		m.assoc.With("aborted").Add(delta(s.Aborted, l.Aborted))
@@ -58,6 +61,8 @@ func (m *receiverMetrics) sample(p *pacsReceiver) {
 		s := st.Stats()
 		l := m.lastSTOW
 		m.stowReqs.Add(delta(s.Requests, l.Requests))
+		m.stowRefs.With("unauthorized").Add(delta(s.Unauthorized, l.Unauthorized))
+		m.stowRefs.With("busy").Add(delta(s.Busy, l.Busy))
 		m.instances.With("stow", "stored").Add(delta(s.Stored, l.Stored))
 		m.instances.With("stow", "failed").Add(delta(s.Failed, l.Failed))
 		m.lastSTOW = s
