@@ -48,7 +48,7 @@ with open(path, "wb") as f:
         f.write(frame)
 PY
 ls -l "$W/in/big.dcm"
-head -c 48 /dev/urandom | base64 > "$W/secret"
+(umask 077; head -c 48 /dev/urandom | base64 > "$W/secret")
 (cd "$REPO" && go build -o "$W/deid" ./cmd/deid)
 /usr/bin/time -f 'wall %e s, peak RSS %M KiB' "$W/deid" --secret-file "$W/secret" -o "$W/out" --progress never "$W/in"
 out=$(find "$W/out" -name '*.dcm')

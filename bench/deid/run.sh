@@ -36,7 +36,8 @@ if [ ! -x "$GOCOPY" ] || [ ! -d "$CORPUS" ] || [ ! -f "$DCMBENCH_DIR/cert.pem" ]
   "$SHARED/bench/anchors.sh" $SMALL --only gocopy_j1 --runs 3 >/dev/null
 fi
 (cd "$REPO" && go build -o "$DCMBENCH_DIR/deid" ./cmd/deid)
-[ -f "$DCMBENCH_DIR/deid-secret" ] || head -c 48 /dev/urandom | base64 > "$DCMBENCH_DIR/deid-secret"
+[ -f "$DCMBENCH_DIR/deid-secret" ] || (umask 077; head -c 48 /dev/urandom | base64 > "$DCMBENCH_DIR/deid-secret")
+chmod 600 "$DCMBENCH_DIR/deid-secret"
 NFILES=$(find "$CORPUS" -type f | wc -l)
 NBYTES=$(find "$CORPUS" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 find "$CORPUS" -type f -print0 | xargs -0 cat > /dev/null   # warm the page cache

@@ -57,7 +57,7 @@ func Load(path string) (*Key, error) {
 		return nil, fmt.Errorf("site secret: no file given: %w", ErrShort)
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("site secret file %s is readable by other users (mode %v); chmod 600 it: %w", path, st.Mode().Perm(), ErrExposed)
+		return nil, fmt.Errorf("%w: %s (mode %v); chmod 600 it", ErrExposed, path, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
