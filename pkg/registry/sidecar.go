@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -169,11 +170,20 @@ const (
 )
 
 // FieldIssue is one validation failure: the field (a path such as
-// prints[0].copies), a rule code and a sentence. It never holds the value.
+// prints[0].copies), a rule code and a sentence; what it shows never holds
+// the value. Line and Column (from 1; columns count characters) place it in the
+// document when ParseSidecar could tell where: the value of the field, the
+// misspelt field name, the object a required field is missing from, or the
+// character a JSON syntax error was found at.
 type FieldIssue struct {
 	Field   string `json:"field"`
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	// key is the unknown field name of an unknown_field issue, kept only
+	// to find its position; it is never shown.
+	key string
 }
 
 func (i FieldIssue) String() string {
@@ -206,7 +216,8 @@ const maxIssues = 20
 // is screened for identifier patterns (e-mail, telephone, long numbers,
 // dates, DICOM names, identifier labels); identifiers of the case itself are
 // checked later, when the case's imaging is known. The error, a
-// *SidecarError, names each field and rule and never repeats a value.
+// *SidecarError, names each field and rule and never repeats a value; each
+// issue carries its line and column where they can be told.
 func ParseSidecar(b []byte) (*Sidecar, error) {
 	if len(b) > MaxSidecarBytes {
 		return nil, &SidecarError{Issues: []FieldIssue{{Field: "(document)", Rule: "max_size",
@@ -223,26 +234,181 @@ func ParseSidecar(b []byte) (*Sidecar, error) {
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &SidecarError{Issues: []FieldIssue{{Field: "(document)", Rule: "json", Message: jsonProblem(err)}}}
+		return nil, &SidecarError{Issues: []FieldIssue{syntaxIssue(clean, err)}}
 	}
 	if dec.More() {
-		return nil, &SidecarError{Issues: []FieldIssue{{Field: "(document)", Rule: "json", Message: "has content after the JSON object"}}}
+		is := FieldIssue{Field: "(document)", Rule: "json", Message: "has content after the JSON object"}
+		is.Line, is.Column = lineColumn(clean, skipSpace(clean, int(dec.InputOffset())))
+		return nil, &SidecarError{Issues: []FieldIssue{is}}
 	}
 	v := &validator{}
 	s := v.sidecar(doc)
 	if len(v.issues) > 0 {
+		placeIssues(clean, v.issues)
 		return nil, &SidecarError{Issues: v.issues}
 	}
 	return s, nil
 }
 
-// jsonProblem describes a syntax error by position only.
-func jsonProblem(err error) string {
+// syntaxIssue describes a JSON syntax error by its position only (the
+// characters around it could be an identifier).
+func syntaxIssue(doc []byte, err error) FieldIssue {
+	is := FieldIssue{Field: "(document)", Rule: "json", Message: "is not valid JSON"}
 	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("is not valid JSON (syntax error at byte %d)", se.Offset)
+	switch {
+	case errors.As(err, &se):
+		// Offset counts the bytes read, the offending one included.
+		is.Line, is.Column = lineColumn(doc, int(se.Offset)-1)
+		is.Message = fmt.Sprintf("is not valid JSON (syntax error at line %d, column %d)", is.Line, is.Column)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		is.Line, is.Column = lineColumn(doc, len(doc))
+		is.Message = fmt.Sprintf("is not valid JSON (it ends at line %d, column %d before the document is complete)", is.Line, is.Column)
+	case errors.Is(err, io.EOF):
+		is.Message = "is empty (a case.json is one JSON object)"
 	}
-	return "is not valid JSON"
+	return is
+}
+
+// lineColumn turns a byte offset into a line and a column (from 1, columns
+// counting characters).
+func lineColumn(doc []byte, off int) (line, col int) {
+	off = max(0, min(off, len(doc)))
+	start := bytes.LastIndexByte(doc[:off], '\n') + 1
+	return bytes.Count(doc[:off], []byte{'\n'}) + 1, utf8.RuneCount(doc[start:off]) + 1
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// placeIssues sets the line and column of each issue: where the field's
+// value starts, where an unknown field's name is, or, for a field that is
+// missing, where the object that lacks it starts.
+func placeIssues(doc []byte, issues []FieldIssue) {
+	pos := map[string]int{}
+	p := positions{doc: doc, at: pos}
+	p.value("")
+	for i := range issues {
+		path := issues[i].Field
+		if path == "(document)" {
+			path = ""
+		}
+		off, ok := -1, false
+		if issues[i].key != "" {
+			off, ok = pos[path+keyMark+issues[i].key]
+		}
+		for !ok {
+			off, ok = pos[path]
+			if ok || path == "" {
+				break
+			}
+			path = parentPath(path)
+		}
+		if ok {
+			issues[i].Line, issues[i].Column = lineColumn(doc, off)
+		}
+	}
+}
+
+// keyMark separates an object's path from one of its field names in the
+// position map (no field path holds it).
+const keyMark = "\x00"
+
+// parentPath drops the last member or index of a field path.
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// positions records where each value of a well-formed JSON document starts,
+// by the validator's field path (parts[0].laterality), and where each field
+// name starts (path + keyMark + name).
+type positions struct {
+	doc []byte
+	i   int
+	at  map[string]int
+}
+
+func (p *positions) value(path string) {
+	p.i = skipSpace(p.doc, p.i)
+	if p.i >= len(p.doc) {
+		return
+	}
+	p.at[path] = p.i
+	switch p.doc[p.i] {
+	case '{':
+		p.i++
+		for {
+			p.i = skipSpace(p.doc, p.i)
+			if p.i >= len(p.doc) || p.doc[p.i] == '}' {
+				p.i++
+				return
+			}
+			if p.doc[p.i] == ',' {
+				p.i++
+				continue
+			}
+			start := p.i
+			p.str()
+			var name string
+			if json.Unmarshal(p.doc[start:p.i], &name) != nil {
+				return
+			}
+			p.at[path+keyMark+name] = start
+			p.i = skipSpace(p.doc, p.i)
+			if p.i < len(p.doc) && p.doc[p.i] == ':' {
+				p.i++
+			}
+			p.value(join(path, name))
+		}
+	case '[':
+		p.i++
+		for n := 0; ; {
+			p.i = skipSpace(p.doc, p.i)
+			if p.i >= len(p.doc) || p.doc[p.i] == ']' {
+				p.i++
+				return
+			}
+			if p.doc[p.i] == ',' {
+				p.i++
+				continue
+			}
+			p.value(idx(path, n))
+			n++
+		}
+	case '"':
+		p.str()
+	default:
+		start := p.i
+		for p.i < len(p.doc) && !strings.ContainsRune(",]} \t\r\n", rune(p.doc[p.i])) {
+			p.i++
+		}
+		if p.i == start {
+			p.i++ // not JSON after all: never stand still
+		}
+	}
+}
+
+// str moves past a string starting at p.i.
+func (p *positions) str() {
+	p.i++
+	for p.i < len(p.doc) {
+		switch p.doc[p.i] {
+		case '\\':
+			p.i += 2
+			continue
+		case '"':
+			p.i++
+			return
+		}
+		p.i++
+	}
 }
 
 // stripComments blanks // and /* */ comments outside strings, keeping
@@ -297,6 +463,14 @@ type validator struct {
 func (v *validator) fail(field, rule, msg string) {
 	if len(v.issues) < maxIssues {
 		v.issues = append(v.issues, FieldIssue{Field: field, Rule: rule, Message: msg})
+	}
+}
+
+// failKey is fail for an unknown field name k, whose position is looked up
+// later; k itself is never shown.
+func (v *validator) failKey(field, k, msg string) {
+	if len(v.issues) < maxIssues {
+		v.issues = append(v.issues, FieldIssue{Field: field, Rule: "unknown_field", Message: msg, key: k})
 	}
 }
 
@@ -378,7 +552,7 @@ func (v *validator) object(path string, val any, allowed, required []string) (ma
 			if near := closest(k, allowed); near != "" {
 				msg += "; did you mean " + strconv.Quote(near) + "?"
 			}
-			v.fail(orDoc(path), "unknown_field", msg)
+			v.failKey(orDoc(path), k, msg)
 		}
 	}
 	for _, k := range required {
@@ -432,7 +606,13 @@ func (v *validator) enum(path string, val any, values []string) string {
 		return ""
 	}
 	if !slices.Contains(values, s) {
-		v.fail(path, "enum", "must be one of "+strings.Join(values, ", "))
+		// The value is never echoed; the schema's value nearest to it (in
+		// other letter case, or within two edits) is offered instead.
+		msg := "must be one of " + strings.Join(values, ", ")
+		if near := closest(s, values); near != "" {
+			msg += "; did you mean " + strconv.Quote(near) + "?"
+		}
+		v.fail(path, "enum", msg)
 		return ""
 	}
 	return s

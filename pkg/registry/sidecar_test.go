@@ -235,3 +235,93 @@ func TestUnknownFieldSuggestsTheSchemaName(t *testing.T) {
 		t.Errorf("a far-off key got a suggestion: %v", err)
 	}
 }
+
+// TestEnumSuggestsTheSchemaValue: a value in other letter case or within
+// two edits of the schema's is answered with the schema's value, never
+// with what was typed; a far-off value gets no suggestion.
+func TestEnumSuggestsTheSchemaValue(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"capitalised", "ordering_service", `"Urology"`, `did you mean "urology"?`},
+		{"upper case", "object_type", `"ANATOMIC_MODEL"`, `did you mean "anatomic_model"?`},
+		{"spaces for underscores", "intended_use", `"surgical planning"`, `did you mean "surgical_planning"?`},
+		{"two edits", "ordering_service", `"urolgy"`, `did you mean "urology"?`},
+		{"nested", "parts", `[{"region": "Abdomen", "structure": "Kidney", "laterality": "Left"}]`, `did you mean "left"?`},
+		{"far off", "ordering_service", `"Smith clinic"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSidecar([]byte(edit(t, tt.key, tt.value)))
+			var se *SidecarError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v", err)
+			}
+			msg := err.Error()
+			if tt.want == "" {
+				if strings.Contains(msg, "did you mean") {
+					t.Errorf("a far-off value got a suggestion: %v", err)
+				}
+			} else if !strings.Contains(msg, tt.want) {
+				t.Errorf("got %v, want %s", err, tt.want)
+			}
+			typed := strings.Trim(tt.value, `"`)
+			if strings.HasPrefix(tt.value, `"`) && strings.Contains(msg, typed) {
+				t.Errorf("the error repeats the value: %v", err)
+			}
+			if strings.Contains(msg, "Left") || strings.Contains(msg, "Smith") {
+				t.Errorf("the error repeats the value: %v", err)
+			}
+		})
+	}
+}
+
+// TestSidecarIssuePositions: syntax errors and field errors carry the line
+// and column they were found at, comments included, and the syntax error's
+// sentence says where in lines and columns rather than bytes.
+func TestSidecarIssuePositions(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		field     string
+		rule      string
+		line, col int
+		msgHas    string
+	}{
+		{"trailing comma", "{\n  \"object_type\": \"anatomic_model\",\n}", "(document)", "json", 3, 1, "line 3, column 1"},
+		{"missing comma", "{\n  \"object_type\": \"anatomic_model\"\n  \"intended_use\": \"research\"\n}", "(document)", "json", 3, 3, "line 3, column 3"},
+		{"cut short", "{\n  \"object_type\": \"anat", "(document)", "json", 0, 0, "unterminated"},
+		{"unfinished", "{\n  \"object_type\": 1", "(document)", "json", 2, 19, "ends at line 2"},
+		{"empty", "  \n", "(document)", "json", 0, 0, "is empty"},
+		{"after the object", "{\"object_type\": \"anatomic_model\"}\n{}", "(document)", "json", 2, 1, "content after"},
+		{"enum after comments", "// lab file\n/* two\n lines */\n{\n  \"object_type\": \"anatomic_model\",\n  \"ordering_service\":  \"Urology\"\n}", "ordering_service", "enum", 6, 24, "did you mean"},
+		{"non-ASCII before", "{\"intended_use_text\": \"Résumé\", \"ordering_service\": \"x\", \"object_type\": \"anatomic_model\"}", "ordering_service", "enum", 1, 53, ""},
+		{"nested value", "{\n \"object_type\": \"anatomic_model\",\n \"prints\": [\n  {\"printer\": {\"label\": \"P\", \"technology\": \"fdm\"}, \"material\": \"M\"}\n ]\n}", "prints[0].printer.technology", "enum", 4, 44, ""},
+		{"unknown field name", "{\n \"object_type\": \"anatomic_model\",\n   \"colour\": \"red\"\n}", "(document)", "unknown_field", 3, 4, ""},
+		{"missing field", "{\n \"object_type\": \"anatomic_model\",\n \"parts\": [\n   {\"region\": \"Abdomen\"}\n ]\n}", "parts[0].structure", "required", 4, 4, ""},
+		{"missing at the top", "\n\n  {\"intended_use\": \"research\"}", "object_type", "required", 3, 3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSidecar([]byte(tt.in))
+			var se *SidecarError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v", err)
+			}
+			i := slices.IndexFunc(se.Issues, func(i FieldIssue) bool { return i.Field == tt.field && i.Rule == tt.rule })
+			if i < 0 {
+				t.Fatalf("issues %v lack field %s rule %s", se.Issues, tt.field, tt.rule)
+			}
+			is := se.Issues[i]
+			if is.Line != tt.line || is.Column != tt.col {
+				t.Errorf("at %d:%d, want %d:%d (%v)", is.Line, is.Column, tt.line, tt.col, is)
+			}
+			if !strings.Contains(is.Message, tt.msgHas) {
+				t.Errorf("message %q lacks %q", is.Message, tt.msgHas)
+			}
+			if strings.Contains(err.Error(), "byte") || strings.Contains(err.Error(), "colour") {
+				t.Errorf("error %v", err)
+			}
+		})
+	}
+}
