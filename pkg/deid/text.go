@@ -194,6 +194,9 @@ func (id *identity) mentions(text string) bool {
 	if len(id.strings) == 0 && len(id.words) == 0 && len(id.unspaced) == 0 && len(id.dates) == 0 {
 		return false
 	}
+	if ascii(text) {
+		return id.mentionsASCII(text)
+	}
 	f := textnorm.Fold(text)
 	for _, s := range id.strings {
 		if strings.Contains(f, s) {
@@ -209,18 +212,9 @@ func (id *identity) mentions(text string) bool {
 		}
 	}
 	found := false
-	if ascii(text) {
-		// Same offsets in text and its folded form: split at the case
-		// changes of the original, look up the folded words.
-		eachTokenAt(text, func(s, e int) bool {
-			found = id.words[f[s:e]]
-			return !found
-		})
-	} else {
-		for _, w := range tokens(text) {
-			if found = id.words[textnorm.Fold(w)]; found {
-				break
-			}
+	for _, w := range tokens(text) {
+		if found = id.words[textnorm.Fold(w)]; found {
+			break
 		}
 	}
 	if !found && len(id.dates) > 0 {
@@ -233,13 +227,74 @@ func (id *identity) mentions(text string) bool {
 	return found
 }
 
+// mentionsASCII is mentions for ASCII text, without allocating: the
+// identity's strings and words are folded (lower case), and ASCII folds by
+// lowering.
+func (id *identity) mentionsASCII(text string) bool {
+	for _, s := range id.strings {
+		if containsLowerASCII(text, s) {
+			return true
+		}
+	}
+	found := false
+	var buf [64]byte
+	eachTokenAt(text, func(s, e int) bool {
+		if e-s > len(buf) {
+			found = id.words[strings.ToLower(text[s:e])]
+		} else {
+			w := buf[:e-s]
+			for i := range w {
+				w[i] = lowerByte(text[s+i])
+			}
+			found = id.words[string(w)]
+		}
+		return !found
+	})
+	if !found && len(id.dates) > 0 {
+		for _, d := range textnorm.Dates(text) {
+			if found = id.dates[d]; found {
+				break
+			}
+		}
+	}
+	return found
+}
+
+func lowerByte(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// containsLowerASCII reports whether s holds sub (lower case) ignoring the
+// case of s's ASCII letters.
+func containsLowerASCII(s, sub string) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	for i := 0; i+n <= len(s); i++ {
+		if lowerByte(s[i]) != sub[0] {
+			continue
+		}
+		j := 1
+		for j < n && lowerByte(s[i+j]) == sub[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
 // safeDescriptor reports whether every word of decoded text is in the
 // vocabulary or is a short number, no date is written in it, and it names
 // nobody.
 func (v vocabulary) safeDescriptor(text string, id *identity) bool {
-	if looksLikeDate(text) || id.mentions(text) {
-		return false
-	}
+	// Words first: most text fails there, before the date and identity
+	// checks cost anything.
 	ok := true
 	eachToken(text, func(w string) bool {
 		switch {
@@ -251,7 +306,7 @@ func (v vocabulary) safeDescriptor(text string, id *identity) bool {
 		}
 		return ok
 	})
-	return ok
+	return ok && !looksLikeDate(text) && !id.mentions(text)
 }
 
 // allSafeWords is safeDescriptor without the identity check: the residue

@@ -77,6 +77,9 @@ func Dates(text string) []string {
 	} else {
 		text = Fold(text)
 	}
+	if !dateShaped(text) {
+		return nil
+	}
 	var out []string
 	seen := map[string]bool{}
 	add := func(y, m, d int) {
@@ -160,4 +163,30 @@ func atoi(s string) int {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n
+}
+
+// dateShaped is a cheap test every layout Dates reads needs to pass: an
+// eight-digit run, a four-digit run (a year) beside another number, or three
+// numbers with a - or / between them (04/12/65). Most text fails it, and
+// the regular expressions are not run.
+func dateShaped(text string) bool {
+	runs, run, four, sep := 0, 0, false, false
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && text[i] >= '0' && text[i] <= '9' {
+			run++
+			continue
+		}
+		if run > 0 {
+			runs++
+			if run == 8 {
+				return true
+			}
+			four = four || run == 4
+			run = 0
+		}
+		if i < len(text) && (text[i] == '-' || text[i] == '/') {
+			sep = true
+		}
+	}
+	return (four && runs >= 2) || (runs >= 3 && sep)
 }
