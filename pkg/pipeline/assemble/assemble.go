@@ -73,8 +73,9 @@ type Assembler struct {
 	headers sync.Pool
 	// pointers caches alias → case pointers (they never change once set);
 	// folded remembers aliases whose case was already retired and merged.
-	pointers    sync.Map
-	folded      sync.Map
+	// Both are bounded: a worker runs for months.
+	pointers    *lru
+	folded      *lru
 	seriesCache seriesCache
 	caseCache   caseCache
 }
@@ -119,7 +120,8 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 	if cfg.Mesh.DefaultUnits == "" {
 		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits
 	}
-	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, series: series, aliases: aliases, log: log}
+	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, series: series, aliases: aliases, log: log,
+		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases)}
 	a.bufs.New = func() any { return new(bytes.Buffer) }
 	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
 	return a, nil
@@ -138,6 +140,10 @@ func (a *Assembler) caseStore() *pipeline.CaseStore {
 	defer a.mu.RUnlock()
 	return a.cases
 }
+
+// maxCachedAliases bounds each alias cache: the cases of a few busy days.
+// An alias forgotten costs one KV read when it comes back.
+const maxCachedAliases = 16384
 
 // sniffBytes is how much of an object is looked at to tell its type.
 const sniffBytes = 4096
