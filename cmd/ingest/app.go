@@ -26,6 +26,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
 	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -71,9 +72,12 @@ func (a *app) close() {
 	a.closers = nil
 }
 
-// loadKey loads the site secret, generating one in the embedded default.
-func (a *app) loadKey() error {
-	k, generated, err := siteKey(a.cfg, a.environ, a.cfg.file == "")
+// loadKey loads the site secret, generating one in the embedded default
+// (for the commands that may create the data folder: run, receive).
+func (a *app) loadKey() error { return a.loadSiteKey(a.cfg.file == "") }
+
+func (a *app) loadSiteKey(generate bool) error {
+	k, generated, err := siteKey(a.cfg, a.environ, generate)
 	if err != nil {
 		return err
 	}
@@ -91,11 +95,54 @@ const (
 	// startEmbedded starts the in-process server (ingest run).
 	startEmbedded connectMode = iota
 	// useOrStartEmbedded joins a running embedded server, else starts one
-	// for the duration of the command (setup, scan, replay).
+	// for the duration of the command (setup).
 	useOrStartEmbedded
-	// useRunningEmbedded joins a running embedded server or fails (tail).
+	// useRunningEmbedded joins a running embedded server or fails (scan,
+	// replay, tail, case, dlq).
 	useRunningEmbedded
 )
+
+// useExisting prepares a command that reads or feeds what `ingest run`
+// made (scan, replay, tail, case, dlq). It creates nothing: in the embedded
+// default a missing data folder, site secret or running NATS server is an
+// error that says where it looked, never a new folder, a new secret (which
+// would change every id) or an empty server. needKey loads the site secret.
+func (a *app) useExisting(ctx context.Context, needKey bool) error {
+	if a.cfg.embedded() {
+		abs, _ := filepath.Abs(a.cfg.DataDir)
+		if st, err := os.Stat(a.cfg.DataDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("no printreg data folder at %s\n%s", abs, a.dataHint())
+		}
+		if needKey && lookupEnv(a.environ, envSiteSecret) == "" {
+			if _, err := os.Stat(a.cfg.SiteSecretFile); errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no site secret at %s: `ingest run` makes it in its data folder on the first start, and a new one would change every case id\n%s",
+					a.cfg.SiteSecretFile, a.dataHint())
+			}
+		}
+	}
+	if needKey {
+		if err := a.loadSiteKey(false); err != nil {
+			return err
+		}
+	}
+	return a.connect(ctx, useRunningEmbedded, false)
+}
+
+// dataHint tells a person how to point a command at the embedded default's
+// data folder.
+func (a *app) dataHint() string {
+	where := "./printreg-data in the folder it was started from"
+	switch {
+	case a.cfg.file != "":
+		where = "data_dir of " + a.cfg.file
+	case lookupEnv(a.environ, "PRINTREG_DATA_DIR") != "":
+		where = "PRINTREG_DATA_DIR"
+	}
+	return "  `ingest run` keeps the embedded default's data (NATS state, site secret, inbox) in " + where + ".\n" +
+		"  Run this command from that folder, or name the folder with PRINTREG_DATA_DIR=/path/to/printreg-data\n" +
+		"  (or data_dir, or nats.url for a NATS server of your own, in a --config file).\n" +
+		"  Nothing running yet? Start `ingest run` first; this command creates nothing."
+}
 
 // connect connects to NATS (or the embedded server) and JetStream.
 func (a *app) connect(ctx context.Context, mode connectMode, persistent bool) error {
@@ -112,7 +159,9 @@ func (a *app) connect(ctx context.Context, mode connectMode, persistent bool) er
 		case running != "":
 			url = running
 		case mode == useRunningEmbedded:
-			return fmt.Errorf("no embedded NATS server is running for %s; start `ingest run` first (or set nats.url)", a.cfg.DataDir)
+			abs, _ := filepath.Abs(a.cfg.DataDir)
+			return fmt.Errorf("no embedded NATS server is running for the data folder %s (%s names none that answers)\n%s",
+				abs, filepath.Join(natsDir, embednats.URLFile), a.dataHint())
 		default:
 			srv, err := embednats.Start(natsDir, a.cfg.NATS.Embedded.Listen, a.log)
 			if err != nil {
@@ -463,6 +512,7 @@ func (a *app) banner(stderr io.Writer, rcv *pacsReceiver) {
 		cfgFlag = " --config " + a.cfg.file
 	}
 	fmt.Fprintf(&b, "  Follow case events: ingest tail --from-start%s   (from a checkout: go run ./cmd/ingest tail --from-start)\n", cfgFlag)
+	fmt.Fprintf(&b, "  Find a case: ingest case <accession number>%s --summary   Refused objects: ingest dlq list%s\n", cfgFlag, cfgFlag)
 	if a.adminAddr != "" {
 		fmt.Fprintf(&b, "  Metrics and health: http://%s/metrics  /livez  /readyz\n", a.adminAddr)
 	}
@@ -558,20 +608,19 @@ Flags:
 		return fail(stderr, err)
 	}
 	defer a.close()
-	if err := a.loadKey(); err != nil {
+	if err := a.useExisting(ctx, true); err != nil {
 		return fail(stderr, err)
 	}
-	if err := a.connect(ctx, useOrStartEmbedded, false); err != nil {
-		return fail(stderr, err)
+	if r := a.cfg.Storage.Raw; r.Type == "dir" {
+		// The directory store would make a missing folder: say so instead.
+		if st, err := os.Stat(r.Dir); err != nil || !st.IsDir() {
+			abs, _ := filepath.Abs(r.Dir)
+			return fail(stderr, fmt.Errorf("the raw folder %s does not exist: nothing to scan (`ingest run` makes it)", abs))
+		}
 	}
 	raw, err := a.bucket(a.cfg.Storage.Raw)
 	if err != nil {
 		return fail(stderr, err)
-	}
-	if a.embedded != nil {
-		if err := pipeline.Setup(ctx, a.js, a.topo); err != nil {
-			return fail(stderr, err)
-		}
 	}
 	s, err := pipeline.NewScanner(ctx, a.js, a.topo, a.key, a.log, nil)
 	if err != nil {
@@ -589,21 +638,29 @@ func cmdTail(ctx context.Context, args, environ []string, stdout io.Writer, stde
 	var c common
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	c.register(fs)
-	caseID := fs.String("case", "", "print only this case's events (a case id)")
+	caseID := fs.String("case", "", "print only this case's events (a case id: 32 hexadecimal characters)")
+	ref := fs.String("ref", "", "print only the events of the case of this accession number or StudyInstanceUID (hashed here with the site secret; never shown)")
 	fromStart := fs.Bool("from-start", false, "print stored events first (default: new events only)")
 	limit := fs.Int("limit", 0, "exit after this many events (0: until interrupted)")
-	help := `usage: ingest tail [--case ID] [--from-start] [--limit N] [flags]
+	help := `usage: ingest tail [--case ID | --ref REF] [--from-start] [--limit N] [flags]
 
 Prints case events (CloudEvents JSON, one per line) from the case-event
-stream until interrupted.
+stream until interrupted. --case follows one case by its id (the events'
+subject); --ref follows the case of an accession number or StudyInstanceUID,
+exactly as the hospital has it (letter case matters; padding does not).
 
 Flags:
 `
 	if code, ok := parse(fs, args, stderr, help); !ok {
 		return code
 	}
-	if *caseID != "" && !pipeline.ValidCaseID(*caseID) {
-		fmt.Fprintf(stderr, "ingest tail: %q is not a case id\n", *caseID)
+	if *caseID != "" && *ref != "" {
+		fmt.Fprintln(stderr, "ingest tail: give --case or --ref, not both")
+		return exitUsage
+	}
+	if *caseID != "" && !registry.IsCaseID(*caseID) {
+		// The value is not repeated: it may be an accession number.
+		fmt.Fprintln(stderr, "ingest tail: --case takes a case id (32 lower-case hexadecimal characters, the subject of the case's events);\n  to follow a case by its accession number or StudyInstanceUID, use --ref REF")
 		return exitUsage
 	}
 	if *limit < 0 {
@@ -615,10 +672,26 @@ Flags:
 		return fail(stderr, err)
 	}
 	defer a.close()
-	if err := a.connect(ctx, useRunningEmbedded, false); err != nil {
+	if err := a.useExisting(ctx, *ref != ""); err != nil {
 		return fail(stderr, err)
 	}
-	if err := pipeline.Tail(ctx, a.js, a.topo, pipeline.TailOptions{CaseID: *caseID, FromStart: *fromStart, Limit: *limit}, stdout); err != nil {
+	id := *caseID
+	if *ref != "" {
+		if id = registry.CaseID(a.key, *ref); id == "" {
+			fmt.Fprintln(stderr, "ingest tail: --ref is empty")
+			return exitUsage
+		}
+		r, err := a.resolveCase(ctx, id)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		for _, n := range r.notes {
+			fmt.Fprintln(stderr, "ingest tail:", n)
+		}
+		id = r.id
+		fmt.Fprintf(stderr, "ingest tail: following case %s\n", id)
+	}
+	if err := pipeline.Tail(ctx, a.js, a.topo, pipeline.TailOptions{CaseID: id, FromStart: *fromStart, Limit: *limit}, stdout); err != nil {
 		return fail(stderr, err)
 	}
 	return exitOK
@@ -645,7 +718,7 @@ Flags:
 		return fail(stderr, err)
 	}
 	defer a.close()
-	if err := a.connect(ctx, useOrStartEmbedded, false); err != nil {
+	if err := a.useExisting(ctx, false); err != nil {
 		return fail(stderr, err)
 	}
 	st, err := pipeline.Replay(ctx, a.js, a.topo, *reason, a.log, nil)

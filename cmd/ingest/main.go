@@ -7,7 +7,10 @@
 //	ingest setup            create streams, KV buckets, consumer, bucket notification
 //	ingest scan             enqueue unprocessed objects (backfill, lost notifications)
 //	ingest tail             print case events as JSON lines
+//	ingest case REF         print the case of an accession number or StudyInstanceUID
+//	ingest dlq list|show    read the dead-letter stream
 //	ingest replay           re-drive dead-lettered work items
+//	ingest validate FILE    check a lab's case.json offline
 //	ingest config print     print the effective configuration, secrets redacted
 //	ingest version
 //
@@ -45,8 +48,13 @@ Commands:
   setup          create or update the JetStream streams, KV buckets and the shared
                  consumer; create S3 buckets and the raw bucket's notification
   scan           enqueue objects of the raw bucket that were not processed
-  tail           print case events as JSON lines
+  tail           print case events as JSON lines (--ref REF: one case)
+  case REF       print the case of an accession number or StudyInstanceUID
+                 (its latest snapshot as JSON, or --summary)
+  dlq list       list dead-lettered work items (reason, error, hashed object)
+  dlq show ID    print one dead-lettered work item in full
   replay         re-drive dead-lettered work items to the work stream
+  validate FILE  check a lab's case.json offline, by the workers' rules
   config print   print the effective configuration with secrets redacted
   version        print the version
 
@@ -54,6 +62,10 @@ Run 'ingest <command> --help' for a command's flags. The configuration file
 (--config, or PRINTREG_CONFIG) is documented in config/ingest.example.yaml;
 every key can be overridden with PRINTREG_<SECTION>_<KEY> environment
 variables. Secrets come only from files or the environment.
+
+Only run (and setup) create the embedded default's data folder, site secret
+and NATS server; scan, replay, tail, case and dlq use the ones ingest run
+made (./printreg-data, or PRINTREG_DATA_DIR) and fail when there are none.
 `
 
 // exit codes
@@ -101,6 +113,12 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, stderr *
 		return cmdTail(ctx, rest, environ, stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, rest, environ, stdout, stderr)
+	case "case":
+		return cmdCase(ctx, rest, environ, stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, rest, environ, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
 	case "config":
 		if len(rest) == 0 || rest[0] != "print" {
 			fmt.Fprintln(stderr, "ingest config: the only subcommand is 'print'")

@@ -59,13 +59,33 @@ func TestExitCodesAndHelp(t *testing.T) {
 		{[]string{"scan", "--no-such-flag"}, exitUsage, ""},
 		{[]string{"tail", "extra-arg"}, exitUsage, ""},
 		{[]string{"tail", "--case", "not.a.case"}, exitUsage, ""},
+		{[]string{"tail", "--case", "ACC123"}, exitUsage, ""},
+		{[]string{"tail", "--case", "0123456789abcdef0123456789abcdef", "--ref", "ACC123"}, exitUsage, ""},
+		{[]string{"case", "--help"}, exitOK, ""},
+		{[]string{"case"}, exitUsage, ""},
+		{[]string{"case", "ACC1", "ACC2"}, exitUsage, ""},
+		{[]string{"case", "ACC1", "--no-such-flag"}, exitUsage, ""},
+		{[]string{"dlq"}, exitUsage, ""},
+		{[]string{"dlq", "--help"}, exitOK, "usage: ingest dlq list"},
+		{[]string{"dlq", "purge"}, exitUsage, ""},
+		{[]string{"dlq", "list", "--help"}, exitOK, ""},
+		{[]string{"dlq", "list", "extra-arg"}, exitUsage, ""},
+		{[]string{"dlq", "list", "--reason", "Not A Reason"}, exitUsage, ""},
+		{[]string{"dlq", "show"}, exitUsage, ""},
+		{[]string{"dlq", "show", "ACC123"}, exitUsage, ""},
+		{[]string{"validate", "--help"}, exitOK, ""},
+		{[]string{"validate"}, exitUsage, ""},
 		{[]string{"config", "print", "--config", "/nonexistent.yaml"}, exitFail, ""},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, out, _ := invoke(t, ctx, nil, tc.args...)
+			code, out, errOut := invoke(t, ctx, nil, tc.args...)
 			if code != tc.code || !strings.Contains(out, tc.out) {
 				t.Errorf("exit %d, stdout %q; want %d containing %q", code, out, tc.code, tc.out)
+			}
+			// A reference given where it does not belong is not repeated.
+			if strings.Contains(out+errOut, "ACC") {
+				t.Errorf("the output repeats an argument: %s%s", out, errOut)
 			}
 		})
 	}
@@ -345,7 +365,15 @@ worker:
 		t.Fatalf("tail exit %d, %q: %s", code, out, errOut)
 	}
 	key, _ := sitekey.Load(secretFile)
-	_ = key
+	code, out, errOut = invoke(t, ctx, env, "dlq", "list", "--config", cfg, "--json")
+	if code != exitOK || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"reason":"unsupported"`) ||
+		!strings.Contains(out, pipeline.ObjectID(key, "raw", "ACC1/notes.bin")) || strings.Contains(out, "ACC1") {
+		t.Errorf("dlq list exit %d, %q: %s", code, out, errOut)
+	}
+	code, out, errOut = invoke(t, ctx, env, "case", "--config", cfg, "ACC1", "--summary")
+	if code != exitOK || !strings.Contains(out, "case "+registry.CaseID(key, "ACC1")) || !strings.Contains(out, "rejected: unsupported ×1") {
+		t.Errorf("case exit %d, %q: %s", code, out, errOut)
+	}
 	code, out, errOut = invoke(t, ctx, env, "replay", "--config", cfg, "--reason", "unsupported")
 	if code != exitOK || !strings.Contains(out, `"replayed":1`) {
 		t.Errorf("replay exit %d, %q: %s", code, out, errOut)
