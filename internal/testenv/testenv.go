@@ -1,7 +1,9 @@
 // Package testenv starts real nats-server and MinIO processes for integration
 // tests: each on free loopback ports with a temporary data directory, ready
 // when the constructor returns, stopped on test cleanup, and restartable in
-// the middle of a test (same ports, same data) for fault tests.
+// the middle of a test (same ports, same data) for fault tests. StartCluster
+// starts a JetStream cluster of several nats-server processes whose nodes
+// can be killed and restarted one by one (failover tests).
 //
 // Binaries are looked up in $PRINTREG_BIN (set by `make test` to <repo>/.bin,
 // where scripts/test-deps.sh builds pinned versions), then in <repo>/.bin,
@@ -252,7 +254,12 @@ type NATS struct {
 	Port int
 	// StoreDir holds the JetStream state; it survives Restart.
 	StoreDir string
-	p        *proc
+	// Name is the server name of a cluster node (see StartCluster);
+	// ClusterPort its route port and MonitorPort its monitoring port.
+	Name        string
+	ClusterPort int
+	MonitorPort int
+	p           *proc
 }
 
 // StartNATS starts nats-server with JetStream on a free loopback port and
