@@ -607,10 +607,11 @@ func (v *validator) enum(path string, val any, values []string) string {
 	}
 	if !slices.Contains(values, s) {
 		// The value is never echoed; the schema's value nearest to it (in
-		// other letter case, or within two edits) is offered instead.
+		// other letter case, or within two edits) is offered instead, first,
+		// so that a shortened copy of the message (a DLQ header) keeps it.
 		msg := "must be one of " + strings.Join(values, ", ")
 		if near := closest(s, values); near != "" {
-			msg += "; did you mean " + strconv.Quote(near) + "?"
+			msg = "did you mean " + strconv.Quote(near) + "? (" + msg + ")"
 		}
 		v.fail(path, "enum", msg)
 		return ""
