@@ -3,11 +3,14 @@
 //	deid --secret-file FILE [--profile FILE | --basic] -o OUTDIR [flags] INPUT...
 //	deid --secret-file FILE [--profile FILE | --basic] --explain INPUT
 //
-// Inputs are files and directories (read recursively). Each object is written
-// as OUTDIR/<study>/<series>/<sop>.dcm, named from its new UIDs only. Objects
-// that fail a policy (burned-in text risk, identifying residue) are not
-// written; with --quarantine a JSON report of why (never the object's
-// content) is kept there. --report writes a JSON summary.
+// Inputs are files and directories (read recursively); flags may come before
+// or after them. Each object is written as OUTDIR/<study>/<series>/<sop>.dcm,
+// named from its new UIDs only. Objects that fail a policy (burned-in text
+// risk, identifying residue) are not written; every input refused or failed
+// is listed on stderr by its path with the reason, and with --quarantine a
+// JSON report of why (never the object's content) is kept there, naming the
+// input (a keyed hash of its path with --hash-paths). --report writes a JSON
+// summary of counts.
 //
 // Exit status: 0 when every input was de-identified, 1 when something was
 // quarantined or failed, 2 on usage errors (including a missing or short
@@ -27,7 +30,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,14 +59,19 @@ De-identifies DICOM files (PS3.15 Annex E). Without --profile the registry
 profile is used (Basic + Retain Patient Characteristics + Modified Dates +
 Clean Descriptors + model geometry kept); --basic selects the strict Basic
 Profile. Output files are named OUTDIR/<study>/<series>/<sop>.dcm from the new
-UIDs only.
+UIDs only. Flags may be written before or after the inputs ("--" ends them).
+
+Every input that is quarantined or fails is listed on stderr by its path with
+the reason ("deid: failed ./x.dcm: not_found: does not exist"). With
+--quarantine, QDIR/<ref>.json reports each one: the input's path (a keyed hash
+of it with --hash-paths, for a report to be shared), outcome, reason, detail.
 
 Flags:
 `
 
 type options struct {
 	secret, profile, out, quarantine, report, explain, progress string
-	basic                                                       bool
+	basic, hashPaths                                            bool
 	workers                                                     int
 	maxBytes                                                    int64
 }
@@ -77,6 +85,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	fs.BoolVar(&o.basic, "basic", false, "use the strict Basic Profile with no option")
 	fs.StringVar(&o.out, "o", "", "output directory")
 	fs.StringVar(&o.quarantine, "quarantine", "", "directory for the reports of refused inputs")
+	fs.BoolVar(&o.hashPaths, "hash-paths", false, "name inputs in quarantine reports by a keyed hash of their path instead of the path (for reports to be shared)")
 	fs.StringVar(&o.report, "report", "", "write a JSON summary (counts by outcome and reason) to this file")
 	fs.StringVar(&o.explain, "explain", "", "print, for this one input file, every element with its action and rule; writes nothing")
 	fs.IntVar(&o.workers, "j", 0, "files processed at once (default: number of CPUs)")
@@ -87,7 +96,8 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	inputs, err := interleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -131,7 +141,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	defer stop()
 
 	if o.explain != "" {
-		if fs.NArg() > 0 || o.out != "" {
+		if len(inputs) > 0 || o.out != "" {
 			return fail("--explain takes one input file and writes nothing: drop -o and other inputs")
 		}
 		return explain(ctx, eng, o.explain, stdout, stderr)
@@ -139,7 +149,8 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	if o.out == "" {
 		return fail("-o OUTDIR is required")
 	}
-	if fs.NArg() == 0 {
+	if len(inputs) == 0 {
+		fmt.Fprintln(stderr, "deid: no INPUT given")
 		fs.Usage()
 		return 2
 	}
@@ -160,10 +171,11 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	}
 	b := &batch{budget: cli.MemoryBudget(), eng: eng, key: key, opt: o, prog: prog, sum: newSummary(prof)}
 	start := time.Now()
-	b.run(ctx, fs.Args())
+	b.run(ctx, inputs)
 	if prog != nil {
 		prog.Finish()
 	}
+	b.listProblems(stderr)
 	b.sum.finish(time.Since(start))
 	if o.report != "" {
 		if err := writeJSON(o.report, b.sum); err != nil {
@@ -186,13 +198,15 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 func explain(ctx context.Context, eng *deid.Engine, path string, stdout io.Writer, stderr io.Writer) int {
 	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintln(stderr, "deid: cannot open the --explain input")
+		_, why := inputProblem(err)
+		fmt.Fprintf(stderr, "deid: cannot open the --explain input %s: %s\n", path, why)
 		return 2
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		fmt.Fprintln(stderr, "deid: cannot read the --explain input")
+		_, why := inputProblem(err)
+		fmt.Fprintf(stderr, "deid: cannot read the --explain input %s: %s\n", path, why)
 		return 2
 	}
 	res, err := eng.Explain(ctx, io.Discard, f, st.Size())
@@ -259,15 +273,47 @@ type batch struct {
 	key    *sitekey.Key
 	opt    options
 	prog   *cli.Progress
-	mu     sync.Mutex // guards sum
+	mu     sync.Mutex // guards sum and problems
 	sum    *summary
-	dirs   sync.Map // output directories already created
+	// problems are the inputs quarantined or failed, listed at the end.
+	problems []problem
+	dirs     sync.Map // output directories already created
+}
+
+// problem is an input that was not de-identified, for the user who gave it.
+type problem struct {
+	path, outcome, reason, detail string
 }
 
 func (b *batch) count(outcome, reason string, in, out int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sum.add(outcome, reason, in, out)
+}
+
+// refused counts, reports and lists an input that was not de-identified.
+func (b *batch) refused(path, outcome, reason, detail string, in int64) {
+	b.mu.Lock()
+	b.sum.add(outcome, reason, in, 0)
+	b.problems = append(b.problems, problem{path: path, outcome: outcome, reason: reason, detail: detail})
+	b.mu.Unlock()
+	b.quarantine(path, outcome, reason, detail)
+	if b.prog != nil {
+		b.prog.Add(true)
+	}
+}
+
+// listProblems writes one line per input quarantined or failed, by path:
+// the inputs and their names are the user's own.
+func (b *batch) listProblems(w io.Writer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sort.Slice(b.problems, func(i, j int) bool { return b.problems[i].path < b.problems[j].path })
+	var sb strings.Builder
+	for _, p := range b.problems {
+		fmt.Fprintf(&sb, "deid: %s %s: %s: %s\n", p.outcome, p.path, p.reason, p.detail)
+	}
+	io.WriteString(w, sb.String())
 }
 
 func (b *batch) run(ctx context.Context, inputs []string) {
@@ -293,7 +339,14 @@ func (b *batch) run(ctx context.Context, inputs []string) {
 	for _, in := range inputs {
 		err := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				b.failed(p, "unreadable_input", "an input could not be listed")
+				reason, detail := inputProblem(err)
+				if p != in || d != nil {
+					detail = "could not be listed: " + detail
+				}
+				b.refused(p, "failed", reason, detail, 0)
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
 				return nil
 			}
 			if d.IsDir() || !d.Type().IsRegular() {
@@ -315,24 +368,36 @@ func (b *batch) run(ctx context.Context, inputs []string) {
 // ref names an input in reports without its path: a keyed hash.
 func (b *batch) ref(path string) string { return b.key.Hex(12, "deid/input-ref/v1", path) }
 
-func (b *batch) failed(path, reason, detail string) {
-	b.count("failed", reason, 0, 0)
-	b.quarantine(path, "failed", reason, detail)
-	if b.prog != nil {
-		b.prog.Add(true)
+// inputProblem says, without repeating the path, why an input could not be
+// opened or listed.
+func inputProblem(err error) (reason, detail string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "not_found", "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		return "unreadable_input", "permission denied"
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return "unreadable_input", err.Error()
 }
 
-// quarantine keeps a report of a refused or failed input: its keyed
-// reference, the reason and a detail that names elements, never values.
+// quarantine keeps a report of a refused or failed input: its path (or,
+// with --hash-paths, only its keyed reference), the reason and a detail
+// that names elements, never values. The report's file is named by the
+// keyed reference.
 func (b *batch) quarantine(path, outcome, reason, detail string) {
 	if b.opt.quarantine == "" {
 		return
 	}
 	ref := b.ref(path)
-	_ = writeJSON(filepath.Join(b.opt.quarantine, ref+".json"), map[string]string{
-		"input_ref": ref, "outcome": outcome, "reason": reason, "detail": detail,
-	})
+	rep := map[string]string{"input_ref": ref, "outcome": outcome, "reason": reason, "detail": detail}
+	if !b.opt.hashPaths {
+		rep["input"] = path
+	}
+	_ = writeJSON(filepath.Join(b.opt.quarantine, ref+".json"), rep)
 }
 
 func (b *batch) one(ctx context.Context, path string) {
@@ -348,6 +413,7 @@ func (b *batch) one(ctx context.Context, path string) {
 	default:
 		var re *deid.RefusedError
 		outcome, reason, detail := "failed", "error", "could not be de-identified"
+		var ie *inputError
 		switch {
 		case errors.As(err, &re):
 			outcome, reason, detail = "quarantined", re.Reason, re.Detail
@@ -359,36 +425,36 @@ func (b *batch) one(ctx context.Context, path string) {
 			reason, detail = "unreadable_dicom", err.Error()
 		case errors.Is(err, errTooBig):
 			reason, detail = "too_large", err.Error()
-		case errors.Is(err, errInput):
-			reason, detail = "unreadable_input", "the input could not be read"
+		case errors.As(err, &ie):
+			reason, detail = inputProblem(ie.err)
 		case errors.Is(err, errOutput):
 			reason, detail = "output_error", "the output could not be written"
 		}
-		b.count(outcome, reason, in, 0)
-		b.quarantine(path, outcome, reason, detail)
-		if b.prog != nil {
-			b.prog.Add(true)
-		}
+		b.refused(path, outcome, reason, detail, in)
 	}
 }
 
 var (
-	errInput  = errors.New("input error")
 	errOutput = errors.New("output error")
 	errTooBig = errors.New("input over --max-object-bytes")
 )
+
+// inputError is an input that could not be opened or read.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return "input error: " + e.err.Error() }
 
 // deidentify writes one object to a ".part" file next to its final,
 // UID-derived name and renames it only when everything passed.
 func (b *batch) deidentify(ctx context.Context, path string) (int64, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, errInput
+		return 0, 0, &inputError{err}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, 0, errInput
+		return 0, 0, &inputError{err}
 	}
 	if st.Size() > b.opt.maxBytes {
 		return 0, 0, fmt.Errorf("%w (%d bytes)", errTooBig, st.Size())

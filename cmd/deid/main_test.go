@@ -117,9 +117,25 @@ func TestDeidCommandRefusals(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	q := filepath.Join(t.TempDir(), "quarantine")
 	rep := filepath.Join(t.TempDir(), "report.json")
-	code, _, stderr := runCmd(t, "--secret-file", writeSecret(t, secret), "-o", out, "--quarantine", q, "--report", rep, in)
+	code, _, stderr := runCmd(t, "--secret-file", writeSecret(t, secret), "-o", out, "--quarantine", q, "--hash-paths", "--report", rep, in)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	// The user's own inputs are named on stderr with their reasons.
+	sub := filepath.Join(in, "CNRYFAMILY_patient", "study CNRY")
+	for _, want := range []struct{ start, has string }{
+		{"deid: quarantined " + filepath.Join(sub, "JPEG-lossy.dcm"), ": burned_in_risk_sop_class: SOP class"},
+		{"deid: failed " + filepath.Join(sub, "MR_truncated.dcm"), ": unreadable_dicom: "},
+		{"deid: failed " + filepath.Join(in, "notes CNRYFAMILY.txt"), ": not_dicom: not a DICOM object"},
+		{"deid: 8 de-identified, 1 quarantined, 2 failed", ""},
+	} {
+		found := false
+		for line := range strings.Lines(stderr) {
+			found = found || strings.HasPrefix(line, want.start) && strings.Contains(line, want.has)
+		}
+		if !found {
+			t.Errorf("stderr lacks %q … %q:\n%s", want.start, want.has, stderr)
+		}
 	}
 	var sum summary
 	b, _ := os.ReadFile(rep)
@@ -135,7 +151,7 @@ func TestDeidCommandRefusals(t *testing.T) {
 	for _, f := range qs {
 		b, _ := os.ReadFile(f)
 		if strings.Contains(strings.ToUpper(string(b)), "CNRY") || strings.Contains(string(b), in) {
-			t.Errorf("quarantine report names the input: %s", b)
+			t.Errorf("quarantine report names the input despite --hash-paths: %s", b)
 		}
 	}
 	parts, _ := filepath.Glob(filepath.Join(out, "*", "*", "*.part"))
@@ -219,5 +235,95 @@ func TestDeidCommandExplain(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q", want)
 		}
+	}
+}
+
+// TestDeidNamesFailedInputs: every input not de-identified is named on
+// stderr with its reason, a path that does not exist included; quarantine
+// reports name the input unless --hash-paths; flags written after the
+// inputs are flags, never inputs.
+func TestDeidNamesFailedInputs(t *testing.T) {
+	sec := writeSecret(t, secret)
+	in := t.TempDir()
+	ct := filepath.Join(in, "ct.dcm")
+	b, err := os.ReadFile("../../testdata/dicom/pydicom/CT_small.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(ct, b, 0o644)
+	notDICOM := filepath.Join(in, "notes.txt")
+	os.WriteFile(notDICOM, []byte("not dicom"), 0o644)
+	missing := filepath.Join(t.TempDir(), "no such folder")
+	tests := []struct {
+		name    string
+		args    func(out, q, rep string) []string
+		code    int
+		stderr  []string
+		report  bool   // --report was written
+		qInput  string // a quarantine report names this input
+		qHashed bool   // quarantine reports name no path
+	}{
+		{"a path that does not exist",
+			func(out, q, rep string) []string { return []string{"--secret-file", sec, "-o", out, missing} }, 1,
+			[]string{"deid: failed " + missing + ": not_found: does not exist", "0 de-identified, 0 quarantined, 1 failed"}, false, "", false},
+		{"flags after the inputs",
+			func(out, q, rep string) []string {
+				return []string{"--secret-file", sec, "-o", out, ct, "--report", rep, "-j", "1"}
+			}, 0,
+			[]string{"1 de-identified, 0 quarantined, 0 failed"}, true, "", false},
+		{"flags between the inputs",
+			func(out, q, rep string) []string {
+				return []string{"-o", out, ct, "--secret-file", sec, notDICOM, "--quarantine", q, "--report", rep}
+			}, 1,
+			[]string{"deid: failed " + notDICOM + ": not_dicom: not a DICOM object", "1 de-identified, 0 quarantined, 1 failed"}, true, notDICOM, false},
+		{"quarantine reports hashed",
+			func(out, q, rep string) []string {
+				return []string{"--secret-file", sec, "-o", out, in, missing, "--quarantine", q, "--hash-paths"}
+			}, 1,
+			[]string{"deid: failed " + notDICOM + ": not_dicom", "deid: failed " + missing + ": not_found"}, false, "", true},
+		{"-- ends the flags",
+			func(out, q, rep string) []string {
+				return []string{"--secret-file", sec, "-o", out, "--", ct, "--report"}
+			}, 1,
+			[]string{"deid: failed --report: not_found: does not exist"}, false, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			q := filepath.Join(t.TempDir(), "q")
+			rep := filepath.Join(t.TempDir(), "report.json")
+			code, _, stderr := runCmd(t, tc.args(out, q, rep)...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if _, err := os.Stat(rep); (err == nil) != tc.report {
+				t.Errorf("report written: %v, want %v", err == nil, tc.report)
+			}
+			if strings.Contains(stderr, "failed "+rep) || strings.Contains(stderr, "failed "+q) {
+				t.Errorf("a flag's value was taken as an input:\n%s", stderr)
+			}
+			qs, _ := filepath.Glob(filepath.Join(q, "*.json"))
+			for _, f := range qs {
+				var r map[string]string
+				b, _ := os.ReadFile(f)
+				if err := json.Unmarshal(b, &r); err != nil {
+					t.Fatal(err)
+				}
+				if tc.qHashed && (r["input"] != "" || strings.Contains(string(b), in) || len(r["input_ref"]) != 24) {
+					t.Errorf("--hash-paths report names the input: %s", b)
+				}
+				if tc.qInput != "" && (r["input"] != tc.qInput || r["reason"] != "not_dicom") {
+					t.Errorf("report %s, want the input named", b)
+				}
+			}
+			if (tc.qInput != "" || tc.qHashed) && len(qs) == 0 {
+				t.Error("no quarantine report")
+			}
+		})
 	}
 }
