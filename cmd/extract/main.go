@@ -4,6 +4,10 @@
 //
 //	extract [flags] PATH...
 //
+// Flags may come before or after the paths. Every file that could not be
+// read is listed in the output's errors and, by its path with the reason,
+// on stderr.
+//
 // Exit status: 0 when every file was read, 1 when some could not be, 2 on
 // usage errors.
 package main
@@ -17,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/printreg/printreg/internal/cli"
@@ -33,7 +38,10 @@ const usage = `usage: extract [flags] PATH...
 
 Reads every file under each PATH (directories recursively) and prints one JSON
 document on stdout: {"series": [...], "segmentations": [...], "models": [...],
-"errors": [...]}. See the README for the fields.
+"errors": [...]}. See the README for the fields. Every file that could not be
+read is also listed on stderr by its path with the reason
+("extract: failed scans/x.dcm: not a DICOM object …"). Flags may be written
+before or after the paths ("--" ends them).
 
 Flags:
 `
@@ -53,7 +61,8 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	paths, err := interleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -63,7 +72,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprintln(stdout, "extract", cli.Version)
 		return 0
 	}
-	if fs.NArg() == 0 {
+	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "extract: no PATH given")
 		fs.Usage()
 		return 2
@@ -98,7 +107,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	col := extract.NewCollector(opt, *instances)
 	enc := json.NewEncoder(stdout)
 	failed := 0
-	extract.Run(ctx, fs.Args(), opt, func(r extract.Result) {
+	extract.Run(ctx, paths, opt, func(r extract.Result) {
 		if r.Err != nil {
 			failed++
 		}
@@ -114,7 +123,12 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		prog.Finish()
 	}
 	rep := col.Report()
-	var err error
+	// The paths are the user's own: each failure is named with its reason.
+	var fails strings.Builder
+	for _, e := range rep.Errors {
+		fmt.Fprintf(&fails, "extract: failed %s: %s\n", e.Path, e.Error)
+	}
+	io.WriteString(stderr, fails.String())
 	if *format == "ndjson" {
 		for _, s := range rep.Series {
 			if err = enc.Encode(record{"series", s}); err != nil {

@@ -192,3 +192,91 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file; rerun with -update and review the diff", name)
 	}
 }
+
+// runExtractStderr is runExtract that also returns stderr.
+func runExtractStderr(t *testing.T, args ...string) (int, []byte, string) {
+	t.Helper()
+	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	var out bytes.Buffer
+	code := run(args, &out, errf)
+	b, _ := os.ReadFile(errf.Name())
+	return code, out.Bytes(), string(b)
+}
+
+// TestExtractNamesFailedPaths: every file that could not be read is named
+// on stderr by its path with the reason (a path that does not exist says
+// so), as in the output's errors; flags after the paths are flags.
+func TestExtractNamesFailedPaths(t *testing.T) {
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("neither DICOM nor a model"), 0o644)
+	ct := "../../testdata/dicom/pydicom/CT_small.dcm"
+	missing := filepath.Join(t.TempDir(), "no such scan.dcm")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr []string
+		errors map[string]string // path → reason in the output
+		ndjson bool
+	}{
+		{"a path that does not exist", []string{missing}, 1,
+			[]string{"extract: failed " + missing + ": does not exist"}, map[string]string{missing: "does not exist"}, false},
+		{"not a DICOM object, flags after the paths", []string{ct, dir, "--format", "ndjson", "-j", "1"}, 1,
+			[]string{"extract: failed " + notes + ": not a DICOM object"}, map[string]string{notes: "not a DICOM object"}, true},
+		{"everything read", []string{"-j", "1", ct, "--progress", "never"}, 0, nil, map[string]string{}, false},
+		{"-- ends the flags", []string{ct, "--", "--format"}, 1,
+			[]string{"extract: failed --format: does not exist"}, map[string]string{"--format": "does not exist"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runExtractStderr(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Count(stderr, "extract: failed ") != len(tc.errors) {
+				t.Errorf("stderr lists %d failures, want %d:\n%s", strings.Count(stderr, "extract: failed "), len(tc.errors), stderr)
+			}
+			got := map[string]string{}
+			if tc.ndjson {
+				sc := bufio.NewScanner(bytes.NewReader(out))
+				for sc.Scan() {
+					var rec struct {
+						Record string
+						Data   struct{ Path, Error string }
+					}
+					if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Record == "error" {
+						got[rec.Data.Path] = rec.Data.Error
+					}
+				}
+			} else {
+				var rep struct {
+					Errors []struct{ Path, Error string }
+				}
+				if err := json.Unmarshal(out, &rep); err != nil {
+					t.Fatalf("output: %v", err)
+				}
+				for _, e := range rep.Errors {
+					got[e.Path] = e.Error
+				}
+			}
+			if len(got) != len(tc.errors) {
+				t.Errorf("errors %v, want %v", got, tc.errors)
+			}
+			for p, why := range tc.errors {
+				if !strings.Contains(got[p], why) {
+					t.Errorf("%s: error %q, want one containing %q", p, got[p], why)
+				}
+			}
+		})
+	}
+}

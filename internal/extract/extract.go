@@ -78,7 +78,11 @@ func Walk(ctx context.Context, paths []string, files chan<- string, errs func(Fi
 				return cerr
 			}
 			if err != nil {
-				errs(FileError{Path: p, Error: err.Error()})
+				why := Reason(err)
+				if p != root || d != nil {
+					why = "could not be listed: " + why
+				}
+				errs(FileError{Path: p, Error: why})
 				if d != nil && d.IsDir() {
 					return fs.SkipDir
 				}
@@ -103,9 +107,26 @@ func Walk(ctx context.Context, paths []string, files chan<- string, errs func(Fi
 			return nil
 		})
 		if err != nil && ctx.Err() == nil {
-			errs(FileError{Path: root, Error: err.Error()})
+			errs(FileError{Path: root, Error: Reason(err)})
 		}
 	}
+}
+
+// Reason says why a file could not be opened, listed or read, without
+// repeating its path (the caller names it): "does not exist", "permission
+// denied", or the system's words.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // Run reads every file under paths on a bounded pool of workers and calls
@@ -156,13 +177,13 @@ func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 	res := Result{Path: path}
 	f, err := os.Open(path)
 	if err != nil {
-		res.Err = err
+		res.Err = errors.New(Reason(err))
 		return res
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		res.Err = err
+		res.Err = errors.New(Reason(err))
 		return res
 	}
 	max := opt.MaxObjectBytes
@@ -175,7 +196,7 @@ func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 	}
 	n, err := io.ReadFull(f, buf[:min(len(buf), int(st.Size()))])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		res.Err = err
+		res.Err = errors.New(Reason(err))
 		return res
 	}
 	head := buf[:n]
