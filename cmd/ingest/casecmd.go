@@ -177,9 +177,14 @@ func printSummary(w io.Writer, ev *lastEvent) error {
 	if err := json.Unmarshal(ev.Data.Case, &s); err != nil {
 		return fmt.Errorf("the last event's snapshot cannot be read: %w", err)
 	}
-	// Members this build does not know yet are looked at by name.
+	// Conflicts between the case's objects (when the snapshot lists them)
+	// are read by name, so that this command shows them whatever the
+	// snapshot's other members are.
 	var extra struct {
-		Conflicts []json.RawMessage `json:"conflicts"`
+		Conflicts []struct {
+			Kind   string `json:"kind"`
+			Detail string `json:"detail"`
+		} `json:"conflicts"`
 	}
 	_ = json.Unmarshal(ev.Data.Case, &extra)
 
@@ -200,8 +205,12 @@ func printSummary(w io.Writer, ev *lastEvent) error {
 	if c.Sidecars > 1 {
 		conflicts = append(conflicts, fmt.Sprintf("%d case.json files (the latest revision is used)", c.Sidecars))
 	}
-	if n := len(extra.Conflicts); n > 0 {
-		conflicts = append(conflicts, plural(n, "conflict", "conflicts")+" recorded in the snapshot (see its conflicts member)")
+	for _, cf := range extra.Conflicts {
+		what := cf.Kind
+		if cf.Detail != "" {
+			what += " (" + oneLineText(cf.Detail) + ")"
+		}
+		conflicts = append(conflicts, what)
 	}
 	fmt.Fprintf(&b, "conflicts: %s\n", orNone(conflicts))
 	reasons := map[string]int{}

@@ -361,3 +361,43 @@ func TestInterleavedFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseSummary: the --summary lines for cases in different states.
+func TestCaseSummary(t *testing.T) {
+	const id = "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name string
+		snap string
+		want []string
+	}{
+		{"ready",
+			`{"case_id":"` + id + `","version":9,"studies":[{"status":"stable"},{"status":"stable"}],"counts":{"studies":2,"series":3,"instances":400,"models":2,"segmentations":1,"sidecars":1},"registry_ready":true,"missing":[],"rejected":[],"withheld":[]}`,
+			[]string{"case " + id + "  version 9", "status: 2 studies: stable ×2", "counts: 2 studies, 3 series, 400 instances; 2 models; 1 segmentation; 1 case.json; 0 objects rejected", "registry_ready: yes", "conflicts: none", "rejected: none", "withheld: none"}},
+		{"waiting, rejected, two case.json files and conflicts",
+			`{"case_id":"` + id + `","version":3,"studies":[],"counts":{"models":1,"sidecars":2,"objects_rejected":3},"registry_ready":false,"missing":["imaging","lab.effort"],"rejected":[{"reason":"unsupported"},{"reason":"invalid_sidecar"},{"reason":"unsupported"}],"withheld":[{"field":"lab.intended_use_text","rule":"identity_unknown"}],"conflicts":[{"kind":"study_in_two_cases","detail":"one study\nin two cases"}]}`,
+			[]string{"status: waiting for imaging (lab files only)", "registry_ready: no; missing: imaging, lab.effort",
+				"conflicts: 2 case.json files (the latest revision is used), study_in_two_cases (one study in two cases)",
+				"rejected: unsupported ×2, invalid_sidecar ×1", "withheld: lab.intended_use_text (identity_unknown)", "3 objects rejected"}},
+		{"receiving",
+			`{"case_id":"` + id + `","version":1,"studies":[{"status":"receiving"}],"counts":{"studies":1,"series":1,"instances":1}}`,
+			[]string{"status: 1 study, receiving", "1 study, 1 series, 1 instance;"}},
+		{"merged",
+			`{"case_id":"` + id + `","version":4,"merged_into":"fedcba9876543210fedcba9876543210","studies":[],"counts":{}}`,
+			[]string{"status: merged into case fedcba9876543210fedcba9876543210"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &lastEvent{Type: registry.TypeCaseUpdated, Time: "2026-01-02T03:04:05Z"}
+			ev.Data.Case = json.RawMessage(tc.snap)
+			var b strings.Builder
+			if err := printSummary(&b, ev); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("summary lacks %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}
