@@ -639,7 +639,7 @@ func cmdTail(ctx context.Context, args, environ []string, stdout io.Writer, stde
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	c.register(fs)
 	caseID := fs.String("case", "", "print only this case's events (a case id: 32 hexadecimal characters)")
-	ref := fs.String("ref", "", "print only the events of the case of this accession number or StudyInstanceUID (hashed here with the site secret; never shown)")
+	ref := fs.String("ref", "", "print only the events of the case of this accession number or StudyInstanceUID (hashed here with the site secret; never shown; - reads it from standard input)")
 	fromStart := fs.Bool("from-start", false, "print stored events first (default: new events only)")
 	limit := fs.Int("limit", 0, "exit after this many events (0: until interrupted)")
 	help := `usage: ingest tail [--case ID | --ref REF] [--from-start] [--limit N] [flags]
@@ -677,7 +677,11 @@ Flags:
 	}
 	id := *caseID
 	if *ref != "" {
-		if id = registry.CaseID(a.key, *ref); id == "" {
+		refText, err := readRef(*ref)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if id = registry.CaseID(a.key, refText); id == "" {
 			fmt.Fprintln(stderr, "ingest tail: --ref is empty")
 			return exitUsage
 		}

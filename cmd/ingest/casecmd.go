@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,7 +24,9 @@ Prints the latest snapshot of the case of REF as JSON (data.case of the
 last event on the case's subject). REF is an accession number or a
 StudyInstanceUID, exactly as the hospital has it: letter case matters,
 DICOM padding and surrounding spaces do not. It is hashed here with the
-site secret into the case id, and never logged or printed.
+site secret into the case id, and never logged or printed. REF - reads the
+reference from the first line of standard input, which keeps it out of the
+shell's history and the machine's process list.
 
 A StudyInstanceUID finds the case of its study's accession; a case folded
 into another (a lab folder named by StudyInstanceUID before the study came)
@@ -54,7 +57,11 @@ func cmdCase(ctx context.Context, args, environ []string, stdout io.Writer, stde
 	if err := a.useExisting(ctx, true); err != nil {
 		return fail(stderr, err)
 	}
-	id := registry.CaseID(a.key, pos[0])
+	ref, err := readRef(pos[0])
+	if err != nil {
+		return fail(stderr, err)
+	}
+	id := registry.CaseID(a.key, ref)
 	if id == "" {
 		fmt.Fprintln(stderr, "ingest case: the reference is empty")
 		return exitUsage
@@ -85,6 +92,21 @@ func cmdCase(ctx context.Context, args, environ []string, stdout io.Writer, stde
 		return fail(stderr, err)
 	}
 	return exitOK
+}
+
+// stdin is where a reference given as "-" is read from.
+var stdin io.Reader = os.Stdin
+
+// readRef returns ref, or for "-" the first line of standard input.
+func readRef(ref string) (string, error) {
+	if ref != "-" {
+		return ref, nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the reference from standard input: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // noCaseHint answers a reference that names no case, without repeating it.

@@ -133,6 +133,7 @@ func TestCaseAndDLQOnTheEmbeddedDefault(t *testing.T) {
 		showsKey bool
 	}{
 		{"padding ignored", []string{"case", ref + "  "}, exitOK, []string{`"case_id": "` + wantID + `"`}, nil, false},
+		{"reference from standard input", []string{"case", "--summary", "-"}, exitOK, []string{"case " + wantID}, nil, false},
 		{"summary, flag after the reference", []string{"case", ref, "--summary"}, exitOK,
 			[]string{"case " + wantID, "status: waiting for imaging", "1 model;", "registry_ready: no; missing: imaging", "rejected: invalid_sidecar ×1, unsupported ×1", "conflicts: none"}, nil, false},
 		{"by StudyInstanceUID", []string{"case", ct.StudyInstanceUID, "--summary"}, exitOK, []string{"case " + ctID, "status: 1 study, ", "1 study, 1 series"},
@@ -145,6 +146,8 @@ func TestCaseAndDLQOnTheEmbeddedDefault(t *testing.T) {
 		{"dlq show unknown", []string{"dlq", "show", "999"}, exitFail, nil, []string{"no entry 999"}, false},
 		{"dlq list with keys", []string{"dlq", "list", "--show-key"}, exitOK, []string{"KEY", ref + "/notes CANARY.bin", ref + "/case.json"}, nil, true},
 	}
+	stdin = strings.NewReader(ref + "\n")
+	defer func() { stdin = os.Stdin }()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := invoke(t, ctx, env, tc.args...)
