@@ -26,9 +26,10 @@ const (
 	KindModelReplaced        = "model_replaced"
 	KindSidecarAdded         = "sidecar_added"
 	KindSidecarReplaced      = "sidecar_replaced"
-	KindObjectRejected       = "object_rejected" // an object was refused (replaces what it held before)
-	KindCaseMerged           = "case_merged"     // another case's facts were folded into this one
-	KindCaseRetired          = "case_retired"    // this case was folded into another (see merged_into)
+	KindObjectRejected       = "object_rejected"  // an object was refused (replaces what it held before)
+	KindCaseMerged           = "case_merged"      // another case's facts were folded into this one
+	KindCaseRetired          = "case_retired"     // this case was folded into another (see merged_into)
+	KindStudyResolution      = "study_resolution" // an operator decided about a study (see resolutions)
 )
 
 // Change says what one accepted update did. Version is the case version it
@@ -100,21 +101,23 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 	var changed bool
 	switch f := f.(type) {
 	case IdentityFact:
-		ch, changed = Change{Kind: KindIdentity}, r.applyIdentity(c, f).changed()
+		ch, changed = Change{Kind: KindIdentity}, r.applyIdentity(c, f, "").changed()
 	case *IdentityFact:
 		if f == nil {
 			return Change{}, false
 		}
 		return r.Apply(c, *f, now)
 	case SeriesFact:
-		id := r.applyIdentity(c, f.Identity)
-		ch, changed = r.applySeries(c, cleanSeries(cl, f), now)
+		sf := cleanSeries(cl, f)
+		id := r.applyIdentity(c, f.Identity, sf.StudyUID)
+		ch, changed = r.applySeries(c, sf, now)
 		if !changed && id.changed() {
 			ch, changed = Change{Kind: KindIdentity, Minor: true}, true
 		}
-		if id.changed() && (id.visible || r.withholdsMore(c, id.added)) {
+		if id.changed() && (id.visible || id.patient || r.withholdsMore(c, id.added)) {
 			// Identifiers read for the first time release text withheld
-			// until then; new aliases are published; a new token may
+			// until then; new aliases are published; a patient identity
+			// new to a study may raise a conflict; a new token may
 			// withhold text published so far. Tokens that withhold
 			// nothing change nothing a consumer sees.
 			ch.Minor = false
@@ -125,8 +128,8 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		}
 		return r.Apply(c, *f, now)
 	case SegmentationFact:
-		idChanged := r.applyIdentity(c, f.Identity).changed()
 		s := cleanSegmentation(cl, f)
+		idChanged := r.applyIdentity(c, f.Identity, s.StudyUID).changed()
 		ch, changed = r.applyObject(c, &object{ID: s.Origin.ID, Segmentation: &s})
 		if !changed && idChanged {
 			ch, changed = Change{Kind: KindIdentity}, true
@@ -137,8 +140,8 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		}
 		return r.Apply(c, *f, now)
 	case ModelFact:
-		idChanged := r.applyIdentity(c, f.Identity).changed()
 		m := cleanModel(cl, f)
+		idChanged := r.applyIdentity(c, f.Identity, m.StudyUID).changed()
 		ch, changed = r.applyObject(c, &object{ID: m.Origin.ID, Model: &m})
 		if !changed && idChanged {
 			ch, changed = Change{Kind: KindIdentity}, true
@@ -150,8 +153,7 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		return r.Apply(c, *f, now)
 	case SidecarFact:
 		if issues := checkSidecar(&f.Sidecar, false); len(issues) > 0 {
-			rj := cleanRejected(cl, RejectedFact{Origin: f.Origin, Reason: ReasonInvalidSidecar,
-				Detail: (&SidecarError{Issues: issues}).Error()})
+			rj := cleanRejected(cl, RejectedFact{Origin: f.Origin, Reason: ReasonInvalidSidecar, Issues: SidecarIssues(issues)})
 			ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
 			break
 		}
@@ -166,6 +168,13 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		rj := cleanRejected(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
 	case *RejectedFact:
+		if f == nil {
+			return Change{}, false
+		}
+		return r.Apply(c, *f, now)
+	case ResolutionFact:
+		ch, changed = r.applyResolution(c, f, now)
+	case *ResolutionFact:
 		if f == nil {
 			return Change{}, false
 		}
@@ -197,16 +206,26 @@ func (r *Registry) commit(c *Case, ch Change, now time.Time) Change {
 type identityChange struct {
 	// visible: the case became identified or gained aliases.
 	visible bool
+	// patient: a study of the case named a patient it had not named.
+	patient bool
 	// added are the screening tokens the case did not have.
 	added []string
 }
 
-func (d identityChange) changed() bool { return d.visible || len(d.added) > 0 }
+func (d identityChange) changed() bool { return d.visible || d.patient || len(d.added) > 0 }
 
 // applyIdentity adds the identifiers of f that c lacks (within the caps).
-func (r *Registry) applyIdentity(c *Case, f IdentityFact) identityChange {
+// study is the (cleaned) study the fact's object belongs to, or "" to take
+// f.StudyUID.
+func (r *Registry) applyIdentity(c *Case, f IdentityFact, study string) identityChange {
 	f = cleanIdentity(f)
 	var d identityChange
+	if study == "" {
+		study = r.safeUID(f.StudyUID)
+	}
+	if f.Patient != "" && study != "" {
+		d.patient = addPatient(c, patientSeen{Study: study, Key: f.Patient})
+	}
 	if f.Checked && !c.identified {
 		c.identified, d.visible = true, true
 	}
@@ -226,6 +245,55 @@ func (r *Registry) applyIdentity(c *Case, f IdentityFact) identityChange {
 		}
 	}
 	return d
+}
+
+// addPatient adds p to the case's patient identities (within the cap); it
+// reports whether p was new.
+func addPatient(c *Case, p patientSeen) bool {
+	i, found := slices.BinarySearchFunc(c.patients, p, comparePatientSeen)
+	if found || len(c.patients) >= maxPatientsSeen {
+		return false
+	}
+	c.patients = slices.Insert(c.patients, i, p)
+	return true
+}
+
+func validAction(a string) bool {
+	return a == ResolveExclude || a == ResolveAccept || a == ResolveReset
+}
+
+// applyResolution records an operator's decision about a study unless a
+// later one is already held.
+func (r *Registry) applyResolution(c *Case, f ResolutionFact, now time.Time) (Change, bool) {
+	study := r.safeUID(f.StudyUID)
+	if study == "" || !validAction(f.Action) {
+		return Change{}, false
+	}
+	d := decision{Study: study, Action: f.Action, At: f.Time.UTC().Round(0)}
+	if f.Time.IsZero() {
+		d.At = now
+	}
+	if !setDecision(c, d) {
+		return Change{}, false
+	}
+	return Change{Kind: KindStudyResolution, StudyUIDs: []string{study}}, true
+}
+
+// setDecision keeps d unless a later decision about its study is held (or
+// the list is full); it reports whether the case changed.
+func setDecision(c *Case, d decision) bool {
+	i, found := slices.BinarySearchFunc(c.decisions, d.Study, func(x decision, s string) int { return strings.Compare(x.Study, s) })
+	switch {
+	case found && compareDecisions(d, c.decisions[i]) <= 0:
+		return false
+	case found:
+		c.decisions[i] = d
+	case len(c.decisions) >= maxDecisions:
+		return false
+	default:
+		c.decisions = slices.Insert(c.decisions, i, d)
+	}
+	return true
 }
 
 // instanceDigest is the 48-bit digest of one instance revision.
@@ -417,7 +485,17 @@ func (r *Registry) Merge(dst, src *Case, now time.Time) (Change, bool) {
 		return Change{}, false
 	}
 	now = now.UTC().Round(0)
-	changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens, Checked: src.identified}).changed()
+	changed := r.applyIdentity(dst, IdentityFact{Aliases: append(slices.Clone(src.aliases), src.id), Tokens: src.tokens, Checked: src.identified}, "").changed()
+	for _, p := range src.patients {
+		if addPatient(dst, p) {
+			changed = true
+		}
+	}
+	for _, d := range src.decisions {
+		if setDecision(dst, d) {
+			changed = true
+		}
+	}
 	for _, s := range src.studies {
 		if r.mergeStudy(dst, s, now) {
 			changed = true

@@ -38,9 +38,43 @@ type Case struct {
 	tokens     []string
 	identified bool // identifiers were read (see IdentityFact.Checked)
 	ready      bool
-	studies    []*study  // sorted by UID
-	objects    []*object // sorted by ID
+	studies    []*study      // sorted by UID
+	objects    []*object     // sorted by ID
+	patients   []patientSeen // sorted by (Study, Key)
+	decisions  []decision    // sorted by Study, one per study
 	last       *storedChange
+}
+
+// patientSeen records that an object of study Study named the patient Key
+// (see patientKey). The pairs of a case are a set: conflicts are computed
+// from them each time a snapshot is built.
+type patientSeen struct {
+	Study string `json:"study"`
+	Key   string `json:"key"`
+}
+
+func comparePatientSeen(a, b patientSeen) int {
+	if c := strings.Compare(a.Study, b.Study); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Key, b.Key)
+}
+
+// decision is an operator's latest decision about one study (see
+// ResolutionFact).
+type decision struct {
+	Study  string    `json:"study"`
+	Action string    `json:"action"`
+	At     time.Time `json:"at"`
+}
+
+// compareDecisions orders decisions about one study: the later wins, then
+// the action name, so the order is total.
+func compareDecisions(a, b decision) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Action, b.Action)
 }
 
 type study struct {
@@ -210,6 +244,8 @@ type caseJSON struct {
 	Ready      bool          `json:"registry_ready,omitempty"`
 	Studies    []*study      `json:"studies,omitempty"`
 	Objects    []*object     `json:"objects,omitempty"`
+	Patients   []patientSeen `json:"patients,omitempty"`
+	Decisions  []decision    `json:"decisions,omitempty"`
 	Last       *storedChange `json:"last_change,omitempty"`
 }
 
@@ -251,7 +287,7 @@ func (c *Case) Encode() ([]byte, error) {
 	j := caseJSON{
 		Format: stateFormat, ID: c.id, Version: c.version, MergedInto: c.mergedInto,
 		Aliases: c.aliases, Tokens: c.tokens, Identified: c.identified, Ready: c.ready, Studies: c.studies, Objects: c.objects,
-		Last: c.last,
+		Patients: c.patients, Decisions: c.decisions, Last: c.last,
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
@@ -277,7 +313,7 @@ func Decode(b []byte) (*Case, error) {
 		return nil, errors.New("registry: decode case: trailing data after the state")
 	}
 	c := &Case{id: j.ID, version: j.Version, mergedInto: j.MergedInto, aliases: j.Aliases, tokens: j.Tokens, identified: j.Identified,
-		ready: j.Ready, studies: j.Studies, objects: j.Objects, last: j.Last}
+		ready: j.Ready, studies: j.Studies, objects: j.Objects, patients: j.Patients, decisions: j.Decisions, last: j.Last}
 	if err := c.check(j.Format); err != nil {
 		return nil, fmt.Errorf("registry: decode case: %w", err)
 	}
@@ -317,7 +353,7 @@ func sameJSON(a, b any) bool {
 
 var changeKinds = []string{KindIdentity, KindSeriesAdded, KindSeriesUpdated, KindStudyAmended, KindStudyStable,
 	KindSegmentationAdded, KindSegmentationReplaced, KindModelAdded, KindModelReplaced, KindSidecarAdded,
-	KindSidecarReplaced, KindObjectRejected, KindCaseMerged, KindCaseRetired}
+	KindSidecarReplaced, KindObjectRejected, KindCaseMerged, KindCaseRetired, KindStudyResolution}
 
 // check verifies the invariants Encode guarantees.
 func (c *Case) check(format int) error {
@@ -394,6 +430,22 @@ func (c *Case) check(format int) error {
 		}
 		if !sameJSON(clean, orig) {
 			return errors.New("an object fact is not in stored form")
+		}
+	}
+	if len(c.patients) > maxPatientsSeen {
+		return errors.New("too many patient identities")
+	}
+	for i, p := range c.patients {
+		if !reRemapped.MatchString(p.Study) || !validPatientKey(p.Key) || (i > 0 && comparePatientSeen(c.patients[i-1], p) >= 0) {
+			return errors.New("patient identities are not a sorted set of (remapped study, patient key)")
+		}
+	}
+	if len(c.decisions) > maxDecisions {
+		return errors.New("too many decisions")
+	}
+	for i, d := range c.decisions {
+		if !reRemapped.MatchString(d.Study) || !validAction(d.Action) || d.At.IsZero() || (i > 0 && d.Study <= c.decisions[i-1].Study) {
+			return errors.New("decisions are not a sorted list of one valid decision per remapped study")
 		}
 	}
 	if (c.version == 0) != (c.last == nil) {

@@ -115,6 +115,35 @@ func TestDecodeRefuses(t *testing.T) {
 				}
 			}
 		})},
+		{"patient key in the clear", mutate(func(x map[string]any) {
+			x["patients"] = []any{map[string]any{"study": uid(1), "key": "MRN-0077349:"}}
+		})},
+		{"patient of an unmapped study", mutate(func(x map[string]any) {
+			x["patients"] = []any{map[string]any{"study": planted.StudyInstanceUID, "key": strings.Repeat("a", 32) + ":"}}
+		})},
+		{"unsorted patients", mutate(func(x map[string]any) {
+			k := strings.Repeat("a", 32) + ":"
+			x["patients"] = []any{map[string]any{"study": uid(2), "key": k}, map[string]any{"study": uid(1), "key": k}}
+		})},
+		{"unknown decision", mutate(func(x map[string]any) {
+			x["decisions"] = []any{map[string]any{"study": uid(1), "action": "Quisling", "at": "2026-03-02T09:00:00Z"}}
+		})},
+		{"two decisions for one study", mutate(func(x map[string]any) {
+			d := map[string]any{"study": uid(1), "action": "exclude", "at": "2026-03-02T09:00:00Z"}
+			x["decisions"] = []any{d, d}
+		})},
+		{"rejection issue naming a field outside case.json", mutate(func(x map[string]any) {
+			o := objects(x)[0].(map[string]any)
+			var origin any
+			for k, v := range o {
+				if k != "id" {
+					origin = v.(map[string]any)["origin"]
+					delete(o, k)
+				}
+			}
+			o["rejected"] = map[string]any{"origin": origin, "reason": "invalid_sidecar",
+				"issues": []any{map[string]any{"field": "quisling", "rule": "enum"}}}
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

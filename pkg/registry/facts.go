@@ -1,18 +1,21 @@
 package registry
 
 import (
+	"encoding/json"
 	"math"
 	"math/big"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
 
 // Fact is one piece of knowledge about a case, produced by the pipeline from
-// one object. The set is closed: SeriesFact, SegmentationFact, ModelFact,
-// SidecarFact, RejectedFact and IdentityFact.
+// one object, or by an operator. The set is closed: SeriesFact,
+// SegmentationFact, ModelFact, SidecarFact, RejectedFact, IdentityFact and
+// ResolutionFact.
 type Fact interface{ isFact() }
 
 func (SeriesFact) isFact()       {}
@@ -21,6 +24,7 @@ func (ModelFact) isFact()        {}
 func (SidecarFact) isFact()      {}
 func (RejectedFact) isFact()     {}
 func (IdentityFact) isFact()     {}
+func (ResolutionFact) isFact()   {}
 
 // Origin names the object revision a fact came from.
 //
@@ -52,9 +56,10 @@ func (o Origin) compare(p Origin) int {
 }
 
 // IdentityFact carries the hashed identifiers of a DICOM object: the case ids
-// it answers to and the screening tokens of its patient's name, IDs,
-// accession and birth date. Build it with Registry.IdentityFact; it is
-// embedded in the DICOM-derived facts and may also be applied alone.
+// it answers to, the screening tokens of its patient's name, IDs, accession
+// and birth date, and the keyed identity of its patient. Build it with
+// Registry.IdentityFact; it is embedded in the DICOM-derived facts and may
+// also be applied alone.
 type IdentityFact struct {
 	Aliases []string `json:"aliases,omitempty"`
 	Tokens  []string `json:"tokens,omitempty"`
@@ -63,6 +68,38 @@ type IdentityFact struct {
 	// what there is instead of being withheld until identifiers arrive.
 	// Registry.IdentityFact sets it.
 	Checked bool `json:"checked,omitempty"`
+	// Patient is the keyed identity of the object's patient (see
+	// Registry.IdentityFact): studies of one case whose patients differ
+	// are reported as a conflict instead of being merged silently.
+	Patient string `json:"patient,omitempty"`
+	// StudyUID is the remapped StudyInstanceUID of the object, which the
+	// patient identity is recorded for when the fact is applied alone (a
+	// non-image object, a refused one). A fact that names its study
+	// (SeriesFact, SegmentationFact, an Encapsulated model) uses its own.
+	StudyUID string `json:"study_uid,omitempty"`
+}
+
+// Operator decisions about a study of a case (ResolutionFact.Action).
+const (
+	// ResolveExclude: the study does not belong to the case; it is left
+	// out of the snapshot (with its segmentations and Encapsulated models)
+	// and of conflict checks.
+	ResolveExclude = "exclude"
+	// ResolveAccept: the study belongs to the case although its patient
+	// identity differs (two record numbers of one patient, say); it stays
+	// and is left out of conflict checks.
+	ResolveAccept = "accept"
+	// ResolveReset takes back an earlier decision.
+	ResolveReset = "reset"
+)
+
+// ResolutionFact is an operator's decision about one study of a case,
+// usually to resolve a conflict. The latest decision per study wins
+// (ordered by Time, then Action).
+type ResolutionFact struct {
+	StudyUID string    `json:"study_uid"` // remapped, as listed in the case's conflicts
+	Action   string    `json:"action"`    // ResolveExclude, ResolveAccept or ResolveReset
+	Time     time.Time `json:"time,omitzero"`
 }
 
 // SeriesFlags are the geometry findings of a series.
@@ -186,25 +223,113 @@ type SidecarFact struct {
 	Sidecar Sidecar `json:"sidecar"`
 }
 
-// Rejection reason codes (the pipeline's DLQ reasons). Others matching
-// [a-z][a-z0-9_]* are accepted and passed on.
+// Rejection reason codes: one vocabulary for the dead-letter stream (subject
+// suffix and Printreg-Reason header), the objects metric's reason label,
+// log lines, the case's rejected[].reason and change.reason, and the CLIs.
+// The pipeline's codes (pkg/pipeline) are the same strings; ReasonText
+// describes each. Other codes matching [a-z][a-z0-9_]* are accepted and
+// passed on.
 const (
-	ReasonMalformed      = "malformed"
-	ReasonUnsupported    = "unsupported"
-	ReasonPHIResidue     = "phi_residue"
-	ReasonBurnedInText   = "burned_in_text"
-	ReasonInvalidSidecar = "invalid_sidecar"
-	ReasonTooLarge       = "too_large"
+	ReasonMalformed       = "malformed"         // the object cannot be parsed
+	ReasonUnsupported     = "unsupported"       // not a format, or a variant of one, that printreg reads
+	ReasonPHIResidue      = "phi_residue"       // identifiers found after de-identification
+	ReasonBurnedInText    = "burned_in_text"    // pixel data may carry burned-in text
+	ReasonInvalidSidecar  = "invalid_sidecar"   // case.json failed validation
+	ReasonTooLarge        = "too_large"         // over a configured limit: the worker's size cap or a reader's limit
+	ReasonNoCaseReference = "no_case_reference" // the object names no case (DLQ only: there is no case to show it in)
+	ReasonInvalidKey      = "invalid_key"       // the object's key cannot name an object
+	ReasonOther           = "other"             // anything else
+	// Refusals that never reach a case: the object or work item is in the
+	// dead-letter stream only.
+	ReasonUnknownBucket    = "unknown_bucket"
+	ReasonBadWork          = "bad_work_item"
+	ReasonRetriesExhausted = "retries_exhausted"
+	ReasonMaxDeliveries    = "max_deliveries"
 )
 
-// RejectedFact records an object that was refused permanently. Detail is a
-// human reason without PHI (for an invalid sidecar, the validation error);
-// it is screened like any text and replaced by a generic sentence if it
-// looks like it carries an identifier.
+// reasonAliases are earlier names of reason codes, read as the code they
+// became: the worker's size cap was reported as over_size.
+var reasonAliases = map[string]string{"over_size": ReasonTooLarge}
+
+// reasonText is a sentence for each reason code: the detail a case shows for
+// a rejection when no better one may be published.
+var reasonText = map[string]string{
+	ReasonMalformed:        "the object cannot be read as the format it claims to be",
+	ReasonUnsupported:      "the object is not DICOM, STL, 3MF, OBJ or case.json, or a variant of one that printreg does not read",
+	ReasonPHIResidue:       "identifiers were still found after de-identification",
+	ReasonBurnedInText:     "the pixel data may carry burned-in text",
+	ReasonInvalidSidecar:   "invalid case.json",
+	ReasonTooLarge:         "the object is over a configured limit (the worker's size cap or a reader's limit)",
+	ReasonNoCaseReference:  "the object names no case",
+	ReasonInvalidKey:       "the object's key cannot name an object in the store",
+	ReasonOther:            "the object was refused",
+	ReasonUnknownBucket:    "the notification names a bucket that is not a configured raw bucket",
+	ReasonBadWork:          "the work item cannot be decoded",
+	ReasonRetriesExhausted: "reading or storing the object failed on every attempt",
+	ReasonMaxDeliveries:    "no worker answered the work item on any delivery",
+}
+
+// ReasonText returns the sentence describing a reason code (earlier names
+// included) and whether the code is one of printreg's.
+func ReasonText(reason string) (string, bool) {
+	if a, ok := reasonAliases[reason]; ok {
+		reason = a
+	}
+	t, ok := reasonText[reason]
+	return t, ok
+}
+
+// Reasons lists printreg's reason codes.
+func Reasons() []string {
+	out := make([]string, 0, len(reasonText))
+	for r := range reasonText {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RejectedFact records an object that was refused permanently.
+//
+// Issues are findings that hold no value from the object: the case.json
+// validator's field errors (a path of the case.json schema, a rule code and
+// a fixed sentence) or a reader's fixed message (mesh, DICOM and
+// de-identification errors are built from fixed phrases, numbers and names
+// of the format only). They are published at once, even before the case's
+// imaging identifiers are known, once checked against the case's
+// identifiers when there are any and against the identifier patterns.
+//
+// Detail is any other human reason. It could carry input text, so it is
+// screened like free text: withheld until the case's identifiers are known
+// and whenever it matches one. A case shows, in this order, the Detail, a
+// sentence made from the Issues, or the reason's sentence (ReasonText).
 type RejectedFact struct {
-	Origin Origin `json:"origin"`
-	Reason string `json:"reason"`
-	Detail string `json:"detail,omitempty"`
+	Origin Origin           `json:"origin"`
+	Reason string           `json:"reason"`
+	Detail string           `json:"detail,omitempty"`
+	Issues []RejectionIssue `json:"issues,omitempty"`
+}
+
+// RejectionIssue is one value-free finding about a refused object. Field is
+// a case.json path (such as prints[0].copies, or "(document)") for a
+// case.json and empty otherwise; Line and Column place it in the file when
+// known.
+type RejectionIssue struct {
+	Field   string `json:"field,omitempty"`
+	Rule    string `json:"rule"`
+	Message string `json:"message,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+}
+
+// SidecarIssues turns the case.json validator's issues into rejection
+// issues.
+func SidecarIssues(issues []FieldIssue) []RejectionIssue {
+	out := make([]RejectionIssue, 0, len(issues))
+	for _, is := range issues {
+		out = append(out, RejectionIssue{Field: is.Field, Rule: is.Rule, Message: is.Message, Line: is.Line, Column: is.Column})
+	}
+	return out
 }
 
 // Caps on what one case holds, so a hostile or runaway input cannot grow the
@@ -224,6 +349,10 @@ const (
 	maxTextBytes        = 1024
 	maxShortBytes       = 128
 	maxVersionBytes     = 256
+	maxRejectIssues     = 20
+	maxPatientsSeen     = 256 // (study, patient) pairs per case
+	maxDecisions        = maxStudies
+	maxIssueLine        = 1 << 20
 	reasonDetailDefault = "the object was refused; see the pipeline's dead-letter entry for details"
 )
 
@@ -259,8 +388,10 @@ type applyCleaner struct {
 func (a applyCleaner) text(s string, max int) string { return a.r.seal(clip(s, max)) }
 func (a applyCleaner) detail(s string) string {
 	d := clip(s, maxTextBytes)
-	if d == "" || patternRule(d) != "" {
-		d = reasonDetailDefault
+	if patternRule(d) != "" {
+		// It looks like it carries an identifier: not even stored. The
+		// case shows a sentence made from the issues or the reason.
+		d = ""
 	}
 	return a.r.seal(d)
 }
@@ -379,7 +510,10 @@ func clip(s string, max int) string {
 }
 
 func cleanIdentity(f IdentityFact) IdentityFact {
-	out := IdentityFact{Checked: f.Checked}
+	out := IdentityFact{Checked: f.Checked, StudyUID: f.StudyUID}
+	if validPatientKey(f.Patient) {
+		out.Patient = f.Patient
+	}
 	for _, a := range f.Aliases {
 		if IsCaseID(a) {
 			out.Aliases = append(out.Aliases, a)
@@ -551,12 +685,95 @@ func cleanModel(cl cleaner, f ModelFact) ModelFact {
 
 func cleanRejected(cl cleaner, f RejectedFact) RejectedFact {
 	f.Origin = cleanOrigin(cl, f.Origin)
+	if a, ok := reasonAliases[f.Reason]; ok {
+		f.Reason = a
+	}
 	if !reReason.MatchString(f.Reason) {
-		f.Reason = "other"
+		f.Reason = ReasonOther
 	}
 	f.Detail = cl.detail(f.Detail)
+	f.Issues = cleanIssues(cl, f.Issues)
 	return f
 }
+
+// cleanIssues bounds the issues, keeps fields that are case.json paths and
+// rules that are codes, and seals the messages like any text.
+func cleanIssues(cl cleaner, in []RejectionIssue) []RejectionIssue {
+	if len(in) > maxRejectIssues {
+		in = in[:maxRejectIssues]
+	}
+	var out []RejectionIssue
+	for _, is := range in {
+		c := RejectionIssue{Field: is.Field, Rule: is.Rule, Message: cl.text(clip(is.Message, maxTextBytes), maxTextBytes)}
+		if !validIssueField(c.Field) {
+			c.Field = ""
+		}
+		if !reReason.MatchString(c.Rule) {
+			c.Rule = ReasonOther
+		}
+		if is.Line > 0 && is.Line <= maxIssueLine && is.Column >= 0 && is.Column <= maxIssueLine {
+			c.Line, c.Column = is.Line, is.Column
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+var reIssuePath = regexp.MustCompile(`^[$a-z_][a-z0-9_]{0,63}(\[[0-9]{1,4}\])*(\.[a-z_][a-z0-9_]{0,63}(\[[0-9]{1,4}\])*){0,7}$`)
+
+// validIssueField: "(document)", or a path whose every name is a member of
+// the case.json schema, so a field can never be text from the file.
+func validIssueField(f string) bool {
+	if f == "(document)" {
+		return true
+	}
+	if !reIssuePath.MatchString(f) {
+		return false
+	}
+	names := sidecarSchemaNames()
+	for _, part := range strings.Split(f, ".") {
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			part = part[:i]
+		}
+		if !names[part] {
+			return false
+		}
+	}
+	return true
+}
+
+// sidecarSchemaNames are the member names the case.json schema defines.
+var sidecarSchemaNames = sync.OnceValue(func() map[string]bool {
+	names := map[string]bool{}
+	b, err := Schemas.ReadFile(SidecarSchemaFile)
+	if err != nil {
+		return names
+	}
+	var doc any
+	if json.Unmarshal(b, &doc) != nil {
+		return names
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if p, ok := x["properties"].(map[string]any); ok {
+				for k := range p {
+					names[k] = true
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	return names
+})
 
 func cleanSidecar(cl cleaner, f SidecarFact) SidecarFact {
 	f.Origin = cleanOrigin(cl, f.Origin)

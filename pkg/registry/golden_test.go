@@ -382,8 +382,8 @@ var scenarios = []scenario{
 			fixed.Origin.ID = origin.ID
 			return []step{
 				{sec: 0, fact: ctInstance(r, 1, 2, 10, 1, 0)},
-				{sec: 50, fact: RejectedFact{Origin: origin, Reason: ReasonInvalidSidecar, Detail: perr.Error()}},
-				{sec: 51, fact: RejectedFact{Origin: origin, Reason: ReasonInvalidSidecar, Detail: perr.Error()}}, // redelivery
+				{sec: 50, fact: RejectedFact{Origin: origin, Reason: ReasonInvalidSidecar, Issues: SidecarIssues(perr.(*SidecarError).Issues)}},
+				{sec: 51, fact: RejectedFact{Origin: origin, Reason: ReasonInvalidSidecar, Issues: SidecarIssues(perr.(*SidecarError).Issues)}}, // redelivery
 				{sec: 500, fact: fixed}, // the lab fixes case.json: the new revision replaces the rejection
 			}
 		},
@@ -391,6 +391,100 @@ var scenarios = []scenario{
 			m := s["main"]
 			if len(m.Rejected) != 0 || m.Lab == nil {
 				t.Errorf("the fixed case.json did not replace the rejection: %+v", m.Rejected)
+			}
+		},
+	},
+	{
+		// A lab's case.json and 3MF are refused before the study arrives:
+		// the fields, rules and the reader's message are published at
+		// once; the object whose detail is free text shows its reason's
+		// sentence until the study's identifiers are read.
+		name:  "rejected_before_study",
+		cases: map[string]string{"main": planted.AccessionNumber},
+		steps: func(r *Registry, tb testing.TB) []step {
+			sidecar := Origin{ID: objectKey(r, "models/case/case.json"), Version: version("bad case.json"), Time: at(0)}
+			fixed := sidecarFact(tb, r, "model_kidney.json", 900)
+			fixed.Origin.ID = sidecar.ID
+			return []step{
+				{sec: 0, fact: RejectedFact{Origin: sidecar, Reason: ReasonInvalidSidecar, Issues: invalidSidecarIssues(tb)}},
+				{sec: 5, fact: RejectedFact{Origin: Origin{ID: objectKey(r, "models/case/heart.3mf"), Version: version("3mf"), Time: at(5)},
+					Reason: ReasonMalformed, Issues: []RejectionIssue{{Rule: ReasonMalformed, Message: "3mf: malformed model file: not a zip package (no end-of-directory record)"}}}},
+				{sec: 6, fact: RejectedFact{Origin: Origin{ID: objectKey(r, "models/case/notes.txt"), Version: version("txt"), Time: at(6)},
+					Reason: ReasonUnsupported, Detail: "not DICOM, STL, 3MF, OBJ or case.json"}},
+				{sec: 7, fact: RejectedFact{Origin: Origin{ID: objectKey(r, "models/case/huge.stl"), Version: version("huge"), Time: at(7)}, Reason: "over_size"}},
+				{sec: 600, fact: ctInstance(r, 1, 2, 10, 1, 600)},
+				{sec: 900, fact: fixed},
+			}
+		},
+		check: func(t *testing.T, s map[string]Snapshot) {
+			m := s["main"]
+			if len(m.Rejected) != 3 || len(m.Rejected[0].Issues) != 1 {
+				t.Fatalf("rejected %+v", m.Rejected)
+			}
+			reasons := []string{m.Rejected[0].Reason, m.Rejected[1].Reason, m.Rejected[2].Reason}
+			slices.Sort(reasons)
+			if !slices.Equal(reasons, []string{ReasonMalformed, ReasonTooLarge, ReasonUnsupported}) {
+				t.Errorf("reasons %v", reasons)
+			}
+			if m.Lab == nil || len(m.Withheld) != 0 {
+				t.Errorf("lab %v withheld %+v", m.Lab != nil, m.Withheld)
+			}
+		},
+	},
+	{
+		// Two studies of different patients share AccessionNumber 2: the
+		// case names the conflict and is not registry-ready until an
+		// operator excludes the study that does not belong.
+		name:  "patient_mismatch",
+		cases: map[string]string{"main": "2"},
+		steps: func(r *Registry, tb testing.TB) []step {
+			a := planted
+			a.AccessionNumber = "2"
+			b := Identifiers{PatientName: "Roe^Richard", PatientID: "55501", AccessionNumber: "2", BirthDate: "19700101", StudyInstanceUID: "1.2.3.4"}
+			inst := func(id Identifiers, study, series, n, count, sec int) SeriesFact {
+				f := ctInstance(r, study, series, n, count, sec)
+				f.Identity = r.IdentityFact(id)
+				return f
+			}
+			return []step{
+				{sec: 0, fact: inst(a, 1, 2, 10, 1, 0)},
+				{sec: 30, fact: inst(b, 5, 6, 50, 1, 30)},
+				{sec: 200, tick: true},
+				{sec: 300, fact: stlFact(r, "models/2/kidney.stl", 300, "Kidney", 120000, 150000)},
+				{sec: 400, fact: sidecarFact(tb, r, "model_kidney.json", 400)},
+				{sec: 500, fact: ResolutionFact{StudyUID: uid(5), Action: ResolveExclude, Time: at(500)}},
+			}
+		},
+		check: func(t *testing.T, s map[string]Snapshot) {
+			m := s["main"]
+			if !m.RegistryReady || len(m.Conflicts) != 0 || len(m.Studies) != 1 || m.Studies[0].StudyUID != uid(1) {
+				t.Errorf("ready %v conflicts %+v studies %+v", m.RegistryReady, m.Conflicts, m.Studies)
+			}
+			if !slices.Equal(m.Resolutions, []Resolution{{StudyUID: uid(5), Action: ResolveExclude}}) {
+				t.Errorf("resolutions %+v", m.Resolutions)
+			}
+		},
+	},
+	{
+		// A lab uploads an empty STL first: it is listed, flagged, and the
+		// case still misses a model until a real one arrives.
+		name:  "empty_model",
+		cases: map[string]string{"main": planted.AccessionNumber},
+		steps: func(r *Registry, tb testing.TB) []step {
+			empty := stlFact(r, "models/case/kidney.stl", 300, "", 0, 0)
+			empty.ModelMetrics, empty.Objects = ModelMetrics{}, nil
+			return []step{
+				{sec: 0, fact: ctInstance(r, 1, 2, 10, 1, 0)},
+				{sec: 200, tick: true},
+				{sec: 300, fact: empty},
+				{sec: 400, fact: sidecarFact(tb, r, "model_kidney.json", 400)},
+				{sec: 500, fact: stlFact(r, "models/case/kidney.stl", 500, "Kidney", 120000, 150000)}, // the lab uploads it again
+			}
+		},
+		check: func(t *testing.T, s map[string]Snapshot) {
+			m := s["main"]
+			if !m.RegistryReady || len(m.Models) != 1 || len(m.Models[0].Flags) != 0 {
+				t.Errorf("ready %v missing %v models %+v", m.RegistryReady, m.Missing, m.Models)
 			}
 		},
 	},

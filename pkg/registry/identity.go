@@ -20,6 +20,8 @@ const (
 	domainUID    = "printreg/registry/uid/v1"
 	domainSealK  = "printreg/registry/seal-key/v1"
 	domainSealN  = "printreg/registry/seal-nonce/v1"
+	// domainPatient keys a case's patient identity (see patientKey).
+	domainPatient = "printreg/registry/patient/v1"
 )
 
 // CaseIDLen is the length in hex characters of a case id (128 bits).
@@ -76,10 +78,12 @@ type Identifiers struct {
 }
 
 // IdentityFact returns the hashed form of a DICOM object's identifiers: the
-// case aliases (see StudyAliases) and the screening tokens lab free text is
-// checked against. Neither can be reversed without the site secret.
+// case aliases (see StudyAliases), the screening tokens lab free text is
+// checked against, and the keyed patient identity studies of one case are
+// compared by. None can be reversed without the site secret. The caller sets
+// StudyUID (remapped) when it applies the fact alone.
 func (r *Registry) IdentityFact(id Identifiers) IdentityFact {
-	f := IdentityFact{Aliases: StudyAliases(r.key, id.AccessionNumber, id.StudyInstanceUID), Checked: true}
+	f := IdentityFact{Aliases: StudyAliases(r.key, id.AccessionNumber, id.StudyInstanceUID), Checked: true, Patient: r.patientKey(id)}
 	seen := map[string]bool{}
 	add := func(tok string) {
 		if tok == "" || seen[tok] {
@@ -174,4 +178,61 @@ func idTokens(v string) []string {
 		}
 	}
 	return out
+}
+
+// patientKey is the keyed identity of a patient, "<id>:<name-birth-date>":
+// 128-bit HMACs under the site secret (domain-separated from every other
+// keyed value) of the normalised PatientID, and of the normalised name
+// together with the birth date. Either half is empty when its identifiers
+// are missing (the second needs both a name and a birth date); the key is
+// "" when both are. Two keys name different patients when their ID halves
+// are both present and differ, or, when either lacks an ID, their
+// name-and-birth-date halves are both present and differ.
+func (r *Registry) patientKey(id Identifiers) string {
+	var pid, nd string
+	if v := normPatientID(id.PatientID); v != "" {
+		pid = r.key.Hex(16, domainPatient, "patient-id", v)
+	}
+	if n := normPatientName(id.PatientName); n != "" {
+		if d, ok := parseDA(id.BirthDate); ok {
+			nd = r.key.Hex(16, domainPatient, "name-birth-date", n, d)
+		}
+	}
+	if pid == "" && nd == "" {
+		return ""
+	}
+	return pid + ":" + nd
+}
+
+// normPatientID compares IDs without case, separators or the leading zeros
+// of an all-digit ID: "mrn-00123" and "MRN00123" are one ID.
+func normPatientID(v string) string {
+	return canonDigits(strings.Join(words(normalize(cleanRef(v))), ""))
+}
+
+// normPatientName compares names by their words, without case or
+// diacritics, from the first non-empty component group of the person name
+// (the alphabetic one, usually).
+func normPatientName(pn string) string {
+	for _, g := range strings.Split(cleanRef(pn), "=") {
+		ws := words(normalize(strings.ReplaceAll(g, "^", " ")))
+		if len(ws) > 0 {
+			return strings.Join(ws, " ")
+		}
+	}
+	return ""
+}
+
+// validPatientKey: "<32 hex>:<32 hex>" with either half possibly empty, not
+// both.
+func validPatientKey(k string) bool {
+	a, b, ok := strings.Cut(k, ":")
+	half := func(h string) bool { return h == "" || len(h) == 32 && isLowerHex(h) }
+	return ok && (a != "" || b != "") && half(a) && half(b)
+}
+
+// splitPatientKey returns the ID half and the name-and-birth-date half.
+func splitPatientKey(k string) (id, nameBirth string) {
+	id, nameBirth, _ = strings.Cut(k, ":")
+	return id, nameBirth
 }

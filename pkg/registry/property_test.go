@@ -19,7 +19,16 @@ func genFacts(tb testing.TB, r *Registry, rng *rand.Rand) []Fact {
 	t := func() int { return rng.IntN(5000) }
 	ids := []Identifiers{planted, {PatientName: "Roe^Richard", PatientID: "55501", AccessionNumber: "B-17", StudyInstanceUID: "1.2.3.4"}}
 	for range rng.IntN(3) {
-		facts = append(facts, r.IdentityFact(ids[rng.IntN(2)]))
+		f := r.IdentityFact(ids[rng.IntN(2)])
+		if rng.IntN(2) == 0 {
+			f.StudyUID = uid(1 + rng.IntN(3))
+		}
+		facts = append(facts, f)
+	}
+	actions := []string{ResolveExclude, ResolveAccept, ResolveReset}
+	for range rng.IntN(4) {
+		// Same study and time with another action: the tie-break is exercised.
+		facts = append(facts, ResolutionFact{StudyUID: uid(1 + rng.IntN(2)), Action: actions[rng.IntN(3)], Time: at(100 * rng.IntN(3))})
 	}
 	for st := range 1 + rng.IntN(2) {
 		for se := range 1 + rng.IntN(3) {
@@ -35,6 +44,9 @@ func genFacts(tb testing.TB, r *Registry, rng *rand.Rand) []Fact {
 				}
 				if rng.IntN(5) == 0 {
 					f.Identity = IdentityFact{}
+				}
+				if st == 1 && rng.IntN(3) == 0 {
+					f.Identity = r.IdentityFact(ids[1]) // another patient under the same case
 				}
 				facts = append(facts, f)
 			}
@@ -62,7 +74,16 @@ func genFacts(tb testing.TB, r *Registry, rng *rand.Rand) []Fact {
 			facts = append(facts, f)
 		}
 		if rng.IntN(4) == 0 {
-			facts = append(facts, RejectedFact{Origin: Origin{ID: objectKey(r, key), Version: "bad", Time: at(t())}, Reason: ReasonMalformed, Detail: "truncated binary STL"})
+			rj := RejectedFact{Origin: Origin{ID: objectKey(r, key), Version: "bad", Time: at(t())}, Reason: ReasonMalformed, Detail: "truncated binary STL"}
+			if rng.IntN(2) == 0 {
+				rj.Issues = []RejectionIssue{{Rule: ReasonMalformed, Message: "stl: malformed model file: cannot read triangles 1 to 512"}}
+			}
+			facts = append(facts, rj)
+		}
+		if rng.IntN(5) == 0 {
+			empty := stlFact(r, key, t(), "", 0, 0)
+			empty.ModelMetrics, empty.Objects = ModelMetrics{}, nil
+			facts = append(facts, empty)
 		}
 	}
 	files := []string{"model_kidney.json", "guide_mandible.json", "model_early.json"}

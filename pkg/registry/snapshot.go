@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Snapshot is the published state of a case (data.case of every event). It
@@ -24,6 +25,47 @@ type Snapshot struct {
 	RegistryReady bool               `json:"registry_ready"`
 	Missing       []string           `json:"missing"`
 	Withheld      []Withheld         `json:"withheld"`
+	// Conflicts are contradictions among the case's objects that an
+	// operator must resolve; the case is not registry-ready while one
+	// stands. Absent when there are none.
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	// Resolutions are the operator's standing decisions about studies
+	// (see ResolutionFact). Absent when there are none.
+	Resolutions []Resolution `json:"resolutions,omitempty"`
+}
+
+// Conflict kinds.
+const (
+	// ConflictPatientMismatch: objects of one case name different
+	// patients (by Patient ID, or by name and birth date where an object
+	// has no ID).
+	ConflictPatientMismatch = "patient_mismatch"
+)
+
+// ReqNoConflict is the requirement every site has: no conflict stands. It
+// is listed in missing while one does.
+const ReqNoConflict = "conflicts_resolved"
+
+// Conflict is one contradiction in a case. For patient_mismatch, Groups
+// hold the studies by the patient they name, one group per patient.
+type Conflict struct {
+	Kind   string          `json:"kind"`
+	Detail string          `json:"detail"`
+	Groups []ConflictGroup `json:"groups"`
+}
+
+// ConflictGroup is the studies (remapped StudyInstanceUIDs) that name one
+// patient.
+type ConflictGroup struct {
+	StudyUIDs []string `json:"study_uids"`
+}
+
+// Resolution is an operator's standing decision about a study: exclude
+// (left out of the case) or accept (kept, its patient identity not
+// compared).
+type Resolution struct {
+	StudyUID string `json:"study_uid"`
+	Action   string `json:"action"`
 }
 
 // StudySnapshot is one imaging study and its completeness.
@@ -126,6 +168,35 @@ type ModelSnapshot struct {
 	SeriesUID string `json:"series_uid,omitempty"`
 	MeshSnapshot
 	Objects []ModelObjectSnapshot `json:"objects"`
+	// Flags are findings that make the model unusable: empty (no
+	// triangles) or degenerate (no surface area or no volume). A flagged
+	// model does not meet the model requirement and is not counted for
+	// CPT. Absent when there are none.
+	Flags []string `json:"flags,omitempty"`
+}
+
+// Model flags.
+const (
+	ModelEmpty      = "empty"
+	ModelDegenerate = "degenerate"
+)
+
+// Below these a model has no surface or no volume to print.
+const (
+	minModelAreaMM2   = 1e-3
+	minModelVolumeMM3 = 1e-3
+)
+
+// modelFlags flags a model with no triangles, or with triangles that cover
+// no area or enclose no volume.
+func modelFlags(m ModelMetrics) []string {
+	switch {
+	case m.Triangles == 0:
+		return []string{ModelEmpty}
+	case m.SurfaceAreaMM2 < minModelAreaMM2 || math.Abs(m.VolumeMM3) < minModelVolumeMM3:
+		return []string{ModelDegenerate}
+	}
+	return nil
 }
 
 // LabSnapshot is the lab's case.json as published: enumerations as they
@@ -155,11 +226,27 @@ type EffortTotal struct {
 	UnknownTimers       int `json:"unknown_timers"`
 }
 
-// RejectedSnapshot is an object that was refused.
+// RejectedSnapshot is an object that was refused. Detail is a sentence for
+// a person; Issues (absent when there are none) are the value-free findings
+// behind it, each published at once, even before the case's imaging
+// identifiers are known.
 type RejectedSnapshot struct {
-	Object string `json:"object"`
-	Reason string `json:"reason"`
-	Detail string `json:"detail"`
+	Object string          `json:"object"`
+	Reason string          `json:"reason"`
+	Detail string          `json:"detail"`
+	Issues []IssueSnapshot `json:"issues,omitempty"`
+}
+
+// IssueSnapshot is one finding about a refused object: the case.json field
+// (a path of the case.json schema) and the line and column it was found
+// at when known, the rule that failed, and a fixed sentence (absent when
+// withheld; see withheld).
+type IssueSnapshot struct {
+	Field   string `json:"field,omitempty"`
+	Rule    string `json:"rule"`
+	Message string `json:"message,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 }
 
 // Counts summarise what the case received.
@@ -242,6 +329,43 @@ func (b *snapshotBuilder) show(field, sealed string) string {
 	return text
 }
 
+// showFixed returns a sealed value-free message (a rejection issue's) if it
+// may be published in field, and records it as withheld otherwise. It is
+// checked against the case's identifiers when there are any and against
+// the identifier patterns, numbers aside (they are positions, sizes and
+// limits), but not withheld until the case's identifiers are known: it
+// holds no value from the object.
+func (b *snapshotBuilder) showFixed(field, sealed string) string {
+	if sealed == "" || b.skipText {
+		return ""
+	}
+	text, ok := b.r.open(sealed)
+	if !ok {
+		b.withheld = append(b.withheld, Withheld{Field: field, Rule: RuleUnreadable})
+		return ""
+	}
+	if err := b.scr.Screen(field, text); err != nil && err.(*ScreenError).Rule == RuleCaseIdentifier {
+		b.withheld = append(b.withheld, Withheld{Field: field, Rule: RuleCaseIdentifier})
+		return ""
+	}
+	if rule := patternRule(maskDigits(text)); rule != "" {
+		b.withheld = append(b.withheld, Withheld{Field: field, Rule: rule})
+		return ""
+	}
+	return text
+}
+
+// maskDigits replaces ASCII digits, so numbers alone do not trip the
+// patterns for record numbers, telephone numbers and dates.
+func maskDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '#'
+		}
+		return r
+	}, s)
+}
+
 func (b *snapshotBuilder) code(field string, c *Code) *Code {
 	if c == nil {
 		return nil
@@ -289,18 +413,29 @@ func (r *Registry) snapshotWith(c *Case, b *snapshotBuilder) Snapshot {
 		Studies: []StudySnapshot{}, Segmentations: []SegSnapshot{}, Models: []ModelSnapshot{},
 		Rejected: []RejectedSnapshot{},
 	}
-	for i, st := range c.studies {
-		s.Studies = append(s.Studies, b.study(fmt.Sprintf("studies[%d]", i), st))
+	decided := decisions(c)
+	for _, st := range c.studies {
+		if decided[st.UID] == ResolveExclude {
+			continue
+		}
+		ss := b.study(fmt.Sprintf("studies[%d]", len(s.Studies)), st)
+		s.Studies = append(s.Studies, ss)
 		s.Counts.Studies++
 		s.Counts.Series += len(st.Series)
-		s.Counts.Instances += s.Studies[i].InstancesReceived
+		s.Counts.Instances += ss.InstancesReceived
 	}
 	var sidecar *object
 	for _, o := range c.objects {
 		switch {
 		case o.Segmentation != nil:
+			if decided[o.Segmentation.StudyUID] == ResolveExclude {
+				continue
+			}
 			s.Segmentations = append(s.Segmentations, b.segmentation(fmt.Sprintf("segmentations[%d]", len(s.Segmentations)), o.Segmentation))
 		case o.Model != nil:
+			if decided[o.Model.StudyUID] == ResolveExclude {
+				continue
+			}
 			s.Models = append(s.Models, b.model(fmt.Sprintf("models[%d]", len(s.Models)), o.Model))
 		case o.Sidecar != nil:
 			s.Counts.Sidecars++
@@ -308,12 +443,7 @@ func (r *Registry) snapshotWith(c *Case, b *snapshotBuilder) Snapshot {
 				sidecar = o
 			}
 		case o.Rejected != nil:
-			field := fmt.Sprintf("rejected[%d].detail", len(s.Rejected))
-			d := b.show(field, o.Rejected.Detail)
-			if d == "" {
-				d = reasonDetailDefault
-			}
-			s.Rejected = append(s.Rejected, RejectedSnapshot{Object: o.ID, Reason: o.Rejected.Reason, Detail: d})
+			s.Rejected = append(s.Rejected, b.rejected(fmt.Sprintf("rejected[%d]", len(s.Rejected)), o.ID, o.Rejected))
 		}
 	}
 	s.Counts.Segmentations = len(s.Segmentations)
@@ -322,11 +452,185 @@ func (r *Registry) snapshotWith(c *Case, b *snapshotBuilder) Snapshot {
 	if sidecar != nil {
 		s.Lab = b.lab(sidecar)
 	}
-	s.CPT = r.cpt(c, &s)
+	s.Conflicts = patientConflicts(c, decided)
+	for _, d := range c.decisions {
+		if d.Action != ResolveReset {
+			s.Resolutions = append(s.Resolutions, Resolution{StudyUID: d.Study, Action: d.Action})
+		}
+	}
+	s.CPT = r.cpt(c, &s, decided)
 	s.Missing = r.missingFrom(&s)
 	s.RegistryReady = len(s.Missing) == 0
 	s.Withheld = nonNil(b.withheld)
 	return s
+}
+
+// decisions maps each study with a standing decision to its action.
+func decisions(c *Case) map[string]string {
+	if len(c.decisions) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(c.decisions))
+	for _, d := range c.decisions {
+		if d.Action != ResolveReset {
+			m[d.Study] = d.Action
+		}
+	}
+	return m
+}
+
+// rejected builds a rejection: its issues (value-free, published at once)
+// and its detail: the free-text detail if it may be published, else a
+// sentence made from the issues, else the reason's sentence.
+func (b *snapshotBuilder) rejected(p, id string, f *RejectedFact) RejectedSnapshot {
+	out := RejectedSnapshot{Object: id, Reason: f.Reason}
+	for j, is := range f.Issues {
+		out.Issues = append(out.Issues, IssueSnapshot{Field: is.Field, Rule: is.Rule, Line: is.Line, Column: is.Column,
+			Message: b.showFixed(fmt.Sprintf("%s.issues[%d].message", p, j), is.Message)})
+	}
+	// States written before rejections had issues hold this sentence as
+	// their detail; it says nothing the reason's sentence does not.
+	if !b.skipText {
+		if text, ok := b.r.open(f.Detail); !ok || text != reasonDetailDefault {
+			out.Detail = b.show(p+".detail", f.Detail)
+		}
+	}
+	if out.Detail == "" {
+		out.Detail = composeDetail(f.Reason, out.Issues)
+	}
+	return out
+}
+
+// composeDetail writes the sentence of a rejection from its published
+// issues, in the form of a case.json validation error: "invalid case.json:
+// field: message (rule r); …".
+func composeDetail(reason string, issues []IssueSnapshot) string {
+	head, known := ReasonText(reason)
+	if len(issues) == 0 {
+		if !known {
+			return reasonDetailDefault
+		}
+		return head + "; see the pipeline's dead-letter entry for details"
+	}
+	if !known {
+		head = reasonText[ReasonOther]
+	}
+	parts := make([]string, 0, len(issues))
+	for _, is := range issues {
+		rule := ""
+		if is.Field != "" || is.Rule != reason {
+			rule = " (rule " + is.Rule + ")"
+		}
+		switch {
+		case is.Field != "" && is.Message != "":
+			parts = append(parts, is.Field+": "+is.Message+rule)
+		case is.Field != "":
+			parts = append(parts, is.Field+rule)
+		case is.Message != "":
+			parts = append(parts, is.Message+rule)
+		default:
+			parts = append(parts, strings.TrimSpace(rule))
+		}
+	}
+	if d := clip(head+": "+strings.Join(parts, "; "), maxTextBytes); d != "" {
+		return d
+	}
+	return reasonDetailDefault
+}
+
+// patientConflicts compares the patients the case's studies name (studies
+// with a standing decision aside) and returns a patient_mismatch conflict
+// when there is more than one.
+//
+// Studies are grouped by Patient ID. A study that named a patient without
+// an ID joins the ID group that named the same name and birth date; when
+// there is a single ID group that never named a name and birth date and a
+// single such patient without an ID, they are taken as one (nothing tells
+// them apart). Otherwise each name and birth date without an ID is a
+// patient of its own.
+func patientConflicts(c *Case, decided map[string]string) []Conflict {
+	type group struct {
+		studies []string
+		nds     map[string]bool
+	}
+	byID := map[string]*group{}
+	byND := map[string]*group{}
+	add := func(m map[string]*group, k, study, nd string) {
+		g := m[k]
+		if g == nil {
+			g = &group{nds: map[string]bool{}}
+			m[k] = g
+		}
+		if !slices.Contains(g.studies, study) {
+			g.studies = append(g.studies, study)
+		}
+		if nd != "" {
+			g.nds[nd] = true
+		}
+	}
+	for _, p := range c.patients {
+		if decided[p.Study] != "" {
+			continue
+		}
+		id, nd := splitPatientKey(p.Key)
+		if id != "" {
+			add(byID, id, p.Study, nd)
+		} else {
+			add(byND, nd, p.Study, nd)
+		}
+	}
+	if len(byID)+len(byND) < 2 {
+		return nil
+	}
+	ids := sortedKeys(byID)
+	var loose []string
+	for _, nd := range sortedKeys(byND) {
+		target := ""
+		for _, id := range ids {
+			if byID[id].nds[nd] {
+				target = id
+				break
+			}
+		}
+		if target == "" {
+			loose = append(loose, nd)
+			continue
+		}
+		for _, st := range byND[nd].studies {
+			add(byID, target, st, "")
+		}
+		delete(byND, nd)
+	}
+	if len(ids) == 1 && len(byID[ids[0]].nds) == 0 && len(loose) == 1 {
+		return nil
+	}
+	var groups []ConflictGroup
+	for _, m := range []map[string]*group{byID, byND} {
+		for _, k := range sortedKeys(m) {
+			st := slices.Clone(m[k].studies)
+			slices.Sort(st)
+			groups = append(groups, ConflictGroup{StudyUIDs: st})
+		}
+	}
+	if len(groups) < 2 {
+		return nil
+	}
+	slices.SortFunc(groups, func(a, b ConflictGroup) int { return slices.Compare(a.StudyUIDs, b.StudyUIDs) })
+	return []Conflict{{
+		Kind: ConflictPatientMismatch,
+		Detail: fmt.Sprintf("studies of %d different patients (by Patient ID, or by name and birth date where a study gives no ID) "+
+			"share this case; exclude the studies that do not belong, or accept them as the same patient", len(groups)),
+		Groups: groups,
+	}}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func nonNil[T any](s []T) []T {
@@ -439,7 +743,8 @@ func mesh(m ModelMetrics) MeshSnapshot {
 
 func (b *snapshotBuilder) model(p string, f *ModelFact) ModelSnapshot {
 	out := ModelSnapshot{Object: f.Origin.ID, Format: f.Format, Container: f.Container, Units: f.Units,
-		StudyUID: f.StudyUID, SeriesUID: f.SeriesUID, MeshSnapshot: mesh(f.ModelMetrics), Objects: []ModelObjectSnapshot{}}
+		StudyUID: f.StudyUID, SeriesUID: f.SeriesUID, MeshSnapshot: mesh(f.ModelMetrics), Objects: []ModelObjectSnapshot{},
+		Flags: modelFlags(f.ModelMetrics)}
 	for i, o := range f.Objects {
 		out.Objects = append(out.Objects, ModelObjectSnapshot{Name: b.show(idx(p+".objects", i)+".name", o.Name), MeshSnapshot: mesh(o.ModelMetrics)})
 	}
@@ -489,20 +794,23 @@ func (b *snapshotBuilder) lab(o *object) *LabSnapshot {
 // without them, the distinct segmented structures (type code and
 // laterality); without those, the model objects. Guides are the lab's
 // guides, else the model objects.
-func (r *Registry) cpt(c *Case, s *Snapshot) CPTSuggestion {
+func (r *Registry) cpt(c *Case, s *Snapshot, decided map[string]string) CPTSuggestion {
 	out := CPTSuggestion{Codes: []CPTCode{}, Basis: BasisNone, ObjectTypeBasis: "none"}
+	modelObjects, usable := 0, 0
+	for _, m := range s.Models {
+		if len(m.Flags) == 0 {
+			modelObjects += max(1, len(m.Objects))
+			usable++
+		}
+	}
 	switch {
 	case s.Lab != nil:
 		out.ObjectType, out.ObjectTypeBasis = s.Lab.ObjectType, "lab"
-	case len(s.Models) > 0:
+	case usable > 0:
 		out.ObjectType, out.ObjectTypeBasis = ObjectAnatomicModel, "assumed"
 	default:
 		out.BasisDetail = "no model and no case.json yet"
 		return out
-	}
-	modelObjects := 0
-	for _, m := range s.Models {
-		modelObjects += max(1, len(m.Objects))
 	}
 	first, each := "0559T", "0560T"
 	if out.ObjectType == ObjectAnatomicGuide {
@@ -516,7 +824,7 @@ func (r *Registry) cpt(c *Case, s *Snapshot) CPTSuggestion {
 			out.BasisDetail = fmt.Sprintf("%d model object(s) received, one guide each", modelObjects)
 		}
 	} else {
-		structures := distinctStructures(c)
+		structures := distinctStructures(c, decided)
 		switch {
 		case s.Lab != nil && len(s.Lab.Parts) > 0:
 			out.Components, out.Basis = len(s.Lab.Parts), BasisLabParts
@@ -551,10 +859,10 @@ func (r *Registry) cpt(c *Case, s *Snapshot) CPTSuggestion {
 // distinctStructures counts segmented anatomy by coded type and laterality,
 // across every segmentation of the case; segments without a type code count
 // by their category and number within their object.
-func distinctStructures(c *Case) int {
+func distinctStructures(c *Case, decided map[string]string) int {
 	seen := map[string]bool{}
 	for _, o := range c.objects {
-		if o.Segmentation == nil {
+		if o.Segmentation == nil || decided[o.Segmentation.StudyUID] == ResolveExclude {
 			continue
 		}
 		for _, s := range o.Segmentation.Segments {
@@ -586,7 +894,7 @@ func (r *Registry) missingFrom(s *Snapshot) []string {
 		case ReqImaging:
 			ok = s.Counts.Series > 0
 		case ReqModel:
-			ok = len(s.Models) > 0
+			ok = slices.ContainsFunc(s.Models, func(m ModelSnapshot) bool { return len(m.Flags) == 0 })
 		case ReqObjectType:
 			ok = hasLab && lab.ObjectType != ""
 		case ReqOrderingService:
@@ -647,6 +955,9 @@ func (r *Registry) missingFrom(s *Snapshot) []string {
 		if !ok {
 			out = append(out, req)
 		}
+	}
+	if len(s.Conflicts) > 0 {
+		out = append(out, ReqNoConflict)
 	}
 	return out
 }
