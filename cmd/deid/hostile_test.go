@@ -11,9 +11,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(testenv.ChildEnv) == "deid" {
-		os.Exit(run(testenv.ChildArgs(), os.Stdout, os.Stderr))
-	}
+	testenv.MainChild(map[string]func([]string) int{
+		"deid": func(args []string) int { return run(args, os.Stdout, os.Stderr) },
+	})
 	os.Exit(m.Run())
 }
 

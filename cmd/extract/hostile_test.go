@@ -10,9 +10,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(testenv.ChildEnv) == "extract" {
-		os.Exit(run(testenv.ChildArgs(), os.Stdout, os.Stderr))
-	}
+	testenv.MainChild(map[string]func([]string) int{
+		"extract": func(args []string) int { return run(args, os.Stdout, os.Stderr) },
+	})
 	os.Exit(m.Run())
 }
 

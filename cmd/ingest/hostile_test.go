@@ -19,12 +19,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(testenv.ChildEnv) == "ingest" {
-		ctx, stop := signalContext()
-		code := run(ctx, testenv.ChildArgs(), os.Environ(), os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
+	testenv.MainChild(map[string]func([]string) int{
+		"ingest": func(args []string) int {
+			ctx, stop := signalContext()
+			defer stop()
+			return run(ctx, args, os.Environ(), os.Stdout, os.Stderr)
+		},
+	})
 	os.Exit(m.Run())
 }
 
@@ -52,17 +53,12 @@ func TestHostileDoorsPeakRSS(t *testing.T) {
 	storescuBin := testenv.Binary(t, "storescu")
 	dir := t.TempDir()
 	bombs := t.TempDir()
-	big := testenv.WriteDeflateBomb(t, bombs, 8, 200<<20) // 1.6 MB, 1.6 GB inflated
-	many := filepath.Join(t.TempDir(), "many.dcm")
-	f, _ := os.Create(many)
-	if err := testenv.DeflateBomb(f, 40, 60<<20); err != nil { // 2.4 GB inflated
-		t.Fatal(err)
-	}
-	f.Close()
+	big := testenv.WriteDeflateBomb(t, bombs, 8, 200<<20)                    // 1.6 MB, 1.6 GB inflated
+	many := testenv.WriteDeflateBomb(t, t.TempDir(), 40, 60<<20, "many.dcm") // 2.4 GB inflated
 	dimseAddr, stowAddr := loopback(t), loopback(t)
 	stderrPath := filepath.Join(t.TempDir(), "stderr")
 	errf, _ := os.Create(stderrPath)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "run", "--log-format", "json")
+	cmd := exec.Command(testenv.NoRaceTestBinary(t), "-test.run=^$", "--", "run", "--log-format", "json")
 	cmd.Env = append(os.Environ(), testenv.ChildEnv+"=ingest",
 		"PRINTREG_DATA_DIR="+dir,
 		"PRINTREG_NATS_EMBEDDED_LISTEN=127.0.0.1:0",

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -84,21 +87,66 @@ func DeflateBomb(w io.Writer, items int, valueBytes int64) error {
 	return dw.Close()
 }
 
-// WriteDeflateBomb writes DeflateBomb(items, valueBytes) to a file in dir.
-func WriteDeflateBomb(t testing.TB, dir string, items int, valueBytes int64) string {
+// WriteDeflateBomb writes DeflateBomb(items, valueBytes) to a file in dir,
+// named name (default deflate-bomb.dcm). Under the race detector, which
+// makes compressing gigabytes take minutes, a child built without it
+// writes the file (the package's TestMain must call MainChild).
+func WriteDeflateBomb(t testing.TB, dir string, items int, valueBytes int64, name ...string) string {
 	t.Helper()
 	p := filepath.Join(dir, "deflate-bomb.dcm")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
+	if len(name) > 0 {
+		p = filepath.Join(dir, name[0])
 	}
-	if err := DeflateBomb(f, items, valueBytes); err != nil {
-		t.Fatal(err)
+	if RaceBuild {
+		if code, out, _ := RunChild(t, childDeflateBomb, p, strconv.Itoa(items), strconv.FormatInt(valueBytes, 10)); code != 0 {
+			t.Fatalf("writing the deflate bomb: exit %d: %s", code, out)
+		}
+		return p
 	}
-	if err := f.Close(); err != nil {
+	if err := writeDeflateBomb(p, items, valueBytes); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func writeDeflateBomb(p string, items int, valueBytes int64) error {
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	if err := DeflateBomb(f, items, valueBytes); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+const childDeflateBomb = "testenv-deflate-bomb"
+
+// MainChild, called first in a package's TestMain, runs the child command
+// this process was started for (see RunChild) and exits; it returns at once
+// in an ordinary test process. cmds are the package's own commands, by
+// name, given the arguments after "--".
+func MainChild(cmds map[string]func(args []string) int) {
+	name := os.Getenv(ChildEnv)
+	if name == "" {
+		return
+	}
+	args := ChildArgs()
+	if name == childDeflateBomb {
+		items, _ := strconv.Atoi(args[1])
+		size, _ := strconv.ParseInt(args[2], 10, 64)
+		if err := writeDeflateBomb(args[0], items, size); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if f, ok := cmds[name]; ok {
+		os.Exit(f(args))
+	}
+	fmt.Fprintf(os.Stderr, "unknown child command %q\n", name)
+	os.Exit(2)
 }
 
 // PeakRSS is a finished child process's peak resident set in bytes.
@@ -113,13 +161,49 @@ func PeakRSS(ps *os.ProcessState) int64 {
 // child reads to know which command to run (see RunChild).
 const ChildEnv = "PRINTREG_TEST_CHILD"
 
-// RunChild re-executes the test binary with ChildEnv=name and args after
-// "--", so that the package's TestMain can run a command in a process of
-// its own (its peak memory measured alone). It returns the exit code, the
-// combined output and the child's peak RSS.
+var (
+	noRaceOnce sync.Once
+	noRaceBin  string
+	noRaceErr  error
+)
+
+// NoRaceTestBinary returns this package's test binary built without the
+// race detector: the detector's shadow memory (and its slowness) would
+// swamp a peak-memory measurement, and `make test` runs with -race. It is
+// os.Args[0] itself when this binary is not race-built; otherwise it is
+// built once per test process with `go test -c` in the package's folder
+// (the test's working directory).
+func NoRaceTestBinary(t testing.TB) string {
+	t.Helper()
+	if !RaceBuild {
+		return os.Args[0]
+	}
+	noRaceOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "printreg-norace-")
+		if err != nil {
+			noRaceErr = err
+			return
+		}
+		noRaceBin = filepath.Join(dir, "child.test")
+		out, err := exec.Command("go", "test", "-c", "-o", noRaceBin, ".").CombinedOutput()
+		if err != nil {
+			noRaceErr = fmt.Errorf("go test -c: %v\n%s", err, out)
+		}
+	})
+	if noRaceErr != nil {
+		t.Fatal(noRaceErr)
+	}
+	return noRaceBin
+}
+
+// RunChild runs this package's test binary (built without the race
+// detector, see NoRaceTestBinary) with ChildEnv=name and args after "--",
+// so that the package's TestMain can run a command in a process of its own
+// (its peak memory measured alone). It returns the exit code, the combined
+// output and the child's peak RSS.
 func RunChild(t testing.TB, name string, args ...string) (code int, out []byte, peakRSS int64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd := exec.Command(NoRaceTestBinary(t), append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Env = append(os.Environ(), ChildEnv+"="+name)
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState == nil {

@@ -174,7 +174,7 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 	switch {
 	case dicomx.Sniff(head):
 		return a.dicom(ctx, in, br, src)
-	case strings.EqualFold(name, "case.json"):
+	case strings.EqualFold(name, "case.json"), strings.EqualFold(name, "case.jsonc"):
 		return a.sidecar(ctx, in, br)
 	}
 	if f := mesh.Sniff(head, in.Size, name); f != "" {
@@ -209,7 +209,7 @@ func (a *Assembler) Reject(ctx context.Context, in pipeline.Input, reason string
 func kindOfName(key string) string {
 	name := strings.ToLower(path.Base(key))
 	switch {
-	case name == "case.json":
+	case name == "case.json" || name == "case.jsonc":
 		return KindSidecar
 	case strings.HasSuffix(name, ".stl"):
 		return string(mesh.STL)

@@ -71,7 +71,7 @@ func TestPrefixKeepsTheStart(t *testing.T) {
 
 func TestKindOfName(t *testing.T) {
 	for name, want := range map[string]string{
-		"a/case.json": KindSidecar, "a/Model.STL": "stl", "a/x.3mf": "3mf", "a/x.obj": "obj",
+		"a/case.json": KindSidecar, "a/case.jsonc": KindSidecar, "a/Case.JSONC": KindSidecar, "a/Model.STL": "stl", "a/x.3mf": "3mf", "a/x.obj": "obj",
 		"pacs/1/2/3.dcm": KindDICOM, "pacs/IM0001": KindDICOM, "a/notes.txt": KindUnknown,
 	} {
 		if got := kindOfName(name); got != want {
@@ -80,20 +80,49 @@ func TestKindOfName(t *testing.T) {
 	}
 }
 
+// TestRefusalReasons: de-identification refusals and reader errors are
+// value-free issues (published at once); other errors are free-text
+// details.
 func TestRefusalReasons(t *testing.T) {
+	fe := &dicomx.FormatError{Kind: dicomx.ErrMalformed, Offset: 4242, Tag: dicomx.TagPatientName, Reason: "value runs past the end"}
+	big := &dicomx.FormatError{Kind: dicomx.ErrTooLarge, Offset: 9, Reason: "value over the limit"}
 	for _, tc := range []struct {
-		err  error
-		want string
+		err    error
+		want   string
+		detail string
+		issues []registry.RejectionIssue
 	}{
-		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, pipeline.ReasonBurnedIn},
-		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, pipeline.ReasonBurnedIn},
-		{&deid.RefusedError{Reason: deid.ReasonResidue}, pipeline.ReasonPHIResidue},
-		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, pipeline.ReasonUnsupported},
-		{errors.New("truncated"), pipeline.ReasonMalformed},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, pipeline.ReasonBurnedIn, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedIn, Message: "x"}}},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, pipeline.ReasonBurnedIn, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedInModal}}},
+		{&deid.RefusedError{Reason: deid.ReasonResidue}, pipeline.ReasonPHIResidue, "", []registry.RejectionIssue{{Rule: deid.ReasonResidue}}},
+		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, pipeline.ReasonUnsupported, "", []registry.RejectionIssue{{Rule: deid.ReasonDICOMDIR}}},
+		{fmt.Errorf("deid: reading DICOM: %w", fe), pipeline.ReasonMalformed, "", []registry.RejectionIssue{{Rule: registry.ReasonMalformed, Message: fe.Error()}}},
+		{fmt.Errorf("deid: reading DICOM: %w", big), registry.ReasonTooLarge, "", []registry.RejectionIssue{{Rule: registry.ReasonTooLarge, Message: big.Error()}}},
+		{errors.New("truncated"), pipeline.ReasonMalformed, "truncated", nil},
 	} {
-		if got, _ := refusal(tc.err); got != tc.want {
-			t.Errorf("refusal(%v) = %s, want %s", tc.err, got, tc.want)
+		reason, detail, issues := refusal(tc.err)
+		if reason != tc.want || detail != tc.detail || fmt.Sprint(issues) != fmt.Sprint(tc.issues) {
+			t.Errorf("refusal(%v) = %s, %q, %+v; want %s, %q, %+v", tc.err, reason, detail, issues, tc.want, tc.detail, tc.issues)
 		}
+	}
+}
+
+// TestReasonVocabulary: every reason code the worker and the domain step
+// produce is one of the registry's, whose sentences the case shows and
+// docs/registry-events.md lists; the worker's size cap reads as too_large.
+func TestReasonVocabulary(t *testing.T) {
+	for _, code := range []string{pipeline.ReasonMalformed, pipeline.ReasonUnsupported, pipeline.ReasonPHIResidue,
+		pipeline.ReasonBurnedIn, pipeline.ReasonInvalidSidecar, pipeline.ReasonOverSize, pipeline.ReasonInvalidKey,
+		pipeline.ReasonUnknownBucket, pipeline.ReasonBadWork, pipeline.ReasonRetriesExhausted, pipeline.ReasonMaxDeliveries,
+		pipeline.ReasonOther, ReasonNoCaseReference, meshReason(errors.New("x"))} {
+		if _, ok := registry.ReasonText(code); !ok {
+			t.Errorf("reason %s is not in the registry's vocabulary", code)
+		}
+	}
+	capText, _ := registry.ReasonText(pipeline.ReasonOverSize)
+	tooLarge, _ := registry.ReasonText(registry.ReasonTooLarge)
+	if capText != tooLarge {
+		t.Errorf("the worker's size cap (%s) does not read as too_large", pipeline.ReasonOverSize)
 	}
 }
 
