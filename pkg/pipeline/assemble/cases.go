@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -287,4 +288,70 @@ func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) e
 		return fmt.Errorf("merging the aliased case: %w", err)
 	}
 	return nil
+}
+
+// ErrNoSuchStudy is returned by ResolveStudy for a study the case does not
+// list (among its studies, conflicts or resolutions); ErrNoSuchCase for a
+// case with no state.
+var (
+	ErrNoSuchStudy = errors.New("the case lists no such study")
+	ErrNoSuchCase  = errors.New("no such case")
+)
+
+// ResolveStudy records an operator's decision about one study of a case
+// (registry.ResolutionFact: exclude it, accept it as the same patient, or
+// reset an earlier decision), through the case store, so the case's next
+// event says what changed. It reports whether the case changed (false when
+// the same or a later decision is already held). The study is the remapped
+// StudyInstanceUID the case's events list; an unknown case or study is an
+// error, as is a case merged into another (follow its merged_into).
+func ResolveStudy(ctx context.Context, cs *pipeline.CaseStore, reg *registry.Registry, caseID string, f registry.ResolutionFact) (bool, error) {
+	if cs == nil || reg == nil {
+		return false, errors.New("assemble: a case store and a registry are required")
+	}
+	if f.Time.IsZero() {
+		f.Time = time.Now()
+	}
+	m := caseModel{reg: reg}
+	ur, err := cs.Update(ctx, caseID, func(state []byte) (pipeline.Mutation, error) {
+		if state == nil {
+			return pipeline.Mutation{}, fmt.Errorf("case %s: %w", caseID, ErrNoSuchCase)
+		}
+		c, err := load(caseID, state)
+		if err != nil {
+			return pipeline.Mutation{}, err
+		}
+		if into := c.MergedInto(); into != "" {
+			return pipeline.Mutation{}, fmt.Errorf("case %s was merged into case %s: %w", caseID, into, ErrRetired)
+		}
+		if !listsStudy(reg.Snapshot(c), f.StudyUID) {
+			return pipeline.Mutation{}, fmt.Errorf("case %s, study %s: %w", caseID, f.StudyUID, ErrNoSuchStudy)
+		}
+		return m.Apply(caseID, state, []registry.Fact{f}, f.Time)
+	})
+	if err != nil {
+		return false, err
+	}
+	return ur.Changed, nil
+}
+
+func listsStudy(s registry.Snapshot, uid string) bool {
+	for _, st := range s.Studies {
+		if st.StudyUID == uid {
+			return true
+		}
+	}
+	for _, c := range s.Conflicts {
+		for _, g := range c.Groups {
+			if slices.Contains(g.StudyUIDs, uid) {
+				return true
+			}
+		}
+	}
+	for _, r := range s.Resolutions {
+		if r.StudyUID == uid {
+			return true
+		}
+	}
+	return false
 }

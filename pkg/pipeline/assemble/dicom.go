@@ -23,7 +23,7 @@ const headerCapture = 256 << 10
 // ReasonNoCaseReference refuses objects that name no case: a DICOM object
 // with neither AccessionNumber nor StudyInstanceUID, a model at the top of
 // the bucket.
-const ReasonNoCaseReference = "no_case_reference"
+const ReasonNoCaseReference = registry.ReasonNoCaseReference
 
 // dicom de-identifies one DICOM object, stores it, and returns its facts.
 func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, src *watched) (pipeline.Result, error) {
@@ -52,6 +52,9 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	var identity registry.IdentityFact
 	if idErr == nil {
 		identity = a.reg.IdentityFact(ids)
+		// The study the patient identity is recorded for when the fact
+		// is applied alone: remapped as the de-identified copy's is.
+		identity.StudyUID = deid.RemapUID(a.key, ids.StudyInstanceUID)
 		switch aliases := registry.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); {
 		case len(aliases) > 1:
 			res.CaseID = aliases[0] // the accession's case
@@ -71,10 +74,14 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		return res, idErr
 	}
 	if derr != nil {
-		reason, detail := refusal(derr)
-		if res.CaseID != "" {
-			res.Facts = []registry.Fact{identity, a.rejected(in, reason, detail)}
+		reason, detail, issues := refusal(derr)
+		if res.CaseID == "" {
+			// Refused before its case could be read (a file cut short in
+			// its header, say): it is only in the dead-letter stream and
+			// the rejected objects metric, so the error says why.
+			return res, pipeline.Permanent(reason, fmt.Errorf("in no case (its AccessionNumber and StudyInstanceUID could not be read): %w", derr))
 		}
+		res.Facts = []registry.Fact{identity, registry.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail, Issues: issues}}
 		return res, pipeline.Permanent(reason, derr)
 	}
 	if res.CaseID == "" {
@@ -105,8 +112,11 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		res.Kind = "dicom_" + facts.Model.Format
 		mf, err := a.encapsulated(ctx, origin, facts.Model, identity)
 		if err != nil {
-			res.Facts = []registry.Fact{identity, registry.RejectedFact{Origin: origin, Reason: pipeline.ReasonMalformed, Detail: err.Error()}}
-			return res, pipeline.Permanent(pipeline.ReasonMalformed, err)
+			reason := meshReason(err)
+			rj := registry.RejectedFact{Origin: origin, Reason: reason}
+			rj.Detail, rj.Issues = meshRefusal(err, reason)
+			res.Facts = []registry.Fact{identity, rj}
+			return res, pipeline.Permanent(reason, err)
 		}
 		res.Facts = []registry.Fact{mf}
 	case facts.Model != nil || obj.PixelData == nil:
@@ -126,27 +136,33 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	return res, nil
 }
 
-// refusal maps a de-identification or parse error to a reason code and a
-// detail that carries no value from the object.
-func refusal(err error) (reason, detail string) {
+// refusal maps a de-identification or parse error to a reason code and
+// what the case shows: a de-identification refusal's or a reader's error
+// is built from fixed phrases, positions, tags and sizes only, so it is an
+// issue, published at once; any other error is a detail, screened as text.
+func refusal(err error) (reason, detail string, issues []registry.RejectionIssue) {
 	var re *deid.RefusedError
 	if errors.As(err, &re) {
+		reason = registry.ReasonUnsupported
 		switch re.Reason {
 		case deid.ReasonBurnedIn, deid.ReasonBurnedInSOP, deid.ReasonBurnedInModal, deid.ReasonOverlayInPixels:
-			return pipeline.ReasonBurnedIn, re.Detail
+			reason = registry.ReasonBurnedInText
 		case deid.ReasonResidue:
-			return pipeline.ReasonPHIResidue, re.Detail
+			reason = registry.ReasonPHIResidue
 		case deid.ReasonModelUnreadable:
-			return pipeline.ReasonMalformed, re.Detail
-		case deid.ReasonDICOMDIR, deid.ReasonNoInstanceUID:
-			return pipeline.ReasonUnsupported, re.Detail
+			reason = registry.ReasonMalformed
 		}
-		return pipeline.ReasonUnsupported, re.Detail
+		return reason, "", []registry.RejectionIssue{{Rule: re.Reason, Message: re.Detail}}
 	}
+	reason = registry.ReasonMalformed
 	if errors.Is(err, dicomx.ErrTooLarge) {
-		return registry.ReasonTooLarge, err.Error()
+		reason = registry.ReasonTooLarge
 	}
-	return pipeline.ReasonMalformed, err.Error()
+	var fe *dicomx.FormatError
+	if errors.As(err, &fe) {
+		return reason, "", []registry.RejectionIssue{{Rule: reason, Message: fe.Error()}}
+	}
+	return reason, err.Error(), nil
 }
 
 // identifiers reads the raw identifying attributes from the captured header,

@@ -94,7 +94,9 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 			return res, fmt.Errorf("reading the model: %w", terr)
 		}
 		reason := meshReason(err)
-		res.Facts = []registry.Fact{a.rejected(in, reason, err.Error())}
+		rj := registry.RejectedFact{Origin: a.origin(in), Reason: reason}
+		rj.Detail, rj.Issues = meshRefusal(err, reason)
+		res.Facts = []registry.Fact{rj}
 		return res, pipeline.Permanent(reason, err)
 	}
 	opt := a.cfg.Mesh
@@ -134,9 +136,21 @@ func meshReason(err error) string {
 	case errors.Is(err, mesh.ErrTooLarge):
 		return registry.ReasonTooLarge
 	case errors.Is(err, mesh.ErrUnsupported):
-		return pipeline.ReasonUnsupported
+		return registry.ReasonUnsupported
 	}
-	return pipeline.ReasonMalformed
+	return registry.ReasonMalformed
+}
+
+// meshRefusal is what the case shows of a mesh error: the reader's own
+// error (fixed phrases, numbers and names of the format only, never text
+// from the file) as an issue, published at once; anything else as a
+// detail, screened as text.
+func meshRefusal(err error, reason string) (detail string, issues []registry.RejectionIssue) {
+	var fe *mesh.FormatError
+	if errors.As(err, &fe) {
+		return "", []registry.RejectionIssue{{Rule: reason, Message: fe.Error()}}
+	}
+	return err.Error(), nil
 }
 
 func metricsOf(m mesh.Metrics) registry.ModelMetrics {
@@ -168,9 +182,10 @@ func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader)
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the case.json is not in a case folder (<case-ref>/case.json)"))
 	}
 	if in.Size > registry.MaxSidecarBytes {
-		msg := fmt.Sprintf("case.json is %d bytes, over the %d-byte limit", in.Size, registry.MaxSidecarBytes)
-		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonInvalidSidecar, msg)}
-		return res, pipeline.Permanent(pipeline.ReasonInvalidSidecar, errors.New(msg))
+		msg := fmt.Sprintf("is %d bytes, over the %d-byte limit", in.Size, registry.MaxSidecarBytes)
+		res.Facts = []registry.Fact{registry.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar,
+			Issues: []registry.RejectionIssue{{Field: "(document)", Rule: "max_size", Message: msg}}}}
+		return res, pipeline.Permanent(registry.ReasonInvalidSidecar, errors.New("case.json "+msg))
 	}
 	b, err := io.ReadAll(io.LimitReader(r, registry.MaxSidecarBytes+1))
 	if err != nil {
@@ -178,8 +193,17 @@ func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader)
 	}
 	sc, err := registry.ParseSidecar(b)
 	if err != nil {
-		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonInvalidSidecar, err.Error())}
-		return res, pipeline.Permanent(pipeline.ReasonInvalidSidecar, err)
+		// The validator's issues name fields of the schema, rules and
+		// fixed sentences, never a value: the lab sees them at once, even
+		// before the study arrives.
+		rj := registry.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar}
+		if se := (*registry.SidecarError)(nil); errors.As(err, &se) {
+			rj.Issues = registry.SidecarIssues(se.Issues)
+		} else {
+			rj.Detail = err.Error()
+		}
+		res.Facts = []registry.Fact{rj}
+		return res, pipeline.Permanent(registry.ReasonInvalidSidecar, err)
 	}
 	res.Facts = []registry.Fact{registry.SidecarFact{Origin: a.origin(in), Sidecar: *sc}}
 	return res, nil
