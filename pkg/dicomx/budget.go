@@ -69,6 +69,12 @@ func (h *Hold) Held() int64 {
 	return h.n
 }
 
+// Reserve takes n more bytes for the object, for memory its door holds
+// outside a Reader (a model's mesh tables, say). It waits as a Reader's
+// values do; ErrBusy when the budget stays full, ErrTooLarge when n alone
+// is more than the whole budget.
+func (h *Hold) Reserve(n int64) error { return h.reserve(n) }
+
 // reserve takes n more bytes for the object.
 func (h *Hold) reserve(n int64) error {
 	if h == nil || n <= 0 {
