@@ -51,7 +51,7 @@ type CaseStore struct {
 	// that revision without reading it back. The compare-and-set still
 	// guards every write, so a record another process changed meanwhile
 	// is caught, read and merged again.
-	locks   [caseLockStripes]sync.Mutex
+	locks   [caseLockStripes]chan struct{}
 	cacheMu sync.Mutex
 	cache   map[string]cachedRecord
 
@@ -73,10 +73,19 @@ type cachedRecord struct {
 	rev uint64
 }
 
-func (s *CaseStore) lock(caseID string) *sync.Mutex {
+// lock takes the turn of caseID's stripe, or fails when ctx ends first (a
+// writer of the case is held up, and this object's time is up).
+func (s *CaseStore) lock(ctx context.Context, caseID string) (unlock func(), err error) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(caseID))
-	return &s.locks[h.Sum32()%caseLockStripes]
+	l := s.locks[h.Sum32()%caseLockStripes]
+	select {
+	case l <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-l }) }, nil
 }
 
 func (s *CaseStore) cached(caseID string) (caseRecord, uint64, bool) {
@@ -115,13 +124,17 @@ func (s *CaseStore) forget(caseID string) {
 func OpenCaseStore(ctx context.Context, js jetstream.JetStream, topo Topology, m *Metrics, log zerolog.Logger) (*CaseStore, error) {
 	cases, err := js.KeyValue(ctx, topo.CasesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("case store: KV bucket %s (run `ingest setup`): %w", topo.CasesBucket, err)
+		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.CasesBucket, setupHint(err), err)
 	}
 	timers, err := js.KeyValue(ctx, topo.TimersBucket)
 	if err != nil {
-		return nil, fmt.Errorf("case store: KV bucket %s (run `ingest setup`): %w", topo.TimersBucket, err)
+		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.TimersBucket, setupHint(err), err)
 	}
-	return &CaseStore{cases: cases, timers: timers, js: js, topo: topo, m: m, log: log, MaxAttempts: 100}, nil
+	s := &CaseStore{cases: cases, timers: timers, js: js, topo: topo, m: m, log: log, MaxAttempts: 100}
+	for i := range s.locks {
+		s.locks[i] = make(chan struct{}, 1)
+	}
+	return s, nil
 }
 
 // caseRecord is the stored value: the model's opaque state, events not yet
@@ -217,14 +230,9 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		return res, Permanent(ReasonOther, errBadCaseID)
 	}
 	maxAttempts := max(s.MaxAttempts, 1)
-	mu := s.lock(caseID)
-	mu.Lock()
-	locked := true
-	unlock := func() {
-		if locked {
-			locked = false
-			mu.Unlock()
-		}
+	unlock, err := s.lock(ctx, caseID)
+	if err != nil {
+		return res, err
 	}
 	defer unlock()
 	for attempt := 1; ; attempt++ {

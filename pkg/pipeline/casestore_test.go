@@ -34,6 +34,8 @@ func storeEnv(t *testing.T) (*testenv.NATS, Topology) {
 func newStore(t *testing.T, n *testenv.NATS, topo Topology) (*CaseStore, jetstream.JetStream) {
 	t.Helper()
 	_, js := n.Connect(t)
+	// As the worker opens it: every request bounded and repeated.
+	js = WithRequestTimeout(js, 2*time.Second, zerolog.Nop())
 	s, err := OpenCaseStore(context.Background(), js, topo, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -31,8 +31,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "worker" {
+	switch os.Getenv(envChild) {
+	case "worker":
 		os.Exit(childWorker())
+	case "cluster-worker":
+		os.Exit(clusterChild())
 	}
 	os.Exit(m.Run())
 }

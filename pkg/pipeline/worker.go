@@ -52,6 +52,14 @@ type WorkerConfig struct {
 	SweepInterval time.Duration
 	// StatsInterval is how often queue depths are sampled (default 15s).
 	StatsInterval time.Duration
+	// RequestTimeout bounds each NATS request made while handling an
+	// object (KV reads and writes, publishes, acks; default 5s). A request
+	// that times out, finds no responder or meets a cluster error is
+	// repeated with backoff while the object's time lasts, when repeating
+	// is safe; so a JetStream leader change costs seconds, not the object
+	// timeout. Start-up waits for the streams, consumer and buckets with
+	// the same bound per attempt.
+	RequestTimeout time.Duration
 }
 
 // DefaultWorkers is the default number of objects one process handles at
@@ -93,6 +101,9 @@ func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
 	if c.StatsInterval <= 0 {
 		c.StatsInterval = 15 * time.Second
 	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
 	return c
 }
 
@@ -125,6 +136,7 @@ type Deps struct {
 type Worker struct {
 	d       Deps
 	cfg     WorkerConfig
+	req     requests
 	cons    jetstream.Consumer
 	cases   *CaseStore
 	markers *Markers
@@ -146,9 +158,13 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 		d.Now = time.Now
 	}
 	cfg = cfg.withDefaults(d.Topology)
+	log := d.Log.With().Str("component", "worker").Logger()
+	// Every request of the worker, its case store and markers is bounded;
+	// the lookups below wait while the cluster elects leaders.
+	d.JS = WithRequestTimeout(d.JS, cfg.RequestTimeout, log)
 	cons, err := d.JS.Consumer(ctx, d.Topology.WorkStream, d.Topology.Consumer)
 	if err != nil {
-		return nil, fmt.Errorf("worker: consumer %s on %s (run `ingest setup`): %w", d.Topology.Consumer, d.Topology.WorkStream, err)
+		return nil, fmt.Errorf("worker: consumer %s on %s%s: %w", d.Topology.Consumer, d.Topology.WorkStream, setupHint(err), err)
 	}
 	cases, err := OpenCaseStore(ctx, d.JS, d.Topology, d.Metrics, d.Log)
 	if err != nil {
@@ -158,7 +174,7 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	w := &Worker{d: d, cfg: cfg, cons: cons, cases: cases, markers: markers, log: d.Log.With().Str("component", "worker").Logger()}
+	w := &Worker{d: d, cfg: cfg, req: newRequests(cfg.RequestTimeout, log), cons: cons, cases: cases, markers: markers, log: log}
 	w.lastOK.Store(time.Now().UnixNano())
 	return w, nil
 }
@@ -297,7 +313,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		w.log.Error().Err(err).Msg("work item without JetStream metadata")
-		_ = msg.Term()
+		w.answer(ctx, msg, ackTerm, 0, "")
 		return
 	}
 	if meta.NumDelivered > 1 {
@@ -318,7 +334,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		w.d.Metrics.object(OutcomeRejected, ReasonBadWork, "")
 		log.Warn().Str("reason", ReasonBadWork).Err(err).Msg("work item rejected")
-		_ = msg.TermWithReason(ReasonBadWork)
+		w.answer(ctx, msg, ackTerm, 0, ReasonBadWork)
 		return
 	}
 	for range wk.ignored {
@@ -339,7 +355,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if len(transient) > 0 {
 		if ctx.Err() != nil && w.draining.Load() {
-			_ = msg.Nak() // shutting down: let another process take it now
+			w.answer(ctx, msg, ackNak, 0, "") // shutting down: let another process take it now
 			return
 		}
 		if last {
@@ -348,56 +364,116 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 					// Left unanswered: the max-deliveries advisory copies
 					// the whole item to the DLQ.
 					log.Warn().Err(err).Msg("could not dead-letter an object after its last delivery")
-					_ = msg.Nak()
+					w.answer(ctx, msg, ackNak, 0, "")
 					return
 				}
 			}
-			_ = msg.TermWithReason(ReasonRetriesExhausted)
+			w.answer(ctx, msg, ackTerm, 0, ReasonRetriesExhausted)
 			return
 		}
 		w.nak(ctx, msg, meta)
 		return
 	}
 	t := time.Now()
-	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	if err := msg.DoubleAck(actx); err != nil {
+	if err := w.ack(ctx, msg); err != nil {
 		// Not fatal: the item is redelivered and found already processed.
 		log.Debug().Err(err).Msg("ack not confirmed")
 	}
-	acancel()
 	w.d.Metrics.observe("ack", t)
 	w.d.Metrics.observe("total", start)
 }
 
 func (w *Worker) nak(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 	if ctx.Err() != nil && w.draining.Load() {
-		_ = msg.Nak()
+		w.answer(ctx, msg, ackNak, 0, "")
 		return
 	}
 	i := min(int(meta.NumDelivered)-1, len(w.cfg.RetryDelays)-1)
 	d := w.cfg.RetryDelays[max(i, 0)]
 	d += time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-	_ = msg.NakWithDelay(d)
+	w.answer(ctx, msg, ackNak, d, "")
+}
+
+// Answers to a work item, as JetStream reads them on the reply subject.
+const (
+	ackNak      = "-NAK"
+	ackTerm     = "+TERM"
+	ackProgress = "+WPI"
+)
+
+// answerBudget is how long the final answer to a work item (ack, nak,
+// term) is repeated for: long enough to outlast a consumer leader
+// election, short enough not to hold the slot for nothing, since an
+// unanswered item only comes back after the ack wait and is then found
+// already handled.
+func (w *Worker) answerBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 3*w.cfg.RequestTimeout)
+}
+
+// ack acknowledges a work item and waits for JetStream to confirm it.
+func (w *Worker) ack(ctx context.Context, msg jetstream.Msg) error {
+	actx, cancel := w.answerBudget(ctx)
+	defer cancel()
+	return w.req.do(actx, true, func(ctx context.Context) error { return msg.DoubleAck(ctx) })
+}
+
+// answer sends a nak (after delay, when positive) or a term (with reason)
+// and waits for JetStream to confirm it, repeating it for the answer
+// budget; without a connection (tests) it only sends it.
+func (w *Worker) answer(ctx context.Context, msg jetstream.Msg, kind string, delay time.Duration, reason string) {
+	if w.d.Conn == nil || msg.Reply() == "" {
+		switch {
+		case kind == ackTerm:
+			_ = msg.TermWithReason(reason)
+		case delay > 0:
+			_ = msg.NakWithDelay(delay)
+		default:
+			_ = msg.Nak()
+		}
+		return
+	}
+	body := kind
+	switch {
+	case kind == ackTerm && reason != "":
+		body += " " + reason
+	case kind == ackNak && delay > 0:
+		body += fmt.Sprintf(` {"delay": %d}`, delay.Nanoseconds())
+	}
+	actx, cancel := w.answerBudget(ctx)
+	defer cancel()
+	// Shutting down: one attempt, the item comes back anyway.
+	err := w.req.do(actx, !w.draining.Load(), func(ctx context.Context) error {
+		_, err := w.d.Conn.RequestWithContext(ctx, msg.Reply(), []byte(body))
+		return err
+	})
+	if err != nil {
+		w.log.Debug().Err(err).Str("answer", kind).Msg("answer to a work item not confirmed")
+	}
 }
 
 // heartbeat sends InProgress until the returned stop is called, so a long
-// object is not redelivered to another worker while this one works.
+// object is not redelivered to another worker while this one works. A
+// heartbeat JetStream did not confirm is sent again soon.
 func (w *Worker) heartbeat(msg jetstream.Msg) func() {
-	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(w.cfg.Heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
+		next := w.cfg.Heartbeat
+		for sleep(ctx, next) {
+			if w.d.Conn == nil || msg.Reply() == "" {
 				_ = msg.InProgress()
+				continue
+			}
+			rctx, rcancel := context.WithTimeout(ctx, w.cfg.RequestTimeout)
+			_, err := w.d.Conn.RequestWithContext(rctx, msg.Reply(), []byte(ackProgress))
+			rcancel()
+			next = w.cfg.Heartbeat
+			if err != nil && ctx.Err() == nil {
+				next = min(w.cfg.Heartbeat, jittered(retryMax))
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	return func() { cancel(); wg.Wait() }
 }
 
 // object handles one object of a work item. Permanent failures are
@@ -631,10 +707,12 @@ func (w *Worker) deadLetter(ctx context.Context, meta *jetstream.MsgMetadata, id
 		msg.Header.Set(HeaderWorkSeq, strconv.FormatUint(seq, 10))
 	}
 	msg.Header.Set(HeaderFailedAt, w.d.Now().UTC().Format(time.RFC3339Nano))
-	id := fmt.Sprintf("dlq-%s-%d-%d", w.d.Topology.WorkStream, seq, idx)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq-%s-%d-%d", w.d.Topology.WorkStream, seq, idx))
+	// Repeated while the budget lasts (the message id makes that safe),
+	// even after the object's own time is up.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(30*time.Second, 3*w.cfg.RequestTimeout))
 	defer cancel()
-	if _, err := w.d.JS.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(w.d.Topology.DLQStream)); err != nil {
+	if _, err := w.d.JS.PublishMsg(pctx, msg, jetstream.WithExpectStream(w.d.Topology.DLQStream)); err != nil {
 		return fmt.Errorf("dead-letter copy: %w", err)
 	}
 	return nil
@@ -707,7 +785,11 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 			return
 		case <-time.After(d):
 		}
-		res, err := w.cases.Sweep(ctx, w.d.Now(), w.d.Model.Tick)
+		// A sweep repeats requests while its budget lasts, then leaves
+		// the rest to the next sweep.
+		sctx, cancel := context.WithTimeout(ctx, max(time.Minute, 10*w.cfg.RequestTimeout))
+		res, err := w.cases.Sweep(sctx, w.d.Now(), w.d.Model.Tick)
+		cancel()
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn().Err(err).Msg("timer sweep failed")
 			continue
