@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,6 +50,7 @@ func clusterWorkerConfig() pipeline.WorkerConfig {
 	cfg := testWorkerConfig()
 	cfg.ObjectTimeout = 30 * time.Minute
 	cfg.RequestTimeout = 2 * time.Second
+	cfg.StallAfter = 5 * time.Second
 	return cfg
 }
 
@@ -641,4 +644,54 @@ func TestWorkerStartsDuringElection(t *testing.T) {
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("a missing bucket took %s to report", d)
 	}
+}
+
+// TestWorkerReportsStuckSlots: when every slot is held and none frees for
+// StallAfter while items wait, the worker warns and /readyz says why; once
+// a slot frees it is ready again.
+func TestWorkerReportsStuckSlots(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for i := range 4 {
+		e.put(fmt.Sprintf("acc-s/slow-%d.dcm", i), fmt.Appendf(nil, "s%d", i))
+	}
+	e.scan("")
+	proc := newFakeProc(e.key)
+	proc.hold = make(chan struct{})
+	cfg := testWorkerConfig()
+	cfg.Workers = 2
+	cfg.StallAfter = 500 * time.Millisecond
+	cfg.StatsInterval = 200 * time.Millisecond
+	nc, js := connect(t, e.nats.URL)
+	m := pipeline.NewMetrics("test")
+	w, err := pipeline.NewWorker(ctx(t), pipeline.Deps{
+		Conn: nc, JS: js, Topology: e.topo,
+		Raw: map[string]objstore.Bucket{e.raw.Name(): e.raw}, Deid: e.deid,
+		Processor: proc, Model: fakeModel{}, Key: e.key, Log: e.log, Metrics: m,
+	}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(run) }()
+	defer func() { stop(); <-done }()
+	admin := pipeline.AdminHandler(m, pipeline.Check{Name: "worker", Fn: func(context.Context) error { return w.Ready() }})
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	<-proc.started
+	waitFor(t, "/readyz to report the stall", func() bool {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "stalled: all 2 worker slots taken")
+	})
+	_, body := readyz()
+	t.Logf("/readyz: %s", strings.TrimSpace(body))
+	waitFor(t, "the stall warning", func() bool {
+		return strings.Contains(e.logs.String(), "every worker slot is taken and none has freed while work waits")
+	})
+	close(proc.hold)
+	waitFor(t, "every object processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 4 })
+	waitFor(t, "/readyz ready again", func() bool { code, _ := readyz(); return code == http.StatusOK })
 }

@@ -60,6 +60,10 @@ type WorkerConfig struct {
 	// timeout. Start-up waits for the streams, consumer and buckets with
 	// the same bound per attempt.
 	RequestTimeout time.Duration
+	// StallAfter is how long every slot may stay taken, with none freed,
+	// while work items wait, before the worker warns and reports not ready
+	// (default 1m; negative disables).
+	StallAfter time.Duration
 }
 
 // DefaultWorkers is the default number of objects one process handles at
@@ -104,6 +108,9 @@ func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.StallAfter == 0 {
+		c.StallAfter = time.Minute
+	}
 	return c
 }
 
@@ -144,6 +151,13 @@ type Worker struct {
 
 	draining atomic.Bool
 	lastOK   atomic.Int64 // unix ns of the last successful consumer info
+
+	// Slots: busy counts objects in hand; lastTurn is when one was last
+	// taken or freed (unix ns); pending is the consumer's last sampled
+	// count of waiting items (-1: unknown).
+	busy     atomic.Int64
+	lastTurn atomic.Int64
+	pending  atomic.Int64
 }
 
 // NewWorker binds to the consumer and buckets created by Setup.
@@ -176,6 +190,8 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 	}
 	w := &Worker{d: d, cfg: cfg, req: newRequests(cfg.RequestTimeout, log), cons: cons, cases: cases, markers: markers, log: log}
 	w.lastOK.Store(time.Now().UnixNano())
+	w.lastTurn.Store(time.Now().UnixNano())
+	w.pending.Store(-1)
 	return w, nil
 }
 
@@ -183,7 +199,8 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 func (w *Worker) Cases() *CaseStore { return w.cases }
 
 // Ready reports whether the worker can take work: connected, the consumer
-// answered recently, and not shutting down.
+// answered recently, its slots not all stuck (see WorkerConfig.StallAfter),
+// and not shutting down.
 func (w *Worker) Ready() error {
 	if w.draining.Load() {
 		return errors.New("shutting down")
@@ -194,7 +211,60 @@ func (w *Worker) Ready() error {
 	if since := time.Since(time.Unix(0, w.lastOK.Load())); since > 3*w.cfg.StatsInterval+w.cfg.FetchWait {
 		return fmt.Errorf("work consumer unreachable for %s", since.Round(time.Second))
 	}
+	if d, pending := w.stalled(time.Now()); d > 0 {
+		return fmt.Errorf("stalled: all %d worker slots taken and none freed for %s while %s wait", w.cfg.Workers, d.Round(time.Second), waiting(pending))
+	}
 	return nil
+}
+
+// stalled returns how long every slot has been taken with none freed, when
+// that is longer than StallAfter and work items wait (0 otherwise), and the
+// last sampled count of waiting items (-1: unknown).
+func (w *Worker) stalled(now time.Time) (time.Duration, int64) {
+	if w.cfg.StallAfter < 0 || w.busy.Load() < int64(w.cfg.Workers) {
+		return 0, 0
+	}
+	pending := w.pending.Load()
+	d := now.Sub(time.Unix(0, w.lastTurn.Load()))
+	if d <= w.cfg.StallAfter || pending == 0 {
+		return 0, pending
+	}
+	return d, pending
+}
+
+func waiting(pending int64) string {
+	if pending < 0 {
+		return "an unknown number of work items"
+	}
+	return strconv.FormatInt(pending, 10) + " work items"
+}
+
+// watchSlots warns while every slot is taken and none has freed for
+// StallAfter while work waits: the worker fetches nothing then, and says
+// so rather than falling silent.
+func (w *Worker) watchSlots(ctx context.Context) {
+	every := min(max(w.cfg.StallAfter/4, 10*time.Millisecond), 5*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var warned time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		d, pending := w.stalled(now)
+		switch {
+		case d > 0 && (warned.IsZero() || now.Sub(warned) >= w.cfg.StallAfter):
+			warned = now
+			w.log.Warn().Int("workers", w.cfg.Workers).Dur("stalled", d.Round(time.Millisecond)).Int64("pending", pending).
+				Msg("every worker slot is taken and none has freed while work waits; fetching nothing (objects held up in processing, storage or NATS)")
+		case d == 0 && !warned.IsZero():
+			warned = time.Time{}
+			w.log.Info().Msg("a worker slot freed; fetching work again")
+		}
+	}
 }
 
 // Run handles work items until ctx is done, then stops fetching, lets
@@ -207,6 +277,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		bgWG.Wait()
 	}()
 	bgWG.Go(func() { w.statsLoop(bg) })
+	if w.cfg.StallAfter > 0 {
+		bgWG.Go(func() { w.watchSlots(bg) })
+	}
 	if w.d.Model != nil && w.cfg.SweepInterval > 0 {
 		bgWG.Go(func() { w.sweepLoop(bg) })
 	}
@@ -250,8 +323,14 @@ fetch:
 		if err == nil {
 			for msg := range batch.Messages() {
 				got++
+				w.busy.Add(1)
+				w.lastTurn.Store(time.Now().UnixNano())
 				inflight.Go(func() {
-					defer func() { <-sem }()
+					defer func() {
+						w.lastTurn.Store(time.Now().UnixNano())
+						w.busy.Add(-1)
+						<-sem
+					}()
 					w.handle(workCtx, msg)
 				})
 			}
@@ -766,7 +845,10 @@ func (w *Worker) sampleStats(ctx context.Context) {
 	dlq, pending := -1.0, -1.0
 	if ci, err := w.cons.Info(ctx); err == nil {
 		pending = float64(ci.NumPending)
+		w.pending.Store(int64(ci.NumPending))
 		w.lastOK.Store(time.Now().UnixNano())
+	} else {
+		w.pending.Store(-1)
 	}
 	if s, err := w.d.JS.Stream(ctx, w.d.Topology.DLQStream); err == nil {
 		if si, err := s.Info(ctx); err == nil {
