@@ -549,6 +549,14 @@ func composeDetail(reason string, issues []IssueSnapshot) string {
 // them apart). Otherwise each name and birth date without an ID is a
 // patient of its own.
 func patientConflicts(c *Case, decided map[string]string) []Conflict {
+	// The usual case, every study naming the same patient, costs nothing.
+	same := true
+	for _, p := range c.patients[min(1, len(c.patients)):] {
+		same = same && p.Key == c.patients[0].Key
+	}
+	if same {
+		return nil
+	}
 	type group struct {
 		studies []string
 		nds     map[string]bool
