@@ -366,7 +366,10 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	if err != nil {
 		return fail(stderr, err)
 	}
-	proc, err := assemble.New(ctx, acfg, a.key, a.js, a.topo, deid, a.log)
+	// The domain step's own buckets get bounded, repeated requests too, and
+	// opening them waits while the cluster elects leaders.
+	rjs := pipeline.WithRequestTimeout(a.js, a.cfg.Worker.RequestTimeout, a.log)
+	proc, err := assemble.New(ctx, acfg, a.key, rjs, a.topo, deid, a.log)
 	if err != nil {
 		return fail(stderr, err)
 	}

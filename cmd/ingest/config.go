@@ -311,6 +311,8 @@ type WorkerConfig struct {
 	ShutdownGrace time.Duration   `yaml:"shutdown_grace"`
 	RetryDelays   []time.Duration `yaml:"retry_delays"`
 	SweepInterval time.Duration   `yaml:"sweep_interval"`
+
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
 type InboxConfig struct {
@@ -341,7 +343,7 @@ func defaultConfig() Config {
 			DLQMaxAge: topo.DLQMaxAge, ProcessedTTL: topo.ProcessedTTL,
 		},
 		Worker: WorkerConfig{
-			Workers: pipeline.DefaultWorkers(), FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second,
+			Workers: pipeline.DefaultWorkers(), FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second, RequestTimeout: pipeline.DefaultRequestTimeout,
 			RetryDelays:   []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
 			SweepInterval: 5 * time.Second,
 		},
@@ -581,6 +583,7 @@ func (l *loaded) workerConfig() pipeline.WorkerConfig {
 	w := l.Worker
 	return pipeline.WorkerConfig{
 		Workers: w.Workers, MaxFetch: w.MaxFetch, FetchWait: w.FetchWait, ObjectTimeout: w.ObjectTimeout,
+		RequestTimeout: w.RequestTimeout,
 		MaxObjectBytes: int64(l.Storage.MaxObjectBytes), ShutdownGrace: w.ShutdownGrace,
 		RetryDelays: w.RetryDelays, SweepInterval: w.SweepInterval,
 	}
