@@ -23,6 +23,13 @@
 // outbox and is published by the next writer of the case (the redelivered
 // object, or the timer sweep).
 //
+// Failover. On a JetStream cluster a request may go unanswered while a
+// leader is elected; every NATS request a worker makes has a deadline of its
+// own (WorkerConfig.RequestTimeout) and is repeated while that is safe (see
+// WithRequestTimeout), so a leader change costs seconds, not the object
+// timeout. Start-up waits for the cluster; a worker whose slots are all held
+// while work waits says so (Worker.Ready, a warning).
+//
 // Seams for the domain code (kept small on purpose):
 //   - [Processor] turns one raw object into outputs, opaque facts and a case id.
 //   - [CaseModel] merges opaque facts into opaque case state and fires study
