@@ -708,7 +708,7 @@ func cmdReplay(ctx context.Context, args, environ []string, stdout io.Writer, st
 	var c common
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	c.register(fs)
-	reason := fs.String("reason", "", "replay only entries with this reason code (e.g. malformed, over_size)")
+	reason := fs.String("reason", "", "replay only entries with this reason code (e.g. malformed, too_large)")
 	help := `usage: ingest replay [--reason R] [flags]
 
 Re-drives dead-lettered work items (after a fix): each entry is copied back

@@ -53,6 +53,8 @@ Commands:
                  (its latest snapshot as JSON, or --summary)
   dlq list       list dead-lettered work items (reason, error, hashed object)
   dlq show ID    print one dead-lettered work item in full
+  resolve REF    record a decision about a study of a case (--exclude, --accept,
+                 --reset) to resolve a conflict it lists
   replay         re-drive dead-lettered work items to the work stream
   validate FILE  check a lab's case.json offline, by the workers' rules
   config print   print the effective configuration with secrets redacted
@@ -117,6 +119,8 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer, stderr *
 		return cmdCase(ctx, rest, environ, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(ctx, rest, environ, stdout, stderr)
+	case "resolve":
+		return cmdResolve(ctx, rest, environ, stdout, stderr)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
 	case "config":

@@ -15,7 +15,7 @@ const (
 	ReasonPHIResidue       = "phi_residue"       // identifiers found after de-identification
 	ReasonBurnedIn         = "burned_in_text"    // pixel data may carry burned-in text
 	ReasonInvalidSidecar   = "invalid_sidecar"   // case.json failed validation
-	ReasonOverSize         = "over_size"         // larger than the configured cap
+	ReasonTooLarge         = "too_large"         // over a configured limit: the size cap, a reader's limit
 	ReasonInvalidKey       = "invalid_key"       // the key cannot name an object here
 	ReasonUnknownBucket    = "unknown_bucket"    // a notification for a bucket we do not read
 	ReasonBadWork          = "bad_work_item"     // an undecodable work message
@@ -23,6 +23,12 @@ const (
 	ReasonMaxDeliveries    = "max_deliveries"    // redelivered past MaxDeliver without an answer
 	ReasonOther            = "other"
 )
+
+// ReasonOverSize is the earlier name of ReasonTooLarge; its code was
+// "over_size".
+//
+// Deprecated: use ReasonTooLarge.
+const ReasonOverSize = ReasonTooLarge
 
 // PermanentError marks a failure that retrying cannot fix. The worker copies
 // the work item to the DLQ with Reason and terminates it.

@@ -283,8 +283,8 @@ func TestOverSizeRejectedBeforeDownload(t *testing.T) {
 		t.Errorf("Process called %d times, Reject %d times; want 0 and 1", proc.calls.Load(), proc.rejects.Load())
 	}
 	dlq, _ := e.js.Stream(ctx(t), e.topo.DLQStream)
-	if _, err := dlq.GetLastMsgForSubject(ctx(t), e.topo.DLQSubjectFor(pipeline.ReasonOverSize)); err != nil {
-		t.Errorf("no over_size DLQ entry: %v", err)
+	if _, err := dlq.GetLastMsgForSubject(ctx(t), e.topo.DLQSubjectFor(pipeline.ReasonTooLarge)); err != nil {
+		t.Errorf("no too_large DLQ entry: %v", err)
 	}
 	waitFor(t, "the rejection recorded in the case", func() bool { return len(e.events()) == 1 })
 }

@@ -575,7 +575,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		return objResult{}
 	case errors.Is(err, objstore.ErrTooLarge):
 		in.Size = info.Size
-		return w.reject(ctx, log, meta, idx, in, ReasonOverSize, err, Result{})
+		return w.reject(ctx, log, meta, idx, in, ReasonTooLarge, err, Result{})
 	case errors.Is(err, objstore.ErrInvalidKey):
 		return w.reject(ctx, log, meta, idx, in, ReasonInvalidKey, err, Result{})
 	case err != nil:

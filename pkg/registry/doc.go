@@ -6,7 +6,8 @@
 // The package is the pure domain layer. It knows nothing of NATS or S3 and does
 // not parse DICOM or meshes; the pipeline maps extraction results onto the fact
 // types defined here (SeriesFact, SegmentationFact, ModelFact, SidecarFact,
-// RejectedFact, IdentityFact) and stores the case state this package encodes.
+// RejectedFact, IdentityFact, and ResolutionFact for an operator's decision about
+// a study in conflict) and stores the case state this package encodes.
 //
 // The life of a case:
 //
