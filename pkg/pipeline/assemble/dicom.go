@@ -111,6 +111,9 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	case facts.Model != nil && facts.Model.Format != "mtl":
 		res.Kind = "dicom_" + facts.Model.Format
 		mf, err := a.encapsulated(ctx, origin, facts.Model, identity)
+		if errors.Is(err, dicomx.ErrBusy) {
+			return res, err // retried later
+		}
 		if err != nil {
 			reason := meshReason(err)
 			rj := registry.RejectedFact{Origin: origin, Reason: reason}
@@ -245,6 +248,11 @@ func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits, hold *dicomx.Hol
 func (a *Assembler) encapsulated(ctx context.Context, origin registry.Origin, m *dicomx.EncapsulatedModel, identity registry.IdentityFact) (registry.ModelFact, error) {
 	if m.Document == nil {
 		return registry.ModelFact{}, fmt.Errorf("encapsulated %s model: the document is over the size limit", m.Format)
+	}
+	// The tables of the measure come on top of the values the object's
+	// hold already has.
+	if err := dicomx.HoldFrom(ctx).Reserve(a.meshMemory(mesh.Format(m.Format), int64(len(m.Document)))); errors.Is(err, dicomx.ErrBusy) {
+		return registry.ModelFact{}, fmt.Errorf("waiting for memory: %w", err)
 	}
 	opt := a.cfg.Mesh
 	opt.Format, opt.Units = mesh.Format(m.Format), m.Units

@@ -63,7 +63,9 @@ func testWorkerConfig() pipeline.WorkerConfig {
 
 // testConfig makes studies stable one second after their last instance.
 func testConfig() assemble.Config {
-	cfg := assemble.Config{Registry: registry.DefaultConfig()}
+	// A budget as ingest's default: every object and model reserves
+	// against it, as in production.
+	cfg := assemble.Config{Registry: registry.DefaultConfig(), Budget: dicomx.NewBudget(256 << 20)}
 	cfg.Registry.QuietPeriod = time.Second
 	cfg.Registry.Source = "urn:printreg:test"
 	return cfg

@@ -14,6 +14,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/deid"
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
@@ -283,5 +284,26 @@ func TestCaseCacheIsInvisible(t *testing.T) {
 	pt, _ := plain.Tick(caseID, sp, t0.Add(time.Hour))
 	if !bytes.Equal(mt.State, pt.State) {
 		t.Error("tick differs")
+	}
+}
+
+// TestMeshMemory: what measuring a model reserves: a 3MF package's capped
+// tables whatever its size, about three times an STL or OBJ file, never
+// more than the whole budget nor less than 1 MiB.
+func TestMeshMemory(t *testing.T) {
+	a := &Assembler{cfg: Config{Budget: dicomx.NewBudget(100 << 20)}}
+	for _, c := range []struct {
+		format mesh.Format
+		size   int64
+		want   int64
+	}{
+		{mesh.ThreeMF, 10 << 10, 100 << 20},
+		{mesh.STL, 10 << 20, 30 << 20},
+		{mesh.OBJ, 100, 1 << 20},
+		{mesh.STL, 1 << 30, 100 << 20},
+	} {
+		if got := a.meshMemory(c.format, c.size); got != c.want {
+			t.Errorf("meshMemory(%s, %d) = %d, want %d", c.format, c.size, got, c.want)
+		}
 	}
 }

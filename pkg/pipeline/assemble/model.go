@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
@@ -99,6 +100,13 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 		res.Facts = []registry.Fact{rj}
 		return res, pipeline.Permanent(reason, err)
 	}
+	// Measuring holds the model's tables in memory: that is reserved
+	// against the budget the objects in flight share, as DICOM values are.
+	hold := a.cfg.Budget.Hold(a.cfg.BudgetWait)
+	defer hold.Release()
+	if err := hold.Reserve(a.meshMemory(format, in.Size)); errors.Is(err, dicomx.ErrBusy) {
+		return res, fmt.Errorf("waiting for memory: %w", err) // retried later
+	}
 	opt := a.cfg.Mesh
 	opt.Format = format
 	rep, err := mesh.Measure(ctx, raw.ReaderAt(), in.Size, opt)
@@ -116,6 +124,25 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 	}
 	res.Facts = []registry.Fact{modelFact(a.origin(in), rep)}
 	return res, nil
+}
+
+// meshMemory estimates what measuring a model of size bytes holds: the
+// tables of a 3MF package are capped by the mesh limits whatever its size;
+// an STL or OBJ needs about three times its file. At most the whole budget,
+// so that one large model still goes through, alone.
+func (a *Assembler) meshMemory(format mesh.Format, size int64) int64 {
+	lim := a.cfg.Mesh.Limits
+	if lim.MaxMeshBytes <= 0 {
+		lim = mesh.DefaultLimits()
+	}
+	n := lim.MaxMeshBytes
+	if format != mesh.ThreeMF {
+		n = min(3*size, n)
+	}
+	if b := a.cfg.Budget; b != nil {
+		n = min(n, b.Max())
+	}
+	return max(n, 1<<20)
 }
 
 func modelContentType(f mesh.Format) string {
