@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,19 +60,29 @@ const maxAsyncPending = 256
 func (s *Scanner) Scan(ctx context.Context, b objstore.Bucket, prefix, source string) (ScanStats, error) {
 	var st ScanStats
 	var futures []jetstream.PubAckFuture
+	count := func(ack *jetstream.PubAck) {
+		if ack.Duplicate {
+			st.Queued++
+		} else {
+			st.Enqueued++
+			s.m.enqueue(source)
+		}
+	}
 	settle := func() error {
 		var errs []error
 		for _, f := range futures {
 			select {
 			case ack := <-f.Ok():
-				if ack.Duplicate {
-					st.Queued++
-				} else {
-					st.Enqueued++
-					s.m.enqueue(source)
-				}
+				count(ack)
 			case err := <-f.Err():
-				errs = append(errs, err)
+				// An unanswered publish (a stream leader changing) is
+				// sent again: the message id makes it land once.
+				ack, rerr := s.republish(ctx, f.Msg(), err)
+				if rerr != nil {
+					errs = append(errs, rerr)
+					continue
+				}
+				count(ack)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -110,6 +121,30 @@ func (s *Scanner) Scan(ctx context.Context, b objstore.Bucket, prefix, source st
 	s.log.Info().Str("source", source).Int("listed", st.Listed).Int("enqueued", st.Enqueued).
 		Int("already_queued", st.Queued).Int("already_done", st.Done).Msg("scan finished")
 	return st, nil
+}
+
+// republish sends again a work item whose asynchronous publish failed with
+// err, while the failure is one a cluster's leader change causes (no
+// answer, a timeout): a few tries with backoff, each with its own deadline.
+// The item's message id makes a repeat land once.
+func (s *Scanner) republish(ctx context.Context, msg *nats.Msg, err error) (*jetstream.PubAck, error) {
+	wait := 250 * time.Millisecond
+	for try := 0; try < 6 && (Retryable(err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)); try++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 4*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
+		var ack *jetstream.PubAck
+		ack, err = s.js.PublishMsg(rctx, msg, jetstream.WithMsgID(msg.Header.Get(jetstream.MsgIDHeader)), jetstream.WithExpectStream(s.topo.WorkStream))
+		cancel()
+		if err == nil {
+			return ack, nil
+		}
+	}
+	return nil, fmt.Errorf("scan: enqueue: %w", err)
 }
 
 type enqueueState int
