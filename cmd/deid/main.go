@@ -96,7 +96,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	inputs, err := interleaved(fs, args)
+	inputs, err := cli.ParseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -61,7 +61,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	paths, err := interleaved(fs, args)
+	paths, err := cli.ParseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

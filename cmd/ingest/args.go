@@ -5,7 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/printreg/printreg/internal/cli"
 )
 
 // parseArgs parses a command that takes arguments as well as flags. Flags
@@ -21,7 +22,7 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer, help string, m
 		fmt.Fprint(fs.Output(), help)
 		fs.PrintDefaults()
 	}
-	pos, err := interleaved(fs, args)
+	pos, err := cli.ParseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, exitOK, false
@@ -38,38 +39,4 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer, help string, m
 		return nil, exitUsage, false
 	}
 	return pos, 0, true
-}
-
-// interleaved is fs.Parse for flags mixed with arguments: Go's flag package
-// stops at the first argument, so parsing resumes after each one.
-func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" && (used < 2 || !takesValue(fs, args[used-2])) {
-			return append(pos, rest...), nil // "--" ended the flags
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// takesValue reports whether arg is a flag of fs written without "=" that
-// takes the next argument as its value.
-func takesValue(fs *flag.FlagSet, arg string) bool {
-	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
-		return false
-	}
-	f := fs.Lookup(strings.TrimLeft(arg, "-"))
-	if f == nil {
-		return false
-	}
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return !ok || !b.IsBoolFlag()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/printreg/printreg/internal/cli"
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/registry"
@@ -358,7 +359,7 @@ func TestInterleavedFlags(t *testing.T) {
 		fs := flag.NewFlagSet("case", flag.ContinueOnError)
 		summary := fs.Bool("summary", false, "")
 		config := fs.String("config", "", "")
-		pos, err := interleaved(fs, tc.args)
+		pos, err := cli.ParseInterleaved(fs, tc.args)
 		if err != nil || !slices.Equal(pos, tc.pos) || *summary != tc.summary || *config != tc.config {
 			t.Errorf("%q: %q summary=%v config=%q (%v); want %q %v %q", tc.args, pos, *summary, *config, err, tc.pos, tc.summary, tc.config)
 		}

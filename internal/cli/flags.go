@@ -1,15 +1,16 @@
-package main
+package cli
 
 import (
 	"flag"
 	"strings"
 )
 
-// interleaved is fs.Parse for flags written before, between or after the
-// inputs: Go's flag package stops at the first input, so parsing resumes
-// after each one. A "--" ends the flags (unless it is a flag's value), so
-// an input whose name starts with "-" can still be given.
-func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+// ParseInterleaved is fs.Parse for flags written before, between or after
+// the arguments (`deid -o OUT DIR --report R`): Go's flag package stops at
+// the first argument, so parsing resumes after each one. A "--" ends the
+// flags (unless it is a flag's value), so an argument starting with "-"
+// can still be given. It returns the arguments in order.
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -20,7 +21,7 @@ func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			return pos, nil
 		}
 		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" && (used < 2 || !takesValue(fs, args[used-2])) {
-			return append(pos, rest...), nil
+			return append(pos, rest...), nil // "--" ended the flags
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
