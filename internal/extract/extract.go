@@ -251,14 +251,15 @@ func File(ctx context.Context, path string, opt Options, buf []byte) Result {
 
 // Report is the whole-run document the extract command prints.
 type Report struct {
-	Series        []*dicomx.Series       `json:"series"`
+	Series        []*Series              `json:"series"`
 	Segmentations []*dicomx.Segmentation `json:"segmentations"`
 	Models        []*Model               `json:"models"`
 	Instances     []*Instance            `json:"instances,omitempty"`
 	Errors        []FileError            `json:"errors"`
 }
 
-// Instance is a per-instance record (--instances).
+// Instance is a per-instance record (--instances), printed under the
+// events' names (see MarshalJSON).
 type Instance struct {
 	Path string `json:"path"`
 	*dicomx.Instance
@@ -284,7 +285,7 @@ func (c *Collector) Add(r Result) { c.results = append(c.results, r) }
 func (c *Collector) Report() *Report {
 	sort.SliceStable(c.results, func(i, j int) bool { return c.results[i].Path < c.results[j].Path })
 	rep := Report{
-		Series:        []*dicomx.Series{},
+		Series:        []*Series{},
 		Segmentations: []*dicomx.Segmentation{},
 		Models:        []*Model{},
 		Errors:        []FileError{},
@@ -308,8 +309,8 @@ func (c *Collector) Report() *Report {
 			rep.Models = append(rep.Models, r.Model)
 		}
 	}
-	if s := dicomx.BuildSeries(instances, c.opt.Series); s != nil {
-		rep.Series = s
+	for _, s := range dicomx.BuildSeries(instances, c.opt.Series) {
+		rep.Series = append(rep.Series, NewSeries(s))
 	}
 	sort.SliceStable(rep.Segmentations, func(i, j int) bool {
 		return rep.Segmentations[i].SOPInstanceUID < rep.Segmentations[j].SOPInstanceUID
