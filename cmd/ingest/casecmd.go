@@ -49,33 +49,14 @@ func cmdCase(ctx context.Context, args, environ []string, stdout io.Writer, stde
 	if !ok {
 		return code
 	}
-	a, err := newApp(c, environ, stderr)
-	if err != nil {
-		return fail(stderr, err)
+	a, code := openExisting(ctx, c, environ, stderr, true)
+	if a == nil {
+		return code
 	}
 	defer a.close()
-	if err := a.useExisting(ctx, true); err != nil {
-		return fail(stderr, err)
-	}
-	ref, err := readRef(pos[0])
-	if err != nil {
-		return fail(stderr, err)
-	}
-	id := registry.CaseID(a.key, ref)
-	if id == "" {
-		fmt.Fprintln(stderr, "ingest case: the reference is empty")
-		return exitUsage
-	}
-	r, err := a.resolveCase(ctx, id)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	for _, n := range r.notes {
-		fmt.Fprintln(stderr, "ingest case:", n)
-	}
-	if r.last == nil {
-		fmt.Fprint(stderr, noCaseHint)
-		return exitFail
+	r, code, ok := a.findCase(ctx, "case", pos[0], stderr)
+	if !ok {
+		return code
 	}
 	if *summary {
 		if err := printSummary(stdout, r.last); err != nil {
@@ -92,6 +73,48 @@ func cmdCase(ctx context.Context, args, environ []string, stdout io.Writer, stde
 		return fail(stderr, err)
 	}
 	return exitOK
+}
+
+// openExisting opens the data folder and NATS of an ingest that already
+// runs, for the operator commands, which create nothing. A nil app comes
+// with the exit code to return.
+func openExisting(ctx context.Context, c common, environ []string, stderr *os.File, needKey bool) (*app, int) {
+	a, err := newApp(c, environ, stderr)
+	if err != nil {
+		return nil, fail(stderr, err)
+	}
+	if err := a.useExisting(ctx, needKey); err != nil {
+		a.close()
+		return nil, fail(stderr, err)
+	}
+	return a, exitOK
+}
+
+// findCase resolves the case of a reference argument (an accession number
+// or StudyInstanceUID; "-" reads it from standard input) to its latest
+// event, saying on stderr, as command cmd, how it was found. ok is false
+// with the exit code to return when there is no such case.
+func (a *app) findCase(ctx context.Context, cmd, arg string, stderr *os.File) (r resolved, code int, ok bool) {
+	ref, err := readRef(arg)
+	if err != nil {
+		return r, fail(stderr, err), false
+	}
+	id := registry.CaseID(a.key, ref)
+	if id == "" {
+		fmt.Fprintf(stderr, "ingest %s: the reference is empty\n", cmd)
+		return r, exitUsage, false
+	}
+	if r, err = a.resolveCase(ctx, id); err != nil {
+		return r, fail(stderr, err), false
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(stderr, "ingest %s: %s\n", cmd, n)
+	}
+	if r.last == nil {
+		fmt.Fprint(stderr, noCaseHint)
+		return r, exitFail, false
+	}
+	return r, exitOK, true
 }
 
 // stdin is where a reference given as "-" is read from.

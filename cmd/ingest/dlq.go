@@ -143,14 +143,11 @@ func cmdDLQList(ctx context.Context, args, environ []string, stdout io.Writer, s
 		fmt.Fprintln(stderr, "ingest dlq list: --reason takes a reason code (lower-case letters, digits and _), e.g. unsupported")
 		return exitUsage
 	}
-	a, err := newApp(c, environ, stderr)
-	if err != nil {
-		return fail(stderr, err)
+	a, code := openExisting(ctx, c, environ, stderr, false)
+	if a == nil {
+		return code
 	}
 	defer a.close()
-	if err := a.useExisting(ctx, false); err != nil {
-		return fail(stderr, err)
-	}
 	entries, err := a.dlqEntries(ctx, *reason, *showKey)
 	if err != nil {
 		return fail(stderr, err)
@@ -209,14 +206,11 @@ func cmdDLQShow(ctx context.Context, args, environ []string, stdout io.Writer, s
 		fmt.Fprintln(stderr, "ingest dlq show: ID is an entry's id as 'ingest dlq list' prints it (a positive number)")
 		return exitUsage
 	}
-	a, err := newApp(c, environ, stderr)
-	if err != nil {
-		return fail(stderr, err)
+	a, code := openExisting(ctx, c, environ, stderr, false)
+	if a == nil {
+		return code
 	}
 	defer a.close()
-	if err := a.useExisting(ctx, false); err != nil {
-		return fail(stderr, err)
-	}
 	stream, err := a.dlqStream(ctx)
 	if err != nil {
 		return fail(stderr, err)

@@ -59,33 +59,14 @@ func cmdResolve(ctx context.Context, args, environ []string, stdout io.Writer, s
 		fmt.Fprintln(stderr, "ingest resolve: give --study 2.25.… and one of --exclude, --accept, --reset")
 		return exitUsage
 	}
-	a, err := newApp(c, environ, stderr)
-	if err != nil {
-		return fail(stderr, err)
+	a, code := openExisting(ctx, c, environ, stderr, true)
+	if a == nil {
+		return code
 	}
 	defer a.close()
-	if err := a.useExisting(ctx, true); err != nil {
-		return fail(stderr, err)
-	}
-	ref, err := readRef(pos[0])
-	if err != nil {
-		return fail(stderr, err)
-	}
-	id := registry.CaseID(a.key, ref)
-	if id == "" {
-		fmt.Fprintln(stderr, "ingest resolve: the reference is empty")
-		return exitUsage
-	}
-	r, err := a.resolveCase(ctx, id)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	for _, n := range r.notes {
-		fmt.Fprintln(stderr, "ingest resolve:", n)
-	}
-	if r.last == nil {
-		fmt.Fprint(stderr, noCaseHint)
-		return exitFail
+	r, code, ok := a.findCase(ctx, "resolve", pos[0], stderr)
+	if !ok {
+		return code
 	}
 	reg, err := registry.New(a.cfg.Registry, a.key)
 	if err != nil {
