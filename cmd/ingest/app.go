@@ -403,6 +403,11 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		return fail(stderr, err)
 	}
 	defer stopAdmin()
+	con, err := a.startConsole(ctx, raw, deid, metrics, checks)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer con.stop()
 	// runCtx ends the run on SIGTERM, or when the receiver fails.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -425,6 +430,7 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	}
 	a.warnExposure(rcv != nil)
 	a.banner(stderr, rcv)
+	con.banner(stderr)
 	err = w.Run(runCtx)
 	stopRun()
 	bg.Wait()

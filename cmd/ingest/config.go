@@ -111,6 +111,7 @@ type Config struct {
 	Processing     ProcessingConfig `yaml:"processing"`
 	Registry       registry.Config  `yaml:"registry"`
 	Receive        ReceiveConfig    `yaml:"receive"`
+	Console        ConsoleConfig    `yaml:"console"`
 }
 
 // ReceiveConfig is the PACS receiver: the DICOM C-STORE and DICOMweb
@@ -350,6 +351,7 @@ func defaultConfig() Config {
 		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
 		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 8 << 20, MemoryBudget: cli.DefaultMemoryBudget},
 		Registry:   registry.DefaultConfig(),
+		Console:    defaultConsoleConfig(),
 		Receive: ReceiveConfig{
 			KeyPrefix: receive.DefaultKeyPrefix, MinSpoolFreeBytes: 1 << 30, MinStoreFreeBytes: 1 << 30,
 			ReadyCacheTTL: 2 * time.Second, PutTimeout: 10 * time.Minute,
@@ -666,6 +668,7 @@ func (l *loaded) validate() error {
 		}
 	}
 	errs = append(errs, l.validateReceive()...)
+	errs = append(errs, l.validateConsole()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration is not valid:\n  %w", joinIndented(errs))
 	}
