@@ -43,7 +43,13 @@ type app struct {
 	embedded *embednats.Server
 	// adminAddr is where the admin endpoint listens ("" when it does not).
 	adminAddr string
-	closers   []func()
+	// dimseFallback lets the C-STORE receiver take a free port when its
+	// own is in use (ingest run of the embedded default).
+	dimseFallback bool
+	// receiverOff says why the embedded default's receiver did not start
+	// ("" when it did, or was not wanted).
+	receiverOff string
+	closers     []func()
 }
 
 // newApp loads the configuration and builds the logger.
@@ -323,8 +329,12 @@ what it receives into the raw bucket; see 'ingest receive --help'.
 With no configuration it runs the embedded default: an in-process NATS
 server (state in ./printreg-data/nats), ./printreg-data/inbox as the raw
 bucket (files are taken once their size stays unchanged), ./printreg-data/deid
-as the de-identified bucket, and a new site secret in
-./printreg-data/site.secret.
+as the de-identified bucket, a new site secret in
+./printreg-data/site.secret, and the DICOM C-STORE receiver on
+127.0.0.1:11112 for AE title PRINTREG (a free port instead when that one
+is taken; PRINTREG_RECEIVE_ENABLED=false turns it off). The banner says
+what runs where, and how long the quiet period is: a study's first events
+may count only its first instances, its study.stable event counts them all.
 
 Flags:
 `
@@ -385,13 +395,22 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	proc.Bind(w.Cases())
 	// The receiver writes into the raw bucket the workers read; with a
 	// directory that is the inbox, whose watcher enqueues what lands.
+	// The embedded default's own receiver must not stop a first run: its
+	// port taken, it takes a free one; unable to start, the run goes on
+	// without it and says so.
 	var rcv *pacsReceiver
 	if a.cfg.Receive.Enabled {
+		a.dimseFallback = a.cfg.file == ""
 		if rcv, err = a.newReceiver(ctx, raw); err != nil {
-			return fail(stderr, err)
+			if !a.cfg.autoReceive {
+				return fail(stderr, err)
+			}
+			a.log.Warn().Err(err).Msg("DICOM C-STORE receiver not started; the inbox folder works without it")
+			a.receiverOff, rcv = err.Error(), nil
+		} else {
+			defer rcv.close()
+			rcv.exportTo(metrics.Registry())
 		}
-		defer rcv.close()
-		rcv.exportTo(metrics.Registry())
 	}
 	var bg sync.WaitGroup
 	checks := []pipeline.Check{{Name: "worker", Fn: func(context.Context) error { return w.Ready() }}, rawCheck(raw)}
@@ -498,10 +517,16 @@ func (a *app) warnExposure(receiving bool) {
 	}
 }
 
-// banner tells a person where to drop files and how to follow events.
+// banner tells a person what runs where: the inbox or raw bucket, the
+// DICOM receiver, the admin endpoint, how to follow events and find a
+// case, and when a study's counts are complete.
 func (a *app) banner(stderr io.Writer, rcv *pacsReceiver) {
 	var b strings.Builder
-	fmt.Fprintln(&b, "printreg ingest is running.")
+	if a.cfg.file == "" && a.embedded != nil {
+		fmt.Fprintln(&b, "printreg ingest is running (embedded default: no configuration file).")
+	} else {
+		fmt.Fprintln(&b, "printreg ingest is running.")
+	}
 	if a.embedded != nil {
 		fmt.Fprintf(&b, "  NATS (embedded): %s   state: %s\n", a.embedded.URL(), filepath.Join(a.cfg.DataDir, "nats"))
 	} else {
@@ -513,8 +538,17 @@ func (a *app) banner(stderr io.Writer, rcv *pacsReceiver) {
 	} else {
 		fmt.Fprintf(&b, "  Raw bucket: %s on %s\n", a.cfg.Storage.Raw.Bucket, a.cfg.Storage.S3.Endpoint)
 	}
-	if rcv != nil {
+	switch {
+	case rcv != nil:
 		b.WriteString(rcv.bannerLines(a))
+	case a.receiverOff != "":
+		fmt.Fprintf(&b, "  DICOM C-STORE receiver: not started (%s)\n", a.receiverOff)
+	default:
+		fmt.Fprintln(&b, "  DICOM receiver: off (receive.enabled)")
+	}
+	if a.cfg.Storage.Deid.Type == "dir" {
+		abs, _ := filepath.Abs(a.cfg.Storage.Deid.Dir)
+		fmt.Fprintf(&b, "  De-identified copies: %s/<case id>/\n", abs)
 	}
 	cfgFlag := ""
 	if a.cfg.file != "" {
@@ -522,11 +556,34 @@ func (a *app) banner(stderr io.Writer, rcv *pacsReceiver) {
 	}
 	fmt.Fprintf(&b, "  Follow case events: ingest tail --from-start%s   (from a checkout: go run ./cmd/ingest tail --from-start)\n", cfgFlag)
 	fmt.Fprintf(&b, "  Find a case: ingest case <accession number>%s --summary   Refused objects: ingest dlq list%s\n", cfgFlag, cfgFlag)
+	q := a.cfg.Registry.WithDefaults().QuietPeriod
+	fmt.Fprintf(&b, "  A study is declared stable %s after its last instance arrives (registry.quiet_period):\n", spell(q))
+	fmt.Fprintf(&b, "    until then its events may count only the first instances; the study.stable event counts them all.\n")
 	if a.adminAddr != "" {
 		fmt.Fprintf(&b, "  Metrics and health: http://%s/metrics  /livez  /readyz\n", a.adminAddr)
 	}
 	fmt.Fprintln(&b, "  Stop with Ctrl-C (in-flight objects finish first).")
 	fmt.Fprint(stderr, b.String())
+}
+
+// spell writes a duration for a person: "2 minutes", "90 seconds",
+// "1h30m0s".
+func spell(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	case d >= time.Second && d%time.Second == 0:
+		return unit(int64(d/time.Second), "second")
+	}
+	return d.String()
 }
 
 // setup creates the topology, the S3 buckets and the raw bucket's

@@ -373,6 +373,29 @@ func defaultConfig() Config {
 	}
 }
 
+// EmbeddedAETitle is the called AE title the embedded default's C-STORE
+// receiver serves: the one the documentation's examples send to.
+const EmbeddedAETitle = "PRINTREG"
+
+// embeddedReceiver turns on the embedded default's DICOM C-STORE receiver
+// (receive.dimse.listen, 127.0.0.1:11112 unless the environment moves it,
+// AE title EmbeddedAETitle), so that a first run takes instances from a
+// PACS tool on this machine as well as from the inbox folder. The
+// environment has the last word: PRINTREG_RECEIVE_ENABLED=false turns it
+// off, PRINTREG_RECEIVE_DIMSE_AE_TITLES names other titles. It reports
+// whether it turned the receiver on.
+func embeddedReceiver(cfg *Config, applied []string) bool {
+	r := &cfg.Receive
+	if !slices.Contains(applied, "PRINTREG_RECEIVE_DIMSE_AE_TITLES") {
+		r.DIMSE.AETitles = []string{EmbeddedAETitle}
+	}
+	if slices.Contains(applied, "PRINTREG_RECEIVE_ENABLED") || r.DIMSE.Listen == "" {
+		return false
+	}
+	r.Enabled = true
+	return true
+}
+
 // loaded is a configuration with where it came from.
 type loaded struct {
 	Config
@@ -383,6 +406,11 @@ type loaded struct {
 	file string
 	// env lists the environment overrides applied.
 	env []string
+	// autoReceive: the embedded default turned the C-STORE receiver on by
+	// itself (the user did not ask for it), so `ingest run` falls back to
+	// a free port when its own is taken and runs on without it if it
+	// cannot start at all.
+	autoReceive bool
 }
 
 // loadConfig reads path (optional), applies PRINTREG_* environment
@@ -408,6 +436,9 @@ func loadConfig(path string, environ []string) (*loaded, error) {
 	applied, err := applyEnv(&cfg, environ)
 	if err != nil {
 		return nil, err
+	}
+	if l.file == "" && cfg.NATS.URL == "" {
+		l.autoReceive = embeddedReceiver(&cfg, applied)
 	}
 	l.env = applied
 	l.Config = cfg

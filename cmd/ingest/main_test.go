@@ -276,6 +276,15 @@ func TestEmbeddedDefault(t *testing.T) {
 	if !strings.Contains(cmd.stderr, "Follow case events: ingest tail --from-start") || !strings.Contains(cmd.stderr, filepath.Join(dir, "inbox")) {
 		t.Errorf("the startup banner does not say where the inbox is and how to follow events:\n%s", cmd.stderr)
 	}
+	// The C-STORE receiver runs too, on loopback (port 11112, or a free one
+	// when another process holds it), and the banner says when a study's
+	// counts are complete.
+	for _, want := range []string{"DICOM C-STORE receiver: 127.0.0.1:", "AE title PRINTREG", "Find a case: ingest case <accession number>",
+		"A study is declared stable 2 minutes after its last instance arrives"} {
+		if !strings.Contains(cmd.stderr, want) {
+			t.Errorf("the startup banner lacks %q:\n%s", want, cmd.stderr)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "nats", "nats.url")); err == nil {
 		t.Error("the embedded server's URL file was left behind")
 	}

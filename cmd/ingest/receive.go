@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,8 +27,11 @@ type pacsReceiver struct {
 	dimseLn net.Listener // nil: C-STORE off
 	stowLn  net.Listener // nil: STOW-RS off
 	stowURL string
-	log     zerolog.Logger
-	metrics *receiverMetrics // nil: not exported
+	// dimseWanted is the C-STORE address configured, when it was taken
+	// and the receiver listens on a free port instead (see newReceiver).
+	dimseWanted string
+	log         zerolog.Logger
+	metrics     *receiverMetrics // nil: not exported
 }
 
 // exportTo registers the receiver's metrics on reg (the admin endpoint's).
@@ -48,7 +52,19 @@ func (a *app) newReceiver(ctx context.Context, raw objstore.Bucket) (*pacsReceiv
 	var lc net.ListenConfig
 	if addr := cfg.DIMSE.Listen; addr != "" {
 		if p.dimseLn, err = lc.Listen(ctx, "tcp", addr); err != nil {
-			return nil, fmt.Errorf("receive.dimse.listen %s: %w", addr, err)
+			if !a.dimseFallback || !errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("receive.dimse.listen %s: %w", addr, err)
+			}
+			// The embedded default's port is taken (another ingest run,
+			// a DICOM tool): a free port on the same address instead, as
+			// the embedded NATS server does; the banner shows it.
+			host, _, _ := net.SplitHostPort(addr)
+			if p.dimseLn, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0")); err != nil {
+				return nil, fmt.Errorf("receive.dimse.listen %s: %w", addr, err)
+			}
+			p.dimseWanted = addr
+			p.log.Warn().Str("wanted", addr).Str("listen", p.dimseAddr()).
+				Msg("C-STORE port already in use (another ingest run, or a DICOM tool); listening on a free port instead")
 		}
 	}
 	if addr := cfg.STOW.Listen; addr != "" {
@@ -136,8 +152,12 @@ func (p *pacsReceiver) bannerLines(a *app) string {
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 			host = "<this host>"
 		}
-		fmt.Fprintf(&b, "  DICOM C-STORE receiver: %s, %s (e.g. storescu -aec %s %s %s files…)\n",
-			p.dimseAddr(), aet, firstOr(a.cfg.Receive.DIMSE.AETitles, "PRINTREG"), host, port)
+		moved := ""
+		if p.dimseWanted != "" {
+			moved = " (" + p.dimseWanted + " was in use)"
+		}
+		fmt.Fprintf(&b, "  DICOM C-STORE receiver: %s%s, %s (e.g. storescu -aec %s %s %s files…)\n",
+			p.dimseAddr(), moved, aet, firstOr(a.cfg.Receive.DIMSE.AETitles, EmbeddedAETitle), host, port)
 	}
 	if p.stowLn != nil {
 		fmt.Fprintf(&b, "  DICOMweb STOW-RS: POST %s\n", p.stowURL)
@@ -165,7 +185,9 @@ needs no NATS connection. To run the receiver and the workers in one
 process, set receive.enabled and use 'ingest run'.
 
 With no configuration the raw bucket is ./printreg-data/inbox, the folder
-that 'ingest run' of the embedded default watches.
+that 'ingest run' of the embedded default watches, and the called AE title
+served is PRINTREG. 'ingest run' of the embedded default runs this receiver
+itself: this command then finds its port taken.
 
 On SIGINT or SIGTERM new associations and requests are refused, instances
 in flight finish (receive.dimse.shutdown_grace), then it exits. Health is

@@ -68,7 +68,9 @@ func TestReceiveConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := l.Receive; r.Enabled || r.DIMSE.Listen != "127.0.0.1:11112" || r.STOW.Listen != "" || r.KeyPrefix != "pacs/" {
+	// The embedded default turns the C-STORE receiver on (see
+	// TestEmbeddedDefaultReceiverConfig); a configuration file does not.
+	if r := l.Receive; !r.Enabled || r.DIMSE.Listen != "127.0.0.1:11112" || r.STOW.Listen != "" || r.KeyPrefix != "pacs/" {
 		t.Errorf("receive defaults = %+v", r)
 	}
 	l, err = loadConfig(writeConfig(t, `receive:
@@ -551,7 +553,7 @@ func TestReceiveCommand(t *testing.T) {
 		t.Errorf("second receiver: exit %d, %s", code, errOut)
 	}
 
-	storescu(t, dimseAddr, "ANY_AE", files[:4]...)
+	storescu(t, dimseAddr, EmbeddedAETitle, files[:4]...)
 	last, err := os.ReadFile(files[4])
 	if err != nil {
 		t.Fatal(err)
