@@ -65,7 +65,7 @@ func NewMetrics(version string) *Metrics {
 		enqueued:     r.NewCounterVec("printreg_ingest_enqueued_total", "Work items published by scan, the inbox watcher and replay.", "source"),
 		bytesRead:    r.NewCounter("printreg_ingest_bytes_read_total", "Bytes read from raw objects."),
 		timers:       r.NewCounter("printreg_ingest_timers_fired_total", "Completeness timers that changed a case (counted once, by the worker that won)."),
-		replayed:     r.NewCounter("printreg_ingest_dlq_replayed_total", "DLQ entries re-driven to the work stream."),
+		replayed:     r.NewCounter("printreg_ingest_dlq_replayed_total", "Re-driven DLQ entries taken from the work stream by this process's workers, counted once each."),
 	}
 	r.NewGaugeVec("printreg_build_info", "Build of the running binary.", "version").With(version).Set(1)
 	return m

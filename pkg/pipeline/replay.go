@@ -27,6 +27,8 @@ type ReplayStats struct {
 // not enqueue it twice within the duplicate window), and only then deleted
 // from the DLQ. A replay work item is processed even though the version was
 // rejected before; a version processed since is still skipped.
+// printreg_ingest_dlq_replayed_total is counted by the worker that takes
+// each re-driven item, not here (m is not used for it).
 func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason string, log zerolog.Logger, m *Metrics) (ReplayStats, error) {
 	var st ReplayStats
 	filter := topo.DLQSubject + ".>"
@@ -86,7 +88,6 @@ func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason s
 				return st, err
 			}
 			st.Replayed++
-			m.replay()
 			log.Info().Uint64("dlq_seq", seq).Str("reason", msg.Headers().Get(HeaderReason)).
 				Str("object", msg.Headers().Get(HeaderObject)).Msg("DLQ entry re-driven")
 			if seq >= last {

@@ -51,7 +51,6 @@ func ReplayEntry(ctx context.Context, js jetstream.JetStream, topo Topology, seq
 	if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
 		return err
 	}
-	m.replay()
 	log = log.With().Str("component", "replay").Logger()
 	log.Info().Uint64("dlq_seq", seq).
 		Str("reason", msg.Headers().Get(HeaderReason)).Str("object", msg.Headers().Get(HeaderObject)).Msg("DLQ entry re-driven")

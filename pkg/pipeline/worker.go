@@ -419,6 +419,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	for range wk.ignored {
 		w.d.Metrics.object(OutcomeIgnored, "", "")
 	}
+	if wk.replay && meta.NumDelivered == 1 {
+		// Counted by the worker that takes the re-driven item: `ingest
+		// replay` is a process of its own, whose counters nobody scrapes.
+		w.d.Metrics.replay()
+	}
 	var transient []int
 	var lastErr error
 	last := int(meta.NumDelivered) >= w.d.Topology.MaxDeliver
