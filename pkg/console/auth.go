@@ -314,11 +314,12 @@ func checkCSRF(s *session, token string) bool {
 }
 
 // sameOrigin refuses a POST whose Origin header names another site (the
-// CSRF token is the real check; this is a second one).
+// CSRF token is the real check; this is a second one). An absent or
+// "null" origin (sent under some privacy settings) is left to the token.
 func sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" || o == "null" {
-		return o == ""
+		return true
 	}
 	i := strings.Index(o, "://")
 	return i >= 0 && o[i+3:] == r.Host

@@ -289,6 +289,14 @@ func TestPasswordSignInCookiesAndCSRF(t *testing.T) {
 	if res, _ := b.post("/search", url.Values{"ref": {"ACC-CSRF-1"}, "csrf": {"forged"}}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("a search with a forged token answered %d", res.StatusCode)
 	}
+	// A form posted from another site is refused even with the token.
+	tok = b.csrf("/cases")
+	req, _ := http.NewRequest(http.MethodPost, b.base+"/search", strings.NewReader(url.Values{"csrf": {tok}, "ref": {"ACC-CSRF-1"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://elsewhere.example")
+	if res, err := b.c.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site form answered %v %v", res.StatusCode, err)
+	}
 	// Roles: alice is no operator.
 	if res, _ := b.get("/dlq"); res.StatusCode != http.StatusForbidden {
 		t.Errorf("the DLQ answered %d to a user without the operator role", res.StatusCode)
