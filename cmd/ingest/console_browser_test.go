@@ -388,7 +388,11 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("the ready case page lacks %q", want)
 		}
 	}
-	p.do("the 3D view", 10*time.Second, chromedp.Focus(chromedp.CSS(`[data-view="left"]`)), chromedp.KeyEvent(kb.Enter))
+	p.do("the 3D view", 10*time.Second, chromedp.Focus(chromedp.CSS(`[data-view="left"]`)), chromedp.KeyEvent(kb.Enter),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[any](`document.activeElement.blur(); window.scrollTo(0, 0)`)(ctx, tg)
+			return err
+		}))
 	p.shot("case")
 
 	// The DLQ: re-drive the refused file from the keyboard; it fails again

@@ -23,6 +23,7 @@ function setup() {
   scene = new THREE.Scene();
   scene.background = new THREE.Color(0x20262c);
   camera = new THREE.PerspectiveCamera(40, canvas.width / canvas.height, 0.1, 100000);
+  camera.up.set(0, 0, 1);
   scene.add(new THREE.HemisphereLight(0xffffff, 0x445566, 2.2));
   const key = new THREE.DirectionalLight(0xffffff, 1.6);
   key.position.set(1, 2, 3);
@@ -54,7 +55,6 @@ function frame(obj) {
   camera.near = dist / 1000;
   camera.far = dist * 100;
   camera.position.copy(center).add(new THREE.Vector3(0.6, -0.9, 0.7).normalize().multiplyScalar(dist));
-  camera.up.set(0, 0, 1);
   camera.updateProjectionMatrix();
   controls.target.copy(center);
   controls.update();
@@ -83,6 +83,9 @@ async function show(url, format, label) {
     say("Could not show " + label + ": " + e.message);
     return;
   }
+  obj.traverse((o) => {
+    if (o.isMesh && o.geometry && !o.geometry.attributes.normal) { o.geometry.computeVertexNormals(); }
+  });
   const n = triangles(obj);
   if (!renderer) {
     say("Read " + label + ": " + n + " triangles. This browser cannot draw 3D (WebGL is off).");
