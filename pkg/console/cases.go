@@ -246,8 +246,9 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	if v == nil {
-		s.notFound(w, sess, "No case has this id (yet). Files are processed within seconds of landing; a case appears with its first event.")
-		return
+		// No event yet (a case.json just saved for a new case, say): the
+		// page waits for the first one.
+		v = &caseView{ID: id}
 	}
 	v.ImportMap = true
 	s.render(w, http.StatusOK, "case", sess, view{Title: "Case " + id[:8], Nav: "cases", ImportMap: importMapHTML, Data: v})
@@ -260,9 +261,12 @@ func (s *Server) caseLive(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	v, into, err := s.loadCase(r.Context(), id)
-	if err != nil || v == nil || into != "" {
+	if err != nil || into != "" {
 		http.Error(w, "the case cannot be shown", http.StatusNotFound)
 		return
+	}
+	if v == nil {
+		v = &caseView{ID: id}
 	}
 	s.fragment(w, "case", "live", sess, view{Data: v})
 }

@@ -3,11 +3,20 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -758,6 +767,9 @@ func TestCaseEventsStream(t *testing.T) {
 	if res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
 	}
+	if _, page := b.get("/cases/" + snap.CaseID); !strings.Contains(page, "No event for this case id yet") {
+		t.Errorf("a case without events:\n%s", page)
+	}
 	e.publishCase(t, snap, "series_added")
 	buf := make([]byte, 4096)
 	var got strings.Builder
@@ -771,5 +783,47 @@ func TestCaseEventsStream(t *testing.T) {
 	_, live := b.get("/cases/" + snap.CaseID + "/live")
 	if !strings.Contains(live, fmt.Sprintf(`data-version="%d"`, snap.Version)) {
 		t.Errorf("live part:\n%s", live)
+	}
+}
+
+// TestTLSSecureCookies: with a certificate the console serves HTTPS, and
+// its session cookie is Secure with the __Host- prefix.
+func TestTLSSecureCookies(t *testing.T) {
+	dir := t.TempDir()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(priv)
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	e := newEnv(t, Config{OneTimeSignIn: true, CertFile: certFile, KeyFile: keyFile})
+	if !strings.HasPrefix(e.srv.URL(), "https://") {
+		t.Fatalf("URL %s", e.srv.URL())
+	}
+	pool := x509.NewCertPool()
+	cert, _ := x509.ParseCertificate(der)
+	pool.AddCert(cert)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Get(e.srv.SignInURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	sc := res.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(sc, secureCookieName+"=") || !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
+		t.Errorf("cookie over TLS: %q", sc)
+	}
+	if res.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS header over TLS")
 	}
 }
