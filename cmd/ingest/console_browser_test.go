@@ -325,6 +325,16 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#f-prints-0-copies"), "2"),
 		chromedp.SendKeys(chromedp.CSS(`[id="f-effort-consultation-clinician"]`), "30"),
 	}
+	if n := eval[int](p, `document.querySelectorAll('#sec-parts .group:not([hidden])').length`); n != 1 {
+		t.Errorf("a new form shows %d part rows, want 1 (the others behind the Add button)", n)
+	}
+	// A second part: the "Add a part" button shows the next row and puts
+	// the focus in it.
+	p.press("add a part", "#sec-parts .add-row", kb.Enter)
+	p.do("the second part", 10*time.Second, chromedp.WaitVisible(chromedp.CSS("#f-parts-1-region")))
+	if id := eval[string](p, `document.activeElement.id`); id != "f-parts-1-region" {
+		t.Errorf("after adding a part the focus is on %q", id)
+	}
 	p.do("fill the lab form", 60*time.Second, fill...)
 	p.press("submit the lab form", "button.primary", kb.Enter)
 	p.do("the refusal", 30*time.Second, chromedp.WaitVisible(chromedp.CSS("#problems")))

@@ -76,12 +76,14 @@ func caseEnums() enums {
 	return enumsVal
 }
 
-// Rows the form offers beyond those filled in.
+// Rows the form offers: every row case.json allows. The rows after the
+// first empty one of a section are spare: the page's script hides them
+// behind an "Add" button (without scripts they are all shown).
 const (
-	spareIndications = 1
-	spareParts       = 2
-	spareGuides      = 1
-	sparePrints      = 1
+	maxIndications = 10
+	maxParts       = 20
+	maxGuides      = 20
+	maxPrints      = 5
 )
 
 type indicationRow struct{ Text, ICD string }
@@ -117,6 +119,9 @@ type labForm struct {
 	MaxUpload   int64
 	HasModels   bool
 	fieldErrors map[string]string
+	// filled counts the rows holding values per section (indications,
+	// parts, guides, prints) once padded.
+	filled [4]int
 }
 
 // Err returns the problem found with a field (by its case.json path).
@@ -140,27 +145,21 @@ func newLabForm() *labForm {
 	return f
 }
 
-// pad adds the spare rows.
+// pad adds empty rows up to each section's maximum; filled is how many
+// rows of each section hold values, for marking the spare ones.
 func (f *labForm) pad() {
-	for range spareIndications {
-		if len(f.Indications) < 10 {
-			f.Indications = append(f.Indications, indicationRow{})
-		}
+	f.filled = [4]int{len(f.Indications), len(f.Parts), len(f.Guides), len(f.Prints)}
+	for len(f.Indications) < maxIndications {
+		f.Indications = append(f.Indications, indicationRow{})
 	}
-	for range spareParts {
-		if len(f.Parts) < 20 {
-			f.Parts = append(f.Parts, partRow{})
-		}
+	for len(f.Parts) < maxParts {
+		f.Parts = append(f.Parts, partRow{})
 	}
-	for range spareGuides {
-		if len(f.Guides) < 20 {
-			f.Guides = append(f.Guides, guideRow{})
-		}
+	for len(f.Guides) < maxGuides {
+		f.Guides = append(f.Guides, guideRow{})
 	}
-	for range sparePrints {
-		if len(f.Prints) < 5 {
-			f.Prints = append(f.Prints, printRow{})
-		}
+	for len(f.Prints) < maxPrints {
+		f.Prints = append(f.Prints, printRow{})
 	}
 }
 
@@ -241,28 +240,28 @@ func (f *labForm) fromPost(form map[string][]string) {
 	}
 	f.ObjectType, f.IntendedUse, f.IntendedUseText = get("object_type"), get("intended_use"), get("intended_use_text")
 	f.OrderingService, f.OrderingServiceText = get("ordering_service"), get("ordering_service_text")
-	for i := range 10 {
+	for i := range maxIndications {
 		p := fmt.Sprintf("indications.%d.", i)
 		r := indicationRow{get(p + "text"), get(p + "icd10cm")}
 		if r != (indicationRow{}) {
 			f.Indications = append(f.Indications, r)
 		}
 	}
-	for i := range 20 {
+	for i := range maxParts {
 		p := fmt.Sprintf("parts.%d.", i)
 		r := partRow{get(p + "region"), get(p + "subregion"), get(p + "structure"), get(p + "laterality"), get(p + "comment")}
 		if r != (partRow{}) {
 			f.Parts = append(f.Parts, r)
 		}
 	}
-	for i := range 20 {
+	for i := range maxGuides {
 		p := fmt.Sprintf("guides.%d.", i)
 		r := guideRow{get(p + "type"), get(p + "comment")}
 		if r != (guideRow{}) {
 			f.Guides = append(f.Guides, r)
 		}
 	}
-	for i := range 5 {
+	for i := range maxPrints {
 		p := fmt.Sprintf("prints.%d.", i)
 		r := printRow{get(p + "parts"), get(p + "guides"), get(p + "label"), get(p + "manufacturer"), get(p + "model"),
 			get(p + "technology"), get(p + "material"), get(p + "scale"), get(p + "optical"), get(p + "copies")}
@@ -707,11 +706,15 @@ type formField struct {
 type formGroup struct {
 	Legend string
 	Fields []formField
+	// Spare: an empty row after the first empty one of its section.
+	Spare bool
 }
 
 type formSection struct {
 	ID, Title, Help string
-	Groups          []formGroup
+	// Add labels the button that shows the next spare row.
+	Add    string
+	Groups []formGroup
 }
 
 const (
@@ -767,23 +770,23 @@ func (f *labForm) Sections() []formSection {
 		f.text("ordering_service_text", "ordering_service_text", "Ordering service, when other", f.OrderingServiceText, shortTextBytes),
 	}}}})
 
-	ind := formSection{ID: "indications", Title: "Indications", Help: "Free text and/or ICD-10-CM codes (capitals, e.g. C64.1; several separated by commas). No names, dates or record numbers."}
+	ind := formSection{ID: "indications", Title: "Indications", Add: "Add an indication", Help: "Free text and/or ICD-10-CM codes (capitals, e.g. C64.1; several separated by commas). No names, dates or record numbers."}
 	for i, r := range f.Indications {
 		p := fmt.Sprintf("indications[%d]", i)
 		n := fmt.Sprintf("indications.%d.", i)
 		icd := f.field(p+".icd10cm", n+"icd10cm", fmt.Sprintf("Indication %d: ICD-10-CM codes", i+1), r.ICD, "text")
 		icd.Pattern, icd.MaxLen = icdPattern, 120
-		ind.Groups = append(ind.Groups, formGroup{Legend: fmt.Sprintf("Indication %d", i+1), Fields: []formField{
+		ind.Groups = append(ind.Groups, formGroup{Legend: fmt.Sprintf("Indication %d", i+1), Spare: i > f.filled[0], Fields: []formField{
 			f.text(p+".text", n+"text", fmt.Sprintf("Indication %d: text", i+1), r.Text, longTextBytes), icd,
 		}})
 	}
 	out = append(out, ind)
 
-	parts := formSection{ID: "parts", Title: "Anatomic parts", Help: "Models: one row per component, dominant part first (each is one CPT component). Region and structure are needed; empty rows are left out and the rest numbered from 1."}
+	parts := formSection{ID: "parts", Title: "Anatomic parts", Add: "Add a part", Help: "Models: one row per component, dominant part first (each is one CPT component). Region and structure are needed; empty rows are left out and the rest numbered from 1."}
 	for i, r := range f.Parts {
 		p := fmt.Sprintf("parts[%d]", i)
 		n := fmt.Sprintf("parts.%d.", i)
-		parts.Groups = append(parts.Groups, formGroup{Legend: fmt.Sprintf("Part %d", i+1), Fields: []formField{
+		parts.Groups = append(parts.Groups, formGroup{Legend: fmt.Sprintf("Part %d", i+1), Spare: i > f.filled[1], Fields: []formField{
 			f.text(p+".region", n+"region", fmt.Sprintf("Part %d: region", i+1), r.Region, shortTextBytes),
 			f.text(p+".subregion", n+"subregion", fmt.Sprintf("Part %d: subregion", i+1), r.Subregion, shortTextBytes),
 			f.text(p+".structure", n+"structure", fmt.Sprintf("Part %d: structure", i+1), r.Structure, shortTextBytes),
@@ -793,18 +796,18 @@ func (f *labForm) Sections() []formSection {
 	}
 	out = append(out, parts)
 
-	guides := formSection{ID: "guides", Title: "Guides", Help: "Only for anatomic guides: one row per guide."}
+	guides := formSection{ID: "guides", Title: "Guides", Add: "Add a guide", Help: "Only for anatomic guides: one row per guide."}
 	for i, r := range f.Guides {
 		p := fmt.Sprintf("guides[%d]", i)
 		n := fmt.Sprintf("guides.%d.", i)
-		guides.Groups = append(guides.Groups, formGroup{Legend: fmt.Sprintf("Guide %d", i+1), Fields: []formField{
+		guides.Groups = append(guides.Groups, formGroup{Legend: fmt.Sprintf("Guide %d", i+1), Spare: i > f.filled[2], Fields: []formField{
 			f.choice(p+".type", n+"type", fmt.Sprintf("Guide %d: type", i+1), r.Type, e.GuideTypes),
 			f.text(p+".comment", n+"comment", fmt.Sprintf("Guide %d: comment", i+1), r.Comment, longTextBytes),
 		}})
 	}
 	out = append(out, guides)
 
-	prints := formSection{ID: "prints", Title: "Prints", Help: "One set of parts on one printer at one scale in one material; copies of one print are not separate prints."}
+	prints := formSection{ID: "prints", Title: "Prints", Add: "Add a print", Help: "One set of parts on one printer at one scale in one material; copies of one print are not separate prints."}
 	for i, r := range f.Prints {
 		p := fmt.Sprintf("prints[%d]", i)
 		n := fmt.Sprintf("prints.%d.", i)
@@ -813,7 +816,7 @@ func (f *labForm) Sections() []formSection {
 		pp.Pattern, pp.MaxLen, pp.Help = refsPattern, 80, "e.g. 1, 2, 3"
 		pg := f.field(p+".guides", n+"guides", l("guide numbers"), r.Guides, "text")
 		pg.Pattern, pg.MaxLen = refsPattern, 80
-		prints.Groups = append(prints.Groups, formGroup{Legend: fmt.Sprintf("Print %d", i+1), Fields: []formField{
+		prints.Groups = append(prints.Groups, formGroup{Legend: fmt.Sprintf("Print %d", i+1), Spare: i > f.filled[3], Fields: []formField{
 			pp, pg,
 			f.text(p+".printer.label", n+"label", l("printer label"), r.Label, shortTextBytes),
 			f.text(p+".printer.manufacturer", n+"manufacturer", l("printer manufacturer"), r.Manufacturer, shortTextBytes),
