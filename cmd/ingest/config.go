@@ -968,6 +968,9 @@ func (l *loaded) exposureWarnings(receiving bool) []string {
 	if l.embedded() && !loopbackOnly(l.NATS.Embedded.Listen) {
 		w = append(w, fmt.Sprintf("nats.embedded.listen %s is reachable beyond this machine without TLS (its token guards it, in clear); keep the embedded server on 127.0.0.1", l.NATS.Embedded.Listen))
 	}
+	if c := l.Console; c.Listen != "" && c.Listen != "off" && !loopbackOnly(c.Listen) && c.TLS.CertFile == "" {
+		w = append(w, fmt.Sprintf("console.listen %s is reachable beyond this machine without TLS: sign-ins and sessions cross the network in clear; set console.tls or put it behind a TLS proxy", c.Listen))
+	}
 	if l.Admin.Listen != "" && !loopbackOnly(l.Admin.Listen) {
 		w = append(w, fmt.Sprintf("admin.listen %s is reachable beyond this machine: /metrics and /readyz need no authentication; firewall it or listen on 127.0.0.1", l.Admin.Listen))
 	}

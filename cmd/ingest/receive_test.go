@@ -717,4 +717,13 @@ func TestExposureWarnings(t *testing.T) {
 	if strings.Count(out.String(), "# WARNING: ") != 6 {
 		t.Errorf("config print does not warn six times:\n%s", out.String())
 	}
+	// The console, beyond loopback without TLS.
+	l.Console.Listen = "0.0.0.0:9465"
+	if w := strings.Join(l.exposureWarnings(true), "\n"); !strings.Contains(w, "console.listen 0.0.0.0:9465 is reachable beyond this machine without TLS") {
+		t.Errorf("no console warning:\n%s", w)
+	}
+	l.Console.TLS.CertFile = "c.pem"
+	if w := strings.Join(l.exposureWarnings(true), "\n"); strings.Contains(w, "console.listen") {
+		t.Errorf("a console with TLS warned about:\n%s", w)
+	}
 }
