@@ -246,72 +246,18 @@ func (a *app) dlqStream(ctx context.Context) (jetstream.Stream, error) {
 // dlqEntries reads the DLQ stream's entries (with reason, only those), in
 // order, up to the last one stored when it started.
 func (a *app) dlqEntries(ctx context.Context, reason string, showKey bool) ([]dlqEntry, error) {
-	stream, err := a.dlqStream(ctx)
-	if err != nil {
+	if _, err := a.dlqStream(ctx); err != nil {
 		return nil, err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", a.topo.DLQStream, err)
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	last := info.State.LastSeq
-	filter := a.topo.DLQSubject + ".>"
-	if reason != "" {
-		filter = a.topo.DLQSubjectFor(reason)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	var out []dlqEntry
+	err := pipeline.EachDLQ(ctx, a.js, a.topo, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		out = append(out, newDLQEntry(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data(), false, showKey))
+		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", a.topo.DLQStream, err)
 	}
-	var out []dlqEntry
-	wait := false
-	for {
-		// What is stored is there at once; a fetch that waits is only
-		// tried when one that does not came back empty.
-		var batch jetstream.MessageBatch
-		if wait {
-			batch, err = cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		} else {
-			batch, err = cons.FetchNoWait(256)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", a.topo.DLQStream, err)
-		}
-		n, done := 0, false
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			seq := meta.Sequence.Stream
-			if seq > last {
-				done = true
-				continue
-			}
-			out = append(out, newDLQEntry(seq, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data(), false, showKey))
-			if seq == last || meta.NumPending == 0 {
-				done = true
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("stream %s: %w", a.topo.DLQStream, err)
-		}
-		switch {
-		case done || (n == 0 && wait):
-			return out, nil
-		case n == 0:
-			wait = true
-		default:
-			wait = false
-		}
-	}
+	return out, nil
 }
 
 // validReason accepts what can be a reason code (a subject token).

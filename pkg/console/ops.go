@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/printreg/printreg/pkg/pipeline"
@@ -34,78 +33,21 @@ const maxDLQShown = 5000
 // dlqEntries reads the DLQ's entries (with reason, only those) up to the
 // last one stored when it started.
 func (s *Server) dlqEntries(ctx context.Context, reason string) ([]dlqEntry, error) {
-	topo := s.deps.Topology
-	stream, err := s.deps.JS.Stream(ctx, topo.DLQStream)
+	var out []dlqEntry
+	err := pipeline.EachDLQ(ctx, s.deps.JS, s.deps.Topology, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		h := msg.Headers()
+		e := dlqEntry{ID: meta.Sequence.Stream, FailedAt: meta.Timestamp, Reason: h.Get(pipeline.HeaderReason), Detail: h.Get(pipeline.HeaderError),
+			Object: h.Get(pipeline.HeaderObject), Deliveries: h.Get(pipeline.HeaderDeliveries), Raw: h.Get(pipeline.HeaderRaw) != ""}
+		if t, err := time.Parse(time.RFC3339Nano, h.Get(pipeline.HeaderFailedAt)); err == nil {
+			e.FailedAt = t
+		}
+		out = append(out, e)
+		return len(out) < maxDLQShown, nil
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	last := info.State.LastSeq
-	filter := topo.DLQSubject + ".>"
-	if reason != "" {
-		filter = topo.DLQSubjectFor(reason)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy})
-	if err != nil {
-		return nil, err
-	}
-	var out []dlqEntry
-	wait := false
-	for len(out) < maxDLQShown {
-		var batch jetstream.MessageBatch
-		if wait {
-			batch, err = cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		} else {
-			batch, err = cons.FetchNoWait(256)
-		}
-		if err != nil {
-			return nil, err
-		}
-		n, done := 0, false
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			seq := meta.Sequence.Stream
-			if seq > last {
-				done = true
-				continue
-			}
-			h := msg.Headers()
-			e := dlqEntry{ID: seq, FailedAt: meta.Timestamp, Reason: h.Get(pipeline.HeaderReason), Detail: h.Get(pipeline.HeaderError),
-				Object: h.Get(pipeline.HeaderObject), Deliveries: h.Get(pipeline.HeaderDeliveries), Raw: h.Get(pipeline.HeaderRaw) != ""}
-			if t, err := time.Parse(time.RFC3339Nano, h.Get(pipeline.HeaderFailedAt)); err == nil {
-				e.FailedAt = t
-			}
-			out = append(out, e)
-			if seq == last || meta.NumPending == 0 {
-				done = true
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, err
-		}
-		switch {
-		case done || (n == 0 && wait):
-			return out, nil
-		case n == 0:
-			wait = true
-		default:
-			wait = false
-		}
-	}
-	return out, nil
+	return out, err
 }
 
 type dlqData struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,76 +30,35 @@ type ReplayStats struct {
 // each re-driven item, not here (m is not used for it).
 func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason string, log zerolog.Logger, m *Metrics) (ReplayStats, error) {
 	var st ReplayStats
-	filter := topo.DLQSubject + ".>"
-	if reason != "" {
-		if cleanReason(reason) != reason {
-			return st, fmt.Errorf("replay: %q is not a reason code", reason)
-		}
-		filter = topo.DLQSubjectFor(reason)
+	if reason != "" && cleanReason(reason) != reason {
+		return st, fmt.Errorf("replay: %q is not a reason code", reason)
 	}
 	stream, err := js.Stream(ctx, topo.DLQStream)
 	if err != nil {
 		return st, fmt.Errorf("replay: stream %s: %w", topo.DLQStream, err)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return st, fmt.Errorf("replay: %w", err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return st, nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	log = log.With().Str("component", "replay").Logger()
+	// Entries added after the replay began (perhaps one this replay
+	// re-drove failing again) are left for the next replay.
+	err = EachDLQ(ctx, js, topo, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		seq := meta.Sequence.Stream
+		if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
+			log.Warn().Uint64("dlq_seq", seq).Err(err).Msg("entry not replayed; left in the DLQ")
+			if errors.Is(err, errReplayUnreadable) {
+				st.Skipped++
+				return true, nil
+			}
+			return false, err
+		}
+		st.Replayed++
+		log.Info().Uint64("dlq_seq", seq).Str("reason", msg.Headers().Get(HeaderReason)).
+			Str("object", msg.Headers().Get(HeaderObject)).Msg("DLQ entry re-driven")
+		return true, nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
-	log = log.With().Str("component", "replay").Logger()
-	for {
-		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return st, fmt.Errorf("replay: %w", err)
-		}
-		n := 0
-		reachedEnd := false
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				st.Skipped++
-				continue
-			}
-			seq := meta.Sequence.Stream
-			if seq > last {
-				// Added after the replay began (perhaps an entry this
-				// replay re-drove failing again): left for the next replay.
-				reachedEnd = true
-				continue
-			}
-			if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
-				log.Warn().Uint64("dlq_seq", seq).Err(err).Msg("entry not replayed; left in the DLQ")
-				if errors.Is(err, errReplayUnreadable) {
-					st.Skipped++
-					continue
-				}
-				return st, err
-			}
-			st.Replayed++
-			log.Info().Uint64("dlq_seq", seq).Str("reason", msg.Headers().Get(HeaderReason)).
-				Str("object", msg.Headers().Get(HeaderObject)).Msg("DLQ entry re-driven")
-			if seq >= last {
-				reachedEnd = true
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return st, fmt.Errorf("replay: %w", err)
-		}
-		if n == 0 || reachedEnd {
-			return st, nil
-		}
-	}
+	return st, nil
 }
 
 var errReplayUnreadable = errors.New("DLQ entry is not a work item")
