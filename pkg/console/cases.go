@@ -187,7 +187,7 @@ func (s *Server) loadCase(ctx context.Context, id string) (*caseView, string, er
 	}
 	if len(snap.Rejected) > 0 {
 		byObject := map[string][]uint64{}
-		if entries, err := s.dlqEntries(ctx, ""); err == nil {
+		if entries, _, err := s.dlqEntries(ctx, ""); err == nil {
 			for _, e := range entries {
 				if e.Object != "" {
 					byObject[e.Object] = append(byObject[e.Object], e.ID)

@@ -31,10 +31,10 @@ type dlqEntry struct {
 const maxDLQShown = 5000
 
 // dlqEntries reads the DLQ's entries (with reason, only those) up to the
-// last one stored when it started.
-func (s *Server) dlqEntries(ctx context.Context, reason string) ([]dlqEntry, error) {
-	var out []dlqEntry
-	err := pipeline.EachDLQ(ctx, s.deps.JS, s.deps.Topology, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+// last one stored when it started, keeping the newest maxDLQShown; capped
+// says older ones were left out.
+func (s *Server) dlqEntries(ctx context.Context, reason string) (out []dlqEntry, capped bool, err error) {
+	err = pipeline.EachDLQ(ctx, s.deps.JS, s.deps.Topology, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		h := msg.Headers()
 		e := dlqEntry{ID: meta.Sequence.Stream, FailedAt: meta.Timestamp, Reason: h.Get(pipeline.HeaderReason), Detail: h.Get(pipeline.HeaderError),
 			Object: h.Get(pipeline.HeaderObject), Deliveries: h.Get(pipeline.HeaderDeliveries), Raw: h.Get(pipeline.HeaderRaw) != ""}
@@ -42,12 +42,15 @@ func (s *Server) dlqEntries(ctx context.Context, reason string) ([]dlqEntry, err
 			e.FailedAt = t
 		}
 		out = append(out, e)
-		return len(out) < maxDLQShown, nil
+		if len(out) > maxDLQShown {
+			out, capped = out[1:], true
+		}
+		return true, nil
 	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
+		return nil, false, nil
 	}
-	return out, err
+	return out, capped, err
 }
 
 type dlqData struct {
@@ -74,7 +77,10 @@ func (s *Server) dlqPage(w http.ResponseWriter, r *http.Request, sess *session) 
 		reason = ""
 	}
 	d := dlqData{Reason: reason, Reasons: registry.Reasons()}
-	entries, err := s.dlqEntries(r.Context(), reason)
+	// A bounded wait: the page walks the whole stream.
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	entries, capped, err := s.dlqEntries(ctx, reason)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("reading the DLQ")
 		d.Err = "The dead-letter stream could not be read; try again."
@@ -83,7 +89,7 @@ func (s *Server) dlqPage(w http.ResponseWriter, r *http.Request, sess *session) 
 	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
 		entries[i], entries[j] = entries[j], entries[i]
 	}
-	d.Entries, d.Capped = entries, len(entries) >= maxDLQShown
+	d.Entries, d.Capped = entries, capped
 	s.render(w, http.StatusOK, "dlq", sess, view{Title: "Dead-letter entries", Nav: "dlq", Data: d})
 }
 
