@@ -87,6 +87,9 @@ func patternRule(text string) string {
 			return RuleInvalidText
 		}
 	}
+	// The rules read folded text: full-width digits, ＠ and ＾ (NFKC)
+	// and any letter case meet the ASCII the expressions are written for.
+	text = textnorm.Fold(text)
 	// Cheap tests first: most lab text has few digits and no @, and the
 	// regular expressions only run when they could match.
 	digits := 0
@@ -106,7 +109,7 @@ func patternRule(text string) string {
 		return RulePhone
 	case digits >= 6 && reLong.MatchString(text):
 		return RuleLongNumber
-	case reLabel.MatchString(strings.ToLower(text)):
+	case reLabel.MatchString(text):
 		return RuleIdentifierLabel
 	}
 	return ""

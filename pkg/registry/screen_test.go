@@ -215,3 +215,20 @@ func TestScreenEveryScript(t *testing.T) {
 		}
 	}
 }
+
+// TestPatternsReadFoldedText: full-width digits and letters are held to the
+// same rules as ASCII.
+func TestPatternsReadFoldedText(t *testing.T) {
+	for text, rule := range map[string]string{
+		"call ０３ １２３４ ５６７８":         RulePhone,
+		"ref １２３４５６７８":              RuleLongNumber,
+		"see ＭＲＮ in chart":          RuleIdentifierLabel,
+		"for Roe＾Jane":              RuleDicomName,
+		"mail jane．roe＠example.org": RuleEmail,
+	} {
+		var se *ScreenError
+		if err := ScreenPatterns("f", text); !errors.As(err, &se) || se.Rule != rule {
+			t.Errorf("ScreenPatterns(%q) = %v, want %s", text, err, rule)
+		}
+	}
+}
