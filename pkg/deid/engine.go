@@ -418,7 +418,7 @@ func modelReason(err error) string {
 // which a short pattern turns up by chance.
 func scannedBulk(el *dicomx.Element) bool {
 	switch el.Tag {
-	case dicomx.TagPixelData, 0x7FE00008, 0x7FE00009, 0x54001010:
+	case dicomx.TagPixelData, dicomx.TagFloatPixelData, dicomx.TagDoubleFloatPixelData, dicomx.TagWaveformData:
 		return false
 	}
 	return !el.Encapsulated

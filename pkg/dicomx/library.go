@@ -31,7 +31,7 @@ func ParseFull(r io.Reader, size int64, opt Options) (dicom.Dataset, error) {
 		return dicom.Dataset{}, err
 	}
 	var ds dicom.Dataset
-	_, err := callLibrary(func() error {
+	err := callLibrary(func() error {
 		var err error
 		ds, err = dicom.Parse(bytes.NewReader(b), size, nil, dicom.SkipPixelData(), dicom.AllowMissingMetaElementGroupLength(), dicom.AllowUnknownSpecificCharacterSet())
 		return err
@@ -42,18 +42,19 @@ func ParseFull(r io.Reader, size int64, opt Options) (dicom.Dataset, error) {
 	return ds, nil
 }
 
-// callLibrary runs f, turning its error or panic into ErrUnsupported. The
-// panic value is not included: it may quote bytes of the object.
-func callLibrary(f func() error) (ok bool, err error) {
+// callLibrary runs f, turning its error or panic into ErrUnsupported.
+// Neither the panic value nor the library's error text is kept: either may
+// quote bytes of the object.
+func callLibrary(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			ok, err = false, &FormatError{Kind: ErrUnsupported, Reason: "the DICOM library failed on this object"}
+			err = &FormatError{Kind: ErrUnsupported, Reason: "the DICOM library failed on this object"}
 		}
 	}()
-	if err := f(); err != nil {
-		return false, fmt.Errorf("%w: the DICOM library cannot parse this object: %v", ErrUnsupported, err)
+	if f() != nil {
+		return &FormatError{Kind: ErrUnsupported, Reason: "the DICOM library cannot parse this object"}
 	}
-	return true, nil
+	return nil
 }
 
 // validateForLibrary reads b completely and checks what the library assumes
