@@ -124,11 +124,11 @@ func (s *CaseStore) forget(caseID string) {
 func OpenCaseStore(ctx context.Context, js jetstream.JetStream, topo Topology, m *Metrics, log zerolog.Logger) (*CaseStore, error) {
 	cases, err := js.KeyValue(ctx, topo.CasesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.CasesBucket, setupHint(err), err)
+		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.CasesBucket, SetupHint(err), err)
 	}
 	timers, err := js.KeyValue(ctx, topo.TimersBucket)
 	if err != nil {
-		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.TimersBucket, setupHint(err), err)
+		return nil, fmt.Errorf("case store: KV bucket %s%s: %w", topo.TimersBucket, SetupHint(err), err)
 	}
 	s := &CaseStore{cases: cases, timers: timers, js: js, topo: topo, m: m, log: log, MaxAttempts: 100}
 	for i := range s.locks {

@@ -19,10 +19,7 @@ func EachDLQ(ctx context.Context, js jetstream.JetStream, topo Topology, reason 
 	if err != nil {
 		return err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return err
-	}
+	info := stream.CachedInfo() // js.Stream has just fetched it
 	if info.State.Msgs == 0 {
 		return nil
 	}

@@ -32,7 +32,7 @@ type Markers struct {
 func OpenMarkers(ctx context.Context, js jetstream.JetStream, topo Topology) (*Markers, error) {
 	kv, err := js.KeyValue(ctx, topo.ProcessedBucket)
 	if err != nil {
-		return nil, fmt.Errorf("KV bucket %s%s: %w", topo.ProcessedBucket, setupHint(err), err)
+		return nil, fmt.Errorf("KV bucket %s%s: %w", topo.ProcessedBucket, SetupHint(err), err)
 	}
 	return &Markers{kv: kv}, nil
 }

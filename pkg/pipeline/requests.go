@@ -120,9 +120,9 @@ func missing(err error) bool {
 		errors.Is(err, jetstream.ErrBucketNotFound)
 }
 
-// setupHint is appended to a start-up error: the operator is sent to
+// SetupHint is appended to a start-up error: the operator is sent to
 // `ingest setup` only when something is missing.
-func setupHint(err error) string {
+func SetupHint(err error) string {
 	if missing(err) {
 		return " (run `ingest setup`)"
 	}

@@ -178,7 +178,7 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 	d.JS = WithRequestTimeout(d.JS, cfg.RequestTimeout, log)
 	cons, err := d.JS.Consumer(ctx, d.Topology.WorkStream, d.Topology.Consumer)
 	if err != nil {
-		return nil, fmt.Errorf("worker: consumer %s on %s%s: %w", d.Topology.Consumer, d.Topology.WorkStream, setupHint(err), err)
+		return nil, fmt.Errorf("worker: consumer %s on %s%s: %w", d.Topology.Consumer, d.Topology.WorkStream, SetupHint(err), err)
 	}
 	cases, err := OpenCaseStore(ctx, d.JS, d.Topology, d.Metrics, d.Log)
 	if err != nil {

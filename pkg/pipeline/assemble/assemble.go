@@ -105,11 +105,11 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 	}
 	series, err := js.KeyValue(ctx, topo.SeriesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("assemble: KV bucket %s (run `ingest setup`): %w", topo.SeriesBucket, err)
+		return nil, fmt.Errorf("assemble: KV bucket %s%s: %w", topo.SeriesBucket, pipeline.SetupHint(err), err)
 	}
 	aliases, err := js.KeyValue(ctx, topo.AliasesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("assemble: KV bucket %s (run `ingest setup`): %w", topo.AliasesBucket, err)
+		return nil, fmt.Errorf("assemble: KV bucket %s%s: %w", topo.AliasesBucket, pipeline.SetupHint(err), err)
 	}
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
