@@ -155,7 +155,7 @@ func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, erro
 	}
 	f, err := s.root.Open(key)
 	if err != nil {
-		if s.throughSymlink(key) {
+		if linkOut(err) && s.throughSymlink(key) {
 			err = fmt.Errorf("%w: a symbolic link leading outside the folder or to nothing", objstore.ErrInvalidKey)
 		}
 		return objstore.ObjectInfo{}, mapErr("stat", err)
@@ -220,7 +220,7 @@ func (s *Store) openRegular(op, key string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		// A symbolic link out of the folder (or to nothing) is refused
 		// once, as a key that names no object here, not retried.
-		if s.throughSymlink(key) {
+		if linkOut(err) && s.throughSymlink(key) {
 			return nil, nil, mapErr(op, fmt.Errorf("%w: a symbolic link leading outside the folder or to nothing", objstore.ErrInvalidKey))
 		}
 		return nil, nil, mapErr(op, err)
@@ -235,6 +235,13 @@ func (s *Store) openRegular(op, key string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, mapErr(op, objstore.ErrNotFound)
 	}
 	return f, fi, nil
+}
+
+// linkOut reports an open error a symbolic link out of the folder (or to
+// nothing) gives: os.Root's refusal to leave the folder, or no such file.
+// Other errors through a link (EIO, EMFILE) stay transient.
+func linkOut(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "path escapes from parent")
 }
 
 // throughSymlink reports whether a component of key is a symbolic link.
