@@ -538,7 +538,11 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 	release, limit := s.acquire(peerAddr(r))
 	if limit != "" {
 		s.busy.Add(1)
-		s.log.Info().Str("peer", r.RemoteAddr).Str("client", client).Str("reason", limit).Msg("STOW-RS request refused: too many concurrent requests")
+		// Rate-limited like failed sign-ins: a host hammering the limit
+		// must not flood the log.
+		if ok, suppressed := s.quiet.Allow(peerAddr(r).String() + " " + limit); ok {
+			s.log.Info().Str("peer", r.RemoteAddr).Str("client", client).Str("reason", limit).Uint64("suppressed", suppressed).Msg("STOW-RS request refused: too many concurrent requests")
+		}
 		w.Header().Set("Retry-After", "5")
 		plain(w, http.StatusServiceUnavailable, "too many concurrent requests")
 		return
