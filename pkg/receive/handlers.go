@@ -77,17 +77,9 @@ func (s *dimseSink) Commit(ctx context.Context) dimse.Result {
 		s.r.log.Error().Err(err).Msg("spooling an instance failed")
 		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
 	}
-	hold := s.r.cfg.Budget.Hold(s.r.cfg.BudgetWait)
-	id, err := readIDs(obj, hold)
-	hold.Release()
-	if err != nil {
-		s.r.log.Warn().Str("reason", refusalReason(err)).Str("door", "dimse").Msg("instance refused")
-	}
-	if errors.Is(err, dicomx.ErrBusy) {
-		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver memory busy; retry later"}
-	}
-	if err != nil {
-		return dimse.Result{Status: dimse.StatusCannotUnderstand, Comment: "data set cannot be parsed"}
+	id, st, why := s.r.headerIDs(obj, "dimse", "data set cannot be parsed")
+	if id == nil {
+		return dimse.Result{Status: st, Comment: why}
 	}
 	if st, why := checkIDs(id); !st.IsSuccess() {
 		return dimse.Result{Status: st, Comment: why}
@@ -132,17 +124,9 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 	if err != nil {
 		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
 	}
-	hold := s.r.cfg.Budget.Hold(s.r.cfg.BudgetWait)
-	id, err := readIDs(obj, hold)
-	hold.Release()
-	if err != nil {
-		r.log.Warn().Str("reason", refusalReason(err)).Str("door", "stow").Msg("instance refused")
-	}
-	if errors.Is(err, dicomx.ErrBusy) {
-		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver memory busy; retry later"}
-	}
-	if err != nil {
-		return stow.InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "instance cannot be parsed"}
+	id, st, why := r.headerIDs(obj, "stow", "instance cannot be parsed")
+	if id == nil {
+		return stow.InstanceResult{Status: st, Comment: why}
 	}
 	res := stow.InstanceResult{SOPClassUID: id.sopClass, SOPInstanceUID: id.sopInstance}
 	if !validUID(res.SOPClassUID) {
@@ -185,4 +169,22 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 		Str("client", opt.Client).Dur("took", time.Since(start)).Msg("instance stored")
 	res.Status = dimse.StatusSuccess
 	return res
+}
+
+// headerIDs reads a spooled instance's identifiers against the memory
+// budget, for the receiver door named; an instance that cannot be read
+// comes back nil with the status and comment to answer (out of resources
+// while the budget stays full, else unparseable) and is logged by reason.
+func (r *Receiver) headerIDs(obj *io.SectionReader, door, unparseable string) (*ids, dimse.Status, string) {
+	hold := r.cfg.Budget.Hold(r.cfg.BudgetWait)
+	id, err := readIDs(obj, hold)
+	hold.Release()
+	if err == nil {
+		return id, dimse.StatusSuccess, ""
+	}
+	r.log.Warn().Str("reason", refusalReason(err)).Str("door", door).Msg("instance refused")
+	if errors.Is(err, dicomx.ErrBusy) {
+		return nil, dimse.StatusOutOfResources, "receiver memory busy; retry later"
+	}
+	return nil, dimse.StatusCannotUnderstand, unparseable
 }
