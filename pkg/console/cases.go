@@ -45,6 +45,8 @@ func (s *Server) renderCases(w http.ResponseWriter, r *http.Request, sess *sessi
 // reference comes in the POST body and is hashed at once; it is never
 // logged, stored or shown, and the answer is a redirect to the case id.
 func (s *Server) search(w http.ResponseWriter, r *http.Request, sess *session) {
+	r, cancel := withDeadline(r)
+	defer cancel()
 	ref := r.PostForm.Get("ref")
 	r.PostForm.Del("ref")
 	r.Form = nil
@@ -230,6 +232,8 @@ func (s *Server) caseID(w http.ResponseWriter, r *http.Request, sess *session) (
 }
 
 func (s *Server) casePage(w http.ResponseWriter, r *http.Request, sess *session) {
+	r, cancel := withDeadline(r)
+	defer cancel()
 	id, ok := s.caseID(w, r, sess)
 	if !ok {
 		return
@@ -256,6 +260,8 @@ func (s *Server) casePage(w http.ResponseWriter, r *http.Request, sess *session)
 
 // caseLive is the part of the case page that follows new events.
 func (s *Server) caseLive(w http.ResponseWriter, r *http.Request, sess *session) {
+	r, cancel := withDeadline(r)
+	defer cancel()
 	id, ok := s.caseID(w, r, sess)
 	if !ok {
 		return
@@ -375,4 +381,14 @@ func (s *Server) caseModel(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	w.Header().Set("Content-Disposition", "inline")
 	_, _ = io.Copy(w, objstore.ExactReader(rc, info.Size))
+}
+
+// readDeadline bounds what one page may spend reading case events and
+// aliases (several NATS requests, each with the library's own timeout).
+const readDeadline = 30 * time.Second
+
+// withDeadline gives a request's context a readDeadline.
+func withDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), readDeadline)
+	return r.WithContext(ctx), cancel
 }

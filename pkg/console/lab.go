@@ -447,6 +447,8 @@ func refForKey(ref string) bool {
 // form was opened for (directly, or as the study's other reference). It
 // returns the case id the files will reach.
 func (s *Server) checkRef(ctx context.Context, ref, caseID string) (string, string) {
+	ctx, cancel := context.WithTimeout(ctx, readDeadline)
+	defer cancel()
 	if ref == "" {
 		return "", "Type the case's accession number (or StudyInstanceUID): files are filed under it."
 	}
