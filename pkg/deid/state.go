@@ -629,33 +629,12 @@ func (st *state) residueMatcher() *matcher {
 	return m
 }
 
-// plain reports a value that is ASCII with no escape sequence: its text is
-// its bytes under every character set screening cares about.
-func plain(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 || c == 0x1B {
-			return false
-		}
-	}
-	return true
-}
-
 // text returns an element's value decoded by the character set in force,
-// padding trimmed. ASCII values are not decoded.
-func (st *state) text(el *dicomx.Element) string {
-	if el == nil || plain(el.Value) {
-		return el.Str()
-	}
-	return el.Text(st.cs)
-}
+// padding trimmed (dicomx skips decoding for plain ASCII).
+func (st *state) text(el *dicomx.Element) string { return el.Text(st.cs) }
 
 // textValues is text split into values (as Element.Strs splits them).
-func (st *state) textValues(el *dicomx.Element) []string {
-	if el == nil || plain(el.Value) {
-		return el.Strs()
-	}
-	return el.Texts(st.cs)
-}
+func (st *state) textValues(el *dicomx.Element) []string { return el.Texts(st.cs) }
 
 // folded is the residue scan's form of a decoded text: ASCII as it is (the
 // matcher folds ASCII case itself), anything else in textnorm's form.
@@ -669,7 +648,7 @@ func folded(s string) string {
 // scanForm is what the residue scan searches in an output value: the bytes
 // of a binary or ASCII value, the folded decoded text of any other text.
 func (st *state) scanForm(el *dicomx.Element) []byte {
-	if !el.VR.IsText() || plain(el.Value) {
+	if !el.VR.IsText() || dicomx.PlainASCII(el.Value) {
 		return el.Value
 	}
 	return []byte(textnorm.Fold(st.cs.Decode(el.Value, el.VR)))

@@ -397,6 +397,10 @@ func multiValued(vr VR) bool {
 }
 
 // plainASCII reports whether b has no byte >= 0x80 and no ESC.
+// PlainASCII reports a value of ASCII bytes with no escape sequence: under
+// every character set whose G0 is ASCII its text is its bytes.
+func PlainASCII(b []byte) bool { return plainASCII(b) }
+
 func plainASCII(b []byte) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for len(b) >= 8 {
