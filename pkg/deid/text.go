@@ -218,7 +218,7 @@ func (id *identity) mentions(text string) bool {
 		}
 	}
 	if !found && len(id.dates) > 0 {
-		for _, d := range textnorm.Dates(f) {
+		for _, d := range textnorm.DatesFolded(f) {
 			if found = id.dates[d]; found {
 				break
 			}

@@ -103,7 +103,7 @@ func patternRule(text string) string {
 		return RuleDicomName
 	case strings.Contains(text, "@") && reEmail.MatchString(text):
 		return RuleEmail
-	case len(textnorm.Dates(text)) > 0:
+	case len(textnorm.DatesFolded(text)) > 0:
 		return RuleDate
 	case digits >= 8 && rePhone.MatchString(text):
 		return RulePhone
@@ -259,7 +259,8 @@ func candidates(text string) []string {
 	if r := []rune(text); len(r) > maxScreenRunes {
 		text = string(r[:maxScreenRunes])
 	}
-	ws := words(normalize(text))
+	n := normalize(text)
+	ws := words(n)
 	seen := map[string]bool{}
 	var out []string
 	add := func(t string) {
@@ -286,7 +287,7 @@ func candidates(text string) []string {
 	// Scripts written without spaces: a name is a substring of a longer
 	// run, so every run of up to maxUnspacedGram characters is a candidate
 	// (after closing the spaces a writer put between characters).
-	if n := normalize(text); textnorm.HasUnspaced(n) {
+	if textnorm.HasUnspaced(n) {
 		for _, run := range unspacedRuns(textnorm.Squeeze(n)) {
 			for i := range run {
 				for k := 1; k <= maxUnspacedGram && i+k <= len(run); k++ {
@@ -295,7 +296,7 @@ func candidates(text string) []string {
 			}
 		}
 	}
-	for _, d := range textnorm.Dates(text) {
+	for _, d := range textnorm.DatesFolded(n) {
 		add("date:" + d)
 	}
 	return out

@@ -77,6 +77,12 @@ func Dates(text string) []string {
 	} else {
 		text = Fold(text)
 	}
+	return DatesFolded(text)
+}
+
+// DatesFolded is Dates for text already in Fold's form: it is not folded
+// again.
+func DatesFolded(text string) []string {
 	if !dateShaped(text) {
 		return nil
 	}
