@@ -74,6 +74,9 @@ type Result struct {
 	// update is idempotent). The domain step uses it to look again, after
 	// its write, for what may have changed since it chose the case.
 	AfterCase func(ctx context.Context) error
+	// Token is an opaque reference the processor wants back in a
+	// Retraction if the object is deleted; it must hold no identifiers.
+	Token string
 }
 
 // Processor turns one raw object into a Result. It must be safe for
