@@ -439,7 +439,10 @@ type SweepResult struct {
 // processes may sweep at once: a tick is a deterministic function of the
 // state, so the compare-and-set admits exactly one change per timer and the
 // other sweepers find nothing left to do.
-func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (SweepResult, error) {
+//
+// settle, when not nil, is asked first what to merge before the tick (see
+// Settler); its merge and the tick are stored as one change.
+func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc, settle SettleFunc) (SweepResult, error) {
 	var res SweepResult
 	lister, err := s.timers.ListKeys(ctx)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -462,12 +465,30 @@ func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (Sw
 			continue
 		}
 		res.Due++
-		ur, err := s.Update(ctx, caseID, func(state []byte) (Mutation, error) {
+		merge := func(state []byte) (Mutation, error) {
 			if state == nil {
 				return Mutation{}, nil
 			}
 			return tick(caseID, state, now)
-		})
+		}
+		if settle != nil {
+			pre, err := s.settleMerge(ctx, caseID, now, settle)
+			if err != nil {
+				res.Errors++
+				s.log.Warn().Str("case_id", caseID).Err(err).Msg("settling a case before its timer failed; retried at the next sweep")
+				continue
+			}
+			if pre != nil {
+				ticked := merge
+				merge = func(state []byte) (Mutation, error) {
+					if state == nil {
+						return Mutation{}, nil
+					}
+					return then(state, pre, ticked)
+				}
+			}
+		}
+		ur, err := s.Update(ctx, caseID, merge)
 		if err != nil {
 			res.Errors++
 			s.log.Warn().Str("case_id", caseID).Err(err).Msg("completeness timer failed; retried at the next sweep")
@@ -505,6 +526,15 @@ func (s *CaseStore) Sweep(ctx context.Context, now time.Time, tick TickFunc) (Sw
 		}
 	}
 	return res, nil
+}
+
+// settleMerge reads the case and asks settle what to merge before its tick.
+func (s *CaseStore) settleMerge(ctx context.Context, caseID string, now time.Time, settle SettleFunc) (MergeFunc, error) {
+	state, err := s.Get(ctx, caseID)
+	if err != nil || state == nil {
+		return nil, err
+	}
+	return settle(ctx, caseID, state, now)
 }
 
 // recheckTimer lowers the timer index to the stored state's timer.

@@ -229,7 +229,7 @@ func TestSweepFiresEachTimerOnce(t *testing.T) {
 		}
 	}
 	// Nothing due yet.
-	if res, err := s.Sweep(context.Background(), base.Add(-time.Second), tick); err != nil || res.Due != 0 {
+	if res, err := s.Sweep(context.Background(), base.Add(-time.Second), tick, nil); err != nil || res.Due != 0 {
 		t.Fatalf("early sweep = %+v, %v", res, err)
 	}
 	const sweepers = 5
@@ -238,7 +238,7 @@ func TestSweepFiresEachTimerOnce(t *testing.T) {
 	for i := range sweepers {
 		sw, _ := newStore(t, n, topo)
 		wg.Go(func() {
-			res, err := sw.Sweep(context.Background(), base.Add(time.Hour), tick)
+			res, err := sw.Sweep(context.Background(), base.Add(time.Hour), tick, nil)
 			if err != nil {
 				t.Errorf("sweep: %v", err)
 			}
@@ -287,10 +287,10 @@ func TestSweepKeepsATimerStoredMeanwhile(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if res, err := sweeper.Sweep(ctx, base.Add(time.Minute), tick); err != nil || res.Fired != 1 {
+	if res, err := sweeper.Sweep(ctx, base.Add(time.Minute), tick, nil); err != nil || res.Fired != 1 {
 		t.Fatalf("first sweep = %+v, %v; want the first timer fired", res, err)
 	}
-	if res, err := sweeper.Sweep(ctx, base.Add(6*time.Minute), tick); err != nil || res.Fired != 1 {
+	if res, err := sweeper.Sweep(ctx, base.Add(6*time.Minute), tick, nil); err != nil || res.Fired != 1 {
 		t.Fatalf("second sweep = %+v, %v; want the timer stored meanwhile fired", res, err)
 	}
 }
@@ -306,15 +306,15 @@ func TestTimerIndexFollowsState(t *testing.T) {
 	if _, err := s.Update(ctx, "m", addMember("m", "b", base.Add(10*time.Minute))); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Sweep(ctx, base.Add(time.Minute), tick)
+	res, err := s.Sweep(ctx, base.Add(time.Minute), tick, nil)
 	if err != nil || res.Due != 1 || res.Fired != 0 {
 		t.Fatalf("sweep at the old time = %+v, %v; want due (index runs early) but not fired", res, err)
 	}
-	res, err = s.Sweep(ctx, base.Add(2*time.Minute), tick)
+	res, err = s.Sweep(ctx, base.Add(2*time.Minute), tick, nil)
 	if err != nil || res.Due != 0 {
 		t.Fatalf("index not moved to the new time: %+v, %v", res, err)
 	}
-	res, err = s.Sweep(ctx, base.Add(11*time.Minute), tick)
+	res, err = s.Sweep(ctx, base.Add(11*time.Minute), tick, nil)
 	if err != nil || res.Fired != 1 {
 		t.Fatalf("sweep at the new time = %+v, %v", res, err)
 	}

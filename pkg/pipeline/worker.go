@@ -875,7 +875,7 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		// A sweep repeats requests while its budget lasts, then leaves
 		// the rest to the next sweep.
 		sctx, cancel := context.WithTimeout(ctx, max(time.Minute, 10*w.cfg.RequestTimeout))
-		res, err := w.cases.Sweep(sctx, w.d.Now(), w.d.Model.Tick)
+		res, err := w.cases.Sweep(sctx, w.d.Now(), w.d.Model.Tick, settleFunc(w.d.Processor, w.d.Model))
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn().Err(err).Msg("timer sweep failed")

@@ -336,6 +336,9 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	}
 	se := st.Series[i]
 	changed := !found
+	if f.Seq > 0 || f.Settled > 0 {
+		return r.applyTracked(st, se, f, kind, changed)
+	}
 	if compareSeriesFacts(&f, &se.Best) > 0 {
 		se.Best = f
 		changed = true
@@ -374,6 +377,55 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	}
 	ch := Change{Kind: kind, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: se.UID}
 	ch.Minor = kind == KindSeriesUpdated && st.Status == StatusReceiving
+	return ch, true
+}
+
+// applyTracked merges a fact of a series recorded one by one (Seq, Settled):
+// the state keeps the highest record revision seen instead of one digest
+// per instance, so it stays the same size however long the series. An
+// instance or a settled summary is a join: max of revisions and times.
+func (r *Registry) applyTracked(st *study, se *series, f SeriesFact, kind string, changed bool) (Change, bool) {
+	if compareSeriesFacts(&f, &se.Best) > 0 {
+		se.Best, changed = f, true
+	}
+	newRecord := false
+	if seq := max(f.Seq, f.Settled); seq > se.Seen {
+		se.Seen, changed = seq, true
+		newRecord = f.Seq > 0
+	}
+	t := f.Origin.Time
+	if f.Seq > 0 && !t.IsZero() {
+		// The study's arrival span and quiet period follow the instances
+		// (and deletions), not the moment a summary was computed.
+		if st.First.IsZero() || t.Before(st.First) {
+			st.First, changed = t, true
+		}
+		if t.After(st.Last) {
+			st.Last, changed = t, true
+		}
+	}
+	if newRecord {
+		switch st.Status {
+		case StatusReceiving:
+			st.PhaseStart = st.First
+		case StatusStable:
+			if f.Seq > se.Best.Settled {
+				st.Status = StatusAmended
+				st.PhaseStart = t
+				st.Amendments++
+				kind = KindStudyAmended
+			}
+		case StatusAmended:
+			if t.Before(st.PhaseStart) {
+				st.PhaseStart = t
+			}
+		}
+	}
+	if !changed {
+		return Change{}, false
+	}
+	ch := Change{Kind: kind, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: se.UID}
+	ch.Minor = kind == KindSeriesUpdated && st.Status == StatusReceiving && f.Settled == 0
 	return ch, true
 }
 
@@ -448,7 +500,7 @@ func (r *Registry) Tick(c *Case, now time.Time) (Change, bool) {
 		if s.Status == StatusStable {
 			continue
 		}
-		if d := r.due(s); !d.After(now) {
+		if d := r.due(s); !d.After(now) && settled(s) {
 			s.Status = StatusStable
 			s.StableAt = d
 			s.Stabilized++
@@ -459,6 +511,46 @@ func (r *Registry) Tick(c *Case, now time.Time) (Change, bool) {
 		return Change{}, false
 	}
 	return r.commit(c, Change{Kind: KindStudyStable, StudyUIDs: uids}, now), true
+}
+
+// settled reports whether every series of s recorded one by one has a
+// summary covering all its records: a study is declared stable only with
+// exact summaries.
+func settled(s *study) bool {
+	for _, se := range s.Series {
+		if se.unsettled() {
+			return false
+		}
+	}
+	return true
+}
+
+// SeriesRef names a series of a case.
+type SeriesRef struct {
+	StudyUID, SeriesUID string
+}
+
+// Unsettled lists the series recorded one by one whose summary does not
+// cover all their records, in the studies of c due to become stable at now:
+// the producer computes their exact summaries (SeriesFact.Settled) and
+// applies them before Tick, which otherwise waits for them.
+func (r *Registry) Unsettled(c *Case, now time.Time) []SeriesRef {
+	if c == nil || c.mergedInto != "" {
+		return nil
+	}
+	now = now.UTC().Round(0)
+	var out []SeriesRef
+	for _, s := range c.studies {
+		if s.Status == StatusStable || r.due(s).After(now) {
+			continue
+		}
+		for _, se := range s.Series {
+			if se.unsettled() {
+				out = append(out, SeriesRef{StudyUID: s.UID, SeriesUID: se.UID})
+			}
+		}
+	}
+	return out
 }
 
 // NextTick returns when Tick will next have something to do for c, so the
@@ -539,12 +631,16 @@ func (r *Registry) mergeStudy(c *Case, s *study, now time.Time) bool {
 			x := *se
 			x.Instances = slices.Clone(se.Instances)
 			st.Series = slices.Insert(st.Series, i, &x)
-			changed, added = true, len(x.Instances) > 0
+			changed, added = true, len(x.Instances) > 0 || x.Seen > 0
 			continue
 		}
 		d := st.Series[i]
 		if compareSeriesFacts(&se.Best, &d.Best) > 0 {
 			d.Best, changed = se.Best, true
+		}
+		if se.Seen > d.Seen {
+			d.Seen, changed = se.Seen, true
+			added = added || d.unsettled()
 		}
 		for _, v := range se.Instances {
 			if len(d.Instances) >= maxInstances {

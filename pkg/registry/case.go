@@ -94,6 +94,25 @@ type series struct {
 	Best      SeriesFact `json:"best"`
 	Instances digestSet  `json:"instances"`
 	Capped    bool       `json:"capped,omitempty"` // more instances than the state keeps
+	// Seen is the highest SeriesFact.Seq applied (series recorded one by
+	// one); those series keep no digests, so the state stays small
+	// whatever their length.
+	Seen uint64 `json:"seen,omitempty"`
+}
+
+// tracked reports whether the series is recorded one by one (SeriesFact.Seq).
+func (se *series) tracked() bool { return se.Seen > 0 || se.Best.Settled > 0 }
+
+// unsettled reports whether a tracked series has records its summary does
+// not cover.
+func (se *series) unsettled() bool { return se.Seen > se.Best.Settled }
+
+// received is the number of instances the series is known to hold.
+func (se *series) received() int {
+	if se.tracked() {
+		return se.Best.InstanceCount
+	}
+	return len(se.Instances)
 }
 
 // object is one non-series object of the case, at its latest revision.
@@ -159,9 +178,16 @@ func compareObjects(a, b *object) int {
 	return bytes.Compare(ab, bb)
 }
 
-// compareSeriesFacts: the summary covering more instances wins, then the
-// later origin, then the encoded bytes.
+// compareSeriesFacts: the summary settled at the higher revision wins (an
+// exact summary beats a provisional one), then the summary covering more
+// instances, then the later origin, then the encoded bytes.
 func compareSeriesFacts(a, b *SeriesFact) int {
+	if a.Settled != b.Settled {
+		if a.Settled > b.Settled {
+			return 1
+		}
+		return -1
+	}
 	if c := a.InstanceCount - b.InstanceCount; c != 0 {
 		return c
 	}

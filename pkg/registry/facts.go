@@ -143,6 +143,17 @@ type SeriesFact struct {
 	Description      string      `json:"description,omitempty"` // cleaned text
 	Flags            SeriesFlags `json:"flags,omitzero"`
 	ThinSlice        bool        `json:"thin_slice,omitempty"` // meets the ≤ 1.25 mm guidance
+	// Seq is set when the series' instances are recorded one by one in a
+	// store of the producer's (each record with a revision that only
+	// grows): it is the revision of the record this fact comes from — the
+	// instance's, or its deletion's. The summary such a fact carries is
+	// provisional; a Seq above the series' settled revision means the
+	// series needs settling before its study can be declared stable.
+	Seq uint64 `json:"seq,omitempty"`
+	// Settled marks the summary computed from every record of the series
+	// (see Seq): the newest revision it covers. A settled summary is exact
+	// and beats any provisional one; the higher Settled wins.
+	Settled uint64 `json:"settled,omitempty"`
 	// Identity is applied with the fact and not stored with it.
 	Identity IdentityFact `json:"-"`
 }

@@ -106,6 +106,10 @@ type SeriesSnapshot struct {
 	Flags             []string  `json:"flags"`
 	ThinSlice         bool      `json:"thin_slice"`
 	InstancesCapped   bool      `json:"instances_capped,omitempty"`
+	// Provisional: instances arrived that the series summary (counts,
+	// spacing, extent, flags) does not cover yet; it is made exact when
+	// the study becomes stable.
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 // SegSnapshot is one segmentation object.
@@ -662,7 +666,7 @@ func (b *snapshotBuilder) study(p string, st *study) StudySnapshot {
 		ss := SeriesSnapshot{
 			SeriesUID: se.UID, Modality: f.Modality, SOPClassUID: f.SOPClassUID,
 			SOPClassName:  b.show(sp+".sop_class_name", f.SOPClassName),
-			InstanceCount: f.InstanceCount, InstancesReceived: len(se.Instances), SliceCount: f.SliceCount,
+			InstanceCount: f.InstanceCount, InstancesReceived: se.received(), SliceCount: f.SliceCount,
 			SliceThicknessMM: f.SliceThicknessMM, SliceSpacingMM: f.SliceSpacingMM,
 			Rows: f.Rows, Columns: f.Columns, ExtentMM: f.ExtentMM,
 			Manufacturer:    b.show(sp+".manufacturer", f.Manufacturer),
@@ -676,6 +680,7 @@ func (b *snapshotBuilder) study(p string, st *study) StudySnapshot {
 			Flags:           flagList(f.Flags),
 			ThinSlice:       f.ThinSlice,
 			InstancesCapped: se.Capped,
+			Provisional:     se.unsettled(),
 		}
 		if f.PixelSpacingMM != [2]float64{} {
 			ss.PixelSpacingMM = []float64{f.PixelSpacingMM[0], f.PixelSpacingMM[1]}
@@ -683,7 +688,7 @@ func (b *snapshotBuilder) study(p string, st *study) StudySnapshot {
 		if ss.ContrastAgent != "" {
 			ss.Contrast = true
 		}
-		out.InstancesReceived += len(se.Instances)
+		out.InstancesReceived += se.received()
 		if f.Modality != "" && !slices.Contains(out.Modalities, f.Modality) {
 			out.Modalities = append(out.Modalities, f.Modality)
 		}

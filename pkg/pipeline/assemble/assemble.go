@@ -74,10 +74,14 @@ type Assembler struct {
 	// pointers caches alias → case pointers (they never change once set);
 	// folded remembers aliases whose case was already retired and merged.
 	// Both are bounded: a worker runs for months.
-	pointers    *lru
-	folded      *lru
-	seriesCache seriesCache
-	caseCache   caseCache
+	pointers *lru
+	folded   *lru
+	// templates remembers series whose attributes are stored; counts the
+	// instances this process recorded per series (provisional counts).
+	templates *lru
+	countMu   sync.Mutex
+	counts    *lru
+	caseCache caseCache
 }
 
 // New builds the domain step over the de-identified bucket and the KV
@@ -121,7 +125,8 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits
 	}
 	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, series: series, aliases: aliases, log: log,
-		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases)}
+		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases),
+		templates: newLRU(maxCachedSeries), counts: newLRU(maxCachedSeries)}
 	a.bufs.New = func() any { return new(bytes.Buffer) }
 	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
 	return a, nil
@@ -144,6 +149,9 @@ func (a *Assembler) caseStore() *pipeline.CaseStore {
 // maxCachedAliases bounds each alias cache: the cases of a few busy days.
 // An alias forgotten costs one KV read when it comes back.
 const maxCachedAliases = 16384
+
+// maxCachedSeries bounds the per-series caches: the series being received.
+const maxCachedSeries = 4096
 
 // sniffBytes is how much of an object is looked at to tell its type.
 const sniffBytes = 4096

@@ -128,12 +128,14 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		// geometry to report.
 		res.Facts = []registry.Fact{identity}
 	default:
-		s, err := a.addToSeries(ctx, inst)
+		seq, s, err := a.addToSeries(ctx, inst)
 		if err != nil {
 			return res, err
 		}
 		sf := seriesFact(origin, s)
+		sf.Seq = seq
 		sf.Identity = identity
+		res.Token = recordRef(seriesKey(inst), inst.SOPInstanceUID)
 		res.Facts = []registry.Fact{sf}
 	}
 	return res, nil

@@ -177,12 +177,18 @@ func FuzzRawIdentifiers(f *testing.F) {
 	})
 }
 
-// TestSeriesRecordEncoding: the incremental encoding is the document
-// json.Marshal gives, and it decodes back to the same record.
-func TestSeriesRecordEncoding(t *testing.T) {
+// TestGeometryRoundTrip: an instance rebuilt from the series template and
+// its stored geometry gives the same series summary as the instance read,
+// for a real series and for a multi-frame instance whose frames share one
+// orientation (written once) or not.
+func TestGeometryRoundTrip(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "dicom", "series_pydicom_CT5N_5slices", "*.dcm"))
-	var rec seriesRecord
-	for i, f := range files {
+	if len(files) != 5 {
+		t.Fatalf("%d files in the 5-slice series", len(files))
+	}
+	var orig, back []*dicomx.Instance
+	var tmpl *dicomx.Instance
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -192,36 +198,55 @@ func TestSeriesRecordEncoding(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := dicomx.NewInstance(obj)
-		if rec.Template == nil {
+		orig = append(orig, in)
+		if tmpl == nil {
 			tm := *in
-			rec = seriesRecord{V: seriesRecordVersion, Template: &tm}
+			tm.Frames, tm.ImagePosition, tm.ImageOrientation = nil, nil, nil
+			tmpl = &tm
 		}
-		if changed, err := rec.add(in); !changed || err != nil {
-			t.Fatalf("add %d: %v %v", i, changed, err)
+		back = append(back, roundTrip(t, in, tmpl))
+	}
+	want, _ := json.Marshal(dicomx.BuildSeries(orig, dicomx.SeriesOptions{}))
+	got, _ := json.Marshal(dicomx.BuildSeries(back, dicomx.SeriesOptions{}))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("summary from stored geometry:\n%s\nwant\n%s", got, want)
+	}
+
+	for _, mixed := range []bool{false, true} {
+		mf := *orig[0]
+		mf.NumberOfFrames = 3000
+		mf.Frames = nil
+		for i := range 3000 {
+			o := []float64{1, 0, 0, 0, 1, 0}
+			if mixed && i%2 == 1 {
+				o = []float64{1, 0, 0, 0, 0, -1}
+			}
+			mf.Frames = append(mf.Frames, dicomx.Frame{Position: []float64{0, 0, float64(i) * 0.5}, Orientation: o})
 		}
-		if changed, _ := rec.add(in); changed {
-			t.Errorf("adding the same instance again changed the record")
+		g := geomOf(&mf)
+		if !mixed && len(g.FrameOri) != 1 {
+			t.Errorf("one orientation for every frame is kept %d times", len(g.FrameOri))
 		}
-		rec.Extra = i % 2
-		got, err := rec.encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := json.Marshal(&rec)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("encode:\n%s\nwant\n%s", got, want)
-		}
-		var back seriesRecord
-		if err := json.Unmarshal(got, &back); err != nil || len(back.Inst) != i+1 {
-			t.Fatalf("decode: %v (%d instances)", err, len(back.Inst))
+		r := roundTrip(t, &mf, tmpl)
+		w, _ := json.Marshal(dicomx.BuildSeries([]*dicomx.Instance{&mf}, dicomx.SeriesOptions{}))
+		gt, _ := json.Marshal(dicomx.BuildSeries([]*dicomx.Instance{r}, dicomx.SeriesOptions{}))
+		if !bytes.Equal(gt, w) {
+			t.Errorf("mixed=%v: multi-frame summary from stored geometry:\n%s\nwant\n%s", mixed, gt, w)
 		}
 	}
-	rec.remove(rec.Inst[0].UID)
-	got, _ := rec.encode()
-	want, _ := json.Marshal(&rec)
-	if !bytes.Equal(got, want) || len(rec.enc) != len(rec.Inst) {
-		t.Errorf("after remove: encodings out of step")
+}
+
+func roundTrip(t *testing.T, in, tmpl *dicomx.Instance) *dicomx.Instance {
+	t.Helper()
+	b, err := json.Marshal(geomOf(in))
+	if err != nil {
+		t.Fatal(err)
 	}
+	var g instGeom
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g.instance(tmpl)
 }
 
 // TestCaseCacheIsInvisible: merging through the decoded-case cache gives

@@ -1,16 +1,14 @@
 package assemble
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -19,23 +17,23 @@ import (
 	"github.com/printreg/printreg/pkg/registry"
 )
 
-// seriesRecord is the geometry of the instances of one series seen so far,
-// kept in the series KV bucket under the series' remapped UID. Everything in
-// it comes from de-identified headers. The series-level attributes are
-// those of the first instance; each instance keeps what may vary.
-type seriesRecord struct {
-	V        int              `json:"v"`
-	Template *dicomx.Instance `json:"template"`
-	// Extra counts instances beyond the stored ones (the record is full).
-	Extra int        `json:"extra,omitempty"`
-	Inst  []instGeom `json:"instances"`
+// Series geometry is kept in the series KV bucket one record per instance,
+// so what an instance costs does not grow with its series:
+//
+//	t.<series>            the series-level attributes (the first instance's)
+//	i.<series>.<sop>      one instance's geometry (what may vary per instance)
+//	i.<series>.<sop>.f<k> frame positions of a multi-frame instance too
+//	                      large for one record, in blocks
+//
+// <series> and <sop> are remapped UIDs with '.' written '_' (one subject
+// token each). Everything comes from de-identified headers. An instance
+// fact carries its record's revision (registry.SeriesFact.Seq) and a
+// provisional summary; when its study is due to become stable the worker
+// reads every record of the series once (Settle) and the exact summary —
+// count, spacing, extent, flags — is merged before the study is declared
+// stable (registry.Registry.Unsettled).
 
-	// tmpl and enc hold the JSON of Template and of each of Inst, so a
-	// record grown by one instance is encoded by encoding that instance.
-	tmpl []byte
-	enc  [][]byte
-}
-
+// instGeom is what may vary between the instances of a series.
 type instGeom struct {
 	UID         string      `json:"u"`
 	Number      *int64      `json:"n,omitempty"`
@@ -51,13 +49,23 @@ type instGeom struct {
 	FrameOri    [][]float64 `json:"fo,omitempty"`
 	Syntax      string      `json:"x,omitempty"`
 	ImageType   []string    `json:"it,omitempty"`
+	// Blocks is how many frame blocks (i.<series>.<sop>.f<k>) hold FramePos
+	// and FrameOri when they did not fit in this record.
+	Blocks int `json:"fb,omitempty"`
 }
 
-const seriesRecordVersion = 1
+// frameBlock is one block of a multi-frame instance's frame geometry.
+type frameBlock struct {
+	Pos [][]float64 `json:"fp"`
+	Ori [][]float64 `json:"fo,omitempty"`
+}
 
-// maxSeriesRecord keeps a record well under the server's default maximum
-// payload (1 MiB). Instances past it are counted, not placed.
-const maxSeriesRecord = 900 << 10
+// maxRecord keeps a record well under the server's default maximum payload
+// (1 MiB); framesPerBlock frames fit in one block however they are written.
+const (
+	maxRecord      = 512 << 10
+	framesPerBlock = 2048
+)
 
 func geomOf(in *dicomx.Instance) instGeom {
 	g := instGeom{
@@ -69,248 +77,389 @@ func geomOf(in *dicomx.Instance) instGeom {
 		g.FramePos = append(g.FramePos, f.Position)
 		g.FrameOri = append(g.FrameOri, f.Orientation)
 	}
+	// One orientation for every frame (the usual case) is written once.
+	if len(g.FrameOri) > 1 && !slices.ContainsFunc(g.FrameOri[1:], func(o []float64) bool { return !slices.Equal(o, g.FrameOri[0]) }) {
+		g.FrameOri = g.FrameOri[:1]
+	}
 	return g
 }
 
-func (r *seriesRecord) instances() []*dicomx.Instance {
-	out := make([]*dicomx.Instance, 0, len(r.Inst))
-	for _, g := range r.Inst {
-		in := *r.Template
-		in.SOPInstanceUID, in.InstanceNumber = g.UID, g.Number
-		in.ImagePosition, in.ImageOrientation = g.Position, g.Orientation
-		in.SliceThickness, in.SpacingBetween, in.PixelSpacing = g.Thickness, g.Between, g.Pixel
-		in.Rows, in.Columns, in.NumberOfFrames = g.Rows, g.Cols, g.NFrames
-		in.TransferSyntaxUID, in.ImageType = g.Syntax, g.ImageType
-		in.Frames = nil
-		for i, p := range g.FramePos {
-			f := dicomx.Frame{Position: p}
-			if i < len(g.FrameOri) {
-				f.Orientation = g.FrameOri[i]
-			}
-			in.Frames = append(in.Frames, f)
+// instance rebuilds an instance from the series template and its geometry.
+func (g *instGeom) instance(tmpl *dicomx.Instance) *dicomx.Instance {
+	in := *tmpl
+	in.SOPInstanceUID, in.InstanceNumber = g.UID, g.Number
+	in.ImagePosition, in.ImageOrientation = g.Position, g.Orientation
+	in.SliceThickness, in.SpacingBetween, in.PixelSpacing = g.Thickness, g.Between, g.Pixel
+	in.Rows, in.Columns, in.NumberOfFrames = g.Rows, g.Cols, g.NFrames
+	in.TransferSyntaxUID, in.ImageType = g.Syntax, g.ImageType
+	in.Frames = make([]dicomx.Frame, 0, len(g.FramePos))
+	for i, p := range g.FramePos {
+		f := dicomx.Frame{Position: p}
+		switch {
+		case i < len(g.FrameOri):
+			f.Orientation = g.FrameOri[i]
+		case len(g.FrameOri) == 1:
+			f.Orientation = g.FrameOri[0]
 		}
-		out = append(out, &in)
+		in.Frames = append(in.Frames, f)
 	}
-	return out
+	if len(in.Frames) == 0 {
+		in.Frames = nil
+	}
+	return &in
 }
 
-// add places one instance in the record (replacing an earlier copy of the
-// same instance) and reports whether the record changed.
-func (r *seriesRecord) add(in *dicomx.Instance) (bool, error) {
-	if err := r.fill(); err != nil {
-		return false, err
+// token writes a UID as one subject token.
+func token(uid string) string { return strings.ReplaceAll(uid, ".", "_") }
+
+func seriesKey(in *dicomx.Instance) string {
+	if in.SeriesInstanceUID == "" {
+		return "none_" + token(in.StudyInstanceUID)
+	}
+	return token(in.SeriesInstanceUID)
+}
+
+func templateKey(series string) string  { return "t." + series }
+func recordKey(series, sop string) string { return "i." + series + "." + token(sop) }
+
+// recordRef is where an instance's geometry record lives: Result.Token of a
+// series instance ("s:<series>:<sop>"), so a deleted file's record can be
+// removed.
+func recordRef(series, sop string) string { return "s:" + series + ":" + sop }
+
+// addToSeries records an instance's geometry and returns the record's
+// revision and a provisional summary: the series-level attributes of this
+// instance, geometry left for Settle, and the instances this process has
+// recorded for the series so far (a lower bound until settled).
+func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (uint64, *dicomx.Series, error) {
+	series := seriesKey(in)
+	if err := a.ensureTemplate(ctx, series, in); err != nil {
+		return 0, nil, err
 	}
 	g := geomOf(in)
+	base := recordKey(series, in.SOPInstanceUID)
 	b, err := json.Marshal(g)
 	if err != nil {
-		return false, err
+		return 0, nil, err
 	}
-	i, found := slices.BinarySearchFunc(r.Inst, g.UID, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
-	if found {
-		if bytes.Equal(r.enc[i], b) {
-			return false, nil
-		}
-		r.Inst[i], r.enc[i] = g, b
-		return true, nil
-	}
-	r.Inst = slices.Insert(r.Inst, i, g)
-	r.enc = slices.Insert(r.enc, i, b)
-	return true, nil
-}
-
-// remove drops the instance uid (the record is full).
-func (r *seriesRecord) remove(uid string) {
-	i, found := slices.BinarySearchFunc(r.Inst, uid, func(x instGeom, uid string) int { return strings.Compare(x.UID, uid) })
-	if found {
-		r.Inst = slices.Delete(r.Inst, i, i+1)
-		r.enc = slices.Delete(r.enc, i, i+1)
-	}
-}
-
-// fill encodes what a decoded record lacks.
-func (r *seriesRecord) fill() error {
-	if r.tmpl == nil {
-		b, err := json.Marshal(r.Template)
-		if err != nil {
-			return err
-		}
-		r.tmpl = b
-	}
-	if len(r.enc) != len(r.Inst) {
-		r.enc = make([][]byte, len(r.Inst))
-		for i := range r.Inst {
-			b, err := json.Marshal(r.Inst[i])
-			if err != nil {
-				return err
+	if len(b) > maxRecord {
+		// Frames in blocks, written before the record that names them:
+		// a record implies its blocks.
+		pos, ori := g.FramePos, g.FrameOri
+		g.FramePos, g.FrameOri = nil, nil
+		for k := 0; k*framesPerBlock < len(pos); k++ {
+			blk := frameBlock{Pos: pos[k*framesPerBlock : min(len(pos), (k+1)*framesPerBlock)]}
+			switch {
+			case len(ori) == 1 && k == 0:
+				blk.Ori = ori
+			case len(ori) > 1:
+				blk.Ori = ori[k*framesPerBlock : min(len(ori), (k+1)*framesPerBlock)]
 			}
-			r.enc[i] = b
+			bb, err := json.Marshal(blk)
+			if err != nil {
+				return 0, nil, err
+			}
+			if _, err := a.series.Put(ctx, base+".f"+strconv.Itoa(k), bb); err != nil {
+				return 0, nil, fmt.Errorf("series record: %w", err)
+			}
+			g.Blocks++
+		}
+		if b, err = json.Marshal(g); err != nil {
+			return 0, nil, err
 		}
 	}
+	rev, isNew, err := a.putOnce(ctx, base, b)
+	if err != nil {
+		return 0, nil, fmt.Errorf("series record: %w", err)
+	}
+	n := a.counted(series, isNew)
+	ss := dicomx.BuildSeries([]*dicomx.Instance{g.instance(in)}, a.cfg.Series)
+	s := &dicomx.Series{}
+	if len(ss) > 0 {
+		s = ss[0]
+	}
+	// Geometry is only known from every instance: none is claimed yet.
+	s.InstanceCount, s.SliceCount = n, n
+	s.SliceSpacingMM, s.ExtentMM, s.Flags = nil, nil, dicomx.Flags{}
+	return rev, s, nil
+}
+
+// putOnce stores a record unless the same value is already there, and
+// returns the revision holding the value: a repeat delivery of an instance
+// finds its record and changes nothing, so it neither counts again nor
+// reopens a stable study.
+func (a *Assembler) putOnce(ctx context.Context, key string, b []byte) (rev uint64, isNew bool, err error) {
+	for attempt := 0; ; attempt++ {
+		rev, err = a.series.Create(ctx, key, b)
+		if err == nil {
+			return rev, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, false, err
+		}
+		e, err := a.series.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt < 8 {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if string(e.Value()) == string(b) {
+			return e.Revision(), false, nil
+		}
+		// The instance came again with other geometry (re-sent after an
+		// edit): the newer record replaces it.
+		rev, err = a.series.Update(ctx, key, b, e.Revision())
+		if err == nil {
+			return rev, false, nil
+		}
+		if !pipeline.IsConflict(err) || attempt >= 8 {
+			return 0, false, err
+		}
+	}
+}
+
+// ensureTemplate stores the series-level attributes once per series; the
+// first instance's win.
+func (a *Assembler) ensureTemplate(ctx context.Context, series string, in *dicomx.Instance) error {
+	if _, ok := a.templates.Load(series); ok {
+		return nil
+	}
+	t := *in
+	t.Frames, t.ImagePosition, t.ImageOrientation = nil, nil, nil
+	b, err := json.Marshal(&t)
+	if err != nil {
+		return err
+	}
+	if _, err := a.series.Create(ctx, templateKey(series), b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("series template: %w", err)
+	}
+	a.templates.Store(series, struct{}{})
 	return nil
 }
 
-// encode writes the record as JSON from the kept encodings (the same
-// document json.Marshal gives).
-func (r *seriesRecord) encode() ([]byte, error) {
-	if err := r.fill(); err != nil {
-		return nil, err
+// counted returns how many instances of the series this process recorded
+// (plus one when isNew): the provisional count.
+func (a *Assembler) counted(series string, isNew bool) int {
+	a.countMu.Lock()
+	defer a.countMu.Unlock()
+	n := 0
+	if v, ok := a.counts.Load(series); ok {
+		n = v.(int)
 	}
-	n := len(r.tmpl) + 64
-	for _, e := range r.enc {
-		n += len(e) + 1
+	if isNew || n == 0 {
+		n++
+		a.counts.Store(series, n)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(r.V), 10)
-	b = append(b, `,"template":`...)
-	b = append(b, r.tmpl...)
-	if r.Extra != 0 {
-		b = append(b, `,"extra":`...)
-		b = strconv.AppendInt(b, int64(r.Extra), 10)
-	}
-	b = append(b, `,"instances":[`...)
-	for i, e := range r.enc {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e...)
-	}
-	return append(b, "]}"...), nil
+	return n
 }
 
-// addToSeries records an instance in its series' geometry record with
-// compare-and-set and returns the series summary as of that record.
-//
-// The record a worker last wrote is kept decoded in memory with its KV
-// revision: the next instance of the series (usually handled by the same
-// process) is written against that revision without reading and decoding
-// the record again; only a lost compare-and-set reads it back.
-func (a *Assembler) addToSeries(ctx context.Context, in *dicomx.Instance) (*dicomx.Series, error) {
-	key := in.SeriesInstanceUID
-	if key == "" {
-		key = "none." + in.StudyInstanceUID
-	}
-	// This process's instances of one series take turns, so they do not
-	// lose compare-and-sets to each other and each writes against the
-	// record the previous one left in the cache.
-	mu := a.seriesCache.lock(key)
-	mu.Lock()
-	defer mu.Unlock()
-	rec, rev, cached := a.seriesCache.take(key)
+// gone is the record left where a deleted file's instance was: written
+// with compare-and-set, so the removal has a revision of its own for the
+// case (registry.SeriesFact.Seq) and Settle leaves the instance out.
+var gone = []byte(`{"gone":true}`)
+
+// removeFromSeries marks a deleted file's geometry record gone (and drops
+// its frame blocks) and returns the revision of the removal, 0 when there
+// was no record.
+func (a *Assembler) removeFromSeries(ctx context.Context, series, sop string) (uint64, error) {
+	base := recordKey(series, sop)
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		e, err := a.series.Get(ctx, base)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, nil
 		}
-		if !cached {
-			e, err := a.series.Get(ctx, key)
-			switch {
-			case errors.Is(err, jetstream.ErrKeyNotFound):
-				rec, rev = seriesRecord{}, 0
-			case err != nil:
-				return nil, fmt.Errorf("series record: %w", err)
-			default:
-				rev, rec = e.Revision(), seriesRecord{}
-				if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.V != seriesRecordVersion || rec.Template == nil {
-					rec = seriesRecord{} // unreadable: start again from this instance
+		if err != nil {
+			return 0, fmt.Errorf("series record: %w", err)
+		}
+		if string(e.Value()) == string(gone) {
+			return e.Revision(), nil // removed already (a repeated deletion)
+		}
+		var g instGeom
+		if json.Unmarshal(e.Value(), &g) == nil {
+			for k := 0; k < g.Blocks; k++ {
+				if err := a.series.Purge(ctx, base+".f"+strconv.Itoa(k)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+					return 0, fmt.Errorf("series record: %w", err)
 				}
 			}
 		}
-		cached = false // a lost compare-and-set reads the record again
-		if rec.Template == nil {
-			t := *in
-			t.Frames, t.ImagePosition, t.ImageOrientation = nil, nil, nil
-			rec = seriesRecord{V: seriesRecordVersion, Template: &t}
+		rev, err := a.series.Update(ctx, base, gone, e.Revision())
+		if err == nil {
+			return rev, nil
 		}
-		changed, err := rec.add(in)
-		if err != nil {
-			return nil, err
+		if !pipeline.IsConflict(err) || attempt >= 8 {
+			return 0, fmt.Errorf("series record: %w", err)
 		}
-		if !changed {
-			a.seriesCache.put(key, rec, rev)
-			return a.summary(&rec), nil
+	}
+}
+
+// settled reads every record of a series and returns its exact summary and
+// the newest revision it covers (deletions included).
+func (a *Assembler) settled(ctx context.Context, series string) (*dicomx.Series, uint64, time.Time, error) {
+	// The watch delivers the newest write of every record, deletions
+	// included, then nil.
+	w, err := a.series.Watch(ctx, "i."+series+".>")
+	if err != nil {
+		return nil, 0, time.Time{}, fmt.Errorf("series records: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	geoms := map[string]*instGeom{}
+	blocks := map[string]frameBlock{}
+	var last uint64
+	var at time.Time
+	prefix := "i." + series + "."
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return nil, 0, time.Time{}, ctx.Err()
+		case x, ok := <-w.Updates():
+			if !ok {
+				return nil, 0, time.Time{}, errors.New("series records: the watch ended early")
+			}
+			e = x
 		}
-		b, err := rec.encode()
-		if err != nil {
-			return nil, err
+		if e == nil {
+			break // every record as of the watch's start has been read
 		}
-		if len(b) > maxSeriesRecord {
-			// Full: count the instance without its geometry.
-			rec.remove(in.SOPInstanceUID)
-			rec.Extra++
-			if b, err = rec.encode(); err != nil {
-				return nil, err
+		if e.Revision() > last {
+			last, at = e.Revision(), e.Created()
+		}
+		rest := strings.TrimPrefix(e.Key(), prefix)
+		sop, _, isBlock := strings.Cut(rest, ".")
+		if e.Operation() != jetstream.KeyValuePut {
+			if !isBlock {
+				delete(geoms, sop)
+			}
+			continue
+		}
+		if isBlock {
+			var fb frameBlock
+			if json.Unmarshal(e.Value(), &fb) == nil {
+				blocks[rest] = fb
+			}
+			continue
+		}
+		var g instGeom
+		if err := json.Unmarshal(e.Value(), &g); err != nil || g.UID == "" {
+			// Gone (its file was deleted), or unreadable: the instance
+			// is counted when it comes again.
+			delete(geoms, sop)
+			continue
+		}
+		geoms[sop] = &g
+	}
+	tmpl, err := a.template(ctx, series)
+	if err != nil {
+		return nil, 0, time.Time{}, err
+	}
+	legacy, lrev, err := a.legacy(ctx, series)
+	if err != nil {
+		return nil, 0, time.Time{}, err
+	}
+	extra := 0
+	if legacy != nil {
+		if tmpl == nil {
+			tmpl = legacy.Template
+		}
+		for i := range legacy.Inst {
+			if g := &legacy.Inst[i]; geoms[token(g.UID)] == nil {
+				geoms[token(g.UID)] = g
 			}
 		}
-		var nrev uint64
+		extra = legacy.Extra
+		last = max(last, lrev)
+	}
+	ins := make([]*dicomx.Instance, 0, len(geoms))
+	for sop, g := range geoms {
+		for k := 0; k < g.Blocks; k++ {
+			fb := blocks[sop+".f"+strconv.Itoa(k)]
+			g.FramePos = append(g.FramePos, fb.Pos...)
+			g.FrameOri = append(g.FrameOri, fb.Ori...)
+		}
+		if tmpl != nil {
+			ins = append(ins, g.instance(tmpl))
+		}
+	}
+	s := &dicomx.Series{}
+	if ss := dicomx.BuildSeries(ins, a.cfg.Series); len(ss) > 0 {
+		s = ss[0]
+	}
+	s.InstanceCount += extra
+	return s, last, at, nil
+}
+
+// legacyRecord is the one-record-per-series geometry of earlier versions
+// (keyed by the remapped series UID): a series begun before an upgrade
+// settles with the instances it holds.
+type legacyRecord struct {
+	Template *dicomx.Instance `json:"template"`
+	Extra    int              `json:"extra"`
+	Inst     []instGeom       `json:"instances"`
+}
+
+func (a *Assembler) legacy(ctx context.Context, series string) (*legacyRecord, uint64, error) {
+	e, err := a.series.Get(ctx, strings.ReplaceAll(series, "_", "."))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("series record: %w", err)
+	}
+	var r legacyRecord
+	if json.Unmarshal(e.Value(), &r) != nil || r.Template == nil {
+		return nil, 0, nil
+	}
+	return &r, e.Revision(), nil
+}
+
+// template reads a series' attributes (nil when the series has none, i.e.
+// every instance was deleted before one was stored).
+func (a *Assembler) template(ctx context.Context, series string) (*dicomx.Instance, error) {
+	e, err := a.series.Get(ctx, templateKey(series))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("series template: %w", err)
+	}
+	var t dicomx.Instance
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return nil, fmt.Errorf("series template unreadable: %w", err)
+	}
+	return &t, nil
+}
+
+// Settle implements pipeline.Settler: before a case's timer fires, the
+// series due to become stable whose summary does not cover all their
+// records get their exact summary.
+func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now time.Time) (any, error) {
+	if state == nil {
+		return nil, nil
+	}
+	c, err := load(caseID, state)
+	if err != nil {
+		return nil, err
+	}
+	refs := a.reg.Unsettled(c, now)
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var facts []registry.Fact
+	for _, r := range refs {
+		s, rev, at, err := a.settled(ctx, token(r.SeriesUID))
+		if err != nil {
+			return nil, err
+		}
 		if rev == 0 {
-			nrev, err = a.series.Create(ctx, key, b)
-		} else {
-			nrev, err = a.series.Update(ctx, key, b, rev)
+			continue
 		}
-		if err == nil {
-			a.seriesCache.put(key, rec, nrev)
-			return a.summary(&rec), nil
-		}
-		if !pipeline.IsConflict(err) || attempt > 64 {
-			return nil, fmt.Errorf("series record: %w", err)
-		}
+		s.StudyInstanceUID, s.SeriesInstanceUID = r.StudyUID, r.SeriesUID
+		f := seriesFact(registry.Origin{ID: r.SeriesUID, Time: at}, s)
+		f.Settled = rev
+		facts = append(facts, f)
 	}
-}
-
-// seriesCache holds the last series records this process wrote.
-type seriesCache struct {
-	mu    sync.Mutex
-	m     map[string]cachedSeries
-	locks [64]sync.Mutex // per series, striped
-}
-
-func (c *seriesCache) lock(key string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return &c.locks[h.Sum32()%uint32(len(c.locks))]
-}
-
-type cachedSeries struct {
-	rec seriesRecord
-	rev uint64
-}
-
-// maxCachedSeries bounds the cache; it is simply emptied when full.
-const maxCachedSeries = 256
-
-// take removes the cached record and hands it to the caller, who may change
-// it in place and puts it back once it is stored: a record changed but not
-// stored (a lost compare-and-set) never stays behind under the old revision.
-func (c *seriesCache) take(key string) (seriesRecord, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if ok {
-		delete(c.m, key)
-	}
-	return e.rec, e.rev, ok
-}
-
-func (c *seriesCache) put(key string, rec seriesRecord, rev uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedSeries {
-		c.m = make(map[string]cachedSeries)
-	}
-	if e, ok := c.m[key]; ok && e.rev > rev {
-		return
-	}
-	c.m[key] = cachedSeries{rec: rec, rev: rev}
-}
-
-func (a *Assembler) summary(rec *seriesRecord) *dicomx.Series {
-	ss := dicomx.BuildSeries(rec.instances(), a.cfg.Series)
-	if len(ss) == 0 {
-		return &dicomx.Series{}
-	}
-	s := ss[0]
-	s.InstanceCount += rec.Extra
-	return s
+	return facts, nil
 }
 
 func f64(p *float64) float64 {
