@@ -12,6 +12,10 @@ import (
 
 // Marker records that one object version was handled. Its KV key is the
 // version's keyed hash (VersionID), so the bucket holds no object keys.
+//
+// The same bucket holds one object marker per object (every version), under
+// "o." and the object's keyed hash (ObjectID): what the last version handled
+// left in its case, so that the object's deletion can be retracted.
 type Marker struct {
 	// Outcome is OutcomeProcessed or OutcomeRejected.
 	Outcome string `json:"outcome"`
@@ -21,7 +25,25 @@ type Marker struct {
 	CaseID string `json:"case_id,omitempty"`
 	// At is when it was handled.
 	At time.Time `json:"at"`
+	// Token is the processor's Result.Token (object markers only).
+	Token string `json:"token,omitempty"`
+	// Version is the VersionID of the version handled (object markers
+	// only): the version marker to delete with the object marker.
+	Version string `json:"version,omitempty"`
+	// Bucket is the raw bucket's name (object markers only; a bucket name,
+	// never an object key).
+	Bucket string `json:"bucket,omitempty"`
+	// Modified is when the version handled landed (object markers only;
+	// zero when unknown): a deletion seen before it is not this version's.
+	Modified time.Time `json:"modified,omitzero"`
 }
+
+// objectMarkerPrefix starts the KV keys of object markers. Version markers
+// are bare hex, so the two never collide, and "o.>" lists object markers.
+const objectMarkerPrefix = "o."
+
+// objectMarkerKey is the KV key of object objID's marker.
+func objectMarkerKey(objID string) string { return objectMarkerPrefix + objID }
 
 // Markers is the processed-object marker bucket.
 type Markers struct {
@@ -72,4 +94,47 @@ func (m *Markers) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("processed marker: %w", err)
 	}
 	return nil
+}
+
+// GetObject returns the object marker of objID (an ObjectID), its
+// revision (for DeleteObject), and whether there is one.
+func (m *Markers) GetObject(ctx context.Context, objID string) (Marker, uint64, bool, error) {
+	e, err := m.kv.Get(ctx, objectMarkerKey(objID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Marker{}, 0, false, nil
+	}
+	if err != nil {
+		return Marker{}, 0, false, fmt.Errorf("object marker: %w", err)
+	}
+	var mk Marker
+	if err := json.Unmarshal(e.Value(), &mk); err != nil {
+		return Marker{}, 0, false, nil // unreadable: treat as absent
+	}
+	return mk, e.Revision(), true, nil
+}
+
+// PutObject stores the object marker of objID.
+func (m *Markers) PutObject(ctx context.Context, objID string, mk Marker) error {
+	return m.Put(ctx, objectMarkerKey(objID), mk)
+}
+
+// errMarkerChanged means an object marker was rewritten since it was read.
+var errMarkerChanged = errors.New("object marker changed since it was read")
+
+// DeleteObject removes the object marker of objID if it is still at
+// revision rev (0: whatever its revision); errMarkerChanged when another
+// version's marker replaced it meanwhile.
+func (m *Markers) DeleteObject(ctx context.Context, objID string, rev uint64) error {
+	var opts []jetstream.KVDeleteOpt
+	if rev != 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	err := m.kv.Delete(ctx, objectMarkerKey(objID), opts...)
+	switch {
+	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return errMarkerChanged
+	}
+	return fmt.Errorf("object marker: %w", err)
 }

@@ -41,7 +41,8 @@ const (
 	OutcomeGone       = "gone"       // deleted before it was read
 	OutcomeRejected   = "rejected"   // permanent failure, sent to the DLQ
 	OutcomeRetried    = "retried"    // transient failure, redelivered later
-	OutcomeIgnored    = "ignored"    // a record needing no work (removal, test event)
+	OutcomeIgnored    = "ignored"    // a record needing no work (removal of an object never handled, test event)
+	OutcomeRetracted  = "retracted"  // deleted; what it left in its case was retracted
 )
 
 // NewMetrics registers the pipeline metrics, Go runtime and process gauges

@@ -2,7 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/pipeline/objstore"
 )
 
 // Retraction is what the worker hands the processor when an object it
@@ -28,4 +34,130 @@ type Retraction struct {
 // processed objects.
 type Retracter interface {
 	Retract(ctx context.Context, r Retraction) (Result, error)
+}
+
+// putObjectMarker stores what version vid of object objID left in its case
+// (res.CaseID, res.Token): the object marker a deletion is retracted from.
+func (w *Worker) putObjectMarker(ctx context.Context, objID, vid string, in Input, outcome, reason string, res Result) error {
+	return w.markers.PutObject(ctx, objID, Marker{
+		Outcome: outcome, Reason: reason, CaseID: res.CaseID, Token: res.Token,
+		Version: vid, Bucket: in.Ref.Bucket, Modified: in.Modified.UTC(), At: w.d.Now().UTC(),
+	})
+}
+
+// removal handles the deletion of one object: when the object is still
+// gone and a version of it was handled, the processor retracts it (if it is
+// a Retracter), the result is merged into the case like any result, and
+// the object and version markers are deleted, so the same file dropped again
+// is processed anew. Permanent failures are dead-lettered here; only
+// transient ones are returned. Handling a removal again (a crash after the
+// case update) retracts again, which changes nothing.
+func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, rm removal) objResult {
+	ref := rm.Ref
+	objID := ObjectID(w.d.Key, ref.Bucket, ref.Key)
+	log = log.With().Str("object", objID).Logger()
+	bucket, ok := w.d.Raw[ref.Bucket]
+	if !ok {
+		w.d.Metrics.object(OutcomeIgnored, "", "")
+		log.Debug().Msg("removal in a bucket that is not a configured raw bucket; nothing to retract")
+		return objResult{}
+	}
+	t := time.Now()
+	_, err := bucket.Stat(ctx, ref.Key)
+	w.d.Metrics.observe("stat", t)
+	switch {
+	case err == nil:
+		w.d.Metrics.object(OutcomeSuperseded, "", "")
+		log.Info().Msg("deleted object created again; its new version has its own work item")
+		return objResult{}
+	case errors.Is(err, objstore.ErrInvalidKey):
+		w.d.Metrics.object(OutcomeIgnored, "", "")
+		log.Debug().Msg("removal of a key that cannot name an object here; nothing to retract")
+		return objResult{}
+	case !errors.Is(err, objstore.ErrNotFound):
+		return w.retry(log, err, "")
+	}
+	t = time.Now()
+	mk, rev, found, err := w.markers.GetObject(ctx, objID)
+	w.d.Metrics.observe("marker", t)
+	if err != nil {
+		return w.retry(log, err, "")
+	}
+	deleted := rm.Deleted
+	if deleted.IsZero() {
+		deleted = w.d.Now()
+	}
+	switch {
+	case !found:
+		w.d.Metrics.object(OutcomeIgnored, "", "")
+		log.Debug().Msg("deleted object was never handled; nothing to retract")
+		return objResult{}
+	case !rm.Deleted.IsZero() && mk.Modified.After(rm.Deleted):
+		// Deleted, created again and handled before this removal came.
+		w.d.Metrics.object(OutcomeSuperseded, "", "")
+		log.Info().Msg("deleted object created again since; nothing to retract")
+		return objResult{}
+	}
+	outcome := OutcomeIgnored
+	var res Result
+	if rt, ok := w.d.Processor.(Retracter); ok {
+		outcome = OutcomeRetracted
+		t = time.Now()
+		var rerr error
+		res, rerr = rt.Retract(ctx, Retraction{Ref: ref, ObjectID: objID, CaseID: mk.CaseID, Token: mk.Token, Deleted: deleted.UTC()})
+		w.d.Metrics.observe("process", t)
+		if rerr != nil {
+			if reason, perm := ReasonOf(rerr); perm {
+				return w.rejectRemoval(ctx, log, meta, idx, rm, reason, rerr, res.Kind)
+			}
+			return w.retry(log, rerr, res.Kind)
+		}
+		if res.CaseID != "" && w.d.Model != nil {
+			t = time.Now()
+			_, err := w.applyCase(ctx, res)
+			w.d.Metrics.observe("case", t)
+			if err != nil {
+				if reason, perm := ReasonOf(err); perm {
+					return w.rejectRemoval(ctx, log, meta, idx, rm, reason, err, res.Kind)
+				}
+				return w.retry(log, err, res.Kind)
+			}
+		}
+	}
+	// The version marker first: while the object marker stays, a repeat
+	// retracts again.
+	if mk.Version != "" {
+		if err := w.markers.Delete(ctx, mk.Version); err != nil {
+			return w.retry(log, err, res.Kind)
+		}
+	}
+	if err := w.markers.DeleteObject(ctx, objID, rev); err != nil {
+		if !errors.Is(err, errMarkerChanged) {
+			return w.retry(log, err, res.Kind)
+		}
+		log.Info().Msg("deleted object handled again while it was retracted; its new marker is kept")
+	}
+	w.d.Metrics.object(outcome, "", res.Kind)
+	caseID := res.CaseID
+	if caseID == "" {
+		caseID = mk.CaseID
+	}
+	if outcome == OutcomeRetracted {
+		log.Info().Str("case_id", caseID).Msg("deleted object retracted from its case")
+	} else {
+		log.Debug().Str("case_id", caseID).Msg("deleted object forgotten; the processor does not retract")
+	}
+	return objResult{}
+}
+
+// rejectRemoval dead-letters a removal whose retraction failed
+// permanently. The markers stay, so a replay retracts it again.
+func (w *Worker) rejectRemoval(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, rm removal, reason string, cause error, kind string) objResult {
+	reason = cleanReason(reason)
+	if err := w.deadLetterRemoval(ctx, meta, idx, rm, reason, cause); err != nil {
+		return w.retry(log, err, kind)
+	}
+	w.d.Metrics.object(OutcomeRejected, reason, kind)
+	log.Warn().Str("reason", reason).Err(cause).Msg("deleted object not retracted; removal sent to the dead-letter stream")
+	return objResult{}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/printreg/printreg/pkg/pipeline/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/s3event"
@@ -46,6 +47,14 @@ type workItem struct {
 	// Replay marks a re-drive from the DLQ: an earlier rejection of this
 	// version does not stop it (a completed processing still does).
 	Replay bool `json:"replay,omitempty"`
+	// Removed marks the object's deletion: what its last handled version
+	// left in its case is retracted. Items without it (all items written
+	// before removals were queued) announce a new version; a worker that
+	// predates it takes a removal for an object that is gone, which
+	// changes nothing.
+	Removed bool `json:"removed,omitempty"`
+	// Deleted is when the deletion was seen (removals only).
+	Deleted time.Time `json:"deleted,omitzero"`
 }
 
 const workItemVersion = 1
@@ -55,19 +64,37 @@ func encodeWork(r ObjectRef, replay bool) ([]byte, error) {
 	return json.Marshal(workItem{V: workItemVersion, Object: r, Replay: replay})
 }
 
+// encodeRemoval returns the work-item message for the deletion of r, seen
+// at deleted.
+func encodeRemoval(r ObjectRef, deleted time.Time, replay bool) ([]byte, error) {
+	return json.Marshal(workItem{V: workItemVersion, Object: r, Replay: replay, Removed: true, Deleted: deleted.UTC()})
+}
+
 // errBadWork wraps undecodable work messages: a permanent failure.
 var errBadWork = errors.New("work item cannot be decoded")
 
 // work is one decoded work message: the objects it names.
 type work struct {
-	refs   []ObjectRef
-	replay bool
-	// ignored counts records that need no processing (removals, test events).
+	// refs are new object versions to process.
+	refs []ObjectRef
+	// removals are deleted objects to retract.
+	removals []removal
+	replay   bool
+	// ignored counts records that need no processing (test events, event
+	// types other than creation and removal).
 	ignored int
 }
 
-// decodeWork reads a work message: an S3/MinIO notification (only
-// ObjectCreated records are kept) or a work item. Errors never quote keys.
+// removal is one deleted object.
+type removal struct {
+	Ref ObjectRef
+	// Deleted is when the deletion was seen (zero: unknown).
+	Deleted time.Time
+}
+
+// decodeWork reads a work message: an S3/MinIO notification (ObjectCreated
+// and ObjectRemoved records are kept) or a work item. Errors never quote
+// keys.
 func decodeWork(data []byte) (work, error) {
 	if s3event.IsNotification(data) {
 		recs, err := s3event.Parse(data)
@@ -76,14 +103,18 @@ func decodeWork(data []byte) (work, error) {
 		}
 		var w work
 		for _, r := range recs {
-			if !r.Created() {
-				w.ignored++
-				continue
-			}
-			w.refs = append(w.refs, ObjectRef{
+			ref := ObjectRef{
 				Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: r.VersionID,
 				Size: r.Size, Sequencer: r.Sequencer,
-			})
+			}
+			switch {
+			case r.Created():
+				w.refs = append(w.refs, ref)
+			case r.Removed():
+				w.removals = append(w.removals, removal{Ref: ref, Deleted: r.EventTime})
+			default:
+				w.ignored++
+			}
 		}
 		if len(recs) == 0 {
 			w.ignored++ // test event
@@ -102,6 +133,9 @@ func decodeWork(data []byte) (work, error) {
 	}
 	if err := objstore.CheckKey(it.Object.Key); err != nil {
 		return work{}, fmt.Errorf("%w: %w", errBadWork, err)
+	}
+	if it.Removed {
+		return work{removals: []removal{{Ref: it.Object, Deleted: it.Deleted}}, replay: it.Replay}, nil
 	}
 	return work{refs: []ObjectRef{it.Object}, replay: it.Replay}, nil
 }

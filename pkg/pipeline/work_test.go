@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/printreg/printreg/pkg/sitekey"
 )
@@ -17,15 +19,25 @@ func TestDecodeWork(t *testing.T) {
 	tests := []struct {
 		name    string
 		data    string
-		refs    []ObjectRef
-		replay  bool
+		refs     []ObjectRef
+		removals []removal
+		replay   bool
 		ignored int
 		bad     bool
 	}{
 		{name: "minio notification", data: string(minio), refs: []ObjectRef{{Bucket: "lab-drop", Key: "lab drop/DOE+JOHN/ü 100%.dcm", ETag: "5d41402abc4b2a76b9719d911017c592", Size: 5, Sequencer: "18EBAEC60BBD05F0"}}},
 		{name: "work item", data: `{"v":1,"object":{"bucket":"b","key":"k/1","etag":"e","size":3}}`, refs: []ObjectRef{{Bucket: "b", Key: "k/1", ETag: "e", Size: 3}}},
 		{name: "replay item", data: `{"v":1,"object":{"bucket":"b","key":"k"},"replay":true}`, refs: []ObjectRef{{Bucket: "b", Key: "k"}}, replay: true},
-		{name: "removal ignored", data: `{"Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`, ignored: 1},
+		{name: "removal kept", data: `{"Records":[{"eventName":"s3:ObjectRemoved:Delete","eventTime":"2026-05-01T10:00:00.5Z","s3":{"bucket":{"name":"b"},"object":{"key":"k","sequencer":"0A"}}}]}`,
+			removals: []removal{{Ref: ObjectRef{Bucket: "b", Key: "k", Sequencer: "0A"}, Deleted: time.Date(2026, 5, 1, 10, 0, 0, 5e8, time.UTC)}}},
+		{name: "created and removed", data: `{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"a","eTag":"e"}}},{"eventName":"ObjectRemoved:DeleteMarkerCreated","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`,
+			refs: []ObjectRef{{Bucket: "b", Key: "a", ETag: "e"}}, removals: []removal{{Ref: ObjectRef{Bucket: "b", Key: "k"}}}},
+		{name: "other event ignored", data: `{"Records":[{"eventName":"s3:ObjectAccessed:Get","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`, ignored: 1},
+		{name: "removal item", data: `{"v":1,"object":{"bucket":"b","key":"k/1"},"removed":true,"deleted":"2026-05-01T10:00:00Z"}`,
+			removals: []removal{{Ref: ObjectRef{Bucket: "b", Key: "k/1"}, Deleted: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}}},
+		{name: "replayed removal item", data: `{"v":1,"object":{"bucket":"b","key":"k"},"removed":true,"replay":true}`,
+			removals: []removal{{Ref: ObjectRef{Bucket: "b", Key: "k"}}}, replay: true},
+		{name: "bad removal key", data: `{"v":1,"object":{"bucket":"b","key":""},"removed":true}`, bad: true},
 		{name: "test event ignored", data: `{"Event":"s3:TestEvent","Service":"Amazon S3"}`, ignored: 1},
 		{name: "not json", data: `x`, bad: true},
 		{name: "unknown version", data: `{"v":2,"object":{"bucket":"b","key":"k"}}`, bad: true},
@@ -45,8 +57,8 @@ func TestDecodeWork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(w.refs) != fmt.Sprint(tc.refs) || w.replay != tc.replay || w.ignored != tc.ignored {
-				t.Errorf("got %+v, want refs %+v replay %v ignored %d", w, tc.refs, tc.replay, tc.ignored)
+			if fmt.Sprint(w.refs) != fmt.Sprint(tc.refs) || fmt.Sprint(w.removals) != fmt.Sprint(tc.removals) || w.replay != tc.replay || w.ignored != tc.ignored {
+				t.Errorf("got %+v, want refs %+v removals %+v replay %v ignored %d", w, tc.refs, tc.removals, tc.replay, tc.ignored)
 			}
 		})
 	}
@@ -97,5 +109,41 @@ func FuzzDecodeWork(f *testing.F) {
 				t.Fatalf("accepted a reference without bucket or key: %+v", r)
 			}
 		}
+		for _, r := range w.removals {
+			if r.Ref.Bucket == "" || r.Ref.Key == "" {
+				t.Fatalf("accepted a removal without bucket or key: %+v", r)
+			}
+		}
 	})
+}
+
+// TestRemovalRoundTrip: a removal work item decodes as the removal it was
+// encoded from, and a replay of it (replayOne's re-marshal) stays one.
+func TestRemovalRoundTrip(t *testing.T) {
+	ref := ObjectRef{Bucket: "b", Key: "DOE/1.dcm"}
+	at := time.Date(2026, 5, 1, 10, 0, 0, 123, time.FixedZone("x", 3600))
+	body, err := encodeRemoval(ref, at, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := decodeWork(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.refs) != 0 || len(w.removals) != 1 || w.removals[0].Ref != ref || !w.removals[0].Deleted.Equal(at) {
+		t.Fatalf("decoded %+v", w)
+	}
+	var it workItem
+	if err := json.Unmarshal(body, &it); err != nil {
+		t.Fatal(err)
+	}
+	it.Replay = true
+	again, _ := json.Marshal(it)
+	if w, err := decodeWork(again); err != nil || len(w.removals) != 1 || !w.replay {
+		t.Fatalf("replayed removal decoded as %+v, %v", w, err)
+	}
+	// Items without the new fields are creations, as before.
+	if w, err := decodeWork([]byte(`{"v":1,"object":{"bucket":"b","key":"k"}}`)); err != nil || len(w.refs) != 1 || len(w.removals) != 0 {
+		t.Fatalf("old item decoded as %+v, %v", w, err)
+	}
 }

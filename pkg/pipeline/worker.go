@@ -427,8 +427,14 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	var transient []int
 	var lastErr error
 	last := int(meta.NumDelivered) >= w.d.Topology.MaxDeliver
-	for i, ref := range wk.refs {
-		r := w.object(ctx, log, meta, i, ref, wk.replay)
+	// Objects are numbered across refs then removals (the DLQ message ids).
+	for i := range len(wk.refs) + len(wk.removals) {
+		var r objResult
+		if i < len(wk.refs) {
+			r = w.object(ctx, log, meta, i, wk.refs[i], wk.replay)
+		} else {
+			r = w.removal(ctx, log, meta, i, wk.removals[i-len(wk.refs)])
+		}
 		if r.transient != nil {
 			transient = append(transient, i)
 			lastErr = r.transient
@@ -444,7 +450,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		if last {
 			for _, i := range transient {
-				if err := w.rejectTransient(ctx, log, meta, i, wk.refs[i], lastErr); err != nil {
+				if err := w.rejectTransient(ctx, log, meta, i, wk, lastErr); err != nil {
 					// Left unanswered: the max-deliveries advisory copies
 					// the whole item to the DLQ.
 					log.Warn().Err(err).Msg("could not dead-letter an object after its last delivery")
@@ -649,6 +655,11 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		}
 		changed = ur.Changed
 	}
+	// The object marker first: a version marker stored without it would
+	// make the redelivered item a duplicate that never writes it.
+	if err := w.putObjectMarker(ctx, objID, vid, in, OutcomeProcessed, "", res); err != nil {
+		return w.retry(log, err, res.Kind)
+	}
 	if err := w.markers.Put(ctx, vid, Marker{Outcome: OutcomeProcessed, CaseID: res.CaseID, At: w.d.Now().UTC()}); err != nil {
 		return w.retry(log, err, res.Kind)
 	}
@@ -720,6 +731,13 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 		}
 	}
 	ref := in.Ref
+	// A rejection recorded in a case is retracted when the object is
+	// deleted, as a processed object is.
+	if res.CaseID != "" && ref.ETag != "" {
+		if err := w.putObjectMarker(ctx, in.ObjectID, VersionID(w.d.Key, ref), in, OutcomeRejected, reason, res); err != nil {
+			return w.retry(log, err, res.Kind)
+		}
+	}
 	if err := w.deadLetter(ctx, meta, idx, &ref, nil, reason, cause); err != nil {
 		return w.retry(log, err, res.Kind)
 	}
@@ -734,10 +752,21 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 	return objResult{}
 }
 
-// rejectTransient dead-letters an object that failed on every delivery.
-func (w *Worker) rejectTransient(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, ref ObjectRef, cause error) error {
-	if err := w.deadLetter(ctx, meta, idx, &ref, nil, ReasonRetriesExhausted, cause); err != nil {
-		return err
+// rejectTransient dead-letters object idx of wk (a ref or a removal) that
+// failed on every delivery.
+func (w *Worker) rejectTransient(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, wk work, cause error) error {
+	var ref ObjectRef
+	if idx < len(wk.refs) {
+		ref = wk.refs[idx]
+		if err := w.deadLetter(ctx, meta, idx, &ref, nil, ReasonRetriesExhausted, cause); err != nil {
+			return err
+		}
+	} else {
+		rm := wk.removals[idx-len(wk.refs)]
+		ref = rm.Ref
+		if err := w.deadLetterRemoval(ctx, meta, idx, rm, ReasonRetriesExhausted, cause); err != nil {
+			return err
+		}
 	}
 	w.d.Metrics.object(OutcomeRejected, ReasonRetriesExhausted, "")
 	log.Error().Str("object", ObjectID(w.d.Key, ref.Bucket, ref.Key)).Err(cause).Msg("object failed on every delivery; sent to the dead-letter stream")
@@ -764,20 +793,37 @@ const (
 // message (raw); the headers hold only the reason, a PHI-free error text and
 // hashed ids. The message id makes a repeat after a crash a no-op.
 func (w *Worker) deadLetter(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, raw []byte, reason string, cause error) error {
+	if ref == nil {
+		return w.deadLetterMsg(ctx, meta, idx, nil, raw, reason, cause)
+	}
+	body, err := encodeWork(*ref, false)
+	if err != nil {
+		return err
+	}
+	return w.deadLetterMsg(ctx, meta, idx, ref, body, reason, cause)
+}
+
+// deadLetterRemoval copies a removal that failed to the DLQ as a removal
+// work item, so a replay retracts the object again.
+func (w *Worker) deadLetterRemoval(ctx context.Context, meta *jetstream.MsgMetadata, idx int, rm removal, reason string, cause error) error {
+	body, err := encodeRemoval(rm.Ref, rm.Deleted, false)
+	if err != nil {
+		return err
+	}
+	return w.deadLetterMsg(ctx, meta, idx, &rm.Ref, body, reason, cause)
+}
+
+// deadLetterMsg publishes one DLQ entry: body is a work item naming ref,
+// or (ref nil) the original message.
+func (w *Worker) deadLetterMsg(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, body []byte, reason string, cause error) error {
 	reason = cleanReason(reason)
-	msg := &nats.Msg{Subject: w.d.Topology.DLQSubjectFor(reason), Header: nats.Header{}}
+	msg := &nats.Msg{Subject: w.d.Topology.DLQSubjectFor(reason), Header: nats.Header{}, Data: body}
 	if ref != nil {
-		body, err := encodeWork(*ref, false)
-		if err != nil {
-			return err
-		}
-		msg.Data = body
 		msg.Header.Set(HeaderObject, ObjectID(w.d.Key, ref.Bucket, ref.Key))
 		if ref.ETag != "" {
 			msg.Header.Set(HeaderVersion, VersionID(w.d.Key, *ref))
 		}
 	} else {
-		msg.Data = raw
 		msg.Header.Set(HeaderRaw, "1")
 	}
 	msg.Header.Set(HeaderReason, reason)
