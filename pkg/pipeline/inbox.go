@@ -13,10 +13,16 @@ import (
 // dependency, and it works on network mounts) and enqueues each file once
 // its size and modification time have stayed the same for Stable: a file
 // still being copied is not taken.
+//
+// A file that disappears from the listing after it was enqueued (or that
+// was already there when the watcher started, so an earlier run may have
+// enqueued it) is enqueued as a removal: the worker retracts it from its
+// case. Removals are seen only while the watcher runs: a file deleted while
+// the process is down stays in its case.
 type Inbox struct {
 	// Bucket is the directory (a dirstore.Store).
 	Bucket objstore.Bucket
-	// Scanner enqueues stable files.
+	// Scanner enqueues stable files and removals.
 	Scanner *Scanner
 	// Poll is the listing interval (default 1s).
 	Poll time.Duration
@@ -30,6 +36,9 @@ type seenFile struct {
 	mtime    time.Time
 	since    time.Time // when size/mtime were first seen at these values
 	enqueued bool
+	// handled: a version of the file may have been processed (enqueued
+	// once, or present at start), so its disappearance is a removal.
+	handled bool
 }
 
 // Run polls until ctx ends.
@@ -43,6 +52,10 @@ func (in *Inbox) Run(ctx context.Context) error {
 	}
 	log := in.Log.With().Str("component", "inbox").Logger()
 	seen := make(map[string]*seenFile)
+	// removed holds files gone from the listing whose removal is not yet
+	// enqueued, with when they were found gone.
+	removed := make(map[string]time.Time)
+	first := true
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
@@ -50,9 +63,10 @@ func (in *Inbox) Run(ctx context.Context) error {
 		present := make(map[string]bool, len(seen))
 		err := in.Bucket.List(ctx, "", func(oi objstore.ObjectInfo) error {
 			present[oi.Key] = true
+			delete(removed, oi.Key) // back again: its new version has its own work item
 			s, ok := seen[oi.Key]
 			if !ok || s.size != oi.Size || !s.mtime.Equal(oi.ModTime) {
-				seen[oi.Key] = &seenFile{size: oi.Size, mtime: oi.ModTime, since: now}
+				seen[oi.Key] = &seenFile{size: oi.Size, mtime: oi.ModTime, since: now, handled: first || (ok && (s.enqueued || s.handled))}
 				return nil
 			}
 			if s.enqueued || now.Sub(s.since) < stable {
@@ -66,13 +80,31 @@ func (in *Inbox) Run(ctx context.Context) error {
 			s.enqueued = true
 			return nil
 		})
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
+			// An incomplete listing says nothing about what is gone.
 			log.Warn().Err(err).Msg("inbox listing failed")
-		}
-		for k := range seen {
-			if !present[k] {
+		case err == nil:
+			first = false
+			for k, s := range seen {
+				if present[k] {
+					continue
+				}
+				if s.enqueued || s.handled {
+					removed[k] = now
+				}
 				delete(seen, k)
 			}
+		}
+		for k, at := range removed {
+			if ctx.Err() != nil {
+				break
+			}
+			if err := in.Scanner.EnqueueRemoval(ctx, in.Bucket, k, at, SourceInbox); err != nil {
+				log.Warn().Str("object", ObjectID(in.Scanner.key, in.Bucket.Name(), k)).Err(err).Msg("inbox file removal not enqueued; retrying")
+				continue
+			}
+			delete(removed, k)
 		}
 		select {
 		case <-ctx.Done():

@@ -19,11 +19,14 @@ type NotifyConfig struct {
 	Prefix, Suffix string
 }
 
-// ConfigureNotification makes bucket send its object-created events to the
-// NATS target named by cfg.ARN, keeping the bucket's other notification
-// rules. It is idempotent. The MinIO server must already define the target
-// (MINIO_NOTIFY_NATS_ENABLE_<ID>=on and friends, see docs/operations.md);
-// otherwise MinIO answers that the ARN does not exist.
+// ConfigureNotification makes bucket send its object-created and
+// object-removed events to the NATS target named by cfg.ARN, keeping the
+// bucket's other notification rules. It is idempotent, and replaces the
+// rule of an earlier release that sent only object-created events (so that
+// deleted objects are retracted from their cases). The MinIO server must
+// already define the target (MINIO_NOTIFY_NATS_ENABLE_<ID>=on and friends,
+// see docs/operations.md); otherwise MinIO answers that the ARN does not
+// exist.
 func ConfigureNotification(ctx context.Context, client *minio.Client, bucket string, cfg NotifyConfig) error {
 	arn, err := notification.NewArnFromString(cfg.ARN)
 	if err != nil {
@@ -33,7 +36,7 @@ func ConfigureNotification(ctx context.Context, client *minio.Client, bucket str
 	if err != nil {
 		return fmt.Errorf("notification: read bucket configuration: %w", mapMinioErr(err))
 	}
-	events := []notification.EventType{notification.ObjectCreatedAll}
+	events := notifyEvents
 	for _, q := range cur.QueueConfigs {
 		if q.Arn == arn && q.Equal(events, cfg.Prefix, cfg.Suffix) {
 			return nil // already there
@@ -70,6 +73,10 @@ func ConfigureNotification(ctx context.Context, client *minio.Client, bucket str
 		}
 	}
 }
+
+// notifyEvents are the bucket events the work stream takes: new versions
+// are processed, deletions retracted.
+var notifyEvents = []notification.EventType{notification.ObjectCreatedAll, notification.ObjectRemovedAll}
 
 // arnAttempts × arnRetryDelay is how long ConfigureNotification waits for
 // MinIO's notification target to come online.

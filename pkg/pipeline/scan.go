@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,11 +17,14 @@ import (
 
 // Scanner enqueues objects that have not been processed: `ingest scan`
 // (backfill, and repair of notifications MinIO dropped) and the embedded
-// inbox watcher. Each work item is published with Nats-Msg-Id derived from
-// the object version, so overlapping scans within the work stream's
-// duplicate window enqueue an object once; versions with a processed (or
-// rejected) marker are skipped; anything enqueued twice anyway is recognised
-// by the worker and changes nothing.
+// inbox watcher, which also enqueues the removal of files deleted from the
+// inbox (EnqueueRemoval). Each work item is published with Nats-Msg-Id
+// derived from the object version and its modification time, so
+// overlapping scans within the work stream's duplicate window enqueue an
+// object once, while the same content deleted and dropped again is
+// enqueued anew; versions with a processed (or rejected) marker are
+// skipped; anything enqueued twice anyway is recognised by the worker and
+// changes nothing.
 type Scanner struct {
 	js      jetstream.JetStream
 	topo    Topology
@@ -179,8 +183,14 @@ func (s *Scanner) enqueue(ctx context.Context, b objstore.Bucket, oi objstore.Ob
 	if err != nil {
 		return nil, 0, err
 	}
+	// The modification time tells the same content dropped again after its
+	// deletion (retracted, markers gone) from a repeat of this scan.
+	id := "obj-" + vid
+	if !oi.ModTime.IsZero() {
+		id += "-" + strconv.FormatInt(oi.ModTime.UnixNano(), 36)
+	}
 	msg := &nats.Msg{Subject: s.topo.WorkSubjectFor(source), Data: body}
-	f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID("obj-"+vid), jetstream.WithExpectStream(s.topo.WorkStream))
+	f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.topo.WorkStream))
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan: enqueue: %w", err)
 	}
@@ -205,4 +215,31 @@ func (s *Scanner) EnqueueOne(ctx context.Context, b objstore.Bucket, oi objstore
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
+}
+
+// EnqueueRemoval enqueues the deletion of the object key of b, seen at
+// deleted (the inbox watcher's path): the worker retracts what the object
+// left in its case, unless the object exists again by then. The work
+// item's Nats-Msg-Id derives from the object and deleted, so a call
+// repeated with the same arguments (an unconfirmed publish) enqueues it
+// once.
+func (s *Scanner) EnqueueRemoval(ctx context.Context, b objstore.Bucket, key string, deleted time.Time, source string) error {
+	ref := ObjectRef{Bucket: b.Name(), Key: key}
+	objID := ObjectID(s.key, ref.Bucket, ref.Key)
+	body, err := encodeRemoval(ref, deleted, false)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: s.topo.WorkSubjectFor(source), Data: body}
+	id := "rm-" + objID + "-" + strconv.FormatInt(deleted.UnixNano(), 36)
+	pctx, cancel := context.WithTimeout(ctx, DefaultRequestTimeout)
+	defer cancel()
+	ack, err := s.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.topo.WorkStream))
+	if err != nil {
+		return fmt.Errorf("enqueue removal of object %s: %w", objID, err)
+	}
+	if !ack.Duplicate {
+		s.m.enqueue(source)
+	}
+	return nil
 }
