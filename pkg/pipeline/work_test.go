@@ -17,13 +17,13 @@ func TestDecodeWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		data    string
+		name     string
+		data     string
 		refs     []ObjectRef
 		removals []removal
 		replay   bool
-		ignored int
-		bad     bool
+		ignored  int
+		bad      bool
 	}{
 		{name: "minio notification", data: string(minio), refs: []ObjectRef{{Bucket: "lab-drop", Key: "lab drop/DOE+JOHN/ü 100%.dcm", ETag: "5d41402abc4b2a76b9719d911017c592", Size: 5, Sequencer: "18EBAEC60BBD05F0"}}},
 		{name: "work item", data: `{"v":1,"object":{"bucket":"b","key":"k/1","etag":"e","size":3}}`, refs: []ObjectRef{{Bucket: "b", Key: "k/1", ETag: "e", Size: 3}}},
