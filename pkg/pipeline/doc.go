@@ -35,6 +35,12 @@
 //   - [CaseModel] merges opaque facts into opaque case state and fires study
 //     completeness timers, returning the events to publish.
 //   - [Rejecter] (optional) records objects the worker refused by itself.
+//   - [Retracter] (optional) takes a deleted object out of its case: a
+//     removal (a MinIO object-removed notification, a file gone from the
+//     inbox) finds the object marker the object's last handled version left
+//     (KV PRINTREG_PROCESSED, key "o."+ObjectID), and the retraction's
+//     facts are merged like any result; the markers are then deleted, so
+//     the same file dropped again is processed anew.
 //
 // Nothing in this package logs or returns raw object keys, which come from
 // hospitals and may hold names or record numbers: logs carry keyed hashes

@@ -37,7 +37,7 @@ type Metrics struct {
 const (
 	OutcomeProcessed  = "processed"  // processed; the case changed or the object has no case
 	OutcomeDuplicate  = "duplicate"  // already processed (marker found, or the merge changed nothing)
-	OutcomeSuperseded = "superseded" // a newer version replaced the object before it was read
+	OutcomeSuperseded = "superseded" // a newer version replaced the object before it was read, or a deleted object was created again
 	OutcomeGone       = "gone"       // deleted before it was read
 	OutcomeRejected   = "rejected"   // permanent failure, sent to the DLQ
 	OutcomeRetried    = "retried"    // transient failure, redelivered later
