@@ -135,7 +135,11 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 		if !errors.Is(err, errMarkerChanged) {
 			return w.retry(log, err, res.Kind)
 		}
-		log.Info().Msg("deleted object handled again while it was retracted; its new marker is kept")
+		// Deleted by a repeat of this removal, or rewritten by a version
+		// created and handled meanwhile, whose marker is kept.
+		if _, _, again, err := w.markers.GetObject(ctx, objID); err == nil && again {
+			log.Info().Msg("deleted object created and handled again while it was retracted; its new marker is kept")
+		}
 	}
 	w.d.Metrics.object(outcome, "", res.Kind)
 	caseID := res.CaseID

@@ -284,6 +284,33 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("object marker %v, version marker %v; want both gone", o, v)
 			}
 		}},
+		{"removal repeated", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
+			// The notification and two copies of a removal, handled at
+			// once by several workers: the case loses the object once.
+			stop := start()
+			oi := e.put(key, content)
+			waitFor(t, "processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 1 })
+			stop()
+			e.del(key)
+			at := time.Now()
+			e.publishRemoval(key, at)
+			e.publishRemoval(key, at)
+			start()
+			waitFor(t, "three removals handled", func() bool {
+				return m.Objects(pipeline.OutcomeRetracted)+m.Objects(pipeline.OutcomeIgnored) == 3
+			})
+			if got := m.Objects(pipeline.OutcomeRetracted); got < 1 {
+				t.Errorf("%v retracted", got)
+			}
+			waitFor(t, "two events", func() bool { return len(e.events()) == 2 })
+			time.Sleep(300 * time.Millisecond)
+			if n := len(e.events()); n != 2 {
+				t.Errorf("%d events, want 2 (added, retracted once)", n)
+			}
+			if o, v := e.markers(key, oi.ETag); o || v {
+				t.Errorf("object marker %v, version marker %v; want both gone", o, v)
+			}
+		}},
 		{"refused retraction dead-lettered and replayed", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
 			start()
 			oi := e.put(key, content)
