@@ -119,7 +119,7 @@ func seriesKey(in *dicomx.Instance) string {
 	return token(in.SeriesInstanceUID)
 }
 
-func templateKey(series string) string  { return "t." + series }
+func templateKey(series string) string    { return "t." + series }
 func recordKey(series, sop string) string { return "i." + series + "." + token(sop) }
 
 // recordRef is where an instance's geometry record lives: Result.Token of a
