@@ -27,6 +27,7 @@ const (
 	KindSidecarAdded         = "sidecar_added"
 	KindSidecarReplaced      = "sidecar_replaced"
 	KindObjectRejected       = "object_rejected"  // an object was refused (replaces what it held before)
+	KindObjectRemoved        = "object_removed"   // the file an object came from was deleted: it left the case
 	KindCaseMerged           = "case_merged"      // another case's facts were folded into this one
 	KindCaseRetired          = "case_retired"     // this case was folded into another (see merged_into)
 	KindStudyResolution      = "study_resolution" // an operator decided about a study (see resolutions)
@@ -168,6 +169,14 @@ func (r *Registry) Apply(c *Case, f Fact, now time.Time) (Change, bool) {
 		rj := cleanRejected(cl, f)
 		ch, changed = r.applyObject(c, &object{ID: rj.Origin.ID, Rejected: &rj})
 	case *RejectedFact:
+		if f == nil {
+			return Change{}, false
+		}
+		return r.Apply(c, *f, now)
+	case RemovedFact:
+		rm := RemovedFact{Origin: cleanOrigin(cl, f.Origin)}
+		ch, changed = r.applyObject(c, &object{ID: rm.Origin.ID, Removed: &rm})
+	case *RemovedFact:
 		if f == nil {
 			return Change{}, false
 		}
@@ -321,13 +330,19 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	if f.StudyUID == "" || f.SeriesUID == "" {
 		return Change{}, false
 	}
-	st := r.findStudy(c, f.StudyUID, true)
+	// A removed instance, or a series found empty, of a study the case
+	// does not hold changes nothing.
+	empty := (f.Seq > 0 || f.Settled > 0) && f.InstanceCount == 0
+	st := r.findStudy(c, f.StudyUID, !empty)
 	if st == nil {
 		return Change{}, false
 	}
 	i, found := slices.BinarySearchFunc(st.Series, f.SeriesUID, func(s *series, u string) int { return strings.Compare(s.UID, u) })
 	kind := KindSeriesUpdated
 	if !found {
+		if empty {
+			return Change{}, false
+		}
 		if len(st.Series) >= maxSeriesPerStudy {
 			return Change{}, false
 		}
@@ -337,6 +352,11 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	se := st.Series[i]
 	changed := !found
 	if f.Seq > 0 || f.Settled > 0 {
+		if f.Settled > se.Best.Settled && f.Settled >= se.Seen && f.InstanceCount == 0 {
+			// Every instance was removed (their files deleted): the
+			// series leaves the study, and an empty study the case.
+			return r.dropSeries(c, st, i, f), true
+		}
 		return r.applyTracked(st, se, f, kind, changed)
 	}
 	if compareSeriesFacts(&f, &se.Best) > 0 {
@@ -378,6 +398,15 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	ch := Change{Kind: kind, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: se.UID}
 	ch.Minor = kind == KindSeriesUpdated && st.Status == StatusReceiving
 	return ch, true
+}
+
+// dropSeries removes series i of st (and st when it has no other series).
+func (r *Registry) dropSeries(c *Case, st *study, i int, f SeriesFact) Change {
+	st.Series = slices.Delete(st.Series, i, i+1)
+	if len(st.Series) == 0 {
+		c.studies = slices.DeleteFunc(c.studies, func(s *study) bool { return s == st })
+	}
+	return Change{Kind: KindSeriesUpdated, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: f.SeriesUID}
 }
 
 // applyTracked merges a fact of a series recorded one by one (Seq, Settled):
@@ -437,6 +466,8 @@ func (r *Registry) applyObject(c *Case, o *object) (Change, bool) {
 			return Change{}, false
 		}
 		c.objects[i] = o
+	} else if o.Removed != nil {
+		return Change{}, false // nothing to remove: the case never held it
 	} else {
 		if len(c.objects) >= maxObjects {
 			return Change{}, false
@@ -462,6 +493,8 @@ func (r *Registry) applyObject(c *Case, o *object) (Change, bool) {
 	case o.Rejected != nil:
 		ch.Kind = KindObjectRejected
 		ch.Reason = o.Rejected.Reason
+	case o.Removed != nil:
+		ch.Kind = KindObjectRemoved
 	}
 	return ch, true
 }

@@ -123,6 +123,7 @@ type object struct {
 	Model        *ModelFact        `json:"model,omitempty"`
 	Sidecar      *SidecarFact      `json:"sidecar,omitempty"`
 	Rejected     *RejectedFact     `json:"rejected,omitempty"`
+	Removed      *RemovedFact      `json:"removed,omitempty"`
 }
 
 func (o *object) origin() Origin {
@@ -135,6 +136,8 @@ func (o *object) origin() Origin {
 		return o.Sidecar.Origin
 	case o.Rejected != nil:
 		return o.Rejected.Origin
+	case o.Removed != nil:
+		return o.Removed.Origin
 	}
 	return Origin{}
 }
@@ -149,13 +152,15 @@ func (o *object) kind() int {
 		return 3
 	case o.Rejected != nil:
 		return 4
+	case o.Removed != nil:
+		return 5
 	}
 	return 0
 }
 
 func (o *object) count() int {
 	n := 0
-	for _, set := range []bool{o.Segmentation != nil, o.Model != nil, o.Sidecar != nil, o.Rejected != nil} {
+	for _, set := range []bool{o.Segmentation != nil, o.Model != nil, o.Sidecar != nil, o.Rejected != nil, o.Removed != nil} {
 		if set {
 			n++
 		}
@@ -379,7 +384,7 @@ func sameJSON(a, b any) bool {
 
 var changeKinds = []string{KindIdentity, KindSeriesAdded, KindSeriesUpdated, KindStudyAmended, KindStudyStable,
 	KindSegmentationAdded, KindSegmentationReplaced, KindModelAdded, KindModelReplaced, KindSidecarAdded,
-	KindSidecarReplaced, KindObjectRejected, KindCaseMerged, KindCaseRetired, KindStudyResolution}
+	KindSidecarReplaced, KindObjectRejected, KindObjectRemoved, KindCaseMerged, KindCaseRetired, KindStudyResolution}
 
 // check verifies the invariants Encode guarantees.
 func (c *Case) check(format int) error {
@@ -442,6 +447,8 @@ func (c *Case) check(format int) error {
 			clean = cleanSidecar(chk, *o.Sidecar)
 		case o.Rejected != nil:
 			clean = cleanRejected(chk, *o.Rejected)
+		case o.Removed != nil:
+			clean = RemovedFact{Origin: cleanOrigin(chk, o.Removed.Origin)}
 		}
 		var orig any
 		switch {
@@ -453,6 +460,8 @@ func (c *Case) check(format int) error {
 			orig = *o.Sidecar
 		case o.Rejected != nil:
 			orig = *o.Rejected
+		case o.Removed != nil:
+			orig = *o.Removed
 		}
 		if !sameJSON(clean, orig) {
 			return errors.New("an object fact is not in stored form")

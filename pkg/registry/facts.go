@@ -14,8 +14,8 @@ import (
 
 // Fact is one piece of knowledge about a case, produced by the pipeline from
 // one object, or by an operator. The set is closed: SeriesFact,
-// SegmentationFact, ModelFact, SidecarFact, RejectedFact, IdentityFact and
-// ResolutionFact.
+// SegmentationFact, ModelFact, SidecarFact, RejectedFact, RemovedFact,
+// IdentityFact and ResolutionFact.
 type Fact interface{ isFact() }
 
 func (SeriesFact) isFact()       {}
@@ -23,6 +23,7 @@ func (SegmentationFact) isFact() {}
 func (ModelFact) isFact()        {}
 func (SidecarFact) isFact()      {}
 func (RejectedFact) isFact()     {}
+func (RemovedFact) isFact()      {}
 func (IdentityFact) isFact()     {}
 func (ResolutionFact) isFact()   {}
 
@@ -148,7 +149,8 @@ type SeriesFact struct {
 	// grows): it is the revision of the record this fact comes from — the
 	// instance's, or its deletion's. The summary such a fact carries is
 	// provisional; a Seq above the series' settled revision means the
-	// series needs settling before its study can be declared stable.
+	// series needs settling before its study can be declared stable. A
+	// fact with a Seq and no InstanceCount announces a removed instance.
 	Seq uint64 `json:"seq,omitempty"`
 	// Settled marks the summary computed from every record of the series
 	// (see Seq): the newest revision it covers. A settled summary is exact
@@ -319,6 +321,15 @@ type RejectedFact struct {
 	Reason string           `json:"reason"`
 	Detail string           `json:"detail,omitempty"`
 	Issues []RejectionIssue `json:"issues,omitempty"`
+}
+
+// RemovedFact says the file an object of the case came from was deleted
+// (Origin.ID names the object, Origin.Time when the deletion was seen): the
+// object leaves the case. It is kept as the object's latest revision, so a
+// file dropped again later (a newer origin) comes back, and an older
+// revision arriving late does not.
+type RemovedFact struct {
+	Origin Origin `json:"origin"`
 }
 
 // RejectionIssue is one value-free finding about a refused object. Field is

@@ -132,3 +132,37 @@ func TestTrackedMerge(t *testing.T) {
 		t.Errorf("after merge: seen %d status %s", st.Series[0].Seen, st.Status)
 	}
 }
+
+// TestTrackedSeriesEmptied: when every instance's file is deleted, the
+// summary found empty takes the series — and the study it was alone in —
+// out of the case; a removal for a series the case does not hold changes
+// nothing.
+func TestTrackedSeriesEmptied(t *testing.T) {
+	r := testRegistry(t, Config{})
+	c, _ := NewCase(CaseID(r.key, "emptied"))
+	r.Apply(c, stlFact(r, "EMPTIED/liver.stl", 0, "liver", 100, 50), at(0))
+	r.Apply(c, tracked(r, 10, 3, 1, 0), at(0))
+	r.Apply(c, settledFact(r, 1, 3), at(200))
+	r.Tick(c, at(200))
+	removal := tracked(r, 10, 4, 0, 300)
+	if _, ok := r.Apply(c, removal, at(300)); !ok || c.studies[0].Status != StatusAmended {
+		t.Fatalf("removal: %v %s", ok, c.studies[0].Status)
+	}
+	empty := settledFact(r, 0, 4)
+	if _, ok := r.Apply(c, empty, at(500)); !ok || len(c.studies) != 0 {
+		t.Fatalf("the emptied series left %d studies", len(c.studies))
+	}
+	if _, ok := r.Apply(c, removal, at(501)); ok || len(c.studies) != 0 {
+		t.Fatal("a removal for a study the case does not hold changed it")
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if snap := r.Snapshot(c); len(snap.Studies) != 0 || len(snap.Models) != 1 {
+		t.Errorf("snapshot: %d studies %d models", len(snap.Studies), len(snap.Models))
+	}
+}

@@ -102,6 +102,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	if err := a.put(ctx, key, "application/dicom", sp); err != nil {
 		return res, err
 	}
+	res.Token = dicomToken(tokenObject, dres.StudyInstanceUID, dres.SeriesInstanceUID, dres.SOPInstanceUID)
 	origin := registry.Origin{ID: inst.SOPInstanceUID, Version: in.ETag, Time: in.Modified}
 
 	switch {
@@ -135,7 +136,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		sf := seriesFact(origin, s)
 		sf.Seq = seq
 		sf.Identity = identity
-		res.Token = recordRef(seriesKey(inst), inst.SOPInstanceUID)
+		res.Token = dicomToken(tokenImage, dres.StudyInstanceUID, dres.SeriesInstanceUID, dres.SOPInstanceUID)
 		res.Facts = []registry.Fact{sf}
 	}
 	return res, nil

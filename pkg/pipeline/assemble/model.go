@@ -122,6 +122,7 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 	if err := a.put(ctx, key, modelContentType(format), out); err != nil {
 		return res, err
 	}
+	res.Token = tokenFile + key
 	res.Facts = []registry.Fact{modelFact(a.origin(in), rep)}
 	return res, nil
 }

@@ -122,11 +122,6 @@ func seriesKey(in *dicomx.Instance) string {
 func templateKey(series string) string    { return "t." + series }
 func recordKey(series, sop string) string { return "i." + series + "." + token(sop) }
 
-// recordRef is where an instance's geometry record lives: Result.Token of a
-// series instance ("s:<series>:<sop>"), so a deleted file's record can be
-// removed.
-func recordRef(series, sop string) string { return "s:" + series + ":" + sop }
-
 // addToSeries records an instance's geometry and returns the record's
 // revision and a provisional summary: the series-level attributes of this
 // instance, geometry left for Settle, and the instances this process has
