@@ -327,6 +327,9 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRa
 	if err := pipeline.Setup(ctx, js, topo); err != nil {
 		return err
 	}
+	if err := assemble.Setup(ctx, js, assemble.DefaultBuckets(), topo); err != nil {
+		return err
+	}
 	buckets := map[string]*s3store.Store{}
 	for _, b := range []string{"src", "dst", "raw", "deid"} {
 		st, err := store(b)
@@ -589,9 +592,17 @@ func childWorker(n, workers int, processor string) error {
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel)
 	var proc pipeline.Processor = &copyProcessor{key: key}
 	var model pipeline.CaseModel = countModel{}
-	var asm *assemble.Assembler
+	cases, err := pipeline.OpenCaseStore(ctx, js, topology(), m, log)
+	if err != nil {
+		return err
+	}
 	if processor == "real" {
-		if asm, err = assemble.New(ctx, assemble.Config{}, key, js, topology(), deid, log); err != nil {
+		stores, err := assemble.OpenStores(ctx, js, assemble.DefaultBuckets(), cases)
+		if err != nil {
+			return err
+		}
+		asm, err := assemble.New(assemble.Config{}, key, stores, deid, log)
+		if err != nil {
 			return err
 		}
 		proc, model = asm, asm.Model()
@@ -599,13 +610,10 @@ func childWorker(n, workers int, processor string) error {
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: nc, JS: js, Topology: topology(),
 		Raw: map[string]objstore.Bucket{"raw": raw}, Deid: deid,
-		Processor: proc, Model: model, Key: key, Log: log, Metrics: m,
+		Processor: proc, Model: model, Cases: cases, Key: key, Log: log, Metrics: m,
 	}, pipeline.WorkerConfig{Workers: workers, SweepInterval: -1})
 	if err != nil {
 		return err
-	}
-	if asm != nil {
-		asm.Bind(w.Cases())
 	}
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
 		f, err := os.Create(p + "." + strconv.Itoa(n))
@@ -675,7 +683,8 @@ func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pip
 	arrived := map[string]time.Time{}
 	go func() {
 		for e := range watch.Updates() {
-			if e != nil {
+			// Object markers (o.<object id>) come with each version's.
+			if e != nil && !strings.HasPrefix(e.Key(), "o.") {
 				mu.Lock()
 				arrived[e.Key()] = time.Now()
 				mu.Unlock()

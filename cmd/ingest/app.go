@@ -37,6 +37,7 @@ type app struct {
 	log      zerolog.Logger
 	stderr   io.Writer
 	topo     pipeline.Topology
+	buckets  assemble.Buckets
 	key      *sitekey.Key
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -68,7 +69,7 @@ func newApp(c common, environ []string, stderr *os.File) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: l, environ: environ, log: log.With().Str("service", "ingest").Logger(), stderr: stderr, topo: l.topology()}, nil
+	return &app{cfg: l, environ: environ, log: log.With().Str("service", "ingest").Logger(), stderr: stderr, topo: l.topology(), buckets: assemble.DefaultBuckets()}, nil
 }
 
 func (a *app) close() {
@@ -379,20 +380,28 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 	// The domain step's own buckets get bounded, repeated requests too, and
 	// opening them waits while the cluster elects leaders.
 	rjs := pipeline.WithRequestTimeout(a.js, a.cfg.Worker.RequestTimeout, a.log)
-	proc, err := assemble.New(ctx, acfg, a.key, rjs, a.topo, deid, a.log)
+	// The worker and the domain step share one case store.
+	cases, err := pipeline.OpenCaseStore(ctx, rjs, a.topo, metrics, a.log)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	stores, err := assemble.OpenStores(ctx, rjs, a.buckets, cases)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	proc, err := assemble.New(acfg, a.key, stores, deid, a.log)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: a.nc, JS: a.js, Topology: a.topo,
 		Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: deid,
-		Processor: proc, Model: proc.Model(),
+		Processor: proc, Model: proc.Model(), Cases: cases,
 		Key: a.key, Log: a.log, Metrics: metrics,
 	}, a.cfg.workerConfig())
 	if err != nil {
 		return fail(stderr, err)
 	}
-	proc.Bind(w.Cases())
 	// The receiver writes into the raw bucket the workers read; with a
 	// directory that is the inbox, whose watcher enqueues what lands.
 	// The embedded default's own receiver must not stop a first run: its
@@ -594,6 +603,9 @@ func (a *app) setup(ctx context.Context, raw, deid objstore.Bucket) error {
 	if err := pipeline.Setup(sctx, a.js, a.topo); err != nil {
 		return err
 	}
+	if err := assemble.Setup(sctx, a.js, a.buckets, a.topo); err != nil {
+		return err
+	}
 	for _, b := range []objstore.Bucket{raw, deid} {
 		if s, ok := b.(*s3store.Store); ok {
 			if err := s.EnsureBucket(sctx); err != nil {
@@ -648,7 +660,7 @@ Flags:
 	}
 	t := a.topo
 	fmt.Fprintf(stdout, "streams %s, %s, %s; KV %s, %s, %s, %s, %s; consumer %s: ready\n",
-		t.WorkStream, t.RegistryStream, t.DLQStream, t.CasesBucket, t.TimersBucket, t.ProcessedBucket, t.SeriesBucket, t.AliasesBucket, t.Consumer)
+		t.WorkStream, t.RegistryStream, t.DLQStream, t.CasesBucket, t.TimersBucket, t.ProcessedBucket, a.buckets.Series, a.buckets.Aliases, t.Consumer)
 	return exitOK
 }
 

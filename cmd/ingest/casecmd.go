@@ -169,7 +169,7 @@ const maxMergeHops = 4
 // (last is nil).
 func (a *app) resolveCase(ctx context.Context, id string) (resolved, error) {
 	r := resolved{id: id}
-	if kv, err := a.js.KeyValue(ctx, a.topo.AliasesBucket); err == nil {
+	if kv, err := a.js.KeyValue(ctx, a.buckets.Aliases); err == nil {
 		e, err := kv.Get(ctx, id)
 		switch {
 		case err == nil:
@@ -178,10 +178,10 @@ func (a *app) resolveCase(ctx context.Context, id string) (resolved, error) {
 				r.id = t
 			}
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return r, fmt.Errorf("case aliases (KV %s): %w", a.topo.AliasesBucket, err)
+			return r, fmt.Errorf("case aliases (KV %s): %w", a.buckets.Aliases, err)
 		}
 	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return r, fmt.Errorf("case aliases (KV %s): %w", a.topo.AliasesBucket, err)
+		return r, fmt.Errorf("case aliases (KV %s): %w", a.buckets.Aliases, err)
 	}
 	stream, err := a.js.Stream(ctx, a.topo.RegistryStream)
 	if err != nil {

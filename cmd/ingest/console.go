@@ -124,7 +124,7 @@ func (a *app) startConsole(ctx context.Context, raw, deid objstore.Bucket, m *pi
 	}
 	all := append(append([]pipeline.Check(nil), checks...), pipeline.Check{Name: "deid_bucket", Fn: func(ctx context.Context) error { return ping(ctx, deid) }})
 	srv, err := console.New(cfg, console.Deps{
-		Conn: a.nc, JS: a.js, Topology: a.topo, Key: a.key, Raw: raw, Deid: deid, Checks: all, Metrics: m, Log: a.log,
+		Conn: a.nc, JS: a.js, Topology: a.topo, Aliases: a.buckets.Aliases, Key: a.key, Raw: raw, Deid: deid, Checks: all, Metrics: m, Log: a.log,
 	})
 	if err != nil {
 		return nil, err

@@ -79,21 +79,38 @@ const noCaseText = "No case for this reference. It is case-sensitive (ACC123 and
 // maxMergeHops bounds the merged_into pointers followed.
 const maxMergeHops = 4
 
+// alias returns the case a StudyInstanceUID's case id points to (id itself
+// when none does, or there is no alias bucket).
+func (s *Server) alias(ctx context.Context, id string) (string, error) {
+	if s.deps.Aliases == "" {
+		return id, nil
+	}
+	kv, err := s.deps.JS.KeyValue(ctx, s.deps.Aliases)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return id, nil
+	}
+	if err != nil {
+		return id, err
+	}
+	e, err := kv.Get(ctx, id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return id, nil
+	case err != nil:
+		return id, err
+	}
+	if t := string(e.Value()); registry.IsCaseID(t) {
+		return t, nil
+	}
+	return id, nil
+}
+
 // resolveCase follows a case id through the alias a study records for its
 // StudyInstanceUID, then through merged_into, to the case holding its
 // facts and that case's last event (nil when it has none).
 func (s *Server) resolveCase(ctx context.Context, id string) (string, *caseEvent, error) {
-	if kv, err := s.deps.JS.KeyValue(ctx, s.deps.Topology.AliasesBucket); err == nil {
-		e, err := kv.Get(ctx, id)
-		switch {
-		case err == nil:
-			if t := string(e.Value()); registry.IsCaseID(t) {
-				id = t
-			}
-		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return id, nil, err
-		}
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+	id, err := s.alias(ctx, id)
+	if err != nil {
 		return id, nil, err
 	}
 	for hop := 0; ; hop++ {

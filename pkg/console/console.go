@@ -129,7 +129,10 @@ type Deps struct {
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
 	Topology pipeline.Topology
-	Key      *sitekey.Key
+	// Aliases is the KV bucket of case aliases (assemble.Buckets.Aliases):
+	// a StudyInstanceUID's case id to its study's case.
+	Aliases string
+	Key     *sitekey.Key
 	// Raw is where lab files are written; Deid where de-identified models
 	// are read from.
 	Raw, Deid objstore.Bucket

@@ -117,7 +117,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if cfg.AuditFile == "" {
 		cfg.AuditFile = filepath.Join(dir, "audit.log")
 	}
-	srv, err := New(cfg, Deps{Conn: nc, JS: js, Topology: topo, Key: key, Raw: raw, Deid: deid, Log: log})
+	srv, err := New(cfg, Deps{Conn: nc, JS: js, Topology: topo, Aliases: "PRINTREG_ALIASES", Key: key, Raw: raw, Deid: deid, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 func TestAdminHandler(t *testing.T) {
 	m := NewMetrics("v1.2.3")
 	m.object(OutcomeProcessed, "", "dicom")
-	m.object(OutcomeRejected, ReasonMalformed, "stl")
+	m.object(OutcomeRejected, "malformed", "stl")
 	m.observe("total", timeNowMinus())
 	failing := false
 	h := AdminHandler(m, Check{"nats", func(context.Context) error {

@@ -32,8 +32,10 @@
 //
 // Seams for the domain code (kept small on purpose):
 //   - [Processor] turns one raw object into outputs, opaque facts and a case id.
-//   - [CaseModel] merges opaque facts into opaque case state and fires study
-//     completeness timers, returning the events to publish.
+//   - [CaseModel] merges opaque facts into opaque case state and fires its
+//     timers, returning the events to publish.
+//   - [Settler] (optional) reads the processor's own stores before a due
+//     timer fires and returns facts to merge first.
 //   - [Rejecter] (optional) records objects the worker refused by itself.
 //   - [Retracter] (optional) takes a deleted object out of its case: a
 //     removal (a MinIO object-removed notification, a file gone from the
@@ -41,6 +43,11 @@
 //     (KV PRINTREG_PROCESSED, key "o."+ObjectID), and the retraction's
 //     facts are merged like any result; the markers are then deleted, so
 //     the same file dropped again is processed anew.
+//
+// The processor's own stores are its business: the pipeline declares only
+// its streams and its case, timer and marker buckets ([Setup]); a
+// processor that shares the worker's case store is given the same
+// [CaseStore] (Deps.Cases).
 //
 // Nothing in this package logs or returns raw object keys, which come from
 // hospitals and may hold names or record numbers: logs carry keyed hashes

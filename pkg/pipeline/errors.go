@@ -6,15 +6,11 @@ import (
 )
 
 // Reason codes of permanent failures: the DLQ subject suffix, the
-// Printreg-Reason header and the reason label of the objects metric. Domain
-// code may use its own codes (lower-case letters, digits, underscores, at most
-// 32 characters); anything else is reported as ReasonOther.
+// Printreg-Reason header and the reason label of the objects metric. These
+// are the pipeline's own; the processor brings the codes of what it finds
+// in content (lower-case letters, digits, underscores, at most 32
+// characters); anything else is reported as ReasonOther.
 const (
-	ReasonMalformed        = "malformed"         // the object cannot be parsed
-	ReasonUnsupported      = "unsupported"       // a format or variant we do not handle
-	ReasonPHIResidue       = "phi_residue"       // identifiers found after de-identification
-	ReasonBurnedIn         = "burned_in_text"    // pixel data may carry burned-in text
-	ReasonInvalidSidecar   = "invalid_sidecar"   // case.json failed validation
 	ReasonTooLarge         = "too_large"         // over a configured limit: the size cap, a reader's limit
 	ReasonInvalidKey       = "invalid_key"       // the key cannot name an object here
 	ReasonUnknownBucket    = "unknown_bucket"    // a notification for a bucket we do not read
@@ -23,12 +19,6 @@ const (
 	ReasonMaxDeliveries    = "max_deliveries"    // redelivered past MaxDeliver without an answer
 	ReasonOther            = "other"
 )
-
-// ReasonOverSize is the earlier name of ReasonTooLarge; its code was
-// "over_size".
-//
-// Deprecated: use ReasonTooLarge.
-const ReasonOverSize = ReasonTooLarge
 
 // PermanentError marks a failure that retrying cannot fix. The worker copies
 // the work item to the DLQ with Reason and terminates it.

@@ -30,6 +30,10 @@ import (
 
 const testSecret = "pipeline-test-secret-0123456789abcdef-0123456789"
 
+// reasonMalformed is the code the fake processor refuses content with: a
+// processor's own reason, not one of the pipeline's.
+const reasonMalformed = "malformed"
+
 func siteKey(t testing.TB) *sitekey.Key {
 	k, err := sitekey.New([]byte(testSecret))
 	if err != nil {
@@ -321,7 +325,7 @@ func (p *fakeProc) Process(ctx context.Context, in pipeline.Input) (pipeline.Res
 	fact := in.ObjectID + "@" + in.ETag
 	if bytes.HasPrefix(data, []byte("BAD")) && !p.badOK.Load() {
 		return pipeline.Result{CaseID: caseID, Facts: "rejected:" + fact, Kind: "test"},
-			pipeline.Permanent(pipeline.ReasonMalformed, errors.New("fake: content marked bad"))
+			pipeline.Permanent(reasonMalformed, errors.New("fake: content marked bad"))
 	}
 	sum := sha256.Sum256(data)
 	return pipeline.Result{

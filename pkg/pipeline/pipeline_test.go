@@ -44,7 +44,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	if ri.Config.Retention != jetstream.LimitsPolicy || ri.Config.Subjects[0] != "registry.case.>" || ri.Config.Duplicates != e.topo.RegistryDuplicates {
 		t.Errorf("registry stream config = %+v", ri.Config)
 	}
-	for _, b := range []string{e.topo.CasesBucket, e.topo.TimersBucket, e.topo.ProcessedBucket, e.topo.SeriesBucket, e.topo.AliasesBucket} {
+	for _, b := range []string{e.topo.CasesBucket, e.topo.TimersBucket, e.topo.ProcessedBucket} {
 		if _, err := e.js.KeyValue(ctx(t), b); err != nil {
 			t.Errorf("KV %s: %v", b, err)
 		}
@@ -229,11 +229,11 @@ func TestPermanentFailureDLQAndReplay(t *testing.T) {
 	e.scan("")
 	waitFor(t, "the bad object dead-lettered", func() bool { return e.streamMsgs(e.topo.DLQStream) == 1 })
 	dlq, _ := e.js.Stream(ctx(t), e.topo.DLQStream)
-	raw, err := dlq.GetLastMsgForSubject(ctx(t), e.topo.DLQSubjectFor(pipeline.ReasonMalformed))
+	raw, err := dlq.GetLastMsgForSubject(ctx(t), e.topo.DLQSubjectFor(reasonMalformed))
 	if err != nil {
 		t.Fatalf("no DLQ entry under the malformed reason: %v", err)
 	}
-	if raw.Header.Get(pipeline.HeaderReason) != pipeline.ReasonMalformed ||
+	if raw.Header.Get(pipeline.HeaderReason) != reasonMalformed ||
 		raw.Header.Get(pipeline.HeaderObject) != pipeline.ObjectID(e.key, "raw", "acc-1/MRN-CANARY-998877 bad.dcm") {
 		t.Errorf("DLQ headers = %v", raw.Header)
 	}
@@ -249,7 +249,7 @@ func TestPermanentFailureDLQAndReplay(t *testing.T) {
 	}
 	// Fix, then replay.
 	proc.badOK.Store(true)
-	st, err := pipeline.Replay(ctx(t), e.js, e.topo, pipeline.ReasonMalformed, e.log, m)
+	st, err := pipeline.Replay(ctx(t), e.js, e.topo, reasonMalformed, e.log, m)
 	if err != nil || st.Replayed != 1 {
 		t.Fatalf("replay = %+v, %v", st, err)
 	}

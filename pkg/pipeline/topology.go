@@ -32,12 +32,6 @@ type Topology struct {
 	CasesBucket     string
 	TimersBucket    string
 	ProcessedBucket string
-	// SeriesBucket holds the per-series slice geometry the case assembly
-	// computes spacing and completeness from; AliasesBucket maps the case
-	// ids a study also answers to (its StudyInstanceUID's) to its case.
-	SeriesBucket  string
-	AliasesBucket string
-
 	// Replicas of every stream and bucket (3 on a clustered JetStream).
 	Replicas int
 	// Memory selects memory storage (tests, benchmarks); the default is file.
@@ -82,8 +76,6 @@ func DefaultTopology() Topology {
 		CasesBucket:        "PRINTREG_CASES",
 		TimersBucket:       "PRINTREG_TIMERS",
 		ProcessedBucket:    "PRINTREG_PROCESSED",
-		SeriesBucket:       "PRINTREG_SERIES",
-		AliasesBucket:      "PRINTREG_ALIASES",
 		Replicas:           1,
 		AckWait:            60 * time.Second,
 		MaxDeliver:         8,
@@ -118,7 +110,7 @@ func (t Topology) Validate() error {
 	for _, n := range []struct{ what, v string }{
 		{"work stream", t.WorkStream}, {"consumer", t.Consumer}, {"registry stream", t.RegistryStream},
 		{"DLQ stream", t.DLQStream}, {"cases bucket", t.CasesBucket}, {"timers bucket", t.TimersBucket},
-		{"processed bucket", t.ProcessedBucket}, {"series bucket", t.SeriesBucket}, {"aliases bucket", t.AliasesBucket},
+		{"processed bucket", t.ProcessedBucket},
 	} {
 		if n.v == "" || strings.ContainsAny(n.v, ".*> \t\r\n/\\") {
 			errs = append(errs, fmt.Errorf("%s name %q is empty or holds . * > / \\ or spaces", n.what, n.v))
@@ -224,10 +216,8 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	kvs := []jetstream.KeyValueConfig{
 		{Bucket: t.CasesBucket, Description: "printreg case state (compare-and-set)", History: 1, Storage: st, Replicas: t.Replicas},
-		{Bucket: t.TimersBucket, Description: "printreg study completeness timers due", History: 1, Storage: st, Replicas: t.Replicas},
+		{Bucket: t.TimersBucket, Description: "printreg case timers due", History: 1, Storage: st, Replicas: t.Replicas},
 		{Bucket: t.ProcessedBucket, Description: "printreg processed-object markers", History: 1, Storage: st, Replicas: t.Replicas, TTL: t.ProcessedTTL},
-		{Bucket: t.SeriesBucket, Description: "printreg per-series slice geometry (compare-and-set)", History: 1, Storage: st, Replicas: t.Replicas},
-		{Bucket: t.AliasesBucket, Description: "printreg case aliases: StudyInstanceUID case id to accession case id", History: 1, Storage: st, Replicas: t.Replicas},
 	}
 	for _, cfg := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {

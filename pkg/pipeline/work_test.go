@@ -65,7 +65,7 @@ func TestDecodeWork(t *testing.T) {
 }
 
 func TestReasonOf(t *testing.T) {
-	if r, ok := ReasonOf(fmt.Errorf("wrapped: %w", Permanent(ReasonPHIResidue, errors.New("x")))); !ok || r != ReasonPHIResidue {
+	if r, ok := ReasonOf(fmt.Errorf("wrapped: %w", Permanent("phi_residue", errors.New("x")))); !ok || r != "phi_residue" {
 		t.Errorf("ReasonOf wrapped = %q, %v", r, ok)
 	}
 	if _, ok := ReasonOf(errors.New("plain")); ok {

@@ -134,6 +134,10 @@ type Deps struct {
 	Log zerolog.Logger
 	// Metrics may be nil.
 	Metrics *Metrics
+	// Cases, when set, is the case store to use (OpenCaseStore over a
+	// JetStream with bounded requests, see WithRequestTimeout), so the
+	// processor can be given the same one; nil: the worker opens its own.
+	Cases *CaseStore
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -180,9 +184,11 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: consumer %s on %s%s: %w", d.Topology.Consumer, d.Topology.WorkStream, SetupHint(err), err)
 	}
-	cases, err := OpenCaseStore(ctx, d.JS, d.Topology, d.Metrics, d.Log)
-	if err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
+	cases := d.Cases
+	if cases == nil {
+		if cases, err = OpenCaseStore(ctx, d.JS, d.Topology, d.Metrics, d.Log); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
 	}
 	markers, err := OpenMarkers(ctx, d.JS, d.Topology)
 	if err != nil {
@@ -194,9 +200,6 @@ func NewWorker(ctx context.Context, d Deps, cfg WorkerConfig) (*Worker, error) {
 	w.pending.Store(-1)
 	return w, nil
 }
-
-// Cases returns the worker's case store.
-func (w *Worker) Cases() *CaseStore { return w.cases }
 
 // Ready reports whether the worker can take work: connected, the consumer
 // answered recently, its slots not all stuck (see WorkerConfig.StallAfter),

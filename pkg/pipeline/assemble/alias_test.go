@@ -37,7 +37,7 @@ func newAliasFixture(t *testing.T, wrap func(*assemble.Assembler) pipeline.Proce
 	topo := testTopology()
 	n := testenv.StartNATS(t)
 	_, js := n.Connect(t)
-	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
+	if err := setupAll(ctx(t), js, topo); err != nil {
 		t.Fatal(err)
 	}
 	key := siteKey(t)

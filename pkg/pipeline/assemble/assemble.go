@@ -62,12 +62,10 @@ type Assembler struct {
 	reg     *registry.Registry
 	eng     *deid.Engine
 	deid    objstore.Bucket
+	cases   Cases
 	series  jetstream.KeyValue
 	aliases jetstream.KeyValue
 	log     zerolog.Logger
-
-	mu    sync.RWMutex
-	cases *pipeline.CaseStore
 
 	bufs    sync.Pool
 	headers sync.Pool
@@ -84,12 +82,11 @@ type Assembler struct {
 	caseCache caseCache
 }
 
-// New builds the domain step over the de-identified bucket and the KV
-// buckets of topo (created by pipeline.Setup). Call Bind with the worker's
-// case store before the first object.
-func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStream, topo pipeline.Topology, out objstore.Bucket, log zerolog.Logger) (*Assembler, error) {
-	if key == nil || js == nil || out == nil {
-		return nil, errors.New("assemble: site key, JetStream and the de-identified bucket are required")
+// New builds the domain step over the stores it is given (see OpenStores)
+// and the de-identified bucket.
+func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerolog.Logger) (*Assembler, error) {
+	if key == nil || st.Cases == nil || st.Series == nil || st.Aliases == nil || out == nil {
+		return nil, errors.New("assemble: site key, the case, series and alias stores and the de-identified bucket are required")
 	}
 	reg, err := registry.New(cfg.Registry, key)
 	if err != nil {
@@ -107,14 +104,6 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 	if cfg.BudgetWait <= 0 {
 		cfg.BudgetWait = 30 * time.Second
 	}
-	series, err := js.KeyValue(ctx, topo.SeriesBucket)
-	if err != nil {
-		return nil, fmt.Errorf("assemble: KV bucket %s%s: %w", topo.SeriesBucket, pipeline.SetupHint(err), err)
-	}
-	aliases, err := js.KeyValue(ctx, topo.AliasesBucket)
-	if err != nil {
-		return nil, fmt.Errorf("assemble: KV bucket %s%s: %w", topo.AliasesBucket, pipeline.SetupHint(err), err)
-	}
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}
@@ -124,26 +113,12 @@ func New(ctx context.Context, cfg Config, key *sitekey.Key, js jetstream.JetStre
 	if cfg.Mesh.DefaultUnits == "" {
 		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits
 	}
-	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, series: series, aliases: aliases, log: log,
+	a := &Assembler{cfg: cfg, key: key, reg: reg, eng: eng, deid: out, cases: st.Cases, series: st.Series, aliases: st.Aliases, log: log,
 		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases),
 		templates: newLRU(maxCachedSeries), counts: newLRU(maxCachedSeries)}
 	a.bufs.New = func() any { return new(bytes.Buffer) }
 	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
 	return a, nil
-}
-
-// Bind gives the assembler the case store it folds aliased cases through
-// (the worker's; see pipeline.Worker.Cases).
-func (a *Assembler) Bind(cs *pipeline.CaseStore) {
-	a.mu.Lock()
-	a.cases = cs
-	a.mu.Unlock()
-}
-
-func (a *Assembler) caseStore() *pipeline.CaseStore {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.cases
 }
 
 // maxCachedAliases bounds each alias cache: the cases of a few busy days.
@@ -190,9 +165,9 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 	}
 	res := pipeline.Result{Kind: KindUnknown}
 	if c, err := a.inFileCase(ctx, in.Ref.Key, &res); err == nil && c != "" {
-		res.Facts = []registry.Fact{a.rejected(in, pipeline.ReasonUnsupported, errUnsupported.Error())}
+		res.Facts = []registry.Fact{a.rejected(in, registry.ReasonUnsupported, errUnsupported.Error())}
 	}
-	return res, pipeline.Permanent(pipeline.ReasonUnsupported, errUnsupported)
+	return res, pipeline.Permanent(registry.ReasonUnsupported, errUnsupported)
 }
 
 // Reject records, in the object's case when its key names one, an object

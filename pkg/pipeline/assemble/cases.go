@@ -247,10 +247,7 @@ func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, 
 // merges what it held. The case read by the retiring compare-and-set is the
 // one merged, so it is read once.
 func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) error {
-	cs := a.caseStore()
-	if cs == nil {
-		return errors.New("assemble: no case store bound")
-	}
+	cs := a.cases
 	now := time.Now()
 	var src *registry.Case
 	if _, err := cs.Update(ctx, alias, func(state []byte) (pipeline.Mutation, error) {

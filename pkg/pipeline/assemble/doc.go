@@ -10,9 +10,14 @@
 // (names, IDs, birth date) are read from the raw header in memory and leave
 // the worker only as keyed hashes (registry.IdentityFact).
 //
-// An image contributes to its series' geometry record (KV, compare-and-set),
-// from which the series summary — slice count, spacing computed from
-// positions, flags — is rebuilt after every instance. A model file (STL, 3MF,
+// An image adds one record of its geometry to the series bucket (one record
+// per instance, so its cost does not grow with the series) and a provisional
+// summary to its case; when the study is due to become stable the sweep asks
+// Settle, which reads the series' records once and merges the exact summary
+// — counts, spacing computed from positions, extent, flags. Deleted files
+// are taken out again (Retract). The stores — the worker's case store, the
+// series and alias buckets (Buckets, Setup) — are given to New; the pipeline
+// knows nothing of them. A model file (STL, 3MF,
 // OBJ) is measured (pkg/mesh), sanitised and written under
 // <case_id>/models/; a case.json is validated (registry.ParseSidecar).
 //

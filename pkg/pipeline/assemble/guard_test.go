@@ -51,7 +51,7 @@ func newGuardEnv(t *testing.T) *guardEnv {
 	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	metrics := pipeline.NewMetrics("test")
 	nc, wjs := n.Connect(t)
-	a, err := assemble.New(ctx(t), testConfig(), key, wjs, topo, out, log)
+	a, cases, err := newAssembler(ctx(t), wjs, topo, key, testConfig(), out, log, metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +59,11 @@ func newGuardEnv(t *testing.T) *guardEnv {
 	wcfg.MaxObjectBytes = guardCap
 	w, err := pipeline.NewWorker(ctx(t), pipeline.Deps{
 		Conn: nc, JS: wjs, Topology: topo, Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: out,
-		Processor: a, Model: a.Model(), Key: key, Log: log, Metrics: metrics,
+		Processor: a, Model: a.Model(), Cases: cases, Key: key, Log: log, Metrics: metrics,
 	}, wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Bind(w.Cases())
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(c) }()

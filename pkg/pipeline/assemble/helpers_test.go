@@ -82,7 +82,7 @@ func startWorker(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key *sit
 func startWorkerWith(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key *sitekey.Key, raw, out objstore.Bucket, cfg assemble.Config, log zerolog.Logger, m *pipeline.Metrics, wrap func(*assemble.Assembler) pipeline.Processor) *assemble.Assembler {
 	t.Helper()
 	nc, js := n.Connect(t)
-	a, err := assemble.New(ctx(t), cfg, key, js, topo, out, log)
+	a, cases, err := newAssembler(ctx(t), js, topo, key, cfg, out, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +92,11 @@ func startWorkerWith(t *testing.T, n *testenv.NATS, topo pipeline.Topology, key 
 	}
 	w, err := pipeline.NewWorker(ctx(t), pipeline.Deps{
 		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{raw.Name(): raw}, Deid: out,
-		Processor: p, Model: a.Model(), Key: key, Log: log, Metrics: m,
+		Processor: p, Model: a.Model(), Cases: cases, Key: key, Log: log, Metrics: m,
 	}, testWorkerConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Bind(w.Cases())
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(c) }()
@@ -260,7 +259,7 @@ func zipBomb(t testing.TB, in []byte) []byte {
 func startServers(t *testing.T, topo pipeline.Topology) (*testenv.NATS, *testenv.MinIO, jetstream.JetStream) {
 	n := testenv.StartNATS(t)
 	_, js := n.Connect(t)
-	if err := pipeline.Setup(ctx(t), js, topo); err != nil {
+	if err := setupAll(ctx(t), js, topo); err != nil {
 		t.Fatal(err)
 	}
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: topo.WorkSubjectFor(pipeline.SourceNotify)})
@@ -310,4 +309,28 @@ func lastCase(t *testing.T, js jetstream.JetStream, topo pipeline.Topology, case
 		t.Fatal(err)
 	}
 	return &ev.Data.Case
+}
+
+// setupAll creates the pipeline's streams and buckets and the domain
+// step's.
+func setupAll(ctx context.Context, js jetstream.JetStream, topo pipeline.Topology) error {
+	if err := pipeline.Setup(ctx, js, topo); err != nil {
+		return err
+	}
+	return assemble.Setup(ctx, js, assemble.DefaultBuckets(), topo)
+}
+
+// newAssembler builds the domain step over a case store it returns for the
+// worker to share, as ingest does.
+func newAssembler(ctx context.Context, js jetstream.JetStream, topo pipeline.Topology, key *sitekey.Key, cfg assemble.Config, out objstore.Bucket, log zerolog.Logger, m *pipeline.Metrics) (*assemble.Assembler, *pipeline.CaseStore, error) {
+	cases, err := pipeline.OpenCaseStore(ctx, js, topo, m, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := assemble.OpenStores(ctx, js, assemble.DefaultBuckets(), cases)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := assemble.New(cfg, key, st, out, log)
+	return a, cases, err
 }

@@ -93,13 +93,13 @@ func TestRefusalReasons(t *testing.T) {
 		detail string
 		issues []registry.RejectionIssue
 	}{
-		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, pipeline.ReasonBurnedIn, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedIn, Message: "x"}}},
-		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, pipeline.ReasonBurnedIn, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedInModal}}},
-		{&deid.RefusedError{Reason: deid.ReasonResidue}, pipeline.ReasonPHIResidue, "", []registry.RejectionIssue{{Rule: deid.ReasonResidue}}},
-		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, pipeline.ReasonUnsupported, "", []registry.RejectionIssue{{Rule: deid.ReasonDICOMDIR}}},
-		{fmt.Errorf("deid: reading DICOM: %w", fe), pipeline.ReasonMalformed, "", []registry.RejectionIssue{{Rule: registry.ReasonMalformed, Message: fe.Error()}}},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, registry.ReasonBurnedInText, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedIn, Message: "x"}}},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, registry.ReasonBurnedInText, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedInModal}}},
+		{&deid.RefusedError{Reason: deid.ReasonResidue}, registry.ReasonPHIResidue, "", []registry.RejectionIssue{{Rule: deid.ReasonResidue}}},
+		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, registry.ReasonUnsupported, "", []registry.RejectionIssue{{Rule: deid.ReasonDICOMDIR}}},
+		{fmt.Errorf("deid: reading DICOM: %w", fe), registry.ReasonMalformed, "", []registry.RejectionIssue{{Rule: registry.ReasonMalformed, Message: fe.Error()}}},
 		{fmt.Errorf("deid: reading DICOM: %w", big), registry.ReasonTooLarge, "", []registry.RejectionIssue{{Rule: registry.ReasonTooLarge, Message: big.Error()}}},
-		{errors.New("truncated"), pipeline.ReasonMalformed, "truncated", nil},
+		{errors.New("truncated"), registry.ReasonMalformed, "truncated", nil},
 	} {
 		reason, detail, issues := refusal(tc.err)
 		if reason != tc.want || detail != tc.detail || fmt.Sprint(issues) != fmt.Sprint(tc.issues) {
@@ -112,18 +112,18 @@ func TestRefusalReasons(t *testing.T) {
 // produce is one of the registry's, whose sentences the case shows and
 // docs/registry-events.md lists; the worker's size cap reads as too_large.
 func TestReasonVocabulary(t *testing.T) {
-	for _, code := range []string{pipeline.ReasonMalformed, pipeline.ReasonUnsupported, pipeline.ReasonPHIResidue,
-		pipeline.ReasonBurnedIn, pipeline.ReasonInvalidSidecar, pipeline.ReasonOverSize, pipeline.ReasonInvalidKey,
+	for _, code := range []string{registry.ReasonMalformed, registry.ReasonUnsupported, registry.ReasonPHIResidue,
+		registry.ReasonBurnedInText, registry.ReasonInvalidSidecar, pipeline.ReasonTooLarge, pipeline.ReasonInvalidKey,
 		pipeline.ReasonUnknownBucket, pipeline.ReasonBadWork, pipeline.ReasonRetriesExhausted, pipeline.ReasonMaxDeliveries,
 		pipeline.ReasonOther, ReasonNoCaseReference, meshReason(errors.New("x"))} {
 		if _, ok := registry.ReasonText(code); !ok {
 			t.Errorf("reason %s is not in the registry's vocabulary", code)
 		}
 	}
-	capText, _ := registry.ReasonText(pipeline.ReasonOverSize)
+	capText, _ := registry.ReasonText(pipeline.ReasonTooLarge)
 	tooLarge, _ := registry.ReasonText(registry.ReasonTooLarge)
 	if capText != tooLarge {
-		t.Errorf("the worker's size cap (%s) does not read as too_large", pipeline.ReasonOverSize)
+		t.Errorf("the worker's size cap (%s) does not read as too_large", pipeline.ReasonTooLarge)
 	}
 }
 

@@ -84,18 +84,17 @@ func childWorker() int {
 	}
 	key := siteKey(nopTB{})
 	topo := testTopology()
-	a, err := assemble.New(ctx, testConfig(), key, js, topo, out, log)
+	a, cases, err := newAssembler(ctx, js, topo, key, testConfig(), out, log, nil)
 	if err != nil {
 		return fail(err)
 	}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
 		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{"raw": raw}, Deid: out,
-		Processor: holdAfter{Assembler: a, started: os.Getenv(envStartFile)}, Model: a.Model(), Key: key, Log: log,
+		Processor: holdAfter{Assembler: a, started: os.Getenv(envStartFile)}, Model: a.Model(), Cases: cases, Key: key, Log: log,
 	}, testWorkerConfig())
 	if err != nil {
 		return fail(err)
 	}
-	a.Bind(w.Cases())
 	if err := w.Run(ctx); err != nil {
 		return fail(err)
 	}
