@@ -281,7 +281,9 @@ receive:
 
 	// Settling: the cluster whole again, the work stream drained and quiet.
 	c.WaitHealthy(t)
-	settled := func(what string) {
+	// Quiet: no new work item for a while (MinIO sends what its queue
+	// holds every 3 s).
+	settled := func(what string, quiet time.Duration) {
 		t.Helper()
 		last, since := uint64(0), time.Now()
 		cfWaitUntil(t, 4*time.Minute, what, func() bool {
@@ -294,16 +296,16 @@ receive:
 			if info.State.LastSeq != last {
 				last, since = info.State.LastSeq, time.Now()
 			}
-			return time.Since(since) >= 5*time.Second
+			return time.Since(since) >= quiet
 		})
 	}
-	settled("the work stream drained")
+	settled("the work stream drained", 10*time.Second)
 	// Objects without a marker now are objects the workers never heard of.
 	// Those dropped before MinIO's restart went through the kills of the
 	// leader and of a worker: none may be missing. Of those dropped right
-	// after it, MinIO may have announced some to nobody (a restarted MinIO
-	// drops notifications while it sets up its targets, docs/operations.md
-	// §12): the operator's scan enqueues them.
+	// after it, MinIO announces some to nobody (it answers S3 requests
+	// before its notifications work again; docs/operations.md §12): the
+	// operator's scan enqueues them.
 	markers, err := js.KeyValue(ctx, topo.ProcessedBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +363,7 @@ receive:
 		}
 		return true
 	})
-	settled("the work stream drained after the scan")
+	settled("the work stream drained after the scan", 5*time.Second)
 	if info := cfStreamInfo(js, topo.WorkStream); info != nil {
 		if late := int(info.State.LastSeq-beforeScan.State.LastSeq) - scanned.Enqueued; late > 0 {
 			t.Logf("%d work items came after the scan's (notifications MinIO sent late)", late)
