@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -510,7 +511,16 @@ func (a *app) serveAdmin(m *pipeline.Metrics, checks ...pipeline.Check) (*http.S
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", a.cfg.Admin.Listen, err)
 	}
-	h := pipeline.AdminHandler(m, checks...)
+	var h http.Handler = pipeline.AdminHandler(m, checks...)
+	if a.cfg.Admin.Pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		h = mux
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	a.adminAddr = l.Addr().String()
 	go func() { _ = srv.Serve(l) }()

@@ -236,6 +236,9 @@ type LogConfig struct {
 
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves the Go runtime's profiles under /debug/pprof/, for
+	// finding where memory or CPU goes; off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 type NATSConfig struct {
@@ -314,6 +317,7 @@ type WorkerConfig struct {
 	SweepInterval time.Duration   `yaml:"sweep_interval"`
 
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	IdleRelease    time.Duration `yaml:"idle_release"`
 }
 
 type InboxConfig struct {
@@ -618,7 +622,7 @@ func (l *loaded) workerConfig() pipeline.WorkerConfig {
 		Workers: w.Workers, MaxFetch: w.MaxFetch, FetchWait: w.FetchWait, ObjectTimeout: w.ObjectTimeout,
 		RequestTimeout: w.RequestTimeout,
 		MaxObjectBytes: int64(l.Storage.MaxObjectBytes), ShutdownGrace: w.ShutdownGrace,
-		RetryDelays: w.RetryDelays, SweepInterval: w.SweepInterval,
+		RetryDelays: w.RetryDelays, SweepInterval: w.SweepInterval, IdleRelease: w.IdleRelease,
 	}
 }
 

@@ -51,7 +51,8 @@ type Engine struct {
 
 // memo remembers recent keyed derivations (UIDs of a study and series,
 // a patient's pseudonym and offset), which the next objects of the same
-// study need again. It forgets everything when full, so it stays small.
+// study need again. When full, an arbitrary entry makes room, so it stays
+// the same small size.
 type memo struct {
 	mu sync.Mutex
 	m  map[memoKey]string
@@ -62,7 +63,10 @@ type memoKey struct {
 	k    string
 }
 
-const memoMax = 4096
+// memoMax bounds the memo: the UIDs of the studies being de-identified now
+// repeat (study, series, frame of reference); each SOP Instance UID is
+// seen once.
+const memoMax = 1024
 
 func (c *memo) get(kind byte, k string, derive func() string) string {
 	key := memoKey{kind, k}
@@ -74,8 +78,14 @@ func (c *memo) get(kind byte, k string, derive func() string) string {
 	}
 	v = derive()
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= memoMax {
+	if c.m == nil {
 		c.m = make(map[memoKey]string, 256)
+	}
+	if len(c.m) >= memoMax {
+		for k := range c.m { // an arbitrary entry makes room
+			delete(c.m, k)
+			break
+		}
 	}
 	c.m[key] = v
 	c.mu.Unlock()

@@ -62,10 +62,11 @@ type CaseStore struct {
 
 const (
 	caseLockStripes = 64
-	// maxCachedRecords bounds the cache; it is simply emptied when full.
+	// maxCachedRecords bounds the cache; when full, an arbitrary entry
+	// makes room, so it stays the same size however long the process runs.
 	// It pays off only for cases being written right now, which are few
 	// (at most one per worker), while a record may hold tens of KiB.
-	maxCachedRecords = 256
+	maxCachedRecords = 128
 )
 
 type cachedRecord struct {
@@ -108,10 +109,23 @@ func (s *CaseStore) remember(caseID string, rec caseRecord, rev, from uint64) {
 	case ok && e.rev > rev:
 		return
 	}
-	if s.cache == nil || len(s.cache) >= maxCachedRecords {
+	if s.cache == nil {
 		s.cache = make(map[string]cachedRecord)
 	}
+	if _, ok := s.cache[caseID]; !ok && len(s.cache) >= maxCachedRecords {
+		evictOne(s.cache)
+	}
 	s.cache[caseID] = cachedRecord{rec: rec, rev: rev}
+}
+
+// evictOne deletes an arbitrary entry of m (map iteration order is random):
+// for caches of what is being written now, as good as least recently used
+// and cheaper.
+func evictOne[V any](m map[string]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
 }
 
 func (s *CaseStore) forget(caseID string) {

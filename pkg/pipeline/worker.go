@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,12 @@ type WorkerConfig struct {
 	// while work items wait, before the worker warns and reports not ready
 	// (default 1m; negative disables).
 	StallAfter time.Duration
+	// IdleRelease is how long the worker must have had no object in hand
+	// before the process's free memory is handed back to the system, and
+	// how often again while it stays idle (default 30s; negative
+	// disables). The Go runtime keeps freed memory for reuse; a worker idle
+	// overnight on a shared server need not.
+	IdleRelease time.Duration
 }
 
 // DefaultWorkers is the default number of objects one process handles at
@@ -110,6 +117,9 @@ func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
 	}
 	if c.StallAfter == 0 {
 		c.StallAfter = time.Minute
+	}
+	if c.IdleRelease == 0 {
+		c.IdleRelease = 30 * time.Second
 	}
 	return c
 }
@@ -282,6 +292,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	bgWG.Go(func() { w.statsLoop(bg) })
 	if w.cfg.StallAfter > 0 {
 		bgWG.Go(func() { w.watchSlots(bg) })
+	}
+	if w.cfg.IdleRelease > 0 {
+		bgWG.Go(func() { w.releaseWhenIdle(bg) })
 	}
 	if w.d.Model != nil && w.cfg.SweepInterval > 0 {
 		bgWG.Go(func() { w.sweepLoop(bg) })
@@ -879,6 +892,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (c *countingReader) Close() error { return c.c.Close() }
+
+// releaseWhenIdle hands free memory back to the system once the worker has
+// had no object in hand for IdleRelease, and every IdleRelease while it
+// stays idle (what timers, health checks and scrapes allocate meanwhile).
+// It costs one collection of a heap that is small when idle.
+func (w *Worker) releaseWhenIdle(ctx context.Context) {
+	t := time.NewTicker(max(time.Second, w.cfg.IdleRelease/4))
+	defer t.Stop()
+	var released time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if w.busy.Load() > 0 || time.Since(time.Unix(0, w.lastTurn.Load())) < w.cfg.IdleRelease || time.Since(released) < w.cfg.IdleRelease {
+			continue
+		}
+		debug.FreeOSMemory()
+		released = time.Now()
+	}
+}
 
 func (w *Worker) statsLoop(ctx context.Context) {
 	t := time.NewTicker(w.cfg.StatsInterval)

@@ -121,12 +121,13 @@ func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerol
 	return a, nil
 }
 
-// maxCachedAliases bounds each alias cache: the cases of a few busy days.
-// An alias forgotten costs one KV read when it comes back.
-const maxCachedAliases = 16384
+// maxCachedAliases bounds each alias cache: the studies being received now
+// (a few per worker), with room to spare. An alias forgotten costs one KV
+// read when it comes back.
+const maxCachedAliases = 256
 
 // maxCachedSeries bounds the per-series caches: the series being received.
-const maxCachedSeries = 4096
+const maxCachedSeries = 256
 
 // sniffBytes is how much of an object is looked at to tell its type.
 const sniffBytes = 4096

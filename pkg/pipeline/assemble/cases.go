@@ -39,8 +39,9 @@ type cachedCase struct {
 	c     *registry.Case
 }
 
-// maxCachedCases bounds the cache; it is simply emptied when full.
-const maxCachedCases = 1024
+// maxCachedCases bounds the cache (the cases being written now, a few per
+// worker); when full, an arbitrary entry makes room.
+const maxCachedCases = 128
 
 func (cc *caseCache) take(caseID string, state []byte) *registry.Case {
 	if cc == nil || state == nil {
@@ -62,8 +63,14 @@ func (cc *caseCache) put(caseID string, state []byte, c *registry.Case) {
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if cc.m == nil || len(cc.m) >= maxCachedCases {
+	if cc.m == nil {
 		cc.m = make(map[string]cachedCase)
+	}
+	if _, ok := cc.m[caseID]; !ok && len(cc.m) >= maxCachedCases {
+		for k := range cc.m { // an arbitrary entry makes room
+			delete(cc.m, k)
+			break
+		}
 	}
 	cc.m[caseID] = cachedCase{state: state, c: c}
 }

@@ -33,8 +33,9 @@ import (
 // written. List skips it, and keys may not start with it.
 const TmpDir = ".printreg-tmp"
 
-// maxCachedETags bounds the ETag cache; it is cleared when full.
-const maxCachedETags = 1 << 16
+// maxCachedETags bounds the ETag cache (the files being read now); when
+// full, an arbitrary entry makes room.
+const maxCachedETags = 4096
 
 // Store is a directory used as a bucket. It is safe for concurrent use.
 type Store struct {
@@ -206,7 +207,10 @@ func (s *Store) remember(vk versionKey, etag string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.etags) >= maxCachedETags {
-		clear(s.etags)
+		for k := range s.etags { // an arbitrary entry makes room
+			delete(s.etags, k)
+			break
+		}
 	}
 	s.etags[vk] = etag
 }
