@@ -445,7 +445,8 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		if err != nil {
 			return fail(stderr, err)
 		}
-		in := &pipeline.Inbox{Bucket: raw, Scanner: scanner, Poll: a.cfg.Inbox.Poll, Stable: a.cfg.Inbox.Stable, Log: a.log}
+		in := &pipeline.Inbox{Bucket: raw, Scanner: scanner, Poll: a.cfg.Inbox.Poll, Stable: a.cfg.Inbox.Stable, Log: a.log,
+			State: filepath.Join(a.cfg.DataDir, "inbox.state")}
 		bg.Go(func() { _ = in.Run(runCtx) })
 	}
 	var rcvErr error

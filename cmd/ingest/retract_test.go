@@ -125,6 +125,26 @@ func TestDeletedFilesLeaveTheirCase(t *testing.T) {
 	write("model.stl", testenv.TetrahedronSTL())
 	until("the model dropped again", func(s registry.Snapshot) bool { return len(s.Models) == 1 })
 
+	// A file deleted while ingest is down is found gone at the next start
+	// (the inbox keeps the names it saw in <data_dir>/inbox.state).
+	time.Sleep(11 * time.Second) // the state is written at most every 10 s
+	cancel()
+	if code := <-cmd.done; code != exitOK {
+		t.Fatalf("run exit %d:\n%s", code, cmd.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "inbox.state")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("inbox state: %v", err)
+	}
+	if err := os.Remove(filepath.Join(inbox, fmt.Sprintf("ct%d.dcm", slices-1))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	cmd = startBackground(t, ctx, env, "run", "--log-format", "json")
+	snap = until("the file deleted while down out of the case", stableWith(slices-2))
+	if n := snap.Studies[0].Series[0].SliceCount; n != slices-2 {
+		t.Errorf("after the deletion while down: %d slices", n)
+	}
 	cancel()
 	if code := <-cmd.done; code != exitOK {
 		t.Errorf("run exit %d:\n%s", code, cmd.stderr)
