@@ -378,19 +378,7 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 		if t.After(st.Last) {
 			st.Last = t
 		}
-		switch st.Status {
-		case StatusReceiving:
-			st.PhaseStart = st.First
-		case StatusStable:
-			st.Status = StatusAmended
-			st.PhaseStart = t
-			st.Amendments++
-			kind = KindStudyAmended
-		case StatusAmended:
-			if t.Before(st.PhaseStart) {
-				st.PhaseStart = t
-			}
-		}
+		kind = arrived(st, t, true, kind)
 	}
 	if !changed {
 		return Change{}, false
@@ -398,6 +386,28 @@ func (r *Registry) applySeries(c *Case, f SeriesFact, now time.Time) (Change, bo
 	ch := Change{Kind: kind, Object: f.Origin.ID, StudyUIDs: []string{st.UID}, SeriesUID: se.UID}
 	ch.Minor = kind == KindSeriesUpdated && st.Status == StatusReceiving
 	return ch, true
+}
+
+// arrived moves a study's phase for an instance arriving at t: a stable
+// study is amended when amends (the instance is not covered by what was
+// declared stable); it returns the change kind.
+func arrived(st *study, t time.Time, amends bool, kind string) string {
+	switch st.Status {
+	case StatusReceiving:
+		st.PhaseStart = st.First
+	case StatusStable:
+		if amends {
+			st.Status = StatusAmended
+			st.PhaseStart = t
+			st.Amendments++
+			kind = KindStudyAmended
+		}
+	case StatusAmended:
+		if t.Before(st.PhaseStart) {
+			st.PhaseStart = t
+		}
+	}
+	return kind
 }
 
 // dropSeries removes series i of st (and st when it has no other series).
@@ -434,21 +444,7 @@ func (r *Registry) applyTracked(st *study, se *series, f SeriesFact, kind string
 		}
 	}
 	if newRecord {
-		switch st.Status {
-		case StatusReceiving:
-			st.PhaseStart = st.First
-		case StatusStable:
-			if f.Seq > se.Best.Settled {
-				st.Status = StatusAmended
-				st.PhaseStart = t
-				st.Amendments++
-				kind = KindStudyAmended
-			}
-		case StatusAmended:
-			if t.Before(st.PhaseStart) {
-				st.PhaseStart = t
-			}
-		}
+		kind = arrived(st, t, f.Seq > se.Best.Settled, kind)
 	}
 	if !changed {
 		return Change{}, false
