@@ -426,3 +426,31 @@ func TestRetriesExhaustedGoToDLQ(t *testing.T) {
 		t.Errorf("%v retries, want 2", got)
 	}
 }
+
+// TestRepeatedEventOneDLQEntry: an object store that announces one bad
+// object version several times (MinIO repeats events) gets one DLQ entry
+// for it, even when the work items are handled at the same moment; a
+// replay's refusal is an entry of its own.
+func TestRepeatedEventOneDLQEntry(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	info := e.put("acc-1/bad.dcm", []byte("BAD bytes"))
+	event := fmt.Sprintf(`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"raw"},"object":{"key":"acc-1/bad.dcm","eTag":%q,"size":%d}}}]}`, info.ETag, info.Size)
+	for range 4 {
+		if _, err := e.js.Publish(ctx(t), e.topo.WorkSubjectFor(pipeline.SourceNotify), []byte(event)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := pipeline.NewMetrics("test")
+	cfg := testWorkerConfig()
+	cfg.Workers = 4
+	e.runWorker(newFakeProc(e.key), fakeModel{}, cfg, m)
+	waitFor(t, "the work stream drained", func() bool { return e.streamMsgs(e.topo.WorkStream) == 0 })
+	if got := e.streamMsgs(e.topo.DLQStream); got != 1 {
+		t.Errorf("%d DLQ entries for one bad version announced 4 times, want 1", got)
+	}
+	st, err := pipeline.Replay(ctx(t), e.js, e.topo, reasonMalformed, e.log, m)
+	if err != nil || st.Replayed != 1 {
+		t.Fatalf("replay = %+v, %v", st, err)
+	}
+	waitFor(t, "the replayed object refused again", func() bool { return e.streamMsgs(e.topo.DLQStream) == 1 && e.streamMsgs(e.topo.WorkStream) == 0 })
+}

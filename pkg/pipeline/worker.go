@@ -422,7 +422,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 	wk, err := decodeWork(msg.Data())
 	if err != nil {
-		if derr := w.deadLetter(ctx, meta, 0, nil, msg.Data(), ReasonBadWork, err); derr != nil {
+		if derr := w.deadLetter(ctx, meta, 0, nil, msg.Data(), ReasonBadWork, err, ""); derr != nil {
 			log.Warn().Err(derr).Msg("could not copy an undecodable work item to the DLQ; retrying")
 			w.nak(ctx, msg, meta)
 			return
@@ -590,7 +590,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	in := Input{Ref: ref, ObjectID: objID, Size: ref.Size, ETag: ref.ETag}
 	bucket, ok := w.d.Raw[ref.Bucket]
 	if !ok {
-		return w.reject(ctx, log, meta, idx, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
+		return w.reject(ctx, log, meta, idx, replay, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
 	}
 	t := time.Now()
 	info, err := objstore.StatCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
@@ -602,9 +602,9 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		return objResult{}
 	case errors.Is(err, objstore.ErrTooLarge):
 		in.Size = info.Size
-		return w.reject(ctx, log, meta, idx, in, ReasonTooLarge, err, Result{})
+		return w.reject(ctx, log, meta, idx, replay, in, ReasonTooLarge, err, Result{})
 	case errors.Is(err, objstore.ErrInvalidKey):
-		return w.reject(ctx, log, meta, idx, in, ReasonInvalidKey, err, Result{})
+		return w.reject(ctx, log, meta, idx, replay, in, ReasonInvalidKey, err, Result{})
 	case err != nil:
 		return w.retry(log, err, "")
 	}
@@ -644,7 +644,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	w.d.Metrics.observe("process", t)
 	if perr != nil {
 		if reason, ok := ReasonOf(perr); ok {
-			return w.reject(ctx, log, meta, idx, in, reason, perr, res)
+			return w.reject(ctx, log, meta, idx, replay, in, reason, perr, res)
 		}
 		return w.retry(log, perr, res.Kind)
 	}
@@ -652,7 +652,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	for _, o := range res.Outputs {
 		if err := w.writeOutput(ctx, o); err != nil {
 			if errors.Is(err, objstore.ErrInvalidKey) {
-				return w.reject(ctx, log, meta, idx, in, ReasonOther, fmt.Errorf("the processor produced an unusable output key: %w", err), Result{})
+				return w.reject(ctx, log, meta, idx, replay, in, ReasonOther, fmt.Errorf("the processor produced an unusable output key: %w", err), Result{})
 			}
 			return w.retry(log, err, res.Kind)
 		}
@@ -665,7 +665,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		w.d.Metrics.observe("case", t)
 		if err != nil {
 			if reason, ok := ReasonOf(err); ok {
-				return w.reject(ctx, log, meta, idx, in, reason, err, Result{})
+				return w.reject(ctx, log, meta, idx, replay, in, reason, err, Result{})
 			}
 			return w.retry(log, err, res.Kind)
 		}
@@ -727,7 +727,7 @@ func (w *Worker) retry(log zerolog.Logger, err error, kind string) objResult {
 // reject records a permanent failure: in the case (from the processor's
 // result, or through the Rejecter), as a DLQ copy of the object reference,
 // and as a marker so scans do not enqueue the version again.
-func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, in Input, reason string, cause error, res Result) objResult {
+func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, replay bool, in Input, reason string, cause error, res Result) objResult {
 	reason = cleanReason(reason)
 	if res.CaseID == "" {
 		if rj, ok := w.d.Processor.(Rejecter); ok {
@@ -754,7 +754,14 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 			return w.retry(log, err, res.Kind)
 		}
 	}
-	if err := w.deadLetter(ctx, meta, idx, &ref, nil, reason, cause); err != nil {
+	// One entry per refused version: two work items for one version (an
+	// event the object store sent twice) handled at once must not both
+	// land. A replay's refusal is a new entry.
+	id := ""
+	if ref.ETag != "" && !replay {
+		id = "dlq-" + w.d.Topology.WorkStream + "-v-" + VersionID(w.d.Key, ref) + "-" + reason
+	}
+	if err := w.deadLetter(ctx, meta, idx, &ref, nil, reason, cause, id); err != nil {
 		return w.retry(log, err, res.Kind)
 	}
 	if ref.ETag != "" {
@@ -774,7 +781,7 @@ func (w *Worker) rejectTransient(ctx context.Context, log zerolog.Logger, meta *
 	var ref ObjectRef
 	if idx < len(wk.refs) {
 		ref = wk.refs[idx]
-		if err := w.deadLetter(ctx, meta, idx, &ref, nil, ReasonRetriesExhausted, cause); err != nil {
+		if err := w.deadLetter(ctx, meta, idx, &ref, nil, ReasonRetriesExhausted, cause, ""); err != nil {
 			return err
 		}
 	} else {
@@ -808,15 +815,17 @@ const (
 // The body is a work item naming the object (ref set), or the original
 // message (raw); the headers hold only the reason, a PHI-free error text and
 // hashed ids. The message id makes a repeat after a crash a no-op.
-func (w *Worker) deadLetter(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, raw []byte, reason string, cause error) error {
+//
+// id is the entry's message id ("": one per work item and object).
+func (w *Worker) deadLetter(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, raw []byte, reason string, cause error, id string) error {
 	if ref == nil {
-		return w.deadLetterMsg(ctx, meta, idx, nil, raw, reason, cause)
+		return w.deadLetterMsg(ctx, meta, idx, nil, raw, reason, cause, id)
 	}
 	body, err := encodeWork(*ref, false)
 	if err != nil {
 		return err
 	}
-	return w.deadLetterMsg(ctx, meta, idx, ref, body, reason, cause)
+	return w.deadLetterMsg(ctx, meta, idx, ref, body, reason, cause, id)
 }
 
 // deadLetterRemoval copies a removal that failed to the DLQ as a removal
@@ -826,12 +835,12 @@ func (w *Worker) deadLetterRemoval(ctx context.Context, meta *jetstream.MsgMetad
 	if err != nil {
 		return err
 	}
-	return w.deadLetterMsg(ctx, meta, idx, &rm.Ref, body, reason, cause)
+	return w.deadLetterMsg(ctx, meta, idx, &rm.Ref, body, reason, cause, "")
 }
 
 // deadLetterMsg publishes one DLQ entry: body is a work item naming ref,
 // or (ref nil) the original message.
-func (w *Worker) deadLetterMsg(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, body []byte, reason string, cause error) error {
+func (w *Worker) deadLetterMsg(ctx context.Context, meta *jetstream.MsgMetadata, idx int, ref *ObjectRef, body []byte, reason string, cause error, id string) error {
 	reason = cleanReason(reason)
 	msg := &nats.Msg{Subject: w.d.Topology.DLQSubjectFor(reason), Header: nats.Header{}, Data: body}
 	if ref != nil {
@@ -853,7 +862,10 @@ func (w *Worker) deadLetterMsg(ctx context.Context, meta *jetstream.MsgMetadata,
 		msg.Header.Set(HeaderWorkSeq, strconv.FormatUint(seq, 10))
 	}
 	msg.Header.Set(HeaderFailedAt, w.d.Now().UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq-%s-%d-%d", w.d.Topology.WorkStream, seq, idx))
+	if id == "" {
+		id = fmt.Sprintf("dlq-%s-%d-%d", w.d.Topology.WorkStream, seq, idx)
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, id)
 	// Repeated while the budget lasts (the message id makes that safe),
 	// even after the object's own time is up.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(30*time.Second, 3*w.cfg.RequestTimeout))
@@ -997,7 +1009,7 @@ func (w *Worker) subscribeMaxDeliveries(ctx context.Context) (*nats.Subscription
 		}
 		meta := &jetstream.MsgMetadata{NumDelivered: adv.Deliveries}
 		meta.Sequence.Stream = adv.StreamSeq
-		if err := w.deadLetter(actx, meta, 0, nil, raw.Data, ReasonMaxDeliveries, errors.New("no worker answered the work item on any delivery")); err != nil {
+		if err := w.deadLetter(actx, meta, 0, nil, raw.Data, ReasonMaxDeliveries, errors.New("no worker answered the work item on any delivery"), ""); err != nil {
 			w.log.Warn().Err(err).Uint64("seq", adv.StreamSeq).Msg("could not dead-letter a work item past its last delivery")
 			return
 		}
