@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,31 +31,8 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 	const thickness = 0.5
 	dir := t.TempDir()
 	env := append(embeddedEnv(dir), "PRINTREG_REGISTRY_QUIET_PERIOD=10s", "PRINTREG_RECEIVE_ENABLED=false")
-	stderrPath := filepath.Join(t.TempDir(), "stderr")
-	errf, err := os.Create(stderrPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errf.Close()
 	// The worker runs without the race detector: this is a volume test.
-	cmd := exec.Command(testenv.NoRaceTestBinary(t), "-test.run=^$", "--", "run", "--log-format", "json", "--log-level", "warn")
-	cmd.Env = append(append(os.Environ(), testenv.ChildEnv+"=ingest"), env...)
-	cmd.Stdout, cmd.Stderr = io.Discard, errf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	defer stop()
+	ing := startChild(t, env, "run", "--log-format", "json", "--log-level", "warn")
 	waitFile(t, filepath.Join(dir, "nats", "nats.url"))
 
 	start := time.Now()
@@ -130,12 +104,10 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 				}
 			}
 			select {
-			case <-exited:
-				b, _ := os.ReadFile(stderrPath)
-				t.Fatalf("ingest exited:\n%s", lastLines(string(b), 30))
+			case <-ing.exited:
+				t.Fatalf("ingest exited:\n%s", ing.lastLog(30))
 			case <-ctx.Done():
-				b, _ := os.ReadFile(stderrPath)
-				t.Fatalf("%d slices: the study never became stable with all; last case: exit %d %.2000s %s\n%s", n, code, out, errOut, lastLines(string(b), 20))
+				t.Fatalf("%d slices: the study never became stable with all; last case: exit %d %.2000s %s\n%s", n, code, out, errOut, ing.lastLog(20))
 			case <-time.After(2 * time.Second):
 			}
 		}
@@ -154,8 +126,8 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 		}
 		t.Logf("%s (%d slices): stable and exact %.0f s after the first file was written; snapshot %d bytes", acc, n, time.Since(start).Seconds(), len(out))
 	}
-	stop()
-	peak := testenv.PeakRSS(cmd.ProcessState)
+	ing.stop()
+	peak := testenv.PeakRSS(ing.cmd.ProcessState)
 	t.Logf("ingest run: peak RSS %d MiB", peak>>20)
 	if peak > 640<<20 {
 		t.Errorf("ingest run peaked at %d MiB (memory budget 256 MiB)", peak>>20)

@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,32 +71,10 @@ worker:
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderrPath := filepath.Join(t.TempDir(), "stderr")
-	errf, err := os.Create(stderrPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errf.Close()
-	cmd := exec.Command(testenv.NoRaceTestBinary(t), "-test.run=^$", "--", "run", "--config", cfg, "--log-format", "json", "--log-level", "warn")
-	cmd.Env = append(append(os.Environ(), testenv.ChildEnv+"=ingest"), env...)
 	if os.Getenv("SOAK_HEAP") != "" {
-		cmd.Env = append(cmd.Env, "GODEBUG=memprofilerate=4096")
+		env = append(env, "GODEBUG=memprofilerate=4096")
 	}
-	cmd.Stdout, cmd.Stderr = io.Discard, errf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	ing := startChild(t, env, "run", "--config", cfg, "--log-format", "json", "--log-level", "warn")
 
 	// drop uploads the objects of cases [from, to), eight at a time.
 	drop := func(from, to int) {
@@ -173,14 +149,12 @@ worker:
 		deadline := time.Now().Add(15 * time.Minute)
 		for handled() < n {
 			select {
-			case <-exited:
-				b, _ := os.ReadFile(stderrPath)
-				t.Fatalf("ingest exited:\n%s", lastLines(string(b), 30))
+			case <-ing.exited:
+				t.Fatalf("ingest exited:\n%s", ing.lastLog(30))
 			case <-time.After(time.Second):
 			}
 			if time.Now().After(deadline) {
-				b, _ := os.ReadFile(stderrPath)
-				t.Fatalf("%d of %d objects handled:\n%s", handled(), n, lastLines(string(b), 30))
+				t.Fatalf("%d of %d objects handled:\n%s", handled(), n, ing.lastLog(30))
 			}
 		}
 		// Idle: no object handled for 10 s (the studies are stable, quiet
@@ -212,7 +186,7 @@ worker:
 		var low memory
 		// Samples over two releases: the lowest is right after one.
 		for range 12 {
-			m := residentMemory(t, cmd.Process.Pid)
+			m := residentMemory(t, ing.cmd.Process.Pid)
 			if low.rss == 0 || m.rss < low.rss {
 				low.rss = m.rss
 			}
@@ -246,8 +220,8 @@ worker:
 	if float64(last.rss) > 1.10*float64(first.rss) {
 		t.Errorf("resident memory grew from %.1f MiB to %.1f MiB over %d more objects", mib(first.rss), mib(last.rss), totalObject-firstCases*perCase)
 	}
-	if b, _ := os.ReadFile(stderrPath); bytes.Contains(b, []byte(`"level":"error"`)) {
-		t.Errorf("errors logged:\n%s", lastLines(string(b), 20))
+	if b, _ := os.ReadFile(ing.stderr); bytes.Contains(b, []byte(`"level":"error"`)) {
+		t.Errorf("errors logged:\n%s", ing.lastLog(20))
 	}
 }
 
