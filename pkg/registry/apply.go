@@ -554,9 +554,11 @@ func settled(s *study) bool {
 	return true
 }
 
-// SeriesRef names a series of a case.
+// SeriesRef names a series of a case; Seen is the newest record revision
+// the case knows of (SeriesFact.Seq).
 type SeriesRef struct {
 	StudyUID, SeriesUID string
+	Seen                uint64
 }
 
 // Unsettled lists the series recorded one by one whose summary does not
@@ -575,7 +577,7 @@ func (r *Registry) Unsettled(c *Case, now time.Time) []SeriesRef {
 		}
 		for _, se := range s.Series {
 			if se.unsettled() {
-				out = append(out, SeriesRef{StudyUID: s.UID, SeriesUID: se.UID})
+				out = append(out, SeriesRef{StudyUID: s.UID, SeriesUID: se.UID, Seen: se.Seen})
 			}
 		}
 	}

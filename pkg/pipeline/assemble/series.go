@@ -446,8 +446,13 @@ func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now
 		if err != nil {
 			return nil, err
 		}
-		if rev == 0 {
-			continue
+		if rev < r.Seen {
+			// Records the case has seen are missing (the series bucket
+			// lost data): the summary covers what is left, rather than
+			// the study waiting for records that will not come back.
+			a.log.Warn().Str("case_id", caseID).Uint64("found", rev).Uint64("seen", r.Seen).
+				Msg("series records missing; the series is summarised from those left")
+			rev = r.Seen
 		}
 		s.StudyInstanceUID, s.SeriesInstanceUID = r.StudyUID, r.SeriesUID
 		f := seriesFact(registry.Origin{ID: r.SeriesUID, Time: at}, s)
