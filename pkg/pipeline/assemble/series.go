@@ -298,6 +298,12 @@ func (a *Assembler) settled(ctx context.Context, series string) (*dicomx.Series,
 		return nil, 0, time.Time{}, fmt.Errorf("series records: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
+	// A series' records are held at once, as many as its sender sent: they
+	// are reserved against the memory budget the objects in flight share
+	// (decoded, a record takes a few times its encoded size), and a series
+	// that finds it full is settled at a later sweep.
+	hold := a.cfg.Budget.Hold(a.cfg.BudgetWait)
+	defer hold.Release()
 	geoms := map[string]*instGeom{}
 	blocks := map[string]frameBlock{}
 	var last uint64
@@ -316,6 +322,9 @@ func (a *Assembler) settled(ctx context.Context, series string) (*dicomx.Series,
 		}
 		if e == nil {
 			break // every record as of the watch's start has been read
+		}
+		if err := hold.Reserve(4 * int64(len(e.Key())+len(e.Value()))); err != nil {
+			return nil, 0, time.Time{}, fmt.Errorf("series records: %w", err)
 		}
 		if e.Revision() > last {
 			last, at = e.Revision(), e.Created()
