@@ -57,7 +57,20 @@ func Fold(s string) string {
 		}
 		b.WriteRune(r)
 	}
-	return norm.NFKC.String(cases.Fold().String(b.String()))
+	return strings.Map(cherokee, norm.NFKC.String(cases.Fold().String(b.String())))
+}
+
+// cherokee maps both Cherokee cases to the capital letters, which is what
+// Unicode's case folding does; golang.org/x/text's Fold instead swaps the two
+// blocks, so a folded Cherokee name folded again would not match itself.
+func cherokee(r rune) rune {
+	switch {
+	case r >= 0xAB70 && r <= 0xABBF:
+		return r - 0xAB70 + 0x13A0
+	case r >= 0x13F8 && r <= 0x13FD:
+		return r - 8
+	}
+	return r
 }
 
 func lowerASCII(s string) string {

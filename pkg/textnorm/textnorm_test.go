@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -111,7 +112,7 @@ func TestDA(t *testing.T) {
 }
 
 func FuzzFold(f *testing.F) {
-	for _, s := range []string{"Müller", "ИВАНОВА", "山田^太郎", "ＹＡＭＡＤＡ", "14 März 1970", "\xff\xfe"} {
+	for _, s := range []string{"Müller", "ИВАНОВА", "山田^太郎", "ＹＡＭＡＤＡ", "14 März 1970", "\xff\xfe", "ꮤᏔ"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -122,4 +123,22 @@ func FuzzFold(f *testing.F) {
 		Squeeze(s)
 		Dates(s)
 	})
+}
+
+// TestFoldIdempotentOnEveryRune checks each code point once, so a case pair
+// that folding swaps instead of merging (as Cherokee did) is found here and
+// not by chance in fuzzing.
+func TestFoldIdempotentOnEveryRune(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		a := Fold(string(r))
+		if b := Fold(a); b != a {
+			t.Errorf("Fold(%U) = %U, folded again %U", r, []rune(a), []rune(b))
+		}
+	}
+	if Fold("ꮤ") != Fold("Ꮤ") {
+		t.Error("the two cases of a Cherokee letter fold apart")
+	}
 }
