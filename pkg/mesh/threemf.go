@@ -205,22 +205,69 @@ func (p *modelParser) next() (xmlEvent, error) {
 	return ev, nil
 }
 
-// skip consumes the rest of the element just started.
+// skip consumes the rest of the element the scanner is in: the one just
+// started, or the one whose child just ended.
 func (p *modelParser) skip() error {
-	for depth := 1; depth > 0; {
+	return p.skipTo(p.x.depth - 1)
+}
+
+// skipTo reads on until the scanner is back at depth d, noting the
+// extension namespaces of the elements it passes.
+func (p *modelParser) skipTo(d int) error {
+	for p.x.depth > d {
 		ev, err := p.next()
 		if err != nil {
 			return err
 		}
 		switch ev {
 		case xmlStart:
-			depth++
 			p.noteExt(p.x.Space)
-		case xmlEnd:
-			depth--
+		case xmlEOF:
+			// the scanner reports an unclosed element as an error first
+			return malformed(ThreeMF, "model part ends inside an element")
 		}
 	}
 	return nil
+}
+
+// children reads the children of the element just started, through its
+// end tag, calling fn at the start tag of each child element. fn may read
+// the child, all of it or part of it, or nothing; what it leaves unread is
+// skipped as skip does. fn must not read past the child's end tag.
+func (p *modelParser) children(fn func() error) error {
+	d := p.x.depth
+	for {
+		ev, err := p.next()
+		if err != nil {
+			return err
+		}
+		switch ev {
+		case xmlEnd:
+			return nil
+		case xmlEOF:
+			return malformed(ThreeMF, "model part ends inside an element")
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+		if err := p.skipTo(d); err != nil {
+			return err
+		}
+	}
+}
+
+// endLeaf reads the rest of a vertex or triangle, usually only its end
+// tag. Anything inside is skipped; the first child's own namespace is
+// not noted as an extension.
+func (p *modelParser) endLeaf() error {
+	ev, err := p.next()
+	if err != nil || ev != xmlStart {
+		return err
+	}
+	if err := p.skip(); err != nil {
+		return err
+	}
+	return p.skip()
 }
 
 func (p *modelParser) noteExt(space string) {
@@ -328,35 +375,21 @@ func (p *modelParser) model() error {
 		}
 	}
 	p.noteAttrs()
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space != ns3MF {
 			p.noteExt(x.Space)
-			if err := p.skip(); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		switch string(x.Local) {
 		case "metadata":
-			err = p.metadata()
+			return p.metadata()
 		case "resources":
-			err = p.resources()
+			return p.resources()
 		case "build":
-			err = p.build()
-		default:
-			err = p.skip()
+			return p.build()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 func validMetaName(n []byte) bool {
@@ -416,15 +449,9 @@ func (p *modelParser) metadata() error {
 
 func (p *modelParser) resources() error {
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		local := string(x.Local)
+		var err error
 		switch {
 		case x.Space == ns3MF && local == "object":
 			err = p.object()
@@ -435,22 +462,15 @@ func (p *modelParser) resources() error {
 		case x.Space == nsSlice && local == "slicestack":
 			p.m.exts["slice"] = true
 			p.m.slicestacks++
-			if _, err = p.resourceID("slice stack"); err == nil {
-				err = p.skip()
-			}
+			_, err = p.resourceID("slice stack")
 		case x.Space == nsMaterial:
 			p.m.exts["material"] = true
-			if _, err = p.resourceID("material resource"); err == nil {
-				err = p.skip()
-			}
+			_, err = p.resourceID("material resource")
 		default:
 			p.noteExt(x.Space)
-			err = p.skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 var objectTypes = []string{"model", "solidsupport", "support", "surface", "other"}
@@ -473,36 +493,25 @@ func (p *modelParser) object() error {
 	p.noteAttrs()
 	_, sliced := p.x.Attr(nsSlice, "slicestackid")
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			break
-		}
+	err = p.children(func() error {
 		switch {
 		case x.Space == ns3MF && string(x.Local) == "mesh":
 			if o.mesh != nil || o.comps != nil {
 				return malformed(ThreeMF, "object %d has more than one mesh or components element", id)
 			}
-			if err := p.mesh(o); err != nil {
-				return err
-			}
+			return p.mesh(o)
 		case x.Space == ns3MF && string(x.Local) == "components":
 			if o.mesh != nil || o.comps != nil {
 				return malformed(ThreeMF, "object %d has more than one mesh or components element", id)
 			}
 			o.comps = []ref3mf{}
-			if err := p.components(o); err != nil {
-				return err
-			}
-		default:
-			p.noteExt(x.Space)
-			if err := p.skip(); err != nil {
-				return err
-			}
+			return p.components(o)
 		}
+		p.noteExt(x.Space)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if o.mesh == nil && o.comps == nil && !sliced {
 		return malformed(ThreeMF, "object %d has neither a mesh nor components", id)
@@ -515,29 +524,21 @@ func (p *modelParser) mesh(o *obj3mf) error {
 	ms := &indexedMesh{}
 	o.mesh = ms
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			break
-		}
+	err := p.children(func() error {
 		switch {
 		case x.Space == ns3MF && string(x.Local) == "vertices":
-			err = p.vertices(o, ms)
+			return p.vertices(o, ms)
 		case x.Space == ns3MF && string(x.Local) == "triangles":
-			err = p.triangles(o, ms)
+			return p.triangles(o, ms)
 		case x.Space == nsBeamLattice:
 			p.m.exts["beamlattice"] = true
-			err = p.countBeams()
-		default:
-			p.noteExt(x.Space)
-			err = p.skip()
+			return p.countBeams()
 		}
-		if err != nil {
-			return err
-		}
+		p.noteExt(x.Space)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	nv := uint32(len(ms.xyz) / 3)
 	for i, v := range ms.tri {
@@ -569,19 +570,9 @@ func (p *modelParser) countBeams() error {
 
 func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space != ns3MF || string(x.Local) != "vertex" {
-			if err := p.skip(); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		var c [3]float64
 		got := 0
@@ -611,40 +602,22 @@ func (p *modelParser) vertices(o *obj3mf, ms *indexedMesh) error {
 			return tooLarge(ThreeMF, "package holds more than %d vertices", p.lim.MaxVertices)
 		}
 		if cap(ms.xyz)-len(ms.xyz) < 3 {
+			var err error
 			if ms.xyz, err = grow(ms.xyz, 3, 8, 2, p.budget, &p.lim); err != nil {
 				return err
 			}
 		}
 		ms.xyz = append(ms.xyz, c[0], c[1], c[2])
-		if ev, err := p.next(); err != nil {
-			return err
-		} else if ev == xmlStart {
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-		}
-	}
+		return p.endLeaf()
+	})
 }
 
 func (p *modelParser) triangles(o *obj3mf, ms *indexedMesh) error {
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space != ns3MF || string(x.Local) != "triangle" {
 			p.noteExt(x.Space)
-			if err := p.skip(); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		var v [3]uint32
 		got := 0
@@ -668,22 +641,14 @@ func (p *modelParser) triangles(o *obj3mf, ms *indexedMesh) error {
 			return tooLarge(ThreeMF, "package holds more than %d triangles", p.lim.MaxTriangles)
 		}
 		if cap(ms.tri)-len(ms.tri) < 3 {
+			var err error
 			if ms.tri, err = grow(ms.tri, 3, 4, 1, p.budget, &p.lim); err != nil {
 				return err
 			}
 		}
 		ms.tri = append(ms.tri, v[0], v[1], v[2])
-		if ev, err := p.next(); err != nil {
-			return err
-		} else if ev == xmlStart {
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-		}
-	}
+		return p.endLeaf()
+	})
 }
 
 // ref parses the objectid, transform and p:path of a component or item.
@@ -721,20 +686,10 @@ func (p *modelParser) ref(what string) (ref3mf, error) {
 
 func (p *modelParser) components(o *obj3mf) error {
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space != ns3MF || string(x.Local) != "component" {
 			p.noteExt(x.Space)
-			if err := p.skip(); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		r, err := p.ref("component")
 		if err != nil {
@@ -744,10 +699,8 @@ func (p *modelParser) components(o *obj3mf) error {
 			return tooLarge(ThreeMF, "object %d has more than %d components", o.id, maxResources)
 		}
 		o.comps = append(o.comps, r)
-		if err := p.skip(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 func (p *modelParser) build() error {
@@ -756,20 +709,10 @@ func (p *modelParser) build() error {
 	}
 	p.noteAttrs()
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space != ns3MF || string(x.Local) != "item" || !p.root {
 			p.noteExt(x.Space)
-			if err := p.skip(); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		r, err := p.ref("build item")
 		if err != nil {
@@ -779,10 +722,8 @@ func (p *modelParser) build() error {
 			return tooLarge(ThreeMF, "more than %d build items", maxResources)
 		}
 		p.m.items = append(p.m.items, r)
-		if err := p.skip(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 func validColor(c []byte) bool {
@@ -802,14 +743,7 @@ func (p *modelParser) baseMaterials() error {
 		return err
 	}
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space == ns3MF && string(x.Local) == "base" && len(p.m.materials) < 1024 {
 			var m Material
 			if n, ok := p.attr("name"); ok {
@@ -820,10 +754,8 @@ func (p *modelParser) baseMaterials() error {
 			}
 			p.m.materials = append(p.m.materials, m)
 		}
-		if err := p.skip(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 func (p *modelParser) colorGroup() error {
@@ -833,14 +765,7 @@ func (p *modelParser) colorGroup() error {
 	}
 	p.m.colorGroups++
 	x := p.x
-	for {
-		ev, err := p.next()
-		if err != nil {
-			return err
-		}
-		if ev == xmlEnd {
-			return nil
-		}
+	return p.children(func() error {
 		if x.Space == nsMaterial && string(x.Local) == "color" && len(p.m.colors) < 256 {
 			if c, ok := p.attr("color"); ok && validColor(c) {
 				s := strings.ToUpper(string(c))
@@ -849,10 +774,8 @@ func (p *modelParser) colorGroup() error {
 				}
 			}
 		}
-		if err := p.skip(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 // build3mf measures the build of a package.
