@@ -5,7 +5,8 @@
 // It exists so that printreg's binaries do not link prometheus/client_golang
 // and its protobuf, procfs and common dependencies for a dozen metrics with
 // fixed label sets. A Registry is a value owned by whoever creates it; there
-// is no global default registry.
+// is no global default registry. Its tests read the output back with the
+// Prometheus text parser (prometheus/common/expfmt), a test-only dependency.
 package promtext
 
 import (
@@ -22,12 +23,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Registry holds metric families and writes them in name order.
 type Registry struct {
 	mu       sync.Mutex
 	families map[string]family
+	samples  map[string]string // sample name → family writing it
 	start    time.Time
 	runtime  bool
 }
@@ -40,10 +43,24 @@ type family interface {
 // go_goroutines, go_memstats_*, process_resident_memory_bytes,
 // process_open_fds and process_start_time_seconds.
 func NewRegistry(runtimeMetrics bool) *Registry {
-	return &Registry{families: make(map[string]family), start: time.Now(), runtime: runtimeMetrics}
+	r := &Registry{families: make(map[string]family), samples: make(map[string]string), start: time.Now(), runtime: runtimeMetrics}
+	if runtimeMetrics {
+		for _, n := range runtimeNames {
+			r.samples[n] = "the runtime metrics"
+		}
+	}
+	return r
 }
 
-func (r *Registry) add(name string, f family) {
+// runtimeNames are the families writeRuntime may write.
+var runtimeNames = []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_gc_cycles_total",
+	"process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"}
+
+// add registers family f, named name, of type typ, with the given label
+// names. A name, label name or sample name that would make the output
+// unreadable to Prometheus is a programming error found at start-up: it
+// panics.
+func (r *Registry) add(name, typ string, labels []string, f family) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !validName(name) {
@@ -51,6 +68,26 @@ func (r *Registry) add(name string, f family) {
 	}
 	if _, dup := r.families[name]; dup {
 		panic("promtext: metric registered twice: " + name)
+	}
+	for i, l := range labels {
+		if !validLabelName(l) || typ == "histogram" && l == "le" {
+			panic("promtext: " + name + " has an invalid label name " + strconv.Quote(l))
+		}
+		if slices.Contains(labels[:i], l) {
+			panic("promtext: " + name + " has label " + l + " twice")
+		}
+	}
+	samples := []string{name}
+	if typ == "histogram" {
+		samples = []string{name + "_bucket", name + "_sum", name + "_count"}
+	}
+	for _, s := range append(samples, name) {
+		if other, dup := r.samples[s]; dup {
+			panic("promtext: " + name + " writes samples named " + s + ", as " + other + " does")
+		}
+	}
+	for _, s := range samples {
+		r.samples[s] = name
 	}
 	r.families[name] = f
 }
@@ -61,6 +98,21 @@ func validName(s string) bool {
 	}
 	for i, c := range s {
 		if !(c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// validLabelName reports whether s is a label name of the classic
+// Prometheus rules ([a-zA-Z_][a-zA-Z0-9_]*), not one of the names starting
+// with __ that Prometheus reserves.
+func validLabelName(s string) bool {
+	if s == "" || strings.HasPrefix(s, "__") {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
 			return false
 		}
 	}
@@ -108,8 +160,10 @@ func header(w *bufio.Writer, name, help, typ string) {
 	w.WriteByte('\n')
 }
 
+// escapeHelp escapes a help text; bytes that are not UTF-8, which the
+// format does not allow, are replaced with U+FFFD.
 func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 func escapeLabel(s string) string {
@@ -191,11 +245,37 @@ func (v *vec[T]) with(values ...string) *T {
 	defer v.mu.Unlock()
 	s, ok := v.series[k]
 	if !ok {
+		// Label values must be UTF-8: other bytes are replaced with U+FFFD,
+		// and values that differ only there share one series. Such values
+		// miss the first look-up each time and find the series here.
+		if fixed, changed := validValues(values); changed {
+			values = fixed
+			k = strings.Join(values, "\xff")
+			s, ok = v.series[k]
+		}
+	}
+	if !ok {
 		s = v.mk()
 		v.series[k] = s
 		v.values[k] = slices.Clone(values)
 	}
 	return s
+}
+
+// validValues returns values with the bytes that are not UTF-8 replaced
+// with U+FFFD, and whether any were.
+func validValues(values []string) ([]string, bool) {
+	var fixed []string
+	for i, x := range values {
+		if utf8.ValidString(x) {
+			continue
+		}
+		if fixed == nil {
+			fixed = slices.Clone(values)
+		}
+		fixed[i] = strings.ToValidUTF8(x, "\uFFFD")
+	}
+	return fixed, fixed != nil
 }
 
 func (v *vec[T]) write(w *bufio.Writer) {
@@ -256,7 +336,7 @@ func (r *Registry) NewCounterVec(name, help string, labels ...string) *CounterVe
 	v := &vec[Counter]{name: name, help: help, typ: "counter", labels: labels,
 		mk: func() *Counter { return &Counter{} }, series: map[string]*Counter{}, values: map[string][]string{},
 		write1: func(w *bufio.Writer, name, lbl string, _ []string, s *Counter) { writeSample(w, name, lbl, s.Value()) }}
-	r.add(name, v)
+	r.add(name, "counter", labels, v)
 	return &CounterVec{v}
 }
 
@@ -288,7 +368,7 @@ func (r *Registry) NewGaugeVec(name, help string, labels ...string) *GaugeVec {
 	v := &vec[Gauge]{name: name, help: help, typ: "gauge", labels: labels,
 		mk: func() *Gauge { return &Gauge{} }, series: map[string]*Gauge{}, values: map[string][]string{},
 		write1: func(w *bufio.Writer, name, lbl string, _ []string, s *Gauge) { writeSample(w, name, lbl, s.Value()) }}
-	r.add(name, v)
+	r.add(name, "gauge", labels, v)
 	return &GaugeVec{v}
 }
 
@@ -303,9 +383,12 @@ type Histogram struct {
 	count  atomic.Uint64
 }
 
-// Observe records v.
+// Observe records v. NaN is above every bound: it counts only in +Inf.
 func (h *Histogram) Observe(v float64) {
 	i, _ := slices.BinarySearch(h.bounds, v)
+	if math.IsNaN(v) {
+		i = len(h.bounds)
+	}
 	h.counts[i].Add(1)
 	h.sum.Add(v)
 	h.count.Add(1)
@@ -324,9 +407,14 @@ type HistogramVec struct{ v *vec[Histogram] }
 func (h *HistogramVec) With(values ...string) *Histogram { return h.v.with(values...) }
 
 // NewHistogramVec registers a histogram family with the given upper bounds
-// (sorted ascending; +Inf is implicit).
+// (in any order; +Inf is implicit, and dropped if given). A NaN bound
+// panics.
 func (r *Registry) NewHistogramVec(name, help string, bounds []float64, labels ...string) *HistogramVec {
 	b := slices.Clone(bounds)
+	if slices.ContainsFunc(b, math.IsNaN) {
+		panic("promtext: " + name + " has a NaN bucket bound")
+	}
+	b = slices.DeleteFunc(b, func(x float64) bool { return math.IsInf(x, 1) })
 	slices.Sort(b)
 	b = slices.Compact(b)
 	v := &vec[Histogram]{name: name, help: help, typ: "histogram", labels: labels,
@@ -346,7 +434,7 @@ func (r *Registry) NewHistogramVec(name, help string, bounds []float64, labels .
 			writeSample(w, name+"_sum", labelString(labels, vals), h.sum.Load())
 			writeSample(w, name+"_count", labelString(labels, vals), float64(cum))
 		}}
-	r.add(name, v)
+	r.add(name, "histogram", labels, v)
 	return &HistogramVec{v}
 }
 

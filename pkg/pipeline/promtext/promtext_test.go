@@ -2,6 +2,8 @@ package promtext
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -99,22 +101,45 @@ func TestConcurrentUpdates(t *testing.T) {
 }
 
 func TestRegistrationErrorsPanic(t *testing.T) {
-	for name, fn := range map[string]func(r *Registry){
-		"bad name":  func(r *Registry) { r.NewCounter("9bad", "x") },
-		"duplicate": func(r *Registry) { r.NewCounter("dup", "x"); r.NewGauge("dup", "x") },
-		"label arity": func(r *Registry) {
+	for name, c := range map[string]struct {
+		fn   func(r *Registry)
+		want string // in the panic message
+	}{
+		"bad name":  {func(r *Registry) { r.NewCounter("9bad", "x") }, "invalid metric name"},
+		"duplicate": {func(r *Registry) { r.NewCounter("dup", "x"); r.NewGauge("dup", "x") }, "registered twice"},
+		"label arity": {func(r *Registry) {
 			r.NewCounterVec("l_total", "x", "a").With("1", "2")
-		},
+		}, "takes 1 label values"},
+		// label and sample names the Prometheus parser would refuse
+		"label name with a dash":   {func(r *Registry) { r.NewCounterVec("l_total", "x", "a-b") }, "invalid label name"},
+		"label name with a colon":  {func(r *Registry) { r.NewGaugeVec("l", "x", "a:b") }, "invalid label name"},
+		"label name with a digit":  {func(r *Registry) { r.NewGaugeVec("l", "x", "1a") }, "invalid label name"},
+		"empty label name":         {func(r *Registry) { r.NewGaugeVec("l", "x", "") }, "invalid label name"},
+		"reserved label name":      {func(r *Registry) { r.NewGaugeVec("l", "x", "__name__") }, "invalid label name"},
+		"label twice":              {func(r *Registry) { r.NewCounterVec("l_total", "x", "a", "b", "a") }, "label a twice"},
+		"le on a histogram":        {func(r *Registry) { r.NewHistogramVec("h", "x", []float64{1}, "le") }, "invalid label name"},
+		"NaN bound":                {func(r *Registry) { r.NewHistogramVec("h", "x", []float64{1, math.NaN()}) }, "NaN bucket bound"},
+		"histogram, then _count":   {func(r *Registry) { r.NewHistogramVec("h", "x", nil); r.NewCounter("h_count", "x") }, "as h does"},
+		"_bucket, then histogram":  {func(r *Registry) { r.NewGauge("h_bucket", "x"); r.NewHistogramVec("h", "x", nil) }, "as h_bucket does"},
+		"histogram named a sample": {func(r *Registry) { r.NewHistogramVec("h", "x", nil); r.NewHistogramVec("h_sum", "x", nil) }, "as h does"},
+		"runtime name":             {func(r *Registry) { r.NewGauge("go_goroutines", "x") }, "as the runtime metrics do"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
+				if e := recover(); e == nil {
 					t.Error("no panic")
+				} else if !strings.Contains(fmt.Sprint(e), c.want) {
+					t.Errorf("panic %q, want one about %q", e, c.want)
 				}
 			}()
-			fn(NewRegistry(false))
+			c.fn(NewRegistry(true))
 		})
 	}
+	// le is an ordinary label name on a counter, and the runtime names are
+	// free in a registry without runtime metrics
+	r := NewRegistry(false)
+	r.NewCounterVec("le_total", "x", "le").With("1").Inc()
+	r.NewGauge("go_goroutines", "x")
 }
 
 func BenchmarkCounterWith(b *testing.B) {
