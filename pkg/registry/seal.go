@@ -3,35 +3,77 @@ package registry
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+
+	"github.com/printreg/printreg/pkg/siv"
 )
 
-// sealPrefix marks sealed text in the stored case state.
-const sealPrefix = "s1:"
+// Free text is stored sealed, under a key derived from the site secret. The
+// same text seals to the same bytes, so Encode stays deterministic and
+// merging stays a join; the only thing a reader of the KV bucket learns is
+// which values are equal.
+//
+// A sealed value is sealPrefix followed by one of two formats:
+//
+//   - sealSIV's "#", then AES-256-SIV (RFC 5297, package siv) of the text
+//     with sealAD as its one associated-data component, in base64 (standard
+//     alphabet, unpadded, canonical). Its 512-bit key is HKDF-Expand
+//     (SHA-256) of the seal key (domainSealK) with the info sivKeyInfo. Every
+//     value sealed now has this form.
+//   - base64 alone: the first format, which earlier versions wrote and which
+//     stays readable: AES-256-GCM under the seal key itself, the nonce the
+//     first 12 bytes of an HMAC of the text (domainSealN), stored as nonce
+//     then ciphertext.
+//
+// Stored state is never rewritten to the new format: a value keeps the bytes
+// it was stored with until newer facts replace what holds it. Both formats
+// share the prefix, which is all Decode and the sidecar rules check, so
+// state holding either or both is valid, for earlier versions too. "#"
+// sorts before every base64 character, so a new-format value sorts before
+// any first-format value: a fact applied again after an upgrade (a
+// redelivery, a replay, a scan) loses the tie-break by encoded bytes against
+// the same fact stored in the first format, and the case does not change
+// (TestSealUpgrade).
 
-// Free text is stored sealed: AES-256-GCM under a key derived from the site
-// secret, with the nonce derived from the text (SIV style). The same text
-// seals to the same bytes, so Encode stays deterministic and merging stays a
-// join; the only thing a reader of the KV bucket learns is which values are
-// equal.
+const (
+	// sealPrefix marks sealed text in the stored case state.
+	sealPrefix = "s1:"
+	// sealSIV starts text sealed with AES-SIV.
+	sealSIV = sealPrefix + "#"
+	// sivKeyInfo names the AES-SIV key derived from the seal key.
+	sivKeyInfo = "printreg/registry/seal/aes-256-siv"
+)
 
-func newAEAD(key [32]byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(key[:])
+// sealAD binds a sealed value to its use: the associated data of every
+// AES-SIV seal.
+var sealAD = []byte("printreg/registry/sealed-text")
+
+var sealBase64 = base64.RawStdEncoding.Strict()
+
+// newAEAD returns the cipher that seals text: deterministic AES-256-SIV
+// (no nonce) under a key expanded from sealKey, the seal key.
+func newAEAD(sealKey [32]byte) (cipher.AEAD, error) {
+	k, err := hkdf.Expand(sha256.New, sealKey[:], sivKeyInfo, 64)
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(b)
+	c, err := siv.New(k)
+	clear(k)
+	if err != nil {
+		return nil, err
+	}
+	return c.AEAD(), nil
 }
 
 func (r *Registry) seal(s string) string {
 	if s == "" || strings.HasPrefix(s, sealPrefix) && r.canOpen(s) {
 		return s
 	}
-	n := r.key.Sum(domainSealN, s)
-	nonce := n[:r.aead.NonceSize()]
-	out := r.aead.Seal(append([]byte(nil), nonce...), nonce, []byte(s), nil)
-	return sealPrefix + base64.RawStdEncoding.EncodeToString(out)
+	out := r.aead.Seal(nil, nil, []byte(s), sealAD)
+	return sealSIV + sealBase64.EncodeToString(out)
 }
 
 func (r *Registry) canOpen(s string) bool {
@@ -45,16 +87,45 @@ func (r *Registry) open(s string) (string, bool) {
 	if s == "" {
 		return "", true
 	}
-	b64, found := strings.CutPrefix(s, sealPrefix)
-	if !found {
-		return "", false
+	if b64, found := strings.CutPrefix(s, sealSIV); found {
+		b, err := sealBase64.DecodeString(b64)
+		// The decoder skips line breaks: only the one encoding is sealed text.
+		if err != nil || len(b64) != sealBase64.EncodedLen(len(b)) {
+			return "", false
+		}
+		pt, err := r.aead.Open(nil, nil, b, sealAD)
+		if err != nil {
+			return "", false
+		}
+		return string(pt), true
 	}
+	if b64, found := strings.CutPrefix(s, sealPrefix); found {
+		return r.openFirst(b64)
+	}
+	return "", false
+}
+
+// openFirst opens text sealed in the first format (AES-256-GCM under the
+// seal key). It builds its cipher each time: such values are only read.
+func (r *Registry) openFirst(b64 string) (string, bool) {
 	b, err := base64.RawStdEncoding.DecodeString(b64)
-	ns := r.aead.NonceSize()
-	if err != nil || len(b) < ns+r.aead.Overhead() {
+	if err != nil {
 		return "", false
 	}
-	pt, err := r.aead.Open(nil, b[:ns], b[ns:], nil)
+	k := r.key.Sum(domainSealK)
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return "", false
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", false
+	}
+	ns := gcm.NonceSize()
+	if len(b) < ns+gcm.Overhead() {
+		return "", false
+	}
+	pt, err := gcm.Open(nil, b[:ns], b[ns:], nil)
 	if err != nil {
 		return "", false
 	}
