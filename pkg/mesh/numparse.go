@@ -14,7 +14,8 @@ var pow10tab = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e
 
 // scanDecimal splits b into sign, mantissa digits and decimal exponent. ok
 // is false when b is not a plain decimal number; exact is false when the
-// mantissa did not fit in 19 digits (the caller then falls back).
+// mantissa did not fit in 19 digits or the written exponent has 10000 or
+// more (the caller then falls back).
 func scanDecimal(b []byte) (neg bool, mant uint64, exp int, exact, ok bool) {
 	i := 0
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
@@ -73,6 +74,13 @@ func scanDecimal(b []byte) (neg bool, mant uint64, exp int, exact, ok bool) {
 			if e < 100000 {
 				e = e*10 + int(b[i]-'0')
 			}
+		}
+		if e >= 10000 {
+			// Too large to keep (above) and, with enough zeros before the
+			// digits, still inside the fast path's range; strconv stops
+			// reading such exponents too, and decides: the value must not
+			// depend on which path read it.
+			dropped = true
 		}
 		if eneg {
 			e = -e
@@ -163,7 +171,9 @@ func isRangeErr(err error) bool {
 	return ok && ne.Err == strconv.ErrRange
 }
 
-// parseInt parses a decimal integer that fits in int64 (optional sign).
+// parseInt parses a decimal integer (optional sign) of at most 18 digits,
+// leading zeros included, so that it cannot overflow int64; longer ones are
+// refused. No index or id a reader takes is that long.
 func parseInt(b []byte) (int64, bool) {
 	i, neg := 0, false
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
