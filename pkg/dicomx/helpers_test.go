@@ -3,6 +3,7 @@ package dicomx
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,33 +33,58 @@ func corpusFiles(t testing.TB) []string {
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the test corpus %s cannot be listed: %v", corpusDir, err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("the test corpus %s has no .dcm files", corpusDir)
 	}
 	sort.Strings(out)
-	if dir := libTestdata(t); dir != "" {
-		for i := 1; i <= 6; i++ {
-			out = append(out, "lib/"+string(rune('0'+i))+".dcm")
-		}
+	libTestdata(t)
+	for _, name := range libFiles {
+		out = append(out, "lib/"+name)
 	}
 	return out
 }
 
+// libFiles are the files of github.com/suyashkumar/dicom's testdata the
+// tests read (see testdata/dicom/PROVENANCE.md).
+var libFiles = []string{"1.dcm", "2.dcm", "3.dcm", "4.dcm", "5.dcm", "6.dcm"}
+
 var libDirOnce struct {
 	sync.Once
 	dir string
+	err string
 }
 
-// libTestdata finds github.com/suyashkumar/dicom's testdata in the module
-// cache: the module is a dependency, so it is there whenever the tests build.
+// libTestdata returns the directory of github.com/suyashkumar/dicom's
+// testdata in the module cache: the module is a dependency, so it is there
+// whenever the tests build. When it or any of libFiles is missing, the test
+// fails, naming what is missing.
 func libTestdata(t testing.TB) string {
+	t.Helper()
 	libDirOnce.Do(func() {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/suyashkumar/dicom").Output()
-		if err == nil {
-			libDirOnce.dir = filepath.Join(strings.TrimSpace(string(out)), "testdata")
+		cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/suyashkumar/dicom")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		dir := strings.TrimSpace(string(out))
+		if err != nil || dir == "" {
+			libDirOnce.err = fmt.Sprintf("the test corpus files lib/*.dcm come from github.com/suyashkumar/dicom's testdata, "+
+				"but go list does not find the module's directory (go mod download github.com/suyashkumar/dicom fetches it): %v %s",
+				err, strings.TrimSpace(stderr.String()))
+			return
 		}
+		dir = filepath.Join(dir, "testdata")
+		for _, name := range libFiles {
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				libDirOnce.err = fmt.Sprintf("test corpus file lib/%s is missing: %v", name, err)
+				return
+			}
+		}
+		libDirOnce.dir = dir
 	})
-	if libDirOnce.dir == "" {
-		t.Log("suyashkumar/dicom testdata not found in the module cache; its six files are not tested")
+	if libDirOnce.err != "" {
+		t.Fatal(libDirOnce.err)
 	}
 	return libDirOnce.dir
 }
@@ -74,7 +100,7 @@ func readCorpus(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(corpusPath(t, rel))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("test corpus file %s cannot be read: %v", rel, err)
 	}
 	return b
 }
