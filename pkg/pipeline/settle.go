@@ -20,8 +20,9 @@ type Settler interface {
 // none). It is given the state read just before; see Settler.
 type SettleFunc func(ctx context.Context, caseID string, state []byte, now time.Time) (MergeFunc, error)
 
-// settleFunc adapts the processor's Settler, if it has one, to the sweep.
-func settleFunc(p Processor, m CaseModel) SettleFunc {
+// SettleWith adapts the processor's Settler, if it has one, to a sweep
+// (nil when it has none): the worker's own, or one a tool runs on demand.
+func SettleWith(p Processor, m CaseModel) SettleFunc {
 	st, ok := p.(Settler)
 	if !ok || m == nil {
 		return nil

@@ -592,8 +592,17 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	if !ok {
 		return w.reject(ctx, log, meta, idx, replay, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
 	}
+	// A notification names the version (its ETag): a version already handled
+	// is then found before the object is read.
+	vid := ""
+	if ref.ETag != "" {
+		vid = VersionID(w.d.Key, ref)
+		if dup, err := w.handled(ctx, log, vid, replay); err != nil || dup {
+			return w.retryIf(log, err)
+		}
+	}
 	t := time.Now()
-	info, err := objstore.StatCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
+	body, info, err := objstore.OpenCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
 	w.d.Metrics.observe("stat", t)
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
@@ -608,6 +617,8 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	case err != nil:
 		return w.retry(log, err, "")
 	}
+	// Closed here unless the processor took it (closing twice is harmless).
+	defer body.Close()
 	if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
 		w.d.Metrics.object(OutcomeSuperseded, "", "")
 		log.Info().Msg("object replaced by a newer version before it was read; the newer version has its own work item")
@@ -615,27 +626,26 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	}
 	if ref.ETag == "" {
 		ref.ETag = info.ETag
+		vid = VersionID(w.d.Key, ref)
+		if dup, err := w.handled(ctx, log, vid, replay); err != nil || dup {
+			return w.retryIf(log, err)
+		}
 	}
 	in = Input{Ref: ref, ObjectID: objID, Size: info.Size, ETag: info.ETag, ContentType: info.ContentType, Modified: info.ModTime}
-	vid := VersionID(w.d.Key, ref)
-	t = time.Now()
-	mk, found, err := w.markers.Get(ctx, vid)
-	w.d.Metrics.observe("marker", t)
-	if err != nil {
-		return w.retry(log, err, "")
-	}
-	if found && (mk.Outcome == OutcomeProcessed || !replay) {
-		w.d.Metrics.object(OutcomeDuplicate, "", "")
-		log.Debug().Str("previous", mk.Outcome).Msg("object already handled")
-		return objResult{}
-	}
 	size := info.Size
+	opened := body
 	in.Open = func(ctx context.Context) (io.ReadCloser, error) {
-		rc, err := bucket.Get(ctx, ref.Key)
-		if err != nil {
-			return nil, err
+		// The first call takes the body already open; another reads again.
+		rc := opened
+		opened = nil
+		if rc == nil {
+			var err error
+			if rc, err = bucket.Get(ctx, ref.Key); err != nil {
+				return nil, err
+			}
+			rc = objstore.ExactReadCloser(rc, size)
 		}
-		return &countingReader{r: objstore.ExactReader(rc, size), c: rc, m: w.d.Metrics}, nil
+		return &countingReader{r: rc, c: rc, m: w.d.Metrics}, nil
 	}
 	in.OpenAt = func(ctx context.Context) (objstore.ReaderAt, error) { return bucket.GetAt(ctx, ref.Key) }
 
@@ -685,6 +695,31 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	}
 	w.d.Metrics.object(outcome, "", res.Kind)
 	log.Debug().Str("case_id", res.CaseID).Str("kind", cleanKind(res.Kind)).Int("outputs", len(res.Outputs)).Str("outcome", outcome).Msg("object processed")
+	return objResult{}
+}
+
+// handled tells whether the version vid was already handled (then counted
+// a duplicate): a replay redoes any outcome but processed.
+func (w *Worker) handled(ctx context.Context, log zerolog.Logger, vid string, replay bool) (bool, error) {
+	t := time.Now()
+	mk, found, err := w.markers.Get(ctx, vid)
+	w.d.Metrics.observe("marker", t)
+	if err != nil {
+		return false, err
+	}
+	if found && (mk.Outcome == OutcomeProcessed || !replay) {
+		w.d.Metrics.object(OutcomeDuplicate, "", "")
+		log.Debug().Str("previous", mk.Outcome).Msg("object already handled")
+		return true, nil
+	}
+	return false, nil
+}
+
+// retryIf is retry for a non-nil error, and done otherwise.
+func (w *Worker) retryIf(log zerolog.Logger, err error) objResult {
+	if err != nil {
+		return w.retry(log, err, "")
+	}
 	return objResult{}
 }
 
@@ -971,7 +1006,7 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		// A sweep repeats requests while its budget lasts, then leaves
 		// the rest to the next sweep.
 		sctx, cancel := context.WithTimeout(ctx, max(time.Minute, 10*w.cfg.RequestTimeout))
-		res, err := w.cases.Sweep(sctx, w.d.Now(), w.d.Model.Tick, settleFunc(w.d.Processor, w.d.Model))
+		res, err := w.cases.Sweep(sctx, w.d.Now(), w.d.Model.Tick, SettleWith(w.d.Processor, w.d.Model))
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn().Err(err).Msg("timer sweep failed")

@@ -130,6 +130,51 @@ func StatCapped(ctx context.Context, b Bucket, key string, maxBytes int64) (Obje
 	return info, nil
 }
 
+// Opener is implemented by a store that opens an object and returns its
+// metadata in one request (S3: the GET's response headers), sparing the
+// HEAD that a Stat before a Get costs on every object.
+type Opener interface {
+	// Open opens the object for streaming and returns its metadata. The
+	// reader yields exactly info.Size bytes or fails with ErrChanged.
+	Open(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)
+}
+
+// OpenCapped opens the object and returns its metadata, or an error wrapping
+// ErrTooLarge (with the metadata, nothing left open and at most one buffer
+// of the content read) when it is larger than maxBytes (≤ 0: no cap). The
+// reader yields exactly info.Size bytes or fails with ErrChanged. A store
+// that is not an Opener is asked Stat, then Get.
+func OpenCapped(ctx context.Context, b Bucket, key string, maxBytes int64) (io.ReadCloser, ObjectInfo, error) {
+	if o, ok := b.(Opener); ok {
+		rc, info, err := o.Open(ctx, key)
+		if err != nil {
+			return nil, info, err
+		}
+		if maxBytes > 0 && info.Size > maxBytes {
+			rc.Close()
+			return nil, info, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, info.Size, maxBytes)
+		}
+		return rc, info, nil
+	}
+	info, err := StatCapped(ctx, b, key, maxBytes)
+	if err != nil {
+		return nil, info, err
+	}
+	rc, err := b.Get(ctx, key)
+	if err != nil {
+		return nil, info, err
+	}
+	return ExactReadCloser(rc, info.Size), info, nil
+}
+
+// ExactReadCloser is ExactReader keeping rc's Close.
+func ExactReadCloser(rc io.ReadCloser, size int64) io.ReadCloser {
+	return struct {
+		io.Reader
+		io.Closer
+	}{ExactReader(rc, size), rc}
+}
+
 // ExactReader returns a reader over r that fails with ErrChanged when r
 // yields more or fewer than size bytes, so a caller that checked the size
 // with Stat never reads past it (an object replaced by a larger one between

@@ -47,6 +47,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) objstore.Bucket, opts Option
 		{"delete", testDelete},
 		{"invalid keys", testInvalidKeys},
 		{"size cap refuses before download", testCap},
+		{"open with metadata", testOpenCapped},
 		{"concurrent writers never mix", testConcurrentPut},
 	}
 	for _, tc := range tests {
@@ -380,6 +381,38 @@ func testCap(t *testing.T, b objstore.Bucket) {
 	}
 	if oi, err := objstore.StatCapped(ctx(t), b, "cap/big", 2000); err != nil || oi.Size != 2000 {
 		t.Errorf("StatCapped at the cap: %+v, %v", oi, err)
+	}
+}
+
+// testOpenCapped checks OpenCapped, through the store's one-request Open
+// where it has one: the metadata agree with Stat, the content is exact, the
+// cap and a missing object are reported before anything is read.
+func testOpenCapped(t *testing.T, b objstore.Bucket) {
+	data := bytes.Repeat([]byte("0123456789"), 300)
+	oi := put(t, b, "open/obj", data)
+	st, err := b.Stat(ctx(t), "open/obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, max := range []int64{0, int64(len(data))} {
+		rc, info, err := objstore.OpenCapped(ctx(t), b, "open/obj", max)
+		if err != nil {
+			t.Fatalf("OpenCapped(cap %d): %v", max, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("OpenCapped(cap %d) read %d bytes, %v", max, len(got), err)
+		}
+		if info.Size != st.Size || info.ETag != oi.ETag || info.ETag != st.ETag || !info.ModTime.Equal(st.ModTime) {
+			t.Errorf("OpenCapped info = %+v, Stat = %+v", info, st)
+		}
+	}
+	if rc, info, err := objstore.OpenCapped(ctx(t), b, "open/obj", int64(len(data))-1); !errors.Is(err, objstore.ErrTooLarge) || rc != nil || info.Size != int64(len(data)) {
+		t.Errorf("OpenCapped over the cap: %v, %v, size %d; want ErrTooLarge, no reader and the size", rc, err, info.Size)
+	}
+	if rc, _, err := objstore.OpenCapped(ctx(t), b, "open/missing", 0); !errors.Is(err, objstore.ErrNotFound) || rc != nil {
+		t.Errorf("OpenCapped missing: %v, want ErrNotFound", err)
 	}
 }
 

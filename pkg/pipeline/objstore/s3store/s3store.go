@@ -230,8 +230,8 @@ func info(oi minio.ObjectInfo) objstore.ObjectInfo {
 	}
 }
 
-// open issues the GET now (minio-go defers it to the first Read, which would
-// report a missing object late) and returns the object.
+// open returns the object for random access and its metadata (a HEAD: a
+// missing object is reported now, not at the first ReadAt).
 func (s *Store) open(ctx context.Context, key string) (*minio.Object, minio.ObjectInfo, error) {
 	if err := objstore.CheckKey(key); err != nil {
 		return nil, minio.ObjectInfo{}, err
@@ -248,27 +248,41 @@ func (s *Store) open(ctx context.Context, key string) (*minio.Object, minio.Obje
 	return obj, oi, nil
 }
 
-// Get opens the object for streaming.
+// Get opens the object for streaming, with one GET request.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, _, err := s.open(ctx, key)
-	if err != nil {
-		return nil, err
+	rc, _, err := s.Open(ctx, key)
+	return rc, err
+}
+
+// Open opens the object for streaming and returns its metadata, from one GET
+// request (minio-go's Object would send a HEAD first to learn them).
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if err := objstore.CheckKey(key); err != nil {
+		return nil, objstore.ObjectInfo{}, err
 	}
-	return &reader{obj: obj}, nil
+	body, oi, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, objstore.ObjectInfo{}, mapErr("get", err)
+	}
+	in := info(oi)
+	return &reader{r: objstore.ExactReader(body, in.Size), c: body}, in, nil
 }
 
 // reader maps read errors (a connection dropped mid-object) through mapErr.
-type reader struct{ obj *minio.Object }
+type reader struct {
+	r io.Reader
+	c io.Closer
+}
 
 func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.obj.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	n, err := r.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, objstore.ErrChanged) {
 		err = mapErr("read", err)
 	}
 	return n, err
 }
 
-func (r *reader) Close() error { return r.obj.Close() }
+func (r *reader) Close() error { return r.c.Close() }
 
 // GetAt opens the object for random access; each ReadAt is a range request.
 func (s *Store) GetAt(ctx context.Context, key string) (objstore.ReaderAt, error) {
