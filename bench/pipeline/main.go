@@ -69,7 +69,8 @@ const benchSecret = "printreg-bench-secret-0123456789abcdef0123456789"
 
 func main() {
 	mode := flag.String("mode", "", "internal: child process role (copy or worker)")
-	corpus := flag.String("corpus", "", "directory of objects to use (first folder = case); default: synthetic objects")
+	corpus := flag.String("corpus", "", "directories of objects to use, comma-separated, each measured in turn (first folder = case); default: synthetic objects")
+	rounds := flag.Int("rounds", 1, "rounds over the corpora; with more than one, medians are printed side by side")
 	n := flag.Int("objects", 1000, "objects per phase (cycled from the corpus if it has fewer)")
 	size := flag.Int("size", 512<<10, "size of synthetic objects")
 	workers := flag.Int("workers", pipeline.DefaultWorkers(), "concurrent objects, for the copy and for the worker (default: ingest's default on this machine)")
@@ -86,7 +87,11 @@ func main() {
 	case "worker":
 		err = childWorker(*n, *workers, *proc)
 	case "":
-		err = orchestrate(*corpus, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc)
+		var corpora []string
+		if *corpus != "" {
+			corpora = strings.Split(*corpus, ",")
+		}
+		err = orchestrate(corpora, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc, max(*rounds, 1))
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -214,6 +219,10 @@ type childResult struct {
 	// itself: the rusage a parent gets keeps the high-water mark of the
 	// parent's memory the child shared before exec.
 	MaxRSS int64 `json:"max_rss"`
+	// Settle is the time the final sweep took to settle and declare
+	// stable every study (in Seconds too); Settled counts the cases.
+	Settle  float64 `json:"settle_s,omitempty"`
+	Settled int     `json:"settled,omitempty"`
 }
 
 type childRun struct {
@@ -293,7 +302,61 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	return r, nil
 }
 
-func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string) (err error) {
+// corpusRun is one round's figures for one corpus.
+type corpusRun struct {
+	cp, pl childRun
+	lat    latencies
+	rate   float64
+}
+
+func (r corpusRun) ratio() float64 {
+	return (float64(r.pl.Objects) / r.pl.Seconds) / (float64(r.cp.Objects) / r.cp.Seconds)
+}
+
+// orchestrate runs every corpus once per round, in turn, each against fresh
+// servers, so that the corpora meet the same machine state and a busy spell
+// touches each of them; it prints each run, then the medians side by side.
+func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string, rounds int) error {
+	names := corpora
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	sets := make([][]object, len(names))
+	for i, c := range names {
+		objs, err := loadObjects(c, n, size, cases)
+		if err != nil {
+			return err
+		}
+		sets[i] = objs
+	}
+	runs := make([][]corpusRun, len(names))
+	for r := range rounds {
+		for i, objs := range sets {
+			fmt.Fprintf(os.Stderr, "bench: round %d/%d, %s\n", r+1, rounds, label(names[i]))
+			cr, err := runCorpus(objs, workers, latencyN, latencyRate, queueDir, processor)
+			if err != nil {
+				return fmt.Errorf("%s: %w", label(names[i]), err)
+			}
+			runs[i] = append(runs[i], cr)
+			printRun(names[i], objs, workers, processor, queueDir, cr)
+		}
+	}
+	if rounds > 1 || len(names) > 1 {
+		printMedians(names, runs, processor)
+	}
+	return nil
+}
+
+func label(corpus string) string {
+	if corpus == "" {
+		return "synthetic objects"
+	}
+	return filepath.Base(filepath.Clean(corpus))
+}
+
+// runCorpus starts nats-server and MinIO, and measures the copy, the
+// pipeline from a backlog and, unless latencyN is 0, the latency.
+func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueDir bool, processor string) (cr corpusRun, err error) {
 	h := &harness{}
 	defer h.close()
 	defer func() {
@@ -301,15 +364,6 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRa
 			err = fmt.Errorf("%v", r)
 		}
 	}()
-	objs, err := loadObjects(corpus, n, size, cases)
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, o := range objs {
-		total += int64(len(o.data))
-	}
-	fmt.Fprintf(os.Stderr, "bench: %d objects, %.1f MiB, %d workers\n", len(objs), float64(total)/(1<<20), workers)
 	nts := testenv.StartNATS(h)
 	s := servers{nats: nts, processor: processor, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
 	for _, kv := range s.env()[len(os.Environ()):] {
@@ -319,72 +373,80 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRa
 	ctx := context.Background()
 	nc, err := nats.Connect(nts.URL)
 	if err != nil {
-		return err
+		return cr, err
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	topo := topology()
 	if err := pipeline.Setup(ctx, js, topo); err != nil {
-		return err
+		return cr, err
 	}
 	if err := assemble.Setup(ctx, js, assemble.DefaultBuckets(), topo); err != nil {
-		return err
+		return cr, err
 	}
 	buckets := map[string]*s3store.Store{}
 	for _, b := range []string{"src", "dst", "raw", "deid"} {
 		st, err := store(b)
 		if err != nil {
-			return err
+			return cr, err
 		}
 		if err := st.EnsureBucket(ctx); err != nil {
-			return err
+			return cr, err
 		}
 		buckets[b] = st
 	}
 	if err := pipeline.ConfigureNotification(ctx, buckets["raw"].Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
-		return err
+		return cr, err
 	}
 
 	// Phase 1: copy ceiling.
 	if err := upload(ctx, buckets["src"], objs, workers); err != nil {
-		return err
+		return cr, err
 	}
-	cp, err := spawn(s, "copy", len(objs), workers, nil)
-	if err != nil {
-		return err
+	if cr.cp, err = spawn(s, "copy", len(objs), workers, nil); err != nil {
+		return cr, err
 	}
 
-	// Phase 2: pipeline throughput from a queued backlog.
+	// Phase 2: pipeline throughput from a queued backlog, up to the
+	// settling of every study (see childWorker).
 	if err := upload(ctx, buckets["raw"], objs, workers); err != nil {
-		return err
+		return cr, err
 	}
 	ws, _ := js.Stream(ctx, topo.WorkStream)
 	if err := waitUntil(2*time.Minute, func() bool {
 		info, err := ws.Info(ctx)
 		return err == nil && info.State.Msgs >= uint64(len(objs))
 	}); err != nil {
-		return fmt.Errorf("notifications did not all arrive: %w", err)
+		return cr, fmt.Errorf("notifications did not all arrive: %w", err)
 	}
-	pl, err := spawn(s, "worker", len(objs), workers, nil)
-	if err != nil {
-		return err
+	if cr.pl, err = spawn(s, "worker", len(objs), workers, nil); err != nil {
+		return cr, err
+	}
+	if latencyN == 0 {
+		return cr, nil
 	}
 
 	// Phase 3: latency at a steady rate the machine sustains: 40% of the
 	// throughput measured from a backlog, because here the uploads run at
 	// the same time and take about as much of MinIO and of the cores as
 	// the worker's own requests (at 60% the queue grows on 2 cores).
-	rate := 0.4 * float64(pl.Objects) / pl.Seconds
+	cr.rate = 0.4 * float64(cr.pl.Objects) / cr.pl.Seconds
 	if latencyRate > 0 {
-		rate = latencyRate
+		cr.rate = latencyRate
 	}
-	lat, err := latencyRun(ctx, s, js, topo, buckets["raw"], objs, latencyN, workers, rate)
-	if err != nil {
-		return err
-	}
+	cr.lat, err = latencyRun(ctx, s, js, topo, buckets["raw"], objs, latencyN, workers, cr.rate)
+	return cr, err
+}
 
+func printRun(corpus string, objs []object, workers int, processor string, queueDir bool, cr corpusRun) {
+	var total int64
+	for _, o := range objs {
+		total += int64(len(o.data))
+	}
+	cp, pl := cr.cp, cr.pl
 	cpRate := float64(cp.Objects) / cp.Seconds
 	plRate := float64(pl.Objects) / pl.Seconds
+	fmt.Printf("== %s\n", label(corpus))
 	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
 	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
@@ -398,18 +460,93 @@ func orchestrate(corpus string, n, size, workers, cases, latencyN int, latencyRa
 		c, m, n, t := r.run.cpuPerObject()
 		fmt.Printf("%-34s %10.2f %10.2f %10.2f %10.2f\n", r.name, c, m, n, t)
 	}
-	fmt.Printf("latency, PUT done -> case updated (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
-		queueDir, len(lat.samples), rate, lat.p(0.50).Round(time.Millisecond), lat.p(0.99).Round(time.Millisecond), lat.p(1).Round(time.Millisecond))
+	if pl.Settle > 0 {
+		fmt.Printf("settling %d studies at the end: %.2f s (in the pipeline's time and CPU)\n", pl.Settled, pl.Settle)
+	}
 	res := map[string]any{
-		"objects": len(objs), "bytes": total, "workers": workers,
+		"corpus": label(corpus), "objects": len(objs), "bytes": total, "workers": workers,
 		"processor": processor, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
 		"copy_cpu_ms_per_object": cpuTotal(cp), "pipeline_cpu_ms_per_object": cpuTotal(pl),
-		"minio_queue_dir": queueDir, "latency_p50_ms": lat.p(0.5).Seconds() * 1000, "latency_p99_ms": lat.p(0.99).Seconds() * 1000,
+		"settle_s": pl.Settle, "minio_queue_dir": queueDir,
+	}
+	if len(cr.lat.samples) > 0 {
+		fmt.Printf("latency, PUT done -> case updated (MinIO queue_dir %v), %d objects at %.0f objects/s: p50 %s, p99 %s, max %s\n",
+			queueDir, len(cr.lat.samples), cr.rate, cr.lat.p(0.50).Round(time.Millisecond), cr.lat.p(0.99).Round(time.Millisecond), cr.lat.p(1).Round(time.Millisecond))
+		res["latency_p50_ms"] = cr.lat.p(0.5).Seconds() * 1000
+		res["latency_p99_ms"] = cr.lat.p(0.99).Seconds() * 1000
 	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
-	return nil
+}
+
+// printMedians prints each corpus's medians over the rounds side by side,
+// and the per-object CPU of each corpus relative to the first.
+func printMedians(corpora []string, runs [][]corpusRun, processor string) {
+	med := func(rs []corpusRun, f func(corpusRun) float64) (m, lo, hi float64) {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			m = v[len(v)/2]
+		} else {
+			m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		return m, v[0], v[len(v)-1]
+	}
+	rows := []struct {
+		name string
+		f    func(corpusRun) float64
+		unit string
+	}{
+		{"copy objects/s", func(r corpusRun) float64 { return float64(r.cp.Objects) / r.cp.Seconds }, "%.1f"},
+		{"pipeline objects/s", func(r corpusRun) float64 { return float64(r.pl.Objects) / r.pl.Seconds }, "%.1f"},
+		{"ratio pipeline/copy", corpusRun.ratio, "%.2f"},
+		{"pipeline CPU ms/object, total", func(r corpusRun) float64 { return cpuTotal(r.pl) }, "%.2f"},
+		{"  worker process", func(r corpusRun) float64 { c, _, _, _ := r.pl.cpuPerObject(); return c }, "%.2f"},
+		{"  MinIO", func(r corpusRun) float64 { _, m, _, _ := r.pl.cpuPerObject(); return m }, "%.2f"},
+		{"  nats-server", func(r corpusRun) float64 { _, _, n, _ := r.pl.cpuPerObject(); return n }, "%.2f"},
+		{"copy CPU ms/object, total", func(r corpusRun) float64 { return cpuTotal(r.cp) }, "%.2f"},
+		{"settling at the end, s", func(r corpusRun) float64 { return r.pl.Settle }, "%.2f"},
+		{"pipeline peak RSS, MiB", func(r corpusRun) float64 { return float64(r.pl.MaxRSS) / (1 << 20) }, "%.0f"},
+	}
+	if len(runs[0]) > 0 && len(runs[0][0].lat.samples) > 0 {
+		rows = append(rows,
+			struct {
+				name string
+				f    func(corpusRun) float64
+				unit string
+			}{"latency p50, ms", func(r corpusRun) float64 { return r.lat.p(0.5).Seconds() * 1000 }, "%.0f"},
+			struct {
+				name string
+				f    func(corpusRun) float64
+				unit string
+			}{"latency p99, ms", func(r corpusRun) float64 { return r.lat.p(0.99).Seconds() * 1000 }, "%.0f"})
+	}
+	fmt.Printf("\n== medians of %d rounds (%s processor; range in brackets)\n", len(runs[0]), processor)
+	fmt.Printf("%-32s", "")
+	for _, c := range corpora {
+		fmt.Printf(" %28s", label(c))
+	}
+	fmt.Println()
+	for _, row := range rows {
+		fmt.Printf("%-32s", row.name)
+		for _, rs := range runs {
+			m, lo, hi := med(rs, row.f)
+			cell := fmt.Sprintf(row.unit+" ("+row.unit+"–"+row.unit+")", m, lo, hi)
+			fmt.Printf(" %28s", cell)
+		}
+		fmt.Println()
+	}
+	if len(runs) > 1 {
+		base, _, _ := med(runs[0], func(r corpusRun) float64 { return cpuTotal(r.pl) })
+		for i := 1; i < len(runs); i++ {
+			m, _, _ := med(runs[i], func(r corpusRun) float64 { return cpuTotal(r.pl) })
+			fmt.Printf("pipeline CPU per object, %s / %s: %.2f\n", label(corpora[i]), label(corpora[0]), m/base)
+		}
+	}
 }
 
 func cpuTotal(r childRun) float64 { _, _, _, t := r.cpuPerObject(); return t }
@@ -472,11 +609,8 @@ func childCopy(n, workers int) error {
 	var bytesCopied atomic.Int64
 	start := time.Now()
 	err = parallel(len(keys), workers, func(i int) error {
-		st, err := src.Stat(ctx, keys[i])
-		if err != nil {
-			return err
-		}
-		rc, err := src.Get(ctx, keys[i])
+		// One GET, its size from the response (as the pipeline reads).
+		rc, st, err := objstore.OpenCapped(ctx, src, keys[i], 0)
 		if err != nil {
 			return err
 		}
@@ -635,6 +769,23 @@ func childWorker(n, workers int, processor string) error {
 	}); err != nil {
 		return err
 	}
+	// The studies' series are settled by the sweep that declares them
+	// stable, a quiet period after their last instance (the bench runs no
+	// sweep loop): one sweep as if that time had passed is part of the cost
+	// of the objects.
+	settleStart := time.Now()
+	var settled int
+	for range 20 {
+		res, err := cases.Sweep(ctx, time.Now().Add(24*time.Hour), model.Tick, pipeline.SettleWith(proc, model))
+		if err != nil {
+			return err
+		}
+		settled += res.Fired
+		if res.Due == 0 || res.Fired == 0 && res.Errors == 0 {
+			break
+		}
+	}
+	settle := time.Since(settleStart)
 	elapsed := time.Since(start)
 	var bytesRead float64
 	var metrics bytes.Buffer
@@ -648,9 +799,11 @@ func childWorker(n, workers int, processor string) error {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
 	}
+	st := nc.Stats()
+	fmt.Fprintf(os.Stderr, "worker: NATS messages per object: %.1f out, %.1f in\n", float64(st.OutMsgs)/float64(n), float64(st.InMsgs)/float64(n))
 	cancel()
 	<-done
-	return json.NewEncoder(os.Stdout).Encode(childResult{Objects: n, Seconds: elapsed.Seconds(), Bytes: int64(bytesRead), MaxRSS: peakRSS()})
+	return json.NewEncoder(os.Stdout).Encode(childResult{Objects: n, Seconds: elapsed.Seconds(), Bytes: int64(bytesRead), MaxRSS: peakRSS(), Settle: settle.Seconds(), Settled: settled})
 }
 
 type latencies struct{ samples []time.Duration }
