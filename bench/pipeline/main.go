@@ -58,10 +58,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -395,7 +395,7 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 		}
 		buckets[b] = st
 	}
-	if err := pipeline.ConfigureNotification(ctx, buckets["raw"].Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+	if err := buckets["raw"].ConfigureNotification(ctx, objstore.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
 		return cr, err
 	}
 

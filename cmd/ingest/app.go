@@ -21,12 +21,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/internal/cli"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/pipeline/embednats"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
@@ -624,8 +624,8 @@ func (a *app) setup(ctx context.Context, raw, deid objstore.Bucket) error {
 			}
 		}
 	}
-	if s, ok := raw.(*s3store.Store); ok && a.cfg.Notify.Configure {
-		if err := pipeline.ConfigureNotification(sctx, s.Client(), s.Name(), pipeline.NotifyConfig{
+	if n, ok := raw.(objstore.Notifier); ok && a.cfg.Notify.Configure {
+		if err := n.ConfigureNotification(sctx, objstore.NotifyConfig{
 			ARN: a.cfg.Notify.ARN, Prefix: a.cfg.Notify.Prefix, Suffix: a.cfg.Notify.Suffix,
 		}); err != nil {
 			return err

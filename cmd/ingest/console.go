@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/printreg/printreg/pkg/console"
+	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
 )
 
 // ConsoleConfig is the web console `ingest run` serves (pkg/console): off

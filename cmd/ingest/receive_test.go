@@ -23,10 +23,10 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/printreg/printreg/internal/testenv"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 )
 
 // TestSoakMemoryIsBounded: a worker (`ingest run` in the production

@@ -494,6 +494,17 @@ func (m *MinIO) listBuckets() error {
 	return err
 }
 
+// Client returns an administrator's minio-go client, for what tests do to a
+// bucket behind the store's back (dropping its notification rules, say).
+func (m *MinIO) Client(t T) *minio.Client {
+	t.Helper()
+	c, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
+	if err != nil {
+		t.Fatalf("testenv: minio client: %v", err)
+	}
+	return c
+}
+
 // PID is MinIO's process id (0 when stopped).
 func (m *MinIO) PID() int { return m.p.pid() }
 

@@ -18,7 +18,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/registry"
 )
 

@@ -24,9 +24,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -328,7 +328,7 @@ func TestClusterFailover(t *testing.T) {
 	e.minio = testenv.StartMinIO(t, testenv.MinIOOptions{NATS: c.Nodes[0], Subject: e.topo.WorkSubjectFor(pipeline.SourceNotify)})
 	e.raw = e.s3(t, "raw")
 	e.deid = e.s3(t, "deid")
-	if err := pipeline.ConfigureNotification(ctx(t), e.raw.(*s3store.Store).Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+	if err := e.raw.(*s3store.Store).ConfigureNotification(ctx(t), objstore.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
 		t.Fatal(err)
 	}
 

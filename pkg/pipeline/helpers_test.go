@@ -21,10 +21,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/internal/testenv"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -103,7 +103,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.raw = e.s3(t, "raw")
 		e.deid = e.s3(t, "deid")
 		if o.notify {
-			if err := pipeline.ConfigureNotification(ctx(t), e.raw.(*s3store.Store).Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+			if err := e.raw.(*s3store.Store).ConfigureNotification(ctx(t), objstore.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
 )
 
 func TestSetupIsIdempotent(t *testing.T) {
@@ -178,16 +178,14 @@ func TestScanRepairsDroppedAndDuplicatedNotifications(t *testing.T) {
 		}
 	}
 	// Drop notifications: remove the bucket's rule, write, restore it.
-	client := e.raw.(interface{ Name() string })
-	_ = client
 	s3 := e.s3(t, "raw")
-	if err := s3.Client().RemoveAllBucketNotification(ctx(t), "raw"); err != nil {
+	if err := e.minio.Client(t).RemoveAllBucketNotification(ctx(t), "raw"); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 4 {
 		e.put(fmt.Sprintf("acc-%d/dropped-%d.dcm", i%2, i), fmt.Appendf(nil, "d%d", i))
 	}
-	if err := pipeline.ConfigureNotification(ctx(t), s3.Client(), "raw", pipeline.NotifyConfig{ARN: "arn:minio:sqs::PRINTREG:nats"}); err != nil {
+	if err := s3.ConfigureNotification(ctx(t), objstore.NotifyConfig{ARN: "arn:minio:sqs::PRINTREG:nats"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.streamMsgs(e.topo.WorkStream); got != 10 {

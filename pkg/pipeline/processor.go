@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // Input is one raw object handed to a Processor. The object has been checked

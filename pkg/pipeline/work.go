@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/s3event"
 	"github.com/printreg/printreg/pkg/sitekey"
 )

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/printreg/printreg/internal/testenv"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 )
 
 func minioBucket(t *testing.T, m *testenv.MinIO) *s3store.Store {

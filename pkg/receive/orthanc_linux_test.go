@@ -18,7 +18,7 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dimse"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
 )
 
 const orthancDicomWebPlugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"

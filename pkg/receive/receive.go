@@ -28,7 +28,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/sitekey"
 	"github.com/printreg/printreg/pkg/stow"
 )

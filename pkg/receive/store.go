@@ -7,7 +7,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // ErrStoreFull is returned by the readiness check when the store or the

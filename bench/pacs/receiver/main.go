@@ -24,9 +24,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/printreg/printreg/pkg/dimse"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/receive"
 	"github.com/printreg/printreg/pkg/sitekey"
 	"github.com/printreg/printreg/pkg/stow"

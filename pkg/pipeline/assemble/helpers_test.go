@@ -19,11 +19,11 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
@@ -281,7 +281,7 @@ func minioBuckets(t *testing.T, m *testenv.MinIO) (raw, out *s3store.Store) {
 		return s
 	}
 	raw, out = bucket("raw"), bucket("deid")
-	if err := pipeline.ConfigureNotification(ctx(t), raw.Client(), "raw", pipeline.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
+	if err := raw.ConfigureNotification(ctx(t), objstore.NotifyConfig{ARN: testenv.NotifyARN}); err != nil {
 		t.Fatal(err)
 	}
 	return raw, out

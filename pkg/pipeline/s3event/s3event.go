@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // Limits on one notification message: NATS's default maximum payload, and

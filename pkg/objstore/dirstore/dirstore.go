@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // TmpDir is the folder, inside the store's directory, that holds files being

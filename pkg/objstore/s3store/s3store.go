@@ -23,7 +23,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // DefaultPartSize is the multipart part size: 16 MiB, so an upload of
@@ -133,10 +133,6 @@ func New(cfg Config) (*Store, error) {
 
 // Name returns the bucket name.
 func (s *Store) Name() string { return s.cfg.Bucket }
-
-// Client returns the minio-go client, for bucket administration (creating the
-// bucket, configuring notifications).
-func (s *Store) Client() *minio.Client { return s.client }
 
 // EnsureBucket creates the bucket when it does not exist.
 func (s *Store) EnsureBucket(ctx context.Context) error {

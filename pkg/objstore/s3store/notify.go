@@ -1,4 +1,4 @@
-package pipeline
+package s3store
 
 import (
 	"context"
@@ -8,18 +8,11 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/notification"
+
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
-// NotifyConfig is the bucket notification that feeds the work stream.
-type NotifyConfig struct {
-	// ARN of the server's NATS target, e.g. arn:minio:sqs::PRINTREG:nats
-	// for MINIO_NOTIFY_NATS_*_PRINTREG (the target id is the env suffix).
-	ARN string
-	// Prefix and Suffix filter the object keys (empty: all).
-	Prefix, Suffix string
-}
-
-// ConfigureNotification makes bucket send its object-created and
+// ConfigureNotification makes the bucket send its object-created and
 // object-removed events to the NATS target named by cfg.ARN, keeping the
 // bucket's other notification rules. It is idempotent, and replaces the
 // rule of an earlier release that sent only object-created events (so that
@@ -27,7 +20,8 @@ type NotifyConfig struct {
 // already define the target (MINIO_NOTIFY_NATS_ENABLE_<ID>=on and friends,
 // see docs/operations.md); otherwise MinIO answers that the ARN does not
 // exist.
-func ConfigureNotification(ctx context.Context, client *minio.Client, bucket string, cfg NotifyConfig) error {
+func (s *Store) ConfigureNotification(ctx context.Context, cfg objstore.NotifyConfig) error {
+	client, bucket := s.client, s.cfg.Bucket
 	arn, err := notification.NewArnFromString(cfg.ARN)
 	if err != nil {
 		return fmt.Errorf("notification: ARN %q: %w", cfg.ARN, err)

@@ -130,6 +130,21 @@ func StatCapped(ctx context.Context, b Bucket, key string, maxBytes int64) (Obje
 	return info, nil
 }
 
+// Notifier is implemented by a store that can send its bucket's object
+// events (created and removed) to a message queue: S3 bucket notifications.
+type Notifier interface {
+	ConfigureNotification(ctx context.Context, cfg NotifyConfig) error
+}
+
+// NotifyConfig is the bucket notification that feeds the work stream.
+type NotifyConfig struct {
+	// ARN of the server's NATS target, e.g. arn:minio:sqs::PRINTREG:nats
+	// for MINIO_NOTIFY_NATS_*_PRINTREG (the target id is the env suffix).
+	ARN string
+	// Prefix and Suffix filter the object keys (empty: all).
+	Prefix, Suffix string
+}
+
 // Opener is implemented by a store that opens an object and returns its
 // metadata in one request (S3: the GET's response headers), sparing the
 // HEAD that a Stat before a Get costs on every object.

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/dirstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/objstoretest"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/dirstore"
+	"github.com/printreg/printreg/pkg/objstore/objstoretest"
 )
 
 func newStore(t *testing.T) *dirstore.Store {

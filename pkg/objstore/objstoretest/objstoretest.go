@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
+	"github.com/printreg/printreg/pkg/objstore"
 )
 
 // Options tunes the suite to an implementation.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/printreg/printreg/internal/testenv"
-	"github.com/printreg/printreg/pkg/pipeline/objstore"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/objstoretest"
-	"github.com/printreg/printreg/pkg/pipeline/objstore/s3store"
+	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/objstore/objstoretest"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 )
 
 func newStore(t *testing.T, m *testenv.MinIO, bucket string) *s3store.Store {
