@@ -53,6 +53,11 @@ func dictVR(t Tag) VR {
 		return VRNone
 	}
 	if e, ok := Lookup(t); ok && e.VR != VRNone {
+		// "OB or OW" (Pixel Data, Overlay Data…) is OW in implicit VR
+		// little endian (PS3.5 A.1, 8.1.2); the dictionary lists OB first.
+		if e.MultiVR && e.VR == VROB {
+			return VROW
+		}
 		return e.VR
 	}
 	return VRUN
