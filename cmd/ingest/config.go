@@ -30,6 +30,7 @@ import (
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
 	"github.com/printreg/printreg/pkg/stow"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // envPrefix prefixes every environment override: PRINTREG_<SECTION>_<KEY>,
@@ -197,11 +198,11 @@ func (t ServerTLSConfig) enabled() bool {
 	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
 }
 
-func (t ServerTLSConfig) dimse() *dimse.TLSConfig {
+func (t ServerTLSConfig) dimse() *tlsconf.Config {
 	if !t.enabled() {
 		return nil
 	}
-	return &dimse.TLSConfig{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
+	return &tlsconf.Config{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
 }
 
 // ProcessingConfig tunes what a worker does with each object.

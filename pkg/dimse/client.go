@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 )
 
@@ -157,7 +158,7 @@ func (c *Client) next() (byte, uint32, error) {
 }
 
 // Echo sends a C-ECHO on the verification context.
-func (c *Client) Echo(ctx context.Context) (Status, error) {
+func (c *Client) Echo(ctx context.Context) (dicomstatus.Code, error) {
 	id, ok := c.contextFor(VerificationSOPClass, "")
 	if !ok {
 		return 0, errors.New("dimse: no accepted verification context")

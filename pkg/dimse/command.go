@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
 )
 
 // Command fields (PS3.7 E.1).
@@ -57,7 +59,7 @@ type Command struct {
 	AffectedSOPInstanceUID  string
 	Priority                uint16
 	HasDataSet              bool
-	Status                  Status
+	Status                  dicomstatus.Code
 	ErrorComment            string
 	MoveOriginatorAE        string
 	MoveOriginatorMessageID uint16
@@ -120,7 +122,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 		case elStatus:
 			var s uint16
 			s, err = cmdUS(v, el)
-			c.Status = Status(s)
+			c.Status = dicomstatus.Code(s)
 		case elErrorComment:
 			c.ErrorComment = strings.Map(printable, strings.TrimRight(string(v), " \x00"))
 		case elMoveOriginatorAE:

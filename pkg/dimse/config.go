@@ -2,15 +2,14 @@ package dimse
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/printreg/printreg/pkg/dicomx"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // ImplementationClassUID identifies printreg in associations and in the
@@ -136,7 +135,7 @@ type Config struct {
 	// TLS, when set, makes the receiver speak DICOM TLS (PS3.15 B.1 / BCP
 	// 195): TLS 1.2 or later, client certificates verified when ClientCAFile
 	// is set.
-	TLS *TLSConfig `yaml:"tls"`
+	TLS *tlsconf.Config `yaml:"tls"`
 }
 
 // Source is one allowed calling AE title.
@@ -154,42 +153,6 @@ type Source struct {
 	// MaxObjectBytes bounds one data set from this source (default
 	// Config.MaxObjectBytes).
 	MaxObjectBytes int64 `yaml:"max_object_bytes"`
-}
-
-// TLSConfig names the certificate files of a TLS listener.
-type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ClientCAFile, when set, requires and verifies client certificates
-	// against these CAs (mutual TLS).
-	ClientCAFile string `yaml:"client_ca_file"`
-}
-
-// Load builds a tls.Config from the files: TLS 1.2 minimum (BCP 195),
-// Go's default cipher suites, client certificates required when a client
-// CA is configured.
-func (c *TLSConfig) Load() (*tls.Config, error) {
-	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, errors.New("tls: cert_file and key_file are both required")
-	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: loading the server certificate and key: %w", err)
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: reading the client CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("tls: the client CA file holds no PEM certificate")
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // source is a validated Source.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
 )
 
 // fuzzSeeds are PDU streams: the recorded storescu association, each of its
@@ -125,7 +127,7 @@ func runPDU(t *testing.T, data []byte) {
 // FuzzCommand checks the command set codec on arbitrary bytes.
 func FuzzCommand(f *testing.F) {
 	f.Add(storeCommand(ctImage, "1.2.3.4", 1))
-	f.Add((&Command{Field: CStoreRSP, MessageIDRespondedTo: 9, Status: StatusOutOfResources, ErrorComment: "full",
+	f.Add((&Command{Field: CStoreRSP, MessageIDRespondedTo: 9, Status: dicomstatus.OutOfResources, ErrorComment: "full",
 		AffectedSOPClassUID: ctImage, AffectedSOPInstanceUID: "1.2"}).Encode())
 	f.Add((&Command{Field: CStoreRQ, MessageID: 2, AffectedSOPClassUID: ctImage, AffectedSOPInstanceUID: "1.2",
 		HasDataSet: true, MoveOriginatorAE: "MOVER", MoveOriginatorMessageID: 4}).Encode())

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
 )
 
 // memHandler keeps committed data sets in memory.
@@ -59,7 +61,7 @@ func (s *memSink) Write(p []byte) (int, error) { return s.buf.Write(p) }
 func (s *memSink) Commit(ctx context.Context) Result {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
-	if s.h.commit.Status != StatusSuccess {
+	if s.h.commit.Status != dicomstatus.Success {
 		return s.h.commit
 	}
 	s.h.stored[s.req.SOPInstanceUID] = bytes.Clone(s.buf.Bytes())

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 )
 
@@ -48,7 +49,7 @@ func TestReplayStorescuSession(t *testing.T) {
 	// The answers: AC, five C-STORE-RSP, RELEASE-RP.
 	rd := pduReader{r: bytes.NewReader(out)}
 	var types []byte
-	var statuses []Status
+	var statuses []dicomstatus.Code
 	for {
 		typ, n, err := rd.next()
 		if err != nil {
@@ -75,7 +76,7 @@ func TestReplayStorescuSession(t *testing.T) {
 		t.Fatalf("answer PDU types %v", types)
 	}
 	for i, s := range statuses {
-		if s != StatusSuccess {
+		if s != dicomstatus.Success {
 			t.Errorf("instance %d: status %v", i, s)
 		}
 	}

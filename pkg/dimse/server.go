@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
+	"github.com/printreg/printreg/pkg/loglimit"
 )
 
 // Handler receives the instances of C-STORE requests.
@@ -46,7 +49,7 @@ type Sink interface {
 // Result is the outcome of one C-STORE: a status and, for failures, a short
 // comment for the peer (at most 64 characters, no identifiers).
 type Result struct {
-	Status  Status
+	Status  dicomstatus.Code
 	Comment string
 }
 
@@ -110,7 +113,7 @@ type Server struct {
 	// quiet limits the log lines a peer can cause before it has an
 	// association (refusals, silence, malformed requests, rejections), per
 	// address and reason.
-	quiet LogLimiter
+	quiet loglimit.Limiter
 
 	stats struct {
 		accepted, rejected, aborted, released atomic.Uint64
@@ -779,7 +782,7 @@ func (a *assoc) pdata(ctx context.Context) error {
 		if op.sink != nil && op.n > op.max {
 			op.sink.Abort()
 			op.sink = nil
-			op.result = Result{StatusOutOfResources, "instance larger than the configured limit"}
+			op.result = Result{dicomstatus.OutOfResources, "instance larger than the configured limit"}
 			a.log.Warn().Int64("limit", op.max).Msg("instance over the size limit: dropping it")
 		}
 		var w io.Writer = io.Discard
@@ -793,7 +796,7 @@ func (a *assoc) pdata(ctx context.Context) error {
 		if werr != nil {
 			op.sink.Abort()
 			op.sink = nil
-			op.result = Result{StatusOutOfResources, "could not spool the instance"}
+			op.result = Result{dicomstatus.OutOfResources, "could not spool the instance"}
 			a.log.Error().Err(werr).Msg("spooling the instance failed")
 		}
 		if v.Last {
@@ -854,12 +857,12 @@ func (a *assoc) dispatch(ctx context.Context, ctxID byte, cmd *Command) error {
 	switch cmd.Field {
 	case CEchoRQ:
 		if pc.abstract != VerificationSOPClass {
-			op.result = Result{StatusUnrecognizedOperation, "C-ECHO on a storage context"}
+			op.result = Result{dicomstatus.UnrecognizedOperation, "C-ECHO on a storage context"}
 		}
 	case CStoreRQ:
 		op.result = a.beginStore(ctx, pc, cmd, op)
 	default:
-		op.result = Result{StatusUnrecognizedOperation, "only C-ECHO and C-STORE are offered"}
+		op.result = Result{dicomstatus.UnrecognizedOperation, "only C-ECHO and C-STORE are offered"}
 	}
 	if !cmd.HasDataSet {
 		if op.sink != nil {
@@ -867,7 +870,7 @@ func (a *assoc) dispatch(ctx context.Context, ctxID byte, cmd *Command) error {
 			op.sink = nil
 		}
 		if cmd.Field == CStoreRQ && op.result.Status.IsSuccess() {
-			op.result = Result{StatusCannotUnderstand, "C-STORE request without a data set"}
+			op.result = Result{dicomstatus.CannotUnderstand, "C-STORE request without a data set"}
 		}
 		return a.respond(op)
 	}
@@ -878,26 +881,26 @@ func (a *assoc) dispatch(ctx context.Context, ctxID byte, cmd *Command) error {
 
 func (a *assoc) beginStore(ctx context.Context, pc acceptedCtx, cmd *Command, op *operation) Result {
 	if pc.abstract == VerificationSOPClass {
-		return Result{StatusUnrecognizedOperation, "C-STORE on the verification context"}
+		return Result{dicomstatus.UnrecognizedOperation, "C-STORE on the verification context"}
 	}
 	if !a.s.pol.acceptsSOPClass(cmd.AffectedSOPClassUID) {
-		return Result{StatusSOPClassNotSupported, "SOP class not supported"}
+		return Result{dicomstatus.SOPClassNotSupported, "SOP class not supported"}
 	}
 	if cmd.AffectedSOPClassUID != pc.abstract {
-		return Result{StatusSOPClassNotSupported, "SOP class differs from the presentation context"}
+		return Result{dicomstatus.SOPClassNotSupported, "SOP class differs from the presentation context"}
 	}
 	if cmd.AffectedSOPInstanceUID == "" {
-		return Result{StatusCannotUnderstand, "C-STORE request without a SOP instance UID"}
+		return Result{dicomstatus.CannotUnderstand, "C-STORE request without a SOP instance UID"}
 	}
 	if !cmd.HasDataSet {
-		return Result{StatusCannotUnderstand, "C-STORE request without a data set"}
+		return Result{dicomstatus.CannotUnderstand, "C-STORE request without a data set"}
 	}
 	req := &StoreRequest{Association: &a.info, ContextID: op.ctxID, SOPClassUID: cmd.AffectedSOPClassUID,
 		SOPInstanceUID: cmd.AffectedSOPInstanceUID, TransferSyntaxUID: pc.syntax, MessageID: cmd.MessageID,
 		Priority: cmd.Priority, MoveOriginatorAE: cmd.MoveOriginatorAE, MaxBytes: op.max}
 	sink, res := a.s.h.BeginStore(ctx, req)
 	if sink == nil && res.Status.IsSuccess() {
-		res = Result{StatusProcessingFailure, "no sink for the instance"}
+		res = Result{dicomstatus.ProcessingFailure, "no sink for the instance"}
 	}
 	if !res.Status.IsSuccess() {
 		if sink != nil {

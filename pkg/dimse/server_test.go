@@ -18,6 +18,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 func payload(n int) []byte {
@@ -40,13 +43,13 @@ func TestEchoAndStoreFragmented(t *testing.T) {
 		t.Errorf("advertised max PDU = %d, want %d", c.PeerMaxPDU(), MinPDULength)
 	}
 	st, err := c.Echo(context.Background())
-	if err != nil || st != StatusSuccess {
+	if err != nil || st != dicomstatus.Success {
 		t.Fatalf("Echo = %v, %v", st, err)
 	}
 	sets := map[string][]byte{"1.2.3.1": payload(100_000), "1.2.3.2": payload(10), "1.2.3.3": {}}
 	for uid, data := range sets {
 		res, err := c.Store(context.Background(), ctImage, uid, explicitL, bytes.NewReader(data))
-		if err != nil || res.Status != StatusSuccess {
+		if err != nil || res.Status != dicomstatus.Success {
 			t.Fatalf("Store %s = %+v, %v", uid, res, err)
 		}
 	}
@@ -238,27 +241,27 @@ func TestStoreStatuses(t *testing.T) {
 		ctxID   byte
 		cmd     *Command
 		data    []byte
-		want    Status
+		want    dicomstatus.Code
 		stored  bool
 		aborted bool
 	}{
 		{name: "stored", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: ctImage, AffectedSOPInstanceUID: "1.1", HasDataSet: true},
-			data: payload(500), want: StatusSuccess, stored: true},
+			data: payload(500), want: dicomstatus.Success, stored: true},
 		{name: "SOP class differs from the context", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: mrImage, AffectedSOPInstanceUID: "1.2", HasDataSet: true},
-			data: payload(10), want: StatusSOPClassNotSupported},
+			data: payload(10), want: dicomstatus.SOPClassNotSupported},
 		{name: "unknown SOP class", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: "1.2.3.4.5", AffectedSOPInstanceUID: "1.3", HasDataSet: true},
-			data: payload(10), want: StatusSOPClassNotSupported},
+			data: payload(10), want: dicomstatus.SOPClassNotSupported},
 		{name: "over the size limit", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: ctImage, AffectedSOPInstanceUID: "1.4", HasDataSet: true},
-			data: payload(1001), want: StatusOutOfResources, aborted: true},
+			data: payload(1001), want: dicomstatus.OutOfResources, aborted: true},
 		{name: "no instance UID", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: ctImage, HasDataSet: true},
-			data: payload(10), want: StatusCannotUnderstand},
+			data: payload(10), want: dicomstatus.CannotUnderstand},
 		{name: "no data set", ctxID: 3, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: ctImage, AffectedSOPInstanceUID: "1.5"},
-			want: StatusCannotUnderstand},
+			want: dicomstatus.CannotUnderstand},
 		{name: "C-FIND is not offered", ctxID: 3, cmd: &Command{Field: CFindRQ, AffectedSOPClassUID: ctImage, HasDataSet: true},
-			data: payload(10), want: StatusUnrecognizedOperation},
+			data: payload(10), want: dicomstatus.UnrecognizedOperation},
 		{name: "C-STORE on the verification context", ctxID: 1, cmd: &Command{Field: CStoreRQ, AffectedSOPClassUID: VerificationSOPClass, AffectedSOPInstanceUID: "1.6", HasDataSet: true},
-			data: payload(10), want: StatusUnrecognizedOperation},
-		{name: "echo", ctxID: 1, cmd: &Command{Field: CEchoRQ, AffectedSOPClassUID: VerificationSOPClass}, want: StatusSuccess},
+			data: payload(10), want: dicomstatus.UnrecognizedOperation},
+		{name: "echo", ctxID: 1, cmd: &Command{Field: CEchoRQ, AffectedSOPClassUID: VerificationSOPClass}, want: dicomstatus.Success},
 	}
 	for i, c := range cases {
 		c.cmd.MessageID = uint16(i + 1)
@@ -273,7 +276,7 @@ func TestStoreStatuses(t *testing.T) {
 		if rsp.Status != c.want || rsp.MessageIDRespondedTo != c.cmd.MessageID || rsp.Field != c.cmd.Field|0x8000 {
 			t.Errorf("%s: response %+v, want status %v", c.name, rsp, c.want)
 		}
-		if c.want != StatusSuccess && rsp.ErrorComment == "" {
+		if c.want != dicomstatus.Success && rsp.ErrorComment == "" {
 			t.Errorf("%s: failure without an error comment", c.name)
 		}
 		_, stored := h.stored[c.cmd.AffectedSOPInstanceUID]
@@ -291,11 +294,11 @@ func TestStoreStatuses(t *testing.T) {
 
 func TestCommitFailureStatus(t *testing.T) {
 	h := newMemHandler()
-	h.commit = Result{StatusOutOfResources, "object store unavailable"}
+	h.commit = Result{dicomstatus.OutOfResources, "object store unavailable"}
 	srv := startServer(t, Config{}, h)
 	c := dial(t, srv.addr, ClientConfig{})
 	res, err := c.Store(context.Background(), ctImage, "1.2.3", explicitL, bytes.NewReader(payload(300)))
-	if err != nil || res.Status != StatusOutOfResources || res.Comment != "object store unavailable" {
+	if err != nil || res.Status != dicomstatus.OutOfResources || res.Comment != "object store unavailable" {
 		t.Fatalf("Store = %+v, %v", res, err)
 	}
 	c.Release(context.Background())
@@ -454,7 +457,7 @@ func TestShutdownLetsInstanceFinish(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	rc.write(pdataPDU(3, false, true, payload(100)))
-	if rsp := rc.readResponse(); rsp.Status != StatusSuccess {
+	if rsp := rc.readResponse(); rsp.Status != dicomstatus.Success {
 		t.Fatalf("status %v", rsp.Status)
 	}
 	if typ, _, err := rc.expectPDU(); err != nil || typ != pduAbort {
@@ -470,9 +473,9 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
 	h := newMemHandler()
-	srv := startServer(t, Config{TLS: &TLSConfig{CertFile: certFile, KeyFile: keyFile}}, h)
+	srv := startServer(t, Config{TLS: &tlsconf.Config{CertFile: certFile, KeyFile: keyFile}}, h)
 	c := dial(t, srv.addr, ClientConfig{TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}})
-	if st, err := c.Echo(context.Background()); err != nil || st != StatusSuccess {
+	if st, err := c.Echo(context.Background()); err != nil || st != dicomstatus.Success {
 		t.Fatalf("Echo over TLS = %v, %v", st, err)
 	}
 	c.Release(context.Background())
@@ -536,7 +539,7 @@ func TestConfigValidate(t *testing.T) {
 		{"source twice", Config{Sources: []Source{{AETitle: "A"}, {AETitle: "A"}}}, false},
 		{"PDU length too small", Config{MaxPDULength: 100}, false},
 		{"syntax not a UID", Config{TransferSyntaxes: []string{"jpeg"}}, false},
-		{"TLS files missing", Config{TLS: &TLSConfig{CertFile: "/nonexistent"}}, false},
+		{"TLS files missing", Config{TLS: &tlsconf.Config{CertFile: "/nonexistent"}}, false},
 		{"good source", Config{Sources: []Source{{AETitle: "PACS", Networks: []string{"10.0.0.0/8", "192.168.1.7"}}}}, true},
 		{"fewer connections than associations", Config{MaxAssociations: 10, MaxConnections: 9}, false},
 		{"reserve takes every connection", Config{MaxConnections: 40, ReservedConnections: 40,

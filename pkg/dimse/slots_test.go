@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/printreg/printreg/pkg/dicomstatus"
 )
 
 // These tests connect from several loopback addresses (127.0.0.0/8 is all
@@ -133,11 +135,11 @@ func expectClosedByServer(t testing.TB, c net.Conn, bound time.Duration) {
 func echoAndStore(t testing.TB, addr, ip, callingAE, uid string) {
 	t.Helper()
 	c := dial(t, addr, ClientConfig{CallingAE: callingAE, LocalAddr: from(ip)})
-	if st, err := c.Echo(context.Background()); err != nil || st != StatusSuccess {
+	if st, err := c.Echo(context.Background()); err != nil || st != dicomstatus.Success {
 		t.Fatalf("C-ECHO from %s: %v, %v", ip, st, err)
 	}
 	res, err := c.Store(context.Background(), ctImage, uid, explicitL, bytes.NewReader(payload(5000)))
-	if err != nil || res.Status != StatusSuccess {
+	if err != nil || res.Status != dicomstatus.Success {
 		t.Fatalf("C-STORE from %s: %+v, %v", ip, res, err)
 	}
 	if err := c.Release(context.Background()); err != nil {
@@ -396,38 +398,6 @@ func TestReservedConnections(t *testing.T) {
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := &LogLimiter{Window: 10 * time.Second, MaxKeys: 2, now: func() time.Time { return now }}
-	steps := []struct {
-		advance    time.Duration
-		key        string
-		ok         bool
-		suppressed uint64
-	}{
-		{0, "a", true, 0},
-		{time.Second, "a", false, 0},
-		{time.Second, "a", false, 0},
-		{0, "b", true, 0},
-		{8 * time.Second, "a", true, 2}, // window over: two held back
-		{0, "c", true, 0},               // full: the overflow key
-		{0, "d", false, 0},              // full: the overflow key again
-		{2 * time.Second, "b", true, 0}, // b's window is over
-		{10 * time.Second, "e", true, 0},
-		{0, "e", false, 0},
-	}
-	for i, s := range steps {
-		now = now.Add(s.advance)
-		ok, n := l.Allow(s.key)
-		if ok != s.ok || n != s.suppressed {
-			t.Errorf("step %d (%s): Allow = %v, %d; want %v, %d", i, s.key, ok, n, s.ok, s.suppressed)
-		}
-	}
-	if len(l.keys) > 3 {
-		t.Errorf("%d keys kept with MaxKeys 2", len(l.keys))
-	}
-}
-
 func TestConnectionDefaults(t *testing.T) {
 	cases := []struct {
 		name                        string
@@ -466,9 +436,7 @@ func TestRejectionsRateLimited(t *testing.T) {
 	logs := &logBuffer{}
 	srv := startServerLog(t, Config{AETitles: []string{"PRINTREG"}, Sources: []Source{{AETitle: "PACS"}}}, newMemHandler(), zerolog.New(logs))
 	now := time.Now()
-	srv.quiet.mu.Lock()
-	srv.quiet.now = func() time.Time { return now }
-	srv.quiet.mu.Unlock()
+	srv.quiet.SetClock(func() time.Time { return now })
 	attempt := func() {
 		t.Helper()
 		_, err := Dial(context.Background(), srv.addr, ClientConfig{CallingAE: "INTRUDER", CalledAE: "PRINTREG",
@@ -485,9 +453,8 @@ func TestRejectionsRateLimited(t *testing.T) {
 	if got := logs.lines("association rejected", `"peer":"127.0.0.2:`); len(got) != 1 || !strings.Contains(got[0], `"suppressed":0`) {
 		t.Fatalf("lines for 20 rejections: %q", got)
 	}
-	srv.quiet.mu.Lock()
-	now = now.Add(11 * time.Second)
-	srv.quiet.mu.Unlock()
+	later := now.Add(11 * time.Second)
+	srv.quiet.SetClock(func() time.Time { return later })
 	attempt()
 	if got := logs.lines("association rejected", `"peer":"127.0.0.2:`); len(got) != 2 || !strings.Contains(got[1], `"suppressed":19`) {
 		t.Fatalf("lines after the window: %q", got)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/stow"
@@ -44,7 +45,7 @@ func (h dimseHandler) BeginStore(ctx context.Context, req *dimse.StoreRequest) (
 	sp, err := h.r.newSpool(req.MaxBytes)
 	if err != nil {
 		h.r.log.Error().Err(err).Msg("cannot spool an instance")
-		return nil, dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
+		return nil, dimse.Result{Status: dicomstatus.OutOfResources, Comment: "receiver cannot spool the instance"}
 	}
 	// The header is written in explicit VR little endian whatever the
 	// data set's syntax; the data set follows as received (deflated bytes
@@ -52,7 +53,7 @@ func (h dimseHandler) BeginStore(ctx context.Context, req *dimse.StoreRequest) (
 	w := dicomx.NewWriter(sp, dicomx.SyntaxFor(dicomx.ExplicitVRLittleEndian))
 	if err := w.WriteFileHeader(nil, FileMeta(req)); err != nil {
 		sp.close()
-		return nil, dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
+		return nil, dimse.Result{Status: dicomstatus.OutOfResources, Comment: "receiver cannot spool the instance"}
 	}
 	sp.hdr = sp.n
 	return &dimseSink{r: h.r, req: req, sp: sp, start: time.Now()}, dimse.Result{}
@@ -75,7 +76,7 @@ func (s *dimseSink) Commit(ctx context.Context) dimse.Result {
 	obj, err := s.sp.finish()
 	if err != nil {
 		s.r.log.Error().Err(err).Msg("spooling an instance failed")
-		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
+		return dimse.Result{Status: dicomstatus.OutOfResources, Comment: "receiver cannot spool the instance"}
 	}
 	id, st, why := s.r.headerIDs(obj, "dimse", "data set cannot be parsed")
 	if id == nil {
@@ -85,19 +86,19 @@ func (s *dimseSink) Commit(ctx context.Context) dimse.Result {
 		return dimse.Result{Status: st, Comment: why}
 	}
 	if id.sopInstance != s.req.SOPInstanceUID {
-		return dimse.Result{Status: dimse.StatusDataSetMismatch, Comment: "SOP instance UID differs from the request"}
+		return dimse.Result{Status: dicomstatus.DataSetMismatch, Comment: "SOP instance UID differs from the request"}
 	}
 	if id.sopClass != s.req.SOPClassUID {
-		return dimse.Result{Status: dimse.StatusDataSetMismatch, Comment: "SOP class UID differs from the request"}
+		return dimse.Result{Status: dicomstatus.DataSetMismatch, Comment: "SOP class UID differs from the request"}
 	}
 	key, err := s.r.put(ctx, obj, id)
 	if err != nil {
 		s.r.log.Error().Err(err).Msg("store refused an instance")
-		return dimse.Result{Status: dimse.StatusOutOfResources, Comment: "object store unavailable"}
+		return dimse.Result{Status: dicomstatus.OutOfResources, Comment: "object store unavailable"}
 	}
 	s.r.log.Debug().Str("key", key).Int64("bytes", obj.Size()).Str("sop_class", dicomx.UIDName(id.sopClass)).
 		Dur("took", time.Since(s.start)).Msg("instance stored")
-	return dimse.Result{Status: dimse.StatusSuccess}
+	return dimse.Result{Status: dicomstatus.Success}
 }
 
 // stowStorer adapts the receiver to stow.Storer.
@@ -111,18 +112,18 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 	sp, err := r.newSpool(opt.MaxBytes)
 	if err != nil {
 		r.log.Error().Err(err).Msg("cannot spool an instance")
-		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
+		return stow.InstanceResult{Status: dicomstatus.OutOfResources, Comment: "receiver cannot spool the instance"}
 	}
 	defer sp.close()
 	if _, err := io.Copy(sp, body); err != nil {
 		if errors.Is(err, errTooLarge) {
-			return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "instance larger than the configured limit"}
+			return stow.InstanceResult{Status: dicomstatus.OutOfResources, Comment: "instance larger than the configured limit"}
 		}
-		return stow.InstanceResult{Status: dimse.StatusProcessingFailure, Comment: "instance could not be read from the request"}
+		return stow.InstanceResult{Status: dicomstatus.ProcessingFailure, Comment: "instance could not be read from the request"}
 	}
 	obj, err := sp.finish()
 	if err != nil {
-		return stow.InstanceResult{Status: dimse.StatusOutOfResources, Comment: "receiver cannot spool the instance"}
+		return stow.InstanceResult{Status: dicomstatus.OutOfResources, Comment: "receiver cannot spool the instance"}
 	}
 	id, st, why := r.headerIDs(obj, "stow", "instance cannot be parsed")
 	if id == nil {
@@ -135,39 +136,39 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 	if !validUID(res.SOPInstanceUID) {
 		res.SOPInstanceUID = ""
 	}
-	fail := func(st dimse.Status, why string) stow.InstanceResult {
+	fail := func(st dicomstatus.Code, why string) stow.InstanceResult {
 		res.Status, res.Comment = st, why
 		return res
 	}
 	if id.syntax == "" {
-		return fail(dimse.StatusCannotUnderstand, "not a Part 10 file (no file meta with a transfer syntax)")
+		return fail(dicomstatus.CannotUnderstand, "not a Part 10 file (no file meta with a transfer syntax)")
 	}
 	if st, why := checkIDs(id); !st.IsSuccess() {
 		return fail(st, why)
 	}
 	if ms := id.meta.Str(dicomx.TagMediaStorageSOPInstanceUID); ms != "" && ms != id.sopInstance {
-		return fail(dimse.StatusDataSetMismatch, "file meta and data set disagree on the SOP instance UID")
+		return fail(dicomstatus.DataSetMismatch, "file meta and data set disagree on the SOP instance UID")
 	}
 	if mc := id.meta.Str(dicomx.TagMediaStorageSOPClassUID); mc != "" && mc != id.sopClass {
-		return fail(dimse.StatusDataSetMismatch, "file meta and data set disagree on the SOP class UID")
+		return fail(dicomstatus.DataSetMismatch, "file meta and data set disagree on the SOP class UID")
 	}
 	if !r.dimse.AcceptsSOPClass(id.sopClass) {
-		return fail(dimse.StatusSOPClassNotSupported, "SOP class not supported")
+		return fail(dicomstatus.SOPClassNotSupported, "SOP class not supported")
 	}
 	if !r.dimse.AcceptsTransferSyntax(id.syntax) {
-		return fail(dimse.StatusTransferSyntaxUnsupported, "transfer syntax not accepted")
+		return fail(dicomstatus.TransferSyntaxUnsupported, "transfer syntax not accepted")
 	}
 	if opt.StudyInstanceUID != "" && opt.StudyInstanceUID != id.study {
-		return fail(dimse.StatusDataSetMismatch, "instance belongs to another study than the URL")
+		return fail(dicomstatus.DataSetMismatch, "instance belongs to another study than the URL")
 	}
 	key, err := r.put(ctx, obj, id)
 	if err != nil {
 		r.log.Error().Err(err).Msg("store refused an instance")
-		return fail(dimse.StatusOutOfResources, "object store unavailable")
+		return fail(dicomstatus.OutOfResources, "object store unavailable")
 	}
 	r.log.Debug().Str("key", key).Int64("bytes", obj.Size()).Str("sop_class", dicomx.UIDName(id.sopClass)).
 		Str("client", opt.Client).Dur("took", time.Since(start)).Msg("instance stored")
-	res.Status = dimse.StatusSuccess
+	res.Status = dicomstatus.Success
 	return res
 }
 
@@ -175,16 +176,16 @@ func (s stowStorer) StoreInstance(ctx context.Context, body io.Reader, opt stow.
 // budget, for the receiver door named; an instance that cannot be read
 // comes back nil with the status and comment to answer (out of resources
 // while the budget stays full, else unparseable) and is logged by reason.
-func (r *Receiver) headerIDs(obj *io.SectionReader, door, unparseable string) (*ids, dimse.Status, string) {
+func (r *Receiver) headerIDs(obj *io.SectionReader, door, unparseable string) (*ids, dicomstatus.Code, string) {
 	hold := r.cfg.Budget.Hold(r.cfg.BudgetWait)
 	id, err := readIDs(obj, hold)
 	hold.Release()
 	if err == nil {
-		return id, dimse.StatusSuccess, ""
+		return id, dicomstatus.Success, ""
 	}
 	r.log.Warn().Str("reason", refusalReason(err)).Str("door", door).Msg("instance refused")
 	if errors.Is(err, dicomx.ErrBusy) {
-		return nil, dimse.StatusOutOfResources, "receiver memory busy; retry later"
+		return nil, dicomstatus.OutOfResources, "receiver memory busy; retry later"
 	}
-	return nil, dimse.StatusCannotUnderstand, unparseable
+	return nil, dicomstatus.CannotUnderstand, unparseable
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/objstore"
@@ -420,14 +421,14 @@ func validUID(s string) bool {
 }
 
 // checkIDs verifies the identifiers a key is built from.
-func checkIDs(id *ids) (dimse.Status, string) {
+func checkIDs(id *ids) (dicomstatus.Code, string) {
 	if !validUID(id.sopClass) || !validUID(id.sopInstance) {
-		return dimse.StatusDataSetMismatch, "SOP class or instance UID missing or invalid"
+		return dicomstatus.DataSetMismatch, "SOP class or instance UID missing or invalid"
 	}
 	if !validUID(id.study) || !validUID(id.series) {
-		return dimse.StatusDataSetMismatch, "study or series instance UID missing or invalid"
+		return dicomstatus.DataSetMismatch, "study or series instance UID missing or invalid"
 	}
-	return dimse.StatusSuccess, ""
+	return dicomstatus.Success, ""
 }
 
 // put stores the spooled object under its key.

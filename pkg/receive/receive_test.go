@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/stow"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 func TestObjectKey(t *testing.T) {
@@ -198,15 +200,15 @@ func TestCStoreFailures(t *testing.T) {
 		data    []byte
 		failPut bool
 		maxObj  int64
-		want    dimse.Status
+		want    dicomstatus.Code
 	}{
-		{name: "unparseable data set", sop: "1.2.3.1", data: []byte("\x08\x00\x18\x00UI\xff\xffgarbage"), want: dimse.StatusCannotUnderstand},
-		{name: "instance UID differs from the command", sop: "1.2.3.2", data: dataSetOf(t, synthetic(t, "1.2.3.99")), want: dimse.StatusDataSetMismatch},
-		{name: "no study UID", sop: "1.2.3.3", data: dataSetOf(t, synthetic(t, "1.2.3.3", dicomx.TagStudyInstanceUID)), want: dimse.StatusDataSetMismatch},
-		{name: "no series UID", sop: "1.2.3.4", data: dataSetOf(t, synthetic(t, "1.2.3.4", dicomx.TagSeriesInstanceUID)), want: dimse.StatusDataSetMismatch},
-		{name: "store refuses the put", sop: "1.2.3.5", data: dataSetOf(t, synthetic(t, "1.2.3.5")), failPut: true, want: dimse.StatusOutOfResources},
-		{name: "over the size limit", sop: "1.2.3.6", data: dataSetOf(t, synthetic(t, "1.2.3.6")), maxObj: 64, want: dimse.StatusOutOfResources},
-		{name: "good", sop: "1.2.3.7", data: dataSetOf(t, synthetic(t, "1.2.3.7")), want: dimse.StatusSuccess},
+		{name: "unparseable data set", sop: "1.2.3.1", data: []byte("\x08\x00\x18\x00UI\xff\xffgarbage"), want: dicomstatus.CannotUnderstand},
+		{name: "instance UID differs from the command", sop: "1.2.3.2", data: dataSetOf(t, synthetic(t, "1.2.3.99")), want: dicomstatus.DataSetMismatch},
+		{name: "no study UID", sop: "1.2.3.3", data: dataSetOf(t, synthetic(t, "1.2.3.3", dicomx.TagStudyInstanceUID)), want: dicomstatus.DataSetMismatch},
+		{name: "no series UID", sop: "1.2.3.4", data: dataSetOf(t, synthetic(t, "1.2.3.4", dicomx.TagSeriesInstanceUID)), want: dicomstatus.DataSetMismatch},
+		{name: "store refuses the put", sop: "1.2.3.5", data: dataSetOf(t, synthetic(t, "1.2.3.5")), failPut: true, want: dicomstatus.OutOfResources},
+		{name: "over the size limit", sop: "1.2.3.6", data: dataSetOf(t, synthetic(t, "1.2.3.6")), maxObj: 64, want: dicomstatus.OutOfResources},
+		{name: "good", sop: "1.2.3.7", data: dataSetOf(t, synthetic(t, "1.2.3.7")), want: dicomstatus.Success},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -309,7 +311,7 @@ func TestConfigErrors(t *testing.T) {
 		{"key prefix absolute", Config{KeyPrefix: "/pacs/", STOW: stowConfigUnauth()}},
 		{"spool dir missing", Config{SpoolDir: "/nonexistent/spool", STOW: stowConfigUnauth()}},
 		{"STOW without authentication", Config{STOW: stow.Config{Listen: "127.0.0.1:0"}}},
-		{"STOW TLS without authentication", Config{STOW: stow.Config{TLS: &dimse.TLSConfig{CertFile: "c", KeyFile: "k"}}}},
+		{"STOW TLS without authentication", Config{STOW: stow.Config{TLS: &tlsconf.Config{CertFile: "c", KeyFile: "k"}}}},
 		{"bad DIMSE AE", Config{DIMSE: dimse.Config{AETitles: []string{"WAY_TOO_LONG_AE_TITLE"}}, STOW: stowConfigUnauth()}},
 	}
 	for _, c := range cases {

@@ -35,7 +35,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/printreg/printreg/pkg/dimse"
+	"github.com/printreg/printreg/pkg/dicomstatus"
+	"github.com/printreg/printreg/pkg/loglimit"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // Storer stores the instances of a request.
@@ -66,7 +68,7 @@ type InstanceResult struct {
 	// when it could not be read that far.
 	SOPClassUID, SOPInstanceUID string
 	// Status is success or the failure reason.
-	Status dimse.Status
+	Status dicomstatus.Code
 	// Comment says why, for logs (no identifiers).
 	Comment string
 }
@@ -96,7 +98,7 @@ type Config struct {
 	TokensFile string `yaml:"tokens_file"`
 	// TLS serves HTTPS; with ClientCAFile set, clients must present a
 	// certificate signed by those CAs (mutual TLS).
-	TLS *dimse.TLSConfig `yaml:"tls"`
+	TLS *tlsconf.Config `yaml:"tls"`
 	// AllowUnauthenticated must be set to serve without tokens and without
 	// client certificates (a closed test network only).
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
@@ -168,7 +170,7 @@ type Server struct {
 	perAddr map[netip.Addr]int // requests being stored, per remote address
 	// quiet limits the log lines of failed authentications per address
 	// and reason.
-	quiet dimse.LogLimiter
+	quiet loglimit.Limiter
 
 	stored, failed, requests, unauthorized, busy atomic.Uint64
 }
@@ -576,11 +578,11 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case errors.As(err, &mbe):
 				code = http.StatusRequestEntityTooLarge
-				resp.add(InstanceResult{Status: dimse.StatusOutOfResources})
+				resp.add(InstanceResult{Status: dicomstatus.OutOfResources})
 			case parts == 0:
 				code = http.StatusBadRequest
 			default:
-				resp.add(InstanceResult{Status: dimse.StatusCannotUnderstand})
+				resp.add(InstanceResult{Status: dicomstatus.CannotUnderstand})
 			}
 			s.log.Info().Str("peer", r.RemoteAddr).Str("client", client).Str("reason", multipartFailure(err)).
 				Int("parts", parts).Msg("multipart body unreadable")
@@ -590,7 +592,7 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 		if parts > s.cfg.MaxParts {
 			part.Close()
 			code = http.StatusRequestEntityTooLarge
-			resp.add(InstanceResult{Status: dimse.StatusOutOfResources})
+			resp.add(InstanceResult{Status: dicomstatus.OutOfResources})
 			break
 		}
 		res := s.storePart(r.Context(), part, study, client)
@@ -637,11 +639,11 @@ func (s *Server) storePart(ctx context.Context, part *multipart.Part, study, cli
 	if ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !strings.EqualFold(mt, "application/dicom") {
-			return InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "part is not application/dicom"}
+			return InstanceResult{Status: dicomstatus.CannotUnderstand, Comment: "part is not application/dicom"}
 		}
 	}
 	if cte := part.Header.Get("Content-Transfer-Encoding"); cte != "" && !strings.EqualFold(cte, "binary") {
-		return InstanceResult{Status: dimse.StatusCannotUnderstand, Comment: "part uses a content transfer encoding"}
+		return InstanceResult{Status: dicomstatus.CannotUnderstand, Comment: "part uses a content transfer encoding"}
 	}
 	res := s.st.StoreInstance(ctx, part, InstanceOptions{StudyInstanceUID: study, MaxBytes: s.cfg.MaxInstanceBytes, Client: client})
 	if !res.Status.IsSuccess() {

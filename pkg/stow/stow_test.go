@@ -29,7 +29,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/printreg/printreg/pkg/dimse"
+	"github.com/printreg/printreg/pkg/dicomstatus"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // fakeStorer decides each part's fate from its first line:
@@ -46,10 +47,10 @@ func (f *fakeStorer) Ready(ctx context.Context) error { return f.notReady }
 func (f *fakeStorer) StoreInstance(ctx context.Context, r io.Reader, opt InstanceOptions) InstanceResult {
 	b, err := io.ReadAll(io.LimitReader(r, opt.MaxBytes+1))
 	if err != nil {
-		return InstanceResult{Status: dimse.StatusProcessingFailure}
+		return InstanceResult{Status: dicomstatus.ProcessingFailure}
 	}
 	if int64(len(b)) > opt.MaxBytes {
-		return InstanceResult{Status: dimse.StatusOutOfResources}
+		return InstanceResult{Status: dicomstatus.OutOfResources}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -59,13 +60,13 @@ func (f *fakeStorer) StoreInstance(ctx context.Context, r io.Reader, opt Instanc
 	switch {
 	case len(fields) == 2 && fields[0] == "OK":
 		f.stored = append(f.stored, fields[1])
-		return InstanceResult{SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", SOPInstanceUID: fields[1], Status: dimse.StatusSuccess}
+		return InstanceResult{SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", SOPInstanceUID: fields[1], Status: dicomstatus.Success}
 	case len(fields) == 3 && fields[0] == "FAIL":
 		var st uint16
 		fmt.Sscanf(fields[1], "%x", &st)
-		return InstanceResult{SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", SOPInstanceUID: fields[2], Status: dimse.Status(st)}
+		return InstanceResult{SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", SOPInstanceUID: fields[2], Status: dicomstatus.Code(st)}
 	}
-	return InstanceResult{Status: dimse.StatusCannotUnderstand}
+	return InstanceResult{Status: dicomstatus.CannotUnderstand}
 }
 
 func newServer(t testing.TB, cfg Config, st Storer) *Server {
@@ -295,7 +296,7 @@ func TestConfigRefusals(t *testing.T) {
 		"short token":       {TokensFile: short},
 		"no token":          {TokensFile: empty},
 		"missing file":      {TokensFile: filepath.Join(dir, "none")},
-		"TLS without key":   {AllowUnauthenticated: true, TLS: &dimse.TLSConfig{CertFile: "x"}},
+		"TLS without key":   {AllowUnauthenticated: true, TLS: &tlsconf.Config{CertFile: "x"}},
 	} {
 		if _, err := NewServer(cfg, &fakeStorer{}, zerolog.Nop()); err == nil {
 			t.Errorf("%s: NewServer succeeded", name)
@@ -360,7 +361,7 @@ func newPKI(t testing.TB) *pki {
 func TestMutualTLS(t *testing.T) {
 	p := newPKI(t)
 	st := &fakeStorer{}
-	s := newServer(t, Config{TLS: &dimse.TLSConfig{CertFile: p.serverCert, KeyFile: p.serverK, ClientCAFile: p.caFile}}, st)
+	s := newServer(t, Config{TLS: &tlsconf.Config{CertFile: p.serverCert, KeyFile: p.serverK, ClientCAFile: p.caFile}}, st)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
