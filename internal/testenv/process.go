@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"os"
 	"syscall"
 	"time"
 )
@@ -46,9 +45,6 @@ func StartProcess(t T, o ProcessOptions) *Process {
 // Kill stops the process with SIGKILL and waits for it to end.
 func (p *Process) Kill() { p.p.stop(syscall.SIGKILL, 10*time.Second) }
 
-// Stop stops the process with SIGTERM, killing it after grace.
-func (p *Process) Stop(grace time.Duration) { p.p.stop(syscall.SIGTERM, grace) }
-
 // Start starts a stopped process again, with the same arguments and
 // environment.
 func (p *Process) Start(t T) {
@@ -61,14 +57,5 @@ func (p *Process) Start(t T) {
 // Running reports whether the process runs.
 func (p *Process) Running() bool { return !p.p.exited() }
 
-// PID is the process id (0 when stopped).
-func (p *Process) PID() int { return p.p.pid() }
-
 // Tail returns the last n lines of the process's log.
 func (p *Process) Tail(n int) string { return p.p.tail(n) }
-
-// LogFile is the file the process writes to.
-func (p *Process) LogFile() string { return p.p.log }
-
-// ReadLog returns the whole log (every run of the process).
-func (p *Process) ReadLog() ([]byte, error) { return os.ReadFile(p.p.log) }

@@ -14,7 +14,6 @@
 package testenv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -527,23 +526,6 @@ func (m *MinIO) Restart(t T) {
 	t.Helper()
 	m.Stop()
 	m.Start(t)
-}
-
-// LogContains reports whether the server log contains s (for diagnosing
-// notification setup in tests).
-func (m *MinIO) LogContains(s string) bool {
-	f, err := os.Open(m.p.log)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte(s)) {
-			return true
-		}
-	}
-	return false
 }
 
 // Buffer is a bytes.Buffer safe for concurrent writers: a zerolog sink

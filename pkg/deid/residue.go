@@ -59,14 +59,8 @@ func fold(b byte) byte {
 
 func matchHash(key uint32) uint32 { return key * 0x9E3779B1 >> (32 - matchHashBits) }
 
-// newMatcher builds a matcher. Empty patterns are ignored.
-func newMatcher(patterns []string) *matcher {
-	m := &matcher{}
-	m.build(patterns)
-	return m
-}
-
-// build (re)builds the matcher, reusing its slices.
+// build (re)builds the matcher, reusing its slices. Empty patterns are
+// ignored.
 func (m *matcher) build(patterns []string) {
 	clear(m.head[:])
 	m.ents, m.text = m.ents[:0], m.text[:0]
@@ -111,10 +105,6 @@ func (m *matcher) build(patterns []string) {
 		m.head[h] = int32(len(m.ents))
 	}
 }
-
-// find calls hit with the index of every pattern found in b (possibly
-// more than once).
-func (m *matcher) find(b []byte, hit func(pattern int)) { matchEach(m, b, hit) }
 
 // matchEach calls hit for every occurrence of a pattern in b.
 func matchEach[T string | []byte](m *matcher, b T, hit func(pattern int)) {

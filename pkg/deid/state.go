@@ -93,12 +93,6 @@ type state struct {
 	excluded []bool
 }
 
-func newState(e *Engine, explain bool, syn dicomx.Syntax) *state {
-	st := &state{}
-	st.reset(e, explain, syn)
-	return st
-}
-
 // reset readies a state for a new object, keeping the capacity of its maps
 // and slices (states are pooled by the engine).
 func (st *state) reset(e *Engine, explain bool, syn dicomx.Syntax) {

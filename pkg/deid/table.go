@@ -186,9 +186,6 @@ func schemeBase(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// MethodCodes returns CID 7050 as generated from the standard.
-func MethodCodes() []MethodCode { return append([]MethodCode(nil), cid7050[:]...) }
-
 func methodCode(value string) MethodCode {
 	for _, c := range cid7050 {
 		if c.Value == value {

@@ -10,9 +10,10 @@
 // data, large OB/OW/UN) are not loaded: the caller copies or skips them as a
 // stream, which is what lets de-identification run near copy speed.
 //
-// github.com/suyashkumar/dicom is wrapped, not trusted: ParseFull validates an
-// object's structure with this package's reader before handing it to the
-// library, and the library's UID registry supplies SOP class names.
+// github.com/suyashkumar/dicom, which trusts length fields and panics on some
+// input, is never handed an object: its UID registry supplies SOP class names,
+// and its parser runs only in TestDifferentialLibrary, as a second reader of
+// the test files.
 //
 // Metadata extraction (instances, series geometry, segmentations, encapsulated
 // models) reads the header only and stops at Pixel Data.

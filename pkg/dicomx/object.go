@@ -1,11 +1,8 @@
 package dicomx
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 )
 
 // Object is the header of one DICOM object: everything before Pixel Data.
@@ -49,24 +46,4 @@ func ReadMeta(r io.Reader, size int64, opt Options) (*Object, error) {
 		last = e.Tag
 		obj.Dataset.Elements = append(obj.Dataset.Elements, e)
 	}
-}
-
-// ReadFile reads the header of the DICOM file at path (see ReadMeta).
-func ReadFile(ctx context.Context, path string, opt Options) (*Object, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	return ReadMeta(f, st.Size(), opt)
 }

@@ -87,9 +87,6 @@ type Reader struct {
 	held     int64 // value bytes loaded so far, against MaxHeldBytes
 }
 
-// Held reports the value bytes this reader has loaded into memory.
-func (r *Reader) Held() int64 { return r.held }
-
 // hold accounts for n more value bytes about to be loaded at off.
 func (r *Reader) hold(off int64, t Tag, n int64) error {
 	if r.held+n > r.lim.MaxHeldBytes {
@@ -130,9 +127,6 @@ func (r *Reader) Preamble() []byte { return r.preamble }
 
 // Syntax returns the dataset's transfer syntax.
 func (r *Reader) Syntax() Syntax { return r.syn }
-
-// Pos returns the current stream position.
-func (r *Reader) Pos() int64 { return r.src.pos }
 
 func (r *Reader) readPreambleAndMeta() error {
 	head := r.src.peek(132)

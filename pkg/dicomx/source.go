@@ -28,14 +28,6 @@ func newSource(r io.Reader, size int64, bufSize int) *source {
 	return &source{r: r, buf: make([]byte, bufSize), limit: size}
 }
 
-// remaining returns the bytes left in the stream, or -1 when unknown.
-func (s *source) remaining() int64 {
-	if s.limit < 0 {
-		return -1
-	}
-	return s.limit - s.pos
-}
-
 // fill makes at least n bytes available in the window (n ≤ len(buf)).
 func (s *source) fill(n int) error {
 	for s.end-s.off < n {
@@ -126,12 +118,6 @@ func (s *source) readGrowing(n int64) ([]byte, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// discard skips n bytes.
-func (s *source) discard(n int64) error {
-	_, err := s.copyN(io.Discard, n)
-	return err
 }
 
 // copyN copies n bytes to w, first from the window, then straight from the

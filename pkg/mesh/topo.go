@@ -355,13 +355,6 @@ func (b *box) add(x, y, z float64) {
 	}
 }
 
-func (b *box) union(o box) {
-	if o.ok {
-		b.add(o.min[0], o.min[1], o.min[2])
-		b.add(o.max[0], o.max[1], o.max[2])
-	}
-}
-
 func (b *box) contains(o box) bool {
 	for i := 0; i < 3; i++ {
 		if o.min[i] < b.min[i] || o.max[i] > b.max[i] {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"errors"
-	"fmt"
 )
 
 // Reason codes of permanent failures: the DLQ subject suffix, the
@@ -40,11 +39,6 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // must hold no identifiers (it is stored in the DLQ and logged).
 func Permanent(reason string, err error) error {
 	return &PermanentError{Reason: reason, Err: err}
-}
-
-// Permanentf is Permanent with a formatted message.
-func Permanentf(reason, format string, args ...any) error {
-	return &PermanentError{Reason: reason, Err: fmt.Errorf(format, args...)}
 }
 
 // ReasonOf returns the reason code of a permanent error and true, or "" and

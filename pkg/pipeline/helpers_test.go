@@ -332,7 +332,7 @@ func (p *fakeProc) Process(ctx context.Context, in pipeline.Input) (pipeline.Res
 		CaseID:  caseID,
 		Facts:   fact,
 		Kind:    "test",
-		Outputs: []pipeline.Output{pipeline.BytesOutput(caseID+"/"+in.ObjectID+".sha256", "text/plain", []byte(hex.EncodeToString(sum[:])))},
+		Outputs: []pipeline.Output{bytesOutput(caseID+"/"+in.ObjectID+".sha256", "text/plain", []byte(hex.EncodeToString(sum[:])))},
 	}, nil
 }
 
@@ -394,4 +394,11 @@ func (m fakeModel) Tick(caseID string, state []byte, now time.Time) (pipeline.Mu
 	b, _ := json.Marshal(st)
 	ev, _ := json.Marshal(event{Case: caseID, Stable: true, Count: len(st.Objects)})
 	return pipeline.Mutation{State: b, Events: []pipeline.Event{{ID: eventID(caseID, "stable", fmt.Sprint(st.Due)), Data: ev}}}, nil
+}
+
+// bytesOutput is an Output held in memory.
+func bytesOutput(key, contentType string, b []byte) pipeline.Output {
+	return pipeline.Output{Key: key, Size: int64(len(b)), ContentType: contentType, Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}}
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"time"
@@ -48,14 +47,6 @@ type Output struct {
 	Open func() (io.ReadCloser, error)
 }
 
-// BytesOutput is an Output held in memory (small outputs: metadata JSON,
-// sanitized sidecars).
-func BytesOutput(key, contentType string, b []byte) Output {
-	return Output{Key: key, Size: int64(len(b)), ContentType: contentType, Open: func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(b)), nil
-	}}
-}
-
 // Result is what processing one object produced.
 type Result struct {
 	// CaseID is the case the object belongs to ("" for none). It must be a
@@ -88,12 +79,6 @@ type Result struct {
 type Processor interface {
 	Process(ctx context.Context, in Input) (Result, error)
 }
-
-// ProcessorFunc adapts a function to Processor.
-type ProcessorFunc func(ctx context.Context, in Input) (Result, error)
-
-// Process calls f.
-func (f ProcessorFunc) Process(ctx context.Context, in Input) (Result, error) { return f(ctx, in) }
 
 // Rejecter is optionally implemented by a Processor to record, in a case,
 // an object the worker refused before processing (over the size cap, key

@@ -51,7 +51,8 @@ type Record struct {
 	ETag string
 	// VersionID when the bucket is versioned.
 	VersionID string
-	// Sequencer orders events for the same key (see CompareSequencer).
+	// Sequencer orders events for the same key (S3: compare as hex strings,
+	// the shorter left-padded with zeros).
 	Sequencer string
 }
 
@@ -203,18 +204,4 @@ func isHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// CompareSequencer orders two sequencers of events for the same key: -1 if a
-// is earlier, +1 if later, 0 if equal. Per the S3 documentation the shorter
-// is left-padded with zeros and the two compared as strings (hex digits are
-// compared case-insensitively).
-func CompareSequencer(a, b string) int {
-	a, b = strings.ToUpper(a), strings.ToUpper(b)
-	if len(a) < len(b) {
-		a = strings.Repeat("0", len(b)-len(a)) + a
-	} else if len(b) < len(a) {
-		b = strings.Repeat("0", len(a)-len(b)) + b
-	}
-	return strings.Compare(a, b)
 }

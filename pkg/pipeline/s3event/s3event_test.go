@@ -147,25 +147,6 @@ func TestIsNotification(t *testing.T) {
 	}
 }
 
-func TestCompareSequencer(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"0055AED6DCD90281E5", "55AED6DCD90281E6", -1},
-		{"55AED6DCD90281E6", "0055AED6DCD90281E5", 1},
-		{"00FF", "ff", 0},
-		{"1", "0A", -1},
-		{"", "", 0},
-		{"", "1", -1},
-	}
-	for _, tc := range tests {
-		if got := CompareSequencer(tc.a, tc.b); got != tc.want {
-			t.Errorf("CompareSequencer(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 // TestKeyRoundTrip checks decoding against the encoding producers use.
 func TestKeyRoundTrip(t *testing.T) {
 	for _, key := range []string{"a b/c+d", "100%/x", "ü/é ñ", "a%2Fb", "semi;colon&amp=eq?q#h"} {
