@@ -91,21 +91,9 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	fs.IntVar(&o.workers, "j", 0, "files processed at once (default: number of CPUs)")
 	fs.Int64Var(&o.maxBytes, "max-object-bytes", 8<<30, "refuse inputs larger than this")
 	fs.StringVar(&o.progress, "progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
-	version := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	inputs, err := cli.ParseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *version {
-		fmt.Fprintln(stdout, "deid", cli.Version)
-		return 0
+	inputs, done, code := cli.Command(fs, args, usage, stdout, stderr)
+	if done {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "deid: "+format+"\n", a...)

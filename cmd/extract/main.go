@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,21 +55,9 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	maxBytes := fs.Int64("max-object-bytes", 8<<30, "refuse files larger than this")
 	stlUnits := fs.String("model-units", "mm", "units assumed for STL and OBJ files, which declare none (mm, cm, m, um, inch)")
 	progress := fs.String("progress", "auto", "progress line on stderr: auto (when a terminal), always, never")
-	version := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	paths, err := cli.ParseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *version {
-		fmt.Fprintln(stdout, "extract", cli.Version)
-		return 0
+	paths, done, code := cli.Command(fs, args, usage, stdout, stderr)
+	if done {
+		return code
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "extract: no PATH given")
@@ -123,6 +110,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		prog.Finish()
 	}
 	rep := col.Report()
+	var err error
 	// The paths are the user's own: each failure is named with its reason.
 	var fails strings.Builder
 	for _, e := range rep.Errors {

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"strings"
 )
 
@@ -40,4 +43,29 @@ func takesValue(fs *flag.FlagSet, arg string) bool {
 	}
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return !ok || !b.IsBoolFlag()
+}
+
+// Command parses a command's flags (before, between or after its
+// arguments), with a -version flag and usage text. It returns the
+// arguments, or done with the exit code when the command has nothing more
+// to do: 0 after -help or -version, 2 after a usage error (already
+// reported by fs on its output).
+func Command(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (rest []string, done bool, code int) {
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	rest, err := ParseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, true, 0
+		}
+		return nil, true, 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, fs.Name(), Version)
+		return nil, true, 0
+	}
+	return rest, false, 0
 }
