@@ -799,6 +799,13 @@ func childWorker(n, workers int, processor string) error {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
 	}
+	if p := os.Getenv("BENCH_MEMPROFILE"); p != "" {
+		// alloc_space in this profile is what the objects allocated.
+		if f, err := os.Create(p + "." + strconv.Itoa(n)); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	st := nc.Stats()
 	fmt.Fprintf(os.Stderr, "worker: NATS messages per object: %.1f out, %.1f in\n", float64(st.OutMsgs)/float64(n), float64(st.InMsgs)/float64(n))
 	cancel()
