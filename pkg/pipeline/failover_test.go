@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -54,7 +53,7 @@ func clusterWorkerConfig() pipeline.WorkerConfig {
 	return cfg
 }
 
-// clusterChild runs a worker against the cluster in envNATS (a server list)
+// clusterChild runs a worker against the cluster ServerEnv names (a server list)
 // with the fake processor, which spends envDelay on each object and traces
 // each call to envTrace, until SIGTERM or SIGKILL.
 func clusterChild() int {
@@ -62,28 +61,12 @@ func clusterChild() int {
 	fail := func(err error) int { log.Error().Err(err).Msg("cluster worker"); return 1 }
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	nc, err := nats.Connect(os.Getenv(envNATS), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	srv, err := testenv.ConnectServers()
 	if err != nil {
 		return fail(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
-	}
+	defer srv.NC.Close()
 	key, err := sitekey.New([]byte(testSecret))
-	if err != nil {
-		return fail(err)
-	}
-	bucket := func(name string) (*s3store.Store, error) {
-		return s3store.New(s3store.Config{Endpoint: os.Getenv(envS3), Bucket: name, PathStyle: true,
-			AccessKey: os.Getenv(envS3Access), SecretKey: os.Getenv(envS3Secret), MaxRetries: 1})
-	}
-	raw, err := bucket("raw")
-	if err != nil {
-		return fail(err)
-	}
-	deid, err := bucket("deid")
 	if err != nil {
 		return fail(err)
 	}
@@ -95,8 +78,8 @@ func clusterChild() int {
 	delay, _ := time.ParseDuration(os.Getenv(envDelay))
 	proc := &tracedProc{fakeProc: newFakeProc(key), trace: trace, delay: delay}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
-		Conn: nc, JS: js, Topology: clusterTopology(),
-		Raw: map[string]objstore.Bucket{"raw": raw}, Deid: deid,
+		Conn: srv.NC, JS: srv.JS, Topology: clusterTopology(),
+		Raw: map[string]objstore.Bucket{"raw": srv.Raw}, Deid: srv.Deid,
 		Processor: proc, Model: fakeModel{}, Key: key, Log: log,
 	}, clusterWorkerConfig())
 	if err != nil {
@@ -338,15 +321,11 @@ func TestClusterFailover(t *testing.T) {
 	for i := range workers {
 		w := &clusterWorker{t: t, name: fmt.Sprintf("worker-%d", i),
 			log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)), trace: filepath.Join(dir, fmt.Sprintf("worker-%d.trace", i))}
-		w.env = []string{
-			envChild + "=cluster-worker",
-			envNATS + "=" + c.URL(),
-			envS3 + "=" + e.minio.Endpoint,
-			envS3Access + "=" + e.minio.AccessKey,
-			envS3Secret + "=" + e.minio.SecretKey,
-			envTrace + "=" + w.trace,
-			envDelay + "=200ms",
-		}
+		w.env = append(testenv.ServerEnv(c.URL(), e.minio),
+			envChild+"=cluster-worker",
+			envTrace+"="+w.trace,
+			envDelay+"=200ms",
+		)
 		w.start()
 		workers[i] = w
 		traceFiles = append(traceFiles, w.trace)

@@ -17,12 +17,8 @@ import (
 func (e *env) startChild(t *testing.T, hold bool, startFile string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(), testenv.ServerEnv(e.nats.URL, e.minio)...),
 		envChild+"=worker",
-		envNATS+"="+e.nats.URL,
-		envS3+"="+e.minio.Endpoint,
-		envS3Access+"="+e.minio.AccessKey,
-		envS3Secret+"="+e.minio.SecretKey,
 		envStartFile+"="+startFile,
 	)
 	if hold {

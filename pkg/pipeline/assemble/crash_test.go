@@ -32,8 +32,7 @@ func TestWorkerKilledAfterOutputBeforeCase(t *testing.T) {
 	raw, out := minioBuckets(t, m)
 	started := filepath.Join(t.TempDir(), "started")
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), envChild+"=worker", envNATS+"="+n.URL, envS3+"="+m.Endpoint,
-		envS3Access+"="+m.AccessKey, envS3Secret+"="+m.SecretKey, envStartFile+"="+started)
+	child.Env = append(append(os.Environ(), testenv.ServerEnv(n.URL, m)...), envChild+"=worker", envStartFile+"="+started)
 	var childLog testenv.Buffer
 	child.Stderr = &childLog
 	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -8,12 +8,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/objstore"
-	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 )
@@ -22,10 +20,6 @@ import (
 // test binary again.
 const (
 	envChild     = "PRINTREG_ASSEMBLE_TEST_CHILD"
-	envNATS      = "PRINTREG_ASSEMBLE_TEST_NATS_URL"
-	envS3        = "PRINTREG_ASSEMBLE_TEST_S3_ENDPOINT"
-	envS3Access  = "PRINTREG_ASSEMBLE_TEST_S3_ACCESS"
-	envS3Secret  = "PRINTREG_ASSEMBLE_TEST_S3_SECRET"
 	envStartFile = "PRINTREG_ASSEMBLE_TEST_STARTED_FILE"
 )
 
@@ -61,35 +55,19 @@ func childWorker() int {
 	fail := func(err error) int { log.Error().Err(err).Msg("child worker"); return 1 }
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	nc, err := nats.Connect(os.Getenv(envNATS), nats.MaxReconnects(-1))
+	srv, err := testenv.ConnectServers()
 	if err != nil {
 		return fail(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
-	}
-	bucket := func(name string) (*s3store.Store, error) {
-		return s3store.New(s3store.Config{Endpoint: os.Getenv(envS3), Bucket: name, PathStyle: true,
-			AccessKey: os.Getenv(envS3Access), SecretKey: os.Getenv(envS3Secret), MaxRetries: 1})
-	}
-	raw, err := bucket("raw")
-	if err != nil {
-		return fail(err)
-	}
-	out, err := bucket("deid")
-	if err != nil {
-		return fail(err)
-	}
+	defer srv.NC.Close()
 	key := siteKey(nopTB{})
 	topo := testTopology()
-	a, cases, err := newAssembler(ctx, js, topo, key, testConfig(), out, log, nil)
+	a, cases, err := newAssembler(ctx, srv.JS, topo, key, testConfig(), srv.Deid, log, nil)
 	if err != nil {
 		return fail(err)
 	}
 	w, err := pipeline.NewWorker(ctx, pipeline.Deps{
-		Conn: nc, JS: js, Topology: topo, Raw: map[string]objstore.Bucket{"raw": raw}, Deid: out,
+		Conn: srv.NC, JS: srv.JS, Topology: topo, Raw: map[string]objstore.Bucket{"raw": srv.Raw}, Deid: srv.Deid,
 		Processor: holdAfter{Assembler: a, started: os.Getenv(envStartFile)}, Model: a.Model(), Cases: cases, Key: key, Log: log,
 	}, testWorkerConfig())
 	if err != nil {
