@@ -139,7 +139,7 @@ func cmdDLQList(ctx context.Context, args, environ []string, stdout io.Writer, s
 	if _, code, ok := parseArgs(fs, args, stderr, dlqHelp, 0, 0); !ok {
 		return code
 	}
-	if *reason != "" && !validReason(*reason) {
+	if *reason != "" && !pipeline.ValidReason(*reason) {
 		fmt.Fprintln(stderr, "ingest dlq list: --reason takes a reason code (lower-case letters, digits and _), e.g. unsupported")
 		return exitUsage
 	}
@@ -258,16 +258,6 @@ func (a *app) dlqEntries(ctx context.Context, reason string, showKey bool) ([]dl
 		return nil, fmt.Errorf("stream %s: %w", a.topo.DLQStream, err)
 	}
 	return out, nil
-}
-
-// validReason accepts what can be a reason code (a subject token).
-func validReason(r string) bool {
-	for _, c := range r {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return r != ""
 }
 
 func dash(n uint64) string {

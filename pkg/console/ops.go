@@ -61,19 +61,9 @@ type dlqData struct {
 	Capped  bool
 }
 
-// validReason accepts what can be a reason code.
-func validReason(r string) bool {
-	for _, c := range r {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return r != "" && len(r) <= 64
-}
-
 func (s *Server) dlqPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	reason := r.URL.Query().Get("reason")
-	if reason != "" && !validReason(reason) {
+	if reason != "" && !pipeline.ValidReason(reason) {
 		reason = ""
 	}
 	d := dlqData{Reason: reason, Reasons: registry.Reasons()}
@@ -104,7 +94,7 @@ func (s *Server) dlqReplay(w http.ResponseWriter, r *http.Request, sess *session
 	defer cancel()
 	if r.PostForm.Get("all") != "" {
 		reason := r.PostForm.Get("reason")
-		if reason != "" && !validReason(reason) {
+		if reason != "" && !pipeline.ValidReason(reason) {
 			reason = ""
 		}
 		st, err := pipeline.Replay(ctx, s.deps.JS, s.deps.Topology, reason, s.log, s.deps.Metrics)
@@ -128,7 +118,7 @@ func (s *Server) dlqReplay(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	id := strconv.FormatUint(seq, 10)
-	err = pipeline.ReplayEntry(ctx, s.deps.JS, s.deps.Topology, seq, s.log, s.deps.Metrics)
+	err = pipeline.ReplayEntry(ctx, s.deps.JS, s.deps.Topology, seq, s.log)
 	switch {
 	case errors.Is(err, pipeline.ErrNoDLQEntry):
 		s.audit.record(r, sess.user, "replay", "not_found", map[string]string{"dlq_id": id})

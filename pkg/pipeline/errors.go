@@ -54,14 +54,24 @@ func ReasonOf(err error) (string, bool) {
 // cleanReason keeps reason codes usable as a subject token and a metric
 // label value.
 func cleanReason(r string) string {
-	if r == "" || len(r) > 32 {
+	if !ValidReason(r) {
 		return ReasonOther
+	}
+	return r
+}
+
+// ValidReason tells whether r has the form of a reason code: 1 to 32
+// lower-case letters, digits or underscores (a subject token and a metric
+// label value that can hold no identifier).
+func ValidReason(r string) bool {
+	if r == "" || len(r) > 32 {
+		return false
 	}
 	for i := 0; i < len(r); i++ {
 		c := r[i]
 		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
-			return ReasonOther
+			return false
 		}
 	}
-	return r
+	return true
 }

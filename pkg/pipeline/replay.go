@@ -42,7 +42,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason s
 	// re-drove failing again) are left for the next replay.
 	err = EachDLQ(ctx, js, topo, reason, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
-		if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
+		if err := replayOne(ctx, js, topo, stream, msg.Data(), msg.Headers(), seq); err != nil {
 			log.Warn().Uint64("dlq_seq", seq).Err(err).Msg("entry not replayed; left in the DLQ")
 			if errors.Is(err, errReplayUnreadable) {
 				st.Skipped++
@@ -63,9 +63,8 @@ func Replay(ctx context.Context, js jetstream.JetStream, topo Topology, reason s
 
 var errReplayUnreadable = errors.New("DLQ entry is not a work item")
 
-func replayOne(ctx context.Context, js jetstream.JetStream, topo Topology, stream jetstream.Stream, msg jetstream.Msg, seq uint64) error {
-	body := msg.Data()
-	if msg.Headers().Get(HeaderRaw) == "" {
+func replayOne(ctx context.Context, js jetstream.JetStream, topo Topology, stream jetstream.Stream, body []byte, hdr nats.Header, seq uint64) error {
+	if hdr.Get(HeaderRaw) == "" {
 		var it workItem
 		if err := json.Unmarshal(body, &it); err != nil || it.V != workItemVersion {
 			return errReplayUnreadable

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -18,41 +18,26 @@ var ErrNoDLQEntry = errors.New("no such DLQ entry")
 // stream, exactly as Replay re-drives each entry: copied back to the work
 // stream with a Nats-Msg-Id derived from the sequence, then deleted from
 // the DLQ.
-func ReplayEntry(ctx context.Context, js jetstream.JetStream, topo Topology, seq uint64, log zerolog.Logger, m *Metrics) error {
+func ReplayEntry(ctx context.Context, js jetstream.JetStream, topo Topology, seq uint64, log zerolog.Logger) error {
 	stream, err := js.Stream(ctx, topo.DLQStream)
 	if err != nil {
 		return fmt.Errorf("replay: stream %s: %w", topo.DLQStream, err)
 	}
-	if _, err := stream.GetMsg(ctx, seq); err != nil {
+	msg, err := stream.GetMsg(ctx, seq)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return ErrNoDLQEntry
 		}
 		return fmt.Errorf("replay: %w", err)
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{topo.DLQSubject + ".>"},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    seq,
-	})
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+	if !strings.HasPrefix(msg.Subject, topo.DLQSubject+".") {
+		return ErrNoDLQEntry
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	if meta.Sequence.Stream != seq {
-		return ErrNoDLQEntry // deleted between the look and the read
-	}
-	if err := replayOne(ctx, js, topo, stream, msg, seq); err != nil {
+	if err := replayOne(ctx, js, topo, stream, msg.Data, msg.Header, seq); err != nil {
 		return err
 	}
 	log = log.With().Str("component", "replay").Logger()
 	log.Info().Uint64("dlq_seq", seq).
-		Str("reason", msg.Headers().Get(HeaderReason)).Str("object", msg.Headers().Get(HeaderObject)).Msg("DLQ entry re-driven")
+		Str("reason", msg.Header.Get(HeaderReason)).Str("object", msg.Header.Get(HeaderObject)).Msg("DLQ entry re-driven")
 	return nil
 }
