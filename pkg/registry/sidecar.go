@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -23,30 +20,6 @@ const (
 	ObjectAnatomicModel = "anatomic_model"
 	ObjectAnatomicGuide = "anatomic_guide"
 )
-
-// Value lists of case.json. They are the registry form's concepts as
-// documented publicly; the JSON Schema (schema/case.v1.schema.json) lists
-// the same values and a test keeps the two in step.
-var (
-	objectTypes  = []string{ObjectAnatomicModel, ObjectAnatomicGuide}
-	intendedUses = []string{"diagnosis", "surgical_planning", "intraprocedural_guidance", "patient_education",
-		"trainee_education", "device_sizing", "simulation", "research", "other"}
-	orderingServices = []string{"cardiology", "cardiothoracic_surgery", "congenital_cardiac_surgery",
-		"dentistry", "general_surgery", "hepatobiliary_surgery", "interventional_radiology", "neurosurgery",
-		"obstetrics_gynecology", "ophthalmology", "oral_maxillofacial_surgery", "orthopedic_surgery",
-		"otolaryngology", "pediatric_surgery", "plastic_surgery", "podiatry", "radiation_oncology", "radiology",
-		"surgical_oncology", "thoracic_surgery", "transplant_surgery", "urology", "vascular_surgery", "other"}
-	lateralities = []string{"left", "right", "bilateral", "midline", "not_applicable", "unknown"}
-	guideTypes   = []string{"cutting", "drilling", "cutting_drilling", "positioning", "injection", "other"}
-	technologies = []string{"binder_jetting", "directed_energy_deposition", "material_extrusion",
-		"material_jetting", "powder_bed_fusion", "sheet_lamination", "vat_photopolymerization"}
-	opticals      = []string{"opaque", "translucent", "transparent", "mixed"}
-	procedureUses = []string{"yes", "no", "unknown"}
-	effortKeys    = []string{"consultation", "segmentation", "cad", "post_processing"}
-	staffKeys     = []string{"clinician", "non_clinician"}
-)
-
-var reICD10CM = regexp.MustCompile(`^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$`)
 
 // Sidecar is the lab's case.json: what only the 3D-printing lab knows.
 type Sidecar struct {
@@ -211,7 +184,9 @@ func (e *SidecarError) Is(target error) bool { return target == ErrInvalidSideca
 
 const maxIssues = 20
 
-// ParseSidecar reads and validates a case.json. Comments (// and /* */) are
+// ParseSidecar reads and validates a case.json against its JSON Schema
+// (schema/case.v1.schema.json, embedded) and the rules beside it (see
+// sidecar_schema.go). Comments (// and /* */) are
 // allowed so a lab can start from config/case.example.jsonc. Every text field
 // is screened for identifier patterns (e-mail, telephone, long numbers,
 // dates, DICOM names, identifier labels); identifiers of the case itself are
@@ -241,12 +216,21 @@ func ParseSidecar(b []byte) (*Sidecar, error) {
 		is.Line, is.Column = lineColumn(clean, skipSpace(clean, int(dec.InputOffset())))
 		return nil, &SidecarError{Issues: []FieldIssue{is}}
 	}
-	v := &validator{}
-	s := v.sidecar(doc)
-	if len(v.issues) > 0 {
-		placeIssues(clean, v.issues)
-		return nil, &SidecarError{Issues: v.issues}
+	if issues := validateSidecar(doc, false); len(issues) > 0 {
+		placeIssues(clean, issues)
+		return nil, &SidecarError{Issues: issues}
 	}
+	// The document is valid: it is read as written, from the decoded value
+	// (a field named twice counts once, as validated), text trimmed.
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, &SidecarError{Issues: []FieldIssue{{Field: "(document)", Rule: "json", Message: "cannot be encoded"}}}
+	}
+	s := &Sidecar{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, &SidecarError{Issues: []FieldIssue{{Field: "(document)", Rule: "json", Message: "cannot be read"}}}
+	}
+	s.mapText(strings.TrimSpace)
 	return s, nil
 }
 
@@ -290,7 +274,7 @@ func skipSpace(doc []byte, i int) int {
 func placeIssues(doc []byte, issues []FieldIssue) {
 	pos := map[string]int{}
 	p := positions{doc: doc, at: pos}
-	p.value("")
+	p.value("", 0)
 	for i := range issues {
 		path := issues[i].Field
 		if path == "(document)" {
@@ -335,12 +319,17 @@ type positions struct {
 	at  map[string]int
 }
 
-func (p *positions) value(path string) {
+func (p *positions) value(path string, depth int) {
 	p.i = skipSpace(p.doc, p.i)
 	if p.i >= len(p.doc) {
 		return
 	}
-	p.at[path] = p.i
+	// Below the deepest field of case.json no issue is placed: the value
+	// is only skipped, so a deeply nested document costs no more paths.
+	deep := depth > maxPlaceDepth
+	if !deep {
+		p.at[path] = p.i
+	}
 	switch p.doc[p.i] {
 	case '{':
 		p.i++
@@ -357,15 +346,21 @@ func (p *positions) value(path string) {
 			start := p.i
 			p.str()
 			var name string
-			if json.Unmarshal(p.doc[start:p.i], &name) != nil {
-				return
+			if !deep {
+				if json.Unmarshal(p.doc[start:p.i], &name) != nil {
+					return
+				}
+				p.at[path+keyMark+name] = start
 			}
-			p.at[path+keyMark+name] = start
 			p.i = skipSpace(p.doc, p.i)
 			if p.i < len(p.doc) && p.doc[p.i] == ':' {
 				p.i++
 			}
-			p.value(join(path, name))
+			if deep {
+				p.value("", depth+1)
+			} else {
+				p.value(join(path, name), depth+1)
+			}
 		}
 	case '[':
 		p.i++
@@ -379,7 +374,11 @@ func (p *positions) value(path string) {
 				p.i++
 				continue
 			}
-			p.value(idx(path, n))
+			if deep {
+				p.value("", depth+1)
+			} else {
+				p.value(idx(path, n), depth+1)
+			}
 			n++
 		}
 	case '"':
@@ -394,6 +393,10 @@ func (p *positions) value(path string) {
 		}
 	}
 }
+
+// maxPlaceDepth is deeper than any field of case.json (prints[0].parts[0]
+// is four levels down).
+const maxPlaceDepth = 8
 
 // str moves past a string starting at p.i.
 func (p *positions) str() {
@@ -451,478 +454,6 @@ func stripComments(b []byte) ([]byte, bool) {
 		}
 	}
 	return out, !inStr
-}
-
-type validator struct {
-	issues []FieldIssue
-	// sealed: text fields hold sealed values (a stored sidecar being
-	// checked); they are accepted as they are.
-	sealed bool
-}
-
-func (v *validator) fail(field, rule, msg string) {
-	if len(v.issues) < maxIssues {
-		v.issues = append(v.issues, FieldIssue{Field: field, Rule: rule, Message: msg})
-	}
-}
-
-// failKey is fail for an unknown field name k, whose position is looked up
-// later; k itself is never shown.
-func (v *validator) failKey(field, k, msg string) {
-	if len(v.issues) < maxIssues {
-		v.issues = append(v.issues, FieldIssue{Field: field, Rule: "unknown_field", Message: msg, key: k})
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func idx(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
-
-// closest returns the allowed name within two edits of k (case and
-// separators aside), or "".
-func closest(k string, allowed []string) string {
-	norm := func(s string) string { return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s)) }
-	k = norm(k)
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := editDistance(k, a, bestD); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, or limit when it is
-// at least limit.
-func editDistance(a, b string, limit int) int {
-	ra, rb := []rune(a), []rune(b)
-	if abs(len(ra)-len(rb)) >= limit {
-		return limit
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			c := prev[j-1]
-			if ra[i-1] != rb[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(rb)], limit)
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-// object checks that val is an object with only the allowed keys and the
-// required ones present.
-func (v *validator) object(path string, val any, allowed, required []string) (map[string]any, bool) {
-	m, ok := val.(map[string]any)
-	if !ok {
-		v.fail(orDoc(path), "type", "must be an object")
-		return nil, false
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	// An unknown key is never echoed: a lab may have typed a patient's name
-	// or record number where a field name belongs. The closest field of the
-	// schema is suggested instead.
-	for _, k := range keys {
-		if !slices.Contains(allowed, k) {
-			msg := "has a field name that is not part of case.json v1"
-			if near := closest(k, allowed); near != "" {
-				msg += "; did you mean " + strconv.Quote(near) + "?"
-			}
-			v.failKey(orDoc(path), k, msg)
-		}
-	}
-	for _, k := range required {
-		if _, ok := m[k]; !ok {
-			v.fail(join(path, k), "required", "is required")
-		}
-	}
-	return m, true
-}
-
-func orDoc(path string) string {
-	if path == "" {
-		return "(document)"
-	}
-	return path
-}
-
-func (v *validator) text(path string, val any, max int) string {
-	s, ok := val.(string)
-	if !ok {
-		v.fail(path, "type", "must be a string")
-		return ""
-	}
-	if v.sealed {
-		if !strings.HasPrefix(s, sealPrefix) {
-			v.fail(path, "sealed", "must be sealed text")
-		}
-		return s
-	}
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		v.fail(path, "min_length", "must not be empty")
-	case len(s) > max:
-		v.fail(path, "max_length", fmt.Sprintf("must be at most %d bytes", max))
-	default:
-		if err := ScreenPatterns(path, s); err != nil {
-			var se *ScreenError
-			errors.As(err, &se)
-			v.fail(path, se.Rule, "refused: "+ruleText[se.Rule])
-			return ""
-		}
-	}
-	return s
-}
-
-func (v *validator) enum(path string, val any, values []string) string {
-	s, ok := val.(string)
-	if !ok {
-		v.fail(path, "type", "must be a string")
-		return ""
-	}
-	if !slices.Contains(values, s) {
-		// The value is never echoed; the schema's value nearest to it (in
-		// other letter case, or within two edits) is offered instead, first,
-		// so that a shortened copy of the message (a DLQ header) keeps it.
-		msg := "must be one of " + strings.Join(values, ", ")
-		if near := closest(s, values); near != "" {
-			msg = "did you mean " + strconv.Quote(near) + "? (" + msg + ")"
-		}
-		v.fail(path, "enum", msg)
-		return ""
-	}
-	return s
-}
-
-func (v *validator) integer(path string, val any, lo, hi int) (int, bool) {
-	n, ok := val.(json.Number)
-	if ok {
-		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && i >= int64(lo) && i <= int64(hi) {
-			return int(i), true
-		}
-	}
-	v.fail(path, "range", fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
-	return 0, false
-}
-
-func (v *validator) array(path string, val any, lo, hi int) []any {
-	a, ok := val.([]any)
-	if !ok {
-		v.fail(path, "type", "must be an array")
-		return nil
-	}
-	switch {
-	case len(a) < lo:
-		v.fail(path, "min_items", fmt.Sprintf("must have at least %d item(s)", lo))
-	case len(a) > hi:
-		v.fail(path, "max_items", fmt.Sprintf("must have at most %d items", hi))
-		return a[:hi]
-	}
-	return a
-}
-
-func (v *validator) sidecar(doc any) *Sidecar {
-	top := []string{"$schema", "object_type", "intended_use", "intended_use_text", "ordering_service",
-		"ordering_service_text", "indications", "parts", "guides", "prints", "effort", "procedure", "assessment"}
-	m, ok := v.object("", doc, top, []string{"object_type"})
-	if !ok {
-		return nil
-	}
-	s := &Sidecar{}
-	if x, ok := m["$schema"]; ok {
-		if _, isStr := x.(string); !isStr {
-			v.fail("$schema", "type", "must be a string")
-		}
-	}
-	if x, ok := m["object_type"]; ok {
-		s.ObjectType = v.enum("object_type", x, objectTypes)
-	}
-	if x, ok := m["intended_use"]; ok {
-		s.IntendedUse = v.enum("intended_use", x, intendedUses)
-	}
-	if x, ok := m["intended_use_text"]; ok {
-		s.IntendedUseText = v.text("intended_use_text", x, longText)
-	}
-	if x, ok := m["ordering_service"]; ok {
-		s.OrderingService = v.enum("ordering_service", x, orderingServices)
-	}
-	if x, ok := m["ordering_service_text"]; ok {
-		s.OrderingServiceText = v.text("ordering_service_text", x, shortText)
-	}
-	if x, ok := m["indications"]; ok {
-		for i, it := range v.array("indications", x, 1, 10) {
-			s.Indications = append(s.Indications, v.indication(idx("indications", i), it))
-		}
-	}
-	if x, ok := m["parts"]; ok {
-		for i, it := range v.array("parts", x, 1, 20) {
-			s.Parts = append(s.Parts, v.part(idx("parts", i), it))
-		}
-	}
-	if x, ok := m["guides"]; ok {
-		if s.ObjectType == ObjectAnatomicModel {
-			v.fail("guides", "dependency", "is only for object_type anatomic_guide")
-		}
-		for i, it := range v.array("guides", x, 1, 20) {
-			p := idx("guides", i)
-			gm, ok := v.object(p, it, []string{"type", "comment"}, []string{"type"})
-			if !ok {
-				continue
-			}
-			var g Guide
-			if t, ok := gm["type"]; ok {
-				g.Type = v.enum(join(p, "type"), t, guideTypes)
-			}
-			if c, ok := gm["comment"]; ok {
-				g.Comment = v.text(join(p, "comment"), c, longText)
-			}
-			s.Guides = append(s.Guides, g)
-		}
-	}
-	if x, ok := m["prints"]; ok {
-		for i, it := range v.array("prints", x, 1, 5) {
-			s.Prints = append(s.Prints, v.print(idx("prints", i), it, len(s.Parts), len(s.Guides)))
-		}
-	}
-	if x, ok := m["effort"]; ok {
-		s.Effort = v.effort("effort", x)
-	}
-	if x, ok := m["procedure"]; ok {
-		if pm, ok := v.object("procedure", x, []string{"used", "comment"}, []string{"used"}); ok {
-			p := &Procedure{}
-			if u, ok := pm["used"]; ok {
-				p.Used = v.enum("procedure.used", u, procedureUses)
-			}
-			if c, ok := pm["comment"]; ok {
-				p.Comment = v.text("procedure.comment", c, longText)
-			}
-			s.Procedure = p
-		}
-	}
-	if x, ok := m["assessment"]; ok {
-		s.Assessment = v.assessment("assessment", x)
-	}
-	return s
-}
-
-func (v *validator) indication(p string, it any) Indication {
-	var ind Indication
-	m, ok := v.object(p, it, []string{"text", "icd10cm"}, nil)
-	if !ok {
-		return ind
-	}
-	if t, ok := m["text"]; ok {
-		ind.Text = v.text(join(p, "text"), t, longText)
-	}
-	if c, ok := m["icd10cm"]; ok {
-		for j, code := range v.array(join(p, "icd10cm"), c, 1, 10) {
-			cp := idx(join(p, "icd10cm"), j)
-			cs, isStr := code.(string)
-			switch {
-			case !isStr:
-				v.fail(cp, "type", "must be a string")
-			case !reICD10CM.MatchString(cs):
-				v.fail(cp, "pattern", "must be an ICD-10-CM code such as Q21.3 (capital letters, dot after three characters)")
-			case slices.Contains(ind.ICD10CM, cs):
-				v.fail(cp, "unique", "repeats a code listed before")
-			default:
-				ind.ICD10CM = append(ind.ICD10CM, cs)
-			}
-		}
-	}
-	_, hasText := m["text"]
-	_, hasCode := m["icd10cm"]
-	if !hasText && !hasCode {
-		v.fail(p, "required", "needs text or icd10cm")
-	}
-	return ind
-}
-
-func (v *validator) part(p string, it any) Part {
-	var pt Part
-	m, ok := v.object(p, it, []string{"region", "subregion", "structure", "laterality", "comment"}, []string{"region", "structure"})
-	if !ok {
-		return pt
-	}
-	if x, ok := m["region"]; ok {
-		pt.Region = v.text(join(p, "region"), x, shortText)
-	}
-	if x, ok := m["subregion"]; ok {
-		pt.Subregion = v.text(join(p, "subregion"), x, shortText)
-	}
-	if x, ok := m["structure"]; ok {
-		pt.Structure = v.text(join(p, "structure"), x, shortText)
-	}
-	if x, ok := m["laterality"]; ok {
-		pt.Laterality = v.enum(join(p, "laterality"), x, lateralities)
-	}
-	if x, ok := m["comment"]; ok {
-		pt.Comment = v.text(join(p, "comment"), x, longText)
-	}
-	return pt
-}
-
-func (v *validator) refs(p string, val any, n int, what string) []int {
-	var out []int
-	for j, r := range v.array(p, val, 1, 20) {
-		rp := idx(p, j)
-		k, ok := v.integer(rp, r, 1, 20)
-		switch {
-		case !ok:
-		case k > n:
-			v.fail(rp, "reference", fmt.Sprintf("must name one of the %d %s listed (numbered from 1)", n, what))
-		case slices.Contains(out, k):
-			v.fail(rp, "unique", "repeats a number listed before")
-		default:
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func (v *validator) print(p string, it any, nParts, nGuides int) Print {
-	var pr Print
-	m, ok := v.object(p, it, []string{"parts", "guides", "printer", "material", "scale", "optical", "copies"}, []string{"printer", "material"})
-	if !ok {
-		return pr
-	}
-	if x, ok := m["parts"]; ok {
-		pr.Parts = v.refs(join(p, "parts"), x, nParts, "parts")
-	}
-	if x, ok := m["guides"]; ok {
-		pr.Guides = v.refs(join(p, "guides"), x, nGuides, "guides")
-	}
-	if x, ok := m["printer"]; ok {
-		pp := join(p, "printer")
-		if pm, ok := v.object(pp, x, []string{"label", "manufacturer", "model", "technology"}, []string{"technology"}); ok {
-			if y, ok := pm["label"]; ok {
-				pr.Printer.Label = v.text(join(pp, "label"), y, shortText)
-			}
-			if y, ok := pm["manufacturer"]; ok {
-				pr.Printer.Manufacturer = v.text(join(pp, "manufacturer"), y, shortText)
-			}
-			if y, ok := pm["model"]; ok {
-				pr.Printer.Model = v.text(join(pp, "model"), y, shortText)
-			}
-			if y, ok := pm["technology"]; ok {
-				pr.Printer.Technology = v.enum(join(pp, "technology"), y, technologies)
-			}
-			_, l := pm["label"]
-			_, mf := pm["manufacturer"]
-			_, md := pm["model"]
-			if !l && !mf && !md {
-				v.fail(pp, "required", "needs label, or manufacturer and model")
-			}
-		}
-	}
-	if x, ok := m["material"]; ok {
-		pr.Material = v.text(join(p, "material"), x, shortText)
-	}
-	if x, ok := m["scale"]; ok {
-		n, isNum := x.(json.Number)
-		f, err := strconv.ParseFloat(string(n), 64)
-		if !isNum || err != nil || math.IsNaN(f) || f <= 0 || f > 10 {
-			v.fail(join(p, "scale"), "range", "must be a number above 0 and at most 10 (1 = life size)")
-		} else {
-			pr.Scale = f
-		}
-	}
-	if x, ok := m["optical"]; ok {
-		pr.Optical = v.enum(join(p, "optical"), x, opticals)
-	}
-	if x, ok := m["copies"]; ok {
-		pr.Copies, _ = v.integer(join(p, "copies"), x, 1, 100)
-	}
-	return pr
-}
-
-func (v *validator) effort(p string, x any) *Effort {
-	m, ok := v.object(p, x, effortKeys, effortKeys)
-	if !ok {
-		return nil
-	}
-	e := &Effort{}
-	dst := []*StaffMinutes{&e.Consultation, &e.Segmentation, &e.CAD, &e.PostProcessing}
-	for i, k := range effortKeys {
-		y, ok := m[k]
-		if !ok {
-			continue
-		}
-		ap := join(p, k)
-		sm, ok := v.object(ap, y, staffKeys, staffKeys)
-		if !ok {
-			continue
-		}
-		for j, sk := range staffKeys {
-			z, ok := sm[sk]
-			if !ok {
-				continue
-			}
-			var mm Minutes
-			switch zs, isStr := z.(string); {
-			case isStr && zs == "unknown":
-				mm.Unknown = true
-			case isStr:
-				v.fail(join(ap, sk), "type", "must be a whole number of minutes or \"unknown\"")
-			default:
-				mm.Value, _ = v.integer(join(ap, sk), z, 0, maxEffortMinutes)
-			}
-			if j == 0 {
-				dst[i].Clinician = mm
-			} else {
-				dst[i].NonClinician = mm
-			}
-		}
-	}
-	return e
-}
-
-func (v *validator) assessment(p string, x any) *Assessment {
-	m, ok := v.object(p, x, []string{"confidence_before", "confidence_after", "time_saved_minutes", "comment"}, nil)
-	if !ok {
-		return nil
-	}
-	a := &Assessment{}
-	if y, ok := m["confidence_before"]; ok {
-		a.ConfidenceBefore, _ = v.integer(join(p, "confidence_before"), y, 1, 5)
-	}
-	if y, ok := m["confidence_after"]; ok {
-		a.ConfidenceAfter, _ = v.integer(join(p, "confidence_after"), y, 1, 5)
-	}
-	if y, ok := m["time_saved_minutes"]; ok {
-		if n, ok := v.integer(join(p, "time_saved_minutes"), y, -1440, 1440); ok {
-			a.TimeSavedMinutes = &n
-		}
-	}
-	if y, ok := m["comment"]; ok {
-		a.Comment = v.text(join(p, "comment"), y, longText)
-	}
-	return a
 }
 
 // normalized returns a deep copy, so the stored case never aliases the
@@ -1010,7 +541,5 @@ func checkSidecar(s *Sidecar, sealed bool) []FieldIssue {
 	if err := dec.Decode(&doc); err != nil {
 		return []FieldIssue{{Field: "(document)", Rule: "json", Message: "cannot be encoded"}}
 	}
-	v := &validator{sealed: sealed}
-	v.sidecar(doc)
-	return v.issues
+	return validateSidecar(doc, sealed)
 }

@@ -164,47 +164,6 @@ func TestParseSidecarValid(t *testing.T) {
 	}
 }
 
-// TestSchemaEnumsMatchValidator keeps the value lists of the schema and the
-// validator in step.
-func TestSchemaEnumsMatchValidator(t *testing.T) {
-	b, _ := Schemas.ReadFile(SidecarSchemaFile)
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	props := doc["properties"].(map[string]any)
-	defs := doc["$defs"].(map[string]any)
-	enum := func(v any) []string {
-		var out []string
-		for _, x := range v.(map[string]any)["enum"].([]any) {
-			out = append(out, x.(string))
-		}
-		return out
-	}
-	prop := func(def, name string) any {
-		return defs[def].(map[string]any)["properties"].(map[string]any)[name]
-	}
-	checks := []struct {
-		name string
-		got  []string
-		want []string
-	}{
-		{"object_type", enum(props["object_type"]), objectTypes},
-		{"intended_use", enum(props["intended_use"]), intendedUses},
-		{"ordering_service", enum(props["ordering_service"]), orderingServices},
-		{"laterality", enum(prop("part", "laterality")), lateralities},
-		{"guide type", enum(prop("guide", "type")), guideTypes},
-		{"optical", enum(prop("print", "optical")), opticals},
-		{"technology", enum(prop("print", "printer").(map[string]any)["properties"].(map[string]any)["technology"]), technologies},
-		{"procedure.used", enum(props["procedure"].(map[string]any)["properties"].(map[string]any)["used"]), procedureUses},
-	}
-	for _, c := range checks {
-		if !slices.Equal(c.got, c.want) {
-			t.Errorf("%s: schema %v, validator %v", c.name, c.got, c.want)
-		}
-	}
-}
-
 func TestStripComments(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`{"a": 1} // x`, `{"a": 1}     `},
