@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
 )
 
@@ -160,60 +161,37 @@ type resolved struct {
 	notes []string
 }
 
-// maxMergeHops bounds how many merged_into pointers are followed.
-const maxMergeHops = 4
-
 // resolveCase follows a case id to the case that holds its facts: through
 // the alias a study records for its StudyInstanceUID, then through
 // merged_into of retired cases. A case with no event yet is not an error
 // (last is nil).
 func (a *app) resolveCase(ctx context.Context, id string) (resolved, error) {
-	r := resolved{id: id}
-	if kv, err := a.js.KeyValue(ctx, a.buckets.Aliases); err == nil {
-		e, err := kv.Get(ctx, id)
-		switch {
-		case err == nil:
-			if t := string(e.Value()); registry.IsCaseID(t) && t != id {
-				r.notes = append(r.notes, fmt.Sprintf("the reference is a study's other reference (StudyInstanceUID): its case is %s", t))
-				r.id = t
-			}
-		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return r, fmt.Errorf("case aliases (KV %s): %w", a.buckets.Aliases, err)
-		}
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return r, fmt.Errorf("case aliases (KV %s): %w", a.buckets.Aliases, err)
+	l, err := assemble.FindCase(ctx, a.js, a.topo, a.buckets.Aliases, id)
+	r := resolved{id: l.ID}
+	if l.Alias {
+		r.notes = append(r.notes, fmt.Sprintf("the reference is a study's other reference (StudyInstanceUID): its case is %s", l.ID))
 	}
-	stream, err := a.js.Stream(ctx, a.topo.RegistryStream)
+	for i, from := range l.Merged {
+		into := l.ID
+		if i+1 < len(l.Merged) {
+			into = l.Merged[i+1]
+		}
+		r.notes = append(r.notes, fmt.Sprintf("case %s was merged into case %s; showing that case", from, into))
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return r, fmt.Errorf("stream %s does not exist: no case event was ever published here (run `ingest setup`, or `ingest run`)", a.topo.RegistryStream)
+	}
 	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return r, fmt.Errorf("stream %s does not exist: no case event was ever published here (run `ingest setup`, or `ingest run`)", a.topo.RegistryStream)
-		}
-		return r, fmt.Errorf("stream %s: %w", a.topo.RegistryStream, err)
+		return r, err
 	}
-	for hop := 0; ; hop++ {
-		msg, err := stream.GetLastMsgForSubject(ctx, a.topo.CaseSubject(r.id))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return r, nil
-		}
-		if err != nil {
-			return r, fmt.Errorf("stream %s: %w", a.topo.RegistryStream, err)
-		}
+	if l.Last != nil {
 		var ev lastEvent
-		if err := json.Unmarshal(msg.Data, &ev); err != nil || len(ev.Data.Case) == 0 {
-			return r, fmt.Errorf("case %s: the last event (sequence %d) is not a case event", r.id, msg.Sequence)
+		if err := json.Unmarshal(l.Last, &ev); err != nil || len(ev.Data.Case) == 0 {
+			return r, fmt.Errorf("case %s: the last event is not a case event", l.ID)
 		}
 		r.last = &ev
-		var head struct {
-			MergedInto string `json:"merged_into"`
-		}
-		_ = json.Unmarshal(ev.Data.Case, &head)
-		if head.MergedInto == "" || !registry.IsCaseID(head.MergedInto) || head.MergedInto == r.id || hop >= maxMergeHops {
-			return r, nil
-		}
-		r.notes = append(r.notes, fmt.Sprintf("case %s was merged into case %s; showing that case", r.id, head.MergedInto))
-		r.id = head.MergedInto
-		r.last = nil
 	}
+	return r, nil
 }
 
 // printSummary writes the case in a few lines a person reads at a glance.

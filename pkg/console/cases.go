@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/printreg/printreg/pkg/objstore"
+	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
 )
 
@@ -76,54 +77,22 @@ const noCaseText = "No case for this reference. It is case-sensitive (ACC123 and
 	"spaces around it are ignored. Check that it is the accession number (or, without one, the StudyInstanceUID) " +
 	"the files were filed under and that they have been processed."
 
-// maxMergeHops bounds the merged_into pointers followed.
-const maxMergeHops = 4
-
-// alias returns the case a StudyInstanceUID's case id points to (id itself
-// when none does, or there is no alias bucket).
-func (s *Server) alias(ctx context.Context, id string) (string, error) {
-	if s.deps.Aliases == "" {
-		return id, nil
-	}
-	kv, err := s.deps.JS.KeyValue(ctx, s.deps.Aliases)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return id, nil
-	}
-	if err != nil {
-		return id, err
-	}
-	e, err := kv.Get(ctx, id)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return id, nil
-	case err != nil:
-		return id, err
-	}
-	if t := string(e.Value()); registry.IsCaseID(t) {
-		return t, nil
-	}
-	return id, nil
-}
-
 // resolveCase follows a case id through the alias a study records for its
 // StudyInstanceUID, then through merged_into, to the case holding its
 // facts and that case's last event (nil when it has none).
 func (s *Server) resolveCase(ctx context.Context, id string) (string, *caseEvent, error) {
-	id, err := s.alias(ctx, id)
+	l, err := assemble.FindCase(ctx, s.deps.JS, s.deps.Topology, s.deps.Aliases, id)
+	if errors.Is(err, jetstream.ErrStreamNotFound) || err == nil && l.Last == nil {
+		return l.ID, nil, nil
+	}
 	if err != nil {
-		return id, nil, err
+		return l.ID, nil, err
 	}
-	for hop := 0; ; hop++ {
-		ev, err := s.lastEvent(ctx, id)
-		if err != nil || ev == nil {
-			return id, nil, err
-		}
-		into := ev.Data.Case.MergedInto
-		if into == "" || !registry.IsCaseID(into) || into == id || hop >= maxMergeHops {
-			return id, ev, nil
-		}
-		id = into
+	var ev caseEvent
+	if err := json.Unmarshal(l.Last, &ev); err != nil || ev.Data.Case.CaseID == "" {
+		return l.ID, nil, fmt.Errorf("case %s: the last event is not a case event", l.ID)
 	}
+	return l.ID, &ev, nil
 }
 
 // lastEvent reads a case's last event (nil when it has none).
