@@ -17,6 +17,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -159,11 +160,30 @@ func (c *Cipher) s2vFinal(ad [][]byte, p []byte) []byte {
 
 // xor runs AES-CTR from the synthetic IV v with bits 31 and 63 (counted
 // from the right) cleared, as SIV-Encrypt and SIV-Decrypt do (RFC 5297
-// sections 2.6 and 2.7).
+// sections 2.6 and 2.7): the counter is the whole block, incremented as a
+// 128-bit big-endian number. (The key stream is made block by block rather
+// than with cipher.NewCTR, whose per-call copy of the key schedule costs
+// more than a short text's few blocks.)
 func (c *Cipher) xor(v [TagSize]byte, dst, src []byte) {
+	if len(src) == 0 {
+		return
+	}
 	v[8] &= 0x7f
 	v[12] &= 0x7f
-	cipher.NewCTR(c.ctr, v[:]).XORKeyStream(dst, src)
+	hi, lo := binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+	ks := make([]byte, (len(src)+TagSize-1)/TagSize*TagSize)
+	for i := 0; i < len(ks); i += TagSize {
+		binary.BigEndian.PutUint64(v[:8], hi)
+		binary.BigEndian.PutUint64(v[8:], lo)
+		c.ctr.Encrypt(ks[i:], v[:])
+		lo++
+		if lo == 0 {
+			hi++
+		}
+	}
+	// One XOR of the whole text: it panics, writing nothing, if dst
+	// overlaps src other than exactly.
+	subtle.XORBytes(dst[:len(src)], src, ks)
 }
 
 // grow returns in an append of n bytes to dst, and the n bytes.
