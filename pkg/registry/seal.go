@@ -53,8 +53,15 @@ var sealAD = []byte("printreg/registry/sealed-text")
 
 var sealBase64 = base64.RawStdEncoding.Strict()
 
-// newAEAD returns the cipher that seals text: deterministic AES-256-SIV
-// (no nonce) under a key expanded from sealKey, the seal key.
+// sealCipher is what Registry.aead holds: deterministic AES-256-SIV (no
+// nonce), which seals and opens text, and beside it the first format's
+// AES-256-GCM, which only opens text stored before.
+type sealCipher struct {
+	cipher.AEAD             // AES-SIV under a key expanded from the seal key
+	first       cipher.AEAD // AES-GCM under the seal key itself
+}
+
+// newAEAD returns the cipher that seals text under sealKey, the seal key.
 func newAEAD(sealKey [32]byte) (cipher.AEAD, error) {
 	k, err := hkdf.Expand(sha256.New, sealKey[:], sivKeyInfo, 64)
 	if err != nil {
@@ -65,7 +72,15 @@ func newAEAD(sealKey [32]byte) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.AEAD(), nil
+	block, err := aes.NewCipher(sealKey[:])
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return sealCipher{AEAD: c.AEAD(), first: gcm}, nil
 }
 
 func (r *Registry) seal(s string) string {
@@ -106,21 +121,13 @@ func (r *Registry) open(s string) (string, bool) {
 }
 
 // openFirst opens text sealed in the first format (AES-256-GCM under the
-// seal key). It builds its cipher each time: such values are only read.
+// seal key, the nonce before the ciphertext).
 func (r *Registry) openFirst(b64 string) (string, bool) {
 	b, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil {
 		return "", false
 	}
-	k := r.key.Sum(domainSealK)
-	block, err := aes.NewCipher(k[:])
-	if err != nil {
-		return "", false
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return "", false
-	}
+	gcm := r.aead.(sealCipher).first
 	ns := gcm.NonceSize()
 	if len(b) < ns+gcm.Overhead() {
 		return "", false
