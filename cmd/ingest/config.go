@@ -6,12 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/printreg/printreg/internal/cli"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,16 +18,18 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/printreg/printreg/internal/cli"
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/deid"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/mesh"
+	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/receive"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
-	"github.com/printreg/printreg/pkg/stow"
 	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
@@ -47,54 +47,6 @@ const (
 	envNATSPassword = "PRINTREG_NATS_PASSWORD"
 	envConfigFile   = "PRINTREG_CONFIG"
 )
-
-// ByteSize is a size in bytes written as 1048576, "512MiB", "8GiB" or "10MB".
-type ByteSize int64
-
-// UnmarshalYAML accepts an integer or a number with a unit.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-// MarshalYAML writes the size in the largest exact binary unit.
-func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
-
-func (b ByteSize) String() string {
-	for _, u := range []struct {
-		s string
-		n int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if b != 0 && int64(b)%u.n == 0 {
-			return strconv.FormatInt(int64(b)/u.n, 10) + u.s
-		}
-	}
-	return strconv.FormatInt(int64(b), 10)
-}
-
-func parseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		s string
-		n int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.s) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.s)), u.n
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
-		return 0, fmt.Errorf("%q is not a size (use e.g. 8GiB, 512MiB or a number of bytes)", s)
-	}
-	return ByteSize(n * mult), nil
-}
 
 // Config is the ingest configuration (config/ingest.example.yaml documents
 // every key). The zero value is not usable: start from defaultConfig.
@@ -117,92 +69,13 @@ type Config struct {
 
 // ReceiveConfig is the PACS receiver: the DICOM C-STORE and DICOMweb
 // STOW-RS front doors that land instances in the raw bucket, so that a
-// hospital's routing rule can target printreg directly.
+// hospital's routing rule can target printreg directly. Its settings are
+// the receiver's own (receive.Config, with dimse.Config and stow.Config).
 type ReceiveConfig struct {
 	// Enabled starts the receiver inside `ingest run`; `ingest receive`
 	// runs it whatever this says.
-	Enabled           bool          `yaml:"enabled"`
-	KeyPrefix         string        `yaml:"key_prefix"`
-	SpoolDir          string        `yaml:"spool_dir"`
-	MinSpoolFreeBytes ByteSize      `yaml:"min_spool_free_bytes"`
-	MinStoreFreeBytes ByteSize      `yaml:"min_store_free_bytes"`
-	ReadyCacheTTL     time.Duration `yaml:"ready_cache_ttl"`
-	PutTimeout        time.Duration `yaml:"put_timeout"`
-	DIMSE             DIMSEConfig   `yaml:"dimse"`
-	STOW              STOWConfig    `yaml:"stow"`
-}
-
-// DIMSEConfig is the C-STORE receiver (pkg/dimse).
-type DIMSEConfig struct {
-	Listen                   string        `yaml:"listen"`
-	AETitles                 []string      `yaml:"ae_titles"`
-	Sources                  []DIMSESource `yaml:"sources"`
-	MaxAssociations          int           `yaml:"max_associations"`
-	MaxAssociationsPerSource int           `yaml:"max_associations_per_source"`
-	// Connection slots, counted when a connection is accepted (pkg/dimse):
-	// 0 takes the derived defaults, a negative reserved_connections none.
-	MaxConnections            int             `yaml:"max_connections"`
-	MaxConnectionsPerAddress  int             `yaml:"max_connections_per_address"`
-	ReservedConnections       int             `yaml:"reserved_connections"`
-	AssociationRequestTimeout time.Duration   `yaml:"association_request_timeout"`
-	MaxPDULength              ByteSize        `yaml:"max_pdu_length"`
-	MaxObjectBytes            ByteSize        `yaml:"max_object_bytes"`
-	ARTIMTimeout              time.Duration   `yaml:"artim_timeout"`
-	IdleTimeout               time.Duration   `yaml:"idle_timeout"`
-	WriteTimeout              time.Duration   `yaml:"write_timeout"`
-	ShutdownGrace             time.Duration   `yaml:"shutdown_grace"`
-	TransferSyntaxes          []string        `yaml:"transfer_syntaxes"`
-	ExtraSOPClasses           []string        `yaml:"extra_sop_classes"`
-	DenySOPClasses            []string        `yaml:"deny_sop_classes"`
-	TLS                       ServerTLSConfig `yaml:"tls"`
-}
-
-// DIMSESource is one calling AE title allowed to send.
-type DIMSESource struct {
-	AETitle         string   `yaml:"ae_title"`
-	Networks        []string `yaml:"networks"`
-	MaxAssociations int      `yaml:"max_associations"`
-	MaxObjectBytes  ByteSize `yaml:"max_object_bytes"`
-}
-
-// STOWConfig is the STOW-RS endpoint (pkg/stow).
-type STOWConfig struct {
-	Listen               string          `yaml:"listen"`
-	BasePath             string          `yaml:"base_path"`
-	TokensFile           string          `yaml:"tokens_file"`
-	TLS                  ServerTLSConfig `yaml:"tls"`
-	AllowUnauthenticated bool            `yaml:"allow_unauthenticated"`
-	// ForceUnauthenticated allows allow_unauthenticated on a listener
-	// reachable beyond this machine (a closed test network only).
-	ForceUnauthenticated  bool     `yaml:"force_unauthenticated_beyond_loopback"`
-	MaxRequestBytes       ByteSize `yaml:"max_request_bytes"`
-	MaxInstanceBytes      ByteSize `yaml:"max_instance_bytes"`
-	MaxParts              int      `yaml:"max_parts"`
-	MaxConcurrentRequests int      `yaml:"max_concurrent_requests"`
-	// MaxConcurrentRequestsPerAddress: behind a reverse proxy every
-	// request comes from the proxy; raise it to the total there.
-	MaxConcurrentRequestsPerAddress int           `yaml:"max_concurrent_requests_per_address"`
-	IdleTimeout                     time.Duration `yaml:"idle_timeout"`
-	ReadHeaderTimeout               time.Duration `yaml:"read_header_timeout"`
-}
-
-// ServerTLSConfig names a listener's certificate files; an empty cert_file
-// means no TLS.
-type ServerTLSConfig struct {
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	ClientCAFile string `yaml:"client_ca_file"`
-}
-
-func (t ServerTLSConfig) enabled() bool {
-	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
-}
-
-func (t ServerTLSConfig) dimse() *tlsconf.Config {
-	if !t.enabled() {
-		return nil
-	}
-	return &tlsconf.Config{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
+	Enabled        bool `yaml:"enabled"`
+	receive.Config `yaml:",inline"`
 }
 
 // ProcessingConfig tunes what a worker does with each object.
@@ -221,13 +94,13 @@ type ProcessingConfig struct {
 	// temporary folder).
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMemory is the largest output held in memory.
-	SpoolMemory ByteSize `yaml:"spool_memory"`
+	SpoolMemory confval.ByteSize `yaml:"spool_memory"`
 	// MemoryBudget is what the DICOM values of all objects in flight
 	// (workers, associations, STOW requests) may hold at once; objects
 	// wait for it, then are retried later. With the Go runtime's soft limit
 	// (the budget plus 128 MiB unless GOMEMLIMIT is set) it keeps the
 	// process under 512 MiB.
-	MemoryBudget ByteSize `yaml:"memory_budget"`
+	MemoryBudget confval.ByteSize `yaml:"memory_budget"`
 }
 
 type LogConfig struct {
@@ -264,10 +137,10 @@ type EmbeddedConfig struct {
 }
 
 type StorageConfig struct {
-	Raw            BucketConfig `yaml:"raw"`
-	Deid           BucketConfig `yaml:"deid"`
-	S3             S3Config     `yaml:"s3"`
-	MaxObjectBytes ByteSize     `yaml:"max_object_bytes"`
+	Raw            BucketConfig     `yaml:"raw"`
+	Deid           BucketConfig     `yaml:"deid"`
+	S3             S3Config         `yaml:"s3"`
+	MaxObjectBytes confval.ByteSize `yaml:"max_object_bytes"`
 }
 
 type BucketConfig struct {
@@ -277,15 +150,15 @@ type BucketConfig struct {
 }
 
 type S3Config struct {
-	Endpoint      string   `yaml:"endpoint"`
-	Region        string   `yaml:"region"`
-	Secure        bool     `yaml:"secure"`
-	PathStyle     bool     `yaml:"path_style"`
-	CAFile        string   `yaml:"ca_file"`
-	AccessKeyFile string   `yaml:"access_key_file"`
-	SecretKeyFile string   `yaml:"secret_key_file"`
-	PartSize      ByteSize `yaml:"part_size"`
-	MaxRetries    int      `yaml:"max_retries"`
+	Endpoint      string           `yaml:"endpoint"`
+	Region        string           `yaml:"region"`
+	Secure        bool             `yaml:"secure"`
+	PathStyle     bool             `yaml:"path_style"`
+	CAFile        string           `yaml:"ca_file"`
+	AccessKeyFile string           `yaml:"access_key_file"`
+	SecretKeyFile string           `yaml:"secret_key_file"`
+	PartSize      confval.ByteSize `yaml:"part_size"`
+	MaxRetries    int              `yaml:"max_retries"`
 }
 
 type NotifyConfig struct {
@@ -330,7 +203,7 @@ type InboxConfig struct {
 // both buckets, everything under ./printreg-data.
 func defaultConfig() Config {
 	topo := pipeline.DefaultTopology()
-	return Config{
+	c := Config{
 		DataDir: "printreg-data",
 		Log:     LogConfig{Level: "info", Format: "auto"},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9464"},
@@ -338,7 +211,7 @@ func defaultConfig() Config {
 		Storage: StorageConfig{
 			Raw:            BucketConfig{Type: "dir", Bucket: "inbox"},
 			Deid:           BucketConfig{Type: "dir", Bucket: "deid"},
-			S3:             S3Config{PathStyle: true, PartSize: 16 << 20, MaxRetries: 3},
+			S3:             S3Config{PathStyle: true, PartSize: s3store.DefaultPartSize, MaxRetries: 3},
 			MaxObjectBytes: 8 << 30,
 		},
 		Notify: NotifyConfig{Configure: true, ARN: "arn:minio:sqs::PRINTREG:nats"},
@@ -357,25 +230,12 @@ func defaultConfig() Config {
 		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 8 << 20, MemoryBudget: cli.DefaultMemoryBudget},
 		Registry:   registry.DefaultConfig(),
 		Console:    defaultConsoleConfig(),
-		Receive: ReceiveConfig{
-			KeyPrefix: receive.DefaultKeyPrefix, MinSpoolFreeBytes: 1 << 30, MinStoreFreeBytes: 1 << 30,
-			ReadyCacheTTL: 2 * time.Second, PutTimeout: 10 * time.Minute,
-			DIMSE: DIMSEConfig{
-				Listen:          "127.0.0.1:11112",
-				MaxAssociations: dimse.DefaultMaxAssociations, MaxAssociationsPerSource: dimse.DefaultMaxAssociationsPerSource,
-				MaxPDULength: dimse.DefaultMaxPDULength, MaxObjectBytes: dimse.DefaultMaxObjectBytes,
-				ARTIMTimeout: dimse.DefaultARTIMTimeout, IdleTimeout: dimse.DefaultIdleTimeout,
-				WriteTimeout: dimse.DefaultWriteTimeout, ShutdownGrace: dimse.DefaultShutdownGrace,
-				AssociationRequestTimeout: dimse.DefaultAssociationRequestTimeout,
-			},
-			STOW: STOWConfig{
-				BasePath: stow.DefaultBasePath, MaxRequestBytes: stow.DefaultMaxRequestBytes, MaxInstanceBytes: stow.DefaultMaxInstanceBytes,
-				MaxParts: stow.DefaultMaxParts, MaxConcurrentRequests: stow.DefaultMaxConcurrentRequests,
-				MaxConcurrentRequestsPerAddress: stow.DefaultMaxConcurrentRequestsPerAddress,
-				IdleTimeout:                     stow.DefaultIdleTimeout, ReadHeaderTimeout: stow.DefaultReadHeaderTimeout,
-			},
-		},
+		Receive:    ReceiveConfig{Config: receive.DefaultConfig()},
 	}
+	// The C-STORE receiver on the DICOM port of this machine, for the
+	// embedded default to turn on (embeddedReceiver).
+	c.Receive.DIMSE.Listen = "127.0.0.1:11112"
+	return c
 }
 
 // EmbeddedAETitle is the called AE title the embedded default's C-STORE
@@ -438,7 +298,7 @@ func loadConfig(path string, environ []string) (*loaded, error) {
 		}
 		l.file = path
 	}
-	applied, err := applyEnv(&cfg, environ)
+	applied, err := confval.Overlay(&cfg, envPrefix, environ)
 	if err != nil {
 		return nil, err
 	}
@@ -461,107 +321,6 @@ func lookupEnv(environ []string, name string) string {
 		}
 	}
 	return ""
-}
-
-// applyEnv sets every leaf field that has a PRINTREG_<PATH> variable.
-// Lists are comma-separated.
-func applyEnv(cfg *Config, environ []string) ([]string, error) {
-	var applied []string
-	var errs []error
-	var walk func(v reflect.Value, path []string)
-	walk = func(v reflect.Value, path []string) {
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			p := append(append([]string(nil), path...), name)
-			fv := v.Field(i)
-			if fv.Kind() == reflect.Struct {
-				walk(fv, p)
-				continue
-			}
-			env := envPrefix + strings.ToUpper(strings.Join(p, "_"))
-			val, ok := "", false
-			for _, kv := range environ {
-				if k, vv, found := strings.Cut(kv, "="); found && k == env {
-					val, ok = vv, true
-				}
-			}
-			if !ok {
-				continue
-			}
-			if err := setFromString(fv, val); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-				continue
-			}
-			applied = append(applied, env)
-		}
-	}
-	walk(reflect.ValueOf(cfg).Elem(), nil)
-	return applied, errors.Join(errs...)
-}
-
-var durationType = reflect.TypeOf(time.Duration(0))
-
-func setFromString(v reflect.Value, s string) error {
-	switch {
-	case v.Type() == durationType:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		v.SetInt(int64(d))
-	case v.Type() == reflect.TypeOf(ByteSize(0)):
-		b, err := parseByteSize(s)
-		if err != nil {
-			return err
-		}
-		v.SetInt(int64(b))
-	case v.Kind() == reflect.String:
-		v.SetString(s)
-	case v.Kind() == reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return err
-		}
-		v.SetBool(b)
-	case v.Kind() == reflect.Float64:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return err
-		}
-		v.SetFloat(f)
-	case v.Kind() == reflect.Int:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return err
-		}
-		v.SetInt(int64(n))
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
-		var ss []string
-		for part := range strings.SplitSeq(s, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				ss = append(ss, part)
-			}
-		}
-		v.Set(reflect.ValueOf(ss).Convert(v.Type()))
-	case v.Kind() == reflect.Slice && v.Type().Elem() == durationType:
-		var ds []time.Duration
-		for part := range strings.SplitSeq(s, ",") {
-			if part = strings.TrimSpace(part); part == "" {
-				continue
-			}
-			d, err := time.ParseDuration(part)
-			if err != nil {
-				return err
-			}
-			ds = append(ds, d)
-		}
-		v.Set(reflect.ValueOf(ds))
-	default:
-		return fmt.Errorf("cannot be set from the environment")
-	}
-	return nil
 }
 
 // embedded reports whether NATS runs in-process.
@@ -813,38 +572,11 @@ func printRedacted(w io.Writer, l *loaded, environ []string) error {
 	return nil
 }
 
-// receiveConfig is the receiver's configuration.
+// receiveConfig is the receiver's configuration, with the process's
+// memory budget.
 func (l *loaded) receiveConfig() receive.Config {
-	r := l.Receive
-	d, s := r.DIMSE, r.STOW
-	c := receive.Config{
-		Budget:    l.memoryBudget(),
-		KeyPrefix: r.KeyPrefix, SpoolDir: r.SpoolDir,
-		MinSpoolFreeBytes: int64(r.MinSpoolFreeBytes), MinStoreFreeBytes: int64(r.MinStoreFreeBytes),
-		ReadyCacheTTL: r.ReadyCacheTTL, PutTimeout: r.PutTimeout,
-		DIMSE: dimse.Config{
-			Listen: d.Listen, AETitles: d.AETitles,
-			MaxAssociations: d.MaxAssociations, MaxAssociationsPerSource: d.MaxAssociationsPerSource,
-			MaxConnections: d.MaxConnections, MaxConnectionsPerAddress: d.MaxConnectionsPerAddress,
-			ReservedConnections: d.ReservedConnections, AssociationRequestTimeout: d.AssociationRequestTimeout,
-			MaxPDULength: uint32(d.MaxPDULength), MaxObjectBytes: int64(d.MaxObjectBytes),
-			ARTIMTimeout: d.ARTIMTimeout, IdleTimeout: d.IdleTimeout, WriteTimeout: d.WriteTimeout, ShutdownGrace: d.ShutdownGrace,
-			TransferSyntaxes: d.TransferSyntaxes, ExtraSOPClasses: d.ExtraSOPClasses, DenySOPClasses: d.DenySOPClasses,
-			TLS: d.TLS.dimse(),
-		},
-		STOW: stow.Config{
-			Listen: s.Listen, BasePath: s.BasePath, TokensFile: s.TokensFile, TLS: s.TLS.dimse(),
-			AllowUnauthenticated: s.AllowUnauthenticated,
-			MaxRequestBytes:      int64(s.MaxRequestBytes), MaxInstanceBytes: int64(s.MaxInstanceBytes),
-			MaxParts: s.MaxParts, MaxConcurrentRequests: s.MaxConcurrentRequests,
-			MaxConcurrentRequestsPerAddress: s.MaxConcurrentRequestsPerAddress,
-			IdleTimeout:                     s.IdleTimeout, ReadHeaderTimeout: s.ReadHeaderTimeout,
-		},
-	}
-	for _, src := range d.Sources {
-		c.DIMSE.Sources = append(c.DIMSE.Sources, dimse.Source{AETitle: src.AETitle, Networks: src.Networks,
-			MaxAssociations: src.MaxAssociations, MaxObjectBytes: int64(src.MaxObjectBytes)})
-	}
+	c := l.Receive.Config
+	c.Budget = l.memoryBudget()
 	return c
 }
 
@@ -903,14 +635,15 @@ func (l *loaded) validateReceive() []error {
 			add("%s must not be negative (0 means the default)", n.name)
 		}
 	}
-	if r.DIMSE.MaxPDULength > 16<<20 {
-		add("receive.dimse.max_pdu_length %s: use 4KiB to 16MiB", r.DIMSE.MaxPDULength)
+	if r.DIMSE.MaxPDULength > dimse.MaxPDULengthLimit {
+		add("receive.dimse.max_pdu_length %s: use %s to %s", r.DIMSE.MaxPDULength,
+			confval.ByteSize(dimse.MinPDULength), confval.ByteSize(dimse.MaxPDULengthLimit))
 	}
 	for _, t := range []struct {
 		name string
-		c    ServerTLSConfig
+		c    tlsconf.Config
 	}{{"receive.dimse.tls", r.DIMSE.TLS}, {"receive.stow.tls", r.STOW.TLS}} {
-		if t.c.enabled() && (t.c.CertFile == "" || t.c.KeyFile == "") {
+		if t.c.Enabled() && (t.c.CertFile == "" || t.c.KeyFile == "") {
 			add("%s: set both cert_file and key_file (client_ca_file needs them too)", t.name)
 		}
 	}
@@ -921,7 +654,7 @@ func (l *loaded) validateReceive() []error {
 	if s.Listen != "" && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !s.AllowUnauthenticated {
 		add("receive.stow.listen is set but STOW-RS has no authentication: set receive.stow.tokens_file or receive.stow.tls.client_ca_file (or allow_unauthenticated on a closed test network)")
 	}
-	if s.Listen != "" && s.AllowUnauthenticated && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !loopbackOnly(s.Listen) && !s.ForceUnauthenticated {
+	if s.Listen != "" && s.AllowUnauthenticated && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !loopbackOnly(s.Listen) && !s.ForceUnauthenticatedBeyondLoopback {
 		add("receive.stow.allow_unauthenticated on %s, which is reachable beyond this machine: anyone on the network could store instances; listen on 127.0.0.1, add tokens_file or tls.client_ca_file, or set force_unauthenticated_beyond_loopback on a closed test network", s.Listen)
 	}
 	if s.BasePath != "" && !strings.HasPrefix(s.BasePath, "/") {
@@ -955,7 +688,7 @@ func (l *loaded) exposureWarnings(receiving bool) []string {
 	var w []string
 	r := l.Receive
 	if receiving && r.DIMSE.Listen != "" && !loopbackOnly(r.DIMSE.Listen) {
-		if !r.DIMSE.TLS.enabled() {
+		if !r.DIMSE.TLS.Enabled() {
 			w = append(w, fmt.Sprintf("receive.dimse.listen %s is reachable beyond this machine without TLS: C-STORE traffic (patient data) crosses the network in clear; set receive.dimse.tls or keep it to a trusted network segment", r.DIMSE.Listen))
 		}
 		if len(r.DIMSE.Sources) == 0 {
@@ -963,7 +696,7 @@ func (l *loaded) exposureWarnings(receiving bool) []string {
 		}
 	}
 	if receiving && r.STOW.Listen != "" && !loopbackOnly(r.STOW.Listen) {
-		if !r.STOW.TLS.enabled() {
+		if !r.STOW.TLS.Enabled() {
 			w = append(w, fmt.Sprintf("receive.stow.listen %s is reachable beyond this machine without TLS: bearer tokens and instances cross the network in clear; set receive.stow.tls", r.STOW.Listen))
 		}
 		if r.STOW.AllowUnauthenticated && r.STOW.TokensFile == "" && r.STOW.TLS.ClientCAFile == "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/console"
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
@@ -29,7 +30,7 @@ type ConsoleConfig struct {
 	AuditFile      string             `yaml:"audit_file"`
 	SessionIdle    time.Duration      `yaml:"session_idle"`
 	SessionMax     time.Duration      `yaml:"session_max"`
-	MaxUploadBytes ByteSize           `yaml:"max_upload_bytes"`
+	MaxUploadBytes confval.ByteSize   `yaml:"max_upload_bytes"`
 }
 
 // ConsoleProxyConfig is sign-in by a trusted reverse proxy's header.

@@ -417,7 +417,14 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	walk = func(v reflect.Type, path []string) {
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			if f.Anonymous && strings.Contains(opts, "inline") {
+				walk(f.Type, path)
+				continue
+			}
 			p := append(append([]string(nil), path...), name)
 			var node any = doc
 			for _, k := range p {

@@ -76,7 +76,7 @@ func (a *app) newReceiver(ctx context.Context, raw objstore.Bucket) (*pacsReceiv
 		// is the route served (an empty base_path means the default).
 		sc := r.STOW().Config()
 		scheme := "http"
-		if sc.TLS != nil {
+		if sc.TLS.Enabled() {
 			scheme = "https"
 		}
 		p.stowURL = scheme + "://" + p.stowLn.Addr().String() + sc.BasePath + "/studies"

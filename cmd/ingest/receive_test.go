@@ -29,6 +29,8 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
+	"github.com/printreg/printreg/pkg/stow"
+	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // ctSeries is a five-slice CT series; ctIdentifiers are identifiers its
@@ -100,19 +102,19 @@ func TestReceiveConfig(t *testing.T) {
 	if c.KeyPrefix != "dicom/in/" || c.SpoolDir != "/var/spool/printreg" || c.MinSpoolFreeBytes != 2<<30 || c.PutTimeout != time.Minute ||
 		d.Listen != ":104" || len(d.AETitles) != 2 || len(d.Sources) != 2 || d.Sources[0].MaxObjectBytes != 1<<30 ||
 		d.Sources[0].Networks[0] != "10.20.0.0/16" || d.Sources[1].AETitle != "ORTHANC" || d.MaxPDULength != 64<<10 ||
-		d.MaxAssociations != 5 || d.TLS != nil ||
+		d.MaxAssociations != 5 || d.TLS.Enabled() ||
 		s.Listen != "127.0.0.1:8104" || s.TokensFile == "" || s.BasePath != "/dw" || s.MaxParts != 10 ||
-		s.MaxInstanceBytes != 8<<20 || s.TLS != nil {
+		s.MaxInstanceBytes != 8<<20 || s.TLS.Enabled() {
 		t.Errorf("receive configuration = %+v", c)
 	}
 	// TLS files are loaded when the configuration is validated; the
-	// mapping alone is checked here.
+	// settings alone are checked here.
 	tl := &loaded{Config: defaultConfig()}
-	if c := tl.receiveConfig(); c.DIMSE.TLS != nil || c.STOW.TLS != nil {
+	if c := tl.receiveConfig(); c.DIMSE.TLS.Enabled() || c.STOW.TLS.Enabled() {
 		t.Error("TLS is on without a certificate")
 	}
-	tl.Receive.DIMSE.TLS = ServerTLSConfig{CertFile: "d.crt", KeyFile: "d.key", ClientCAFile: "ca.pem"}
-	if c := tl.receiveConfig(); c.DIMSE.TLS == nil || c.DIMSE.TLS.ClientCAFile != "ca.pem" || c.STOW.TLS != nil {
+	tl.Receive.DIMSE.TLS = tlsconf.Config{CertFile: "d.crt", KeyFile: "d.key", ClientCAFile: "ca.pem"}
+	if c := tl.receiveConfig(); !c.DIMSE.TLS.Enabled() || c.DIMSE.TLS.ClientCAFile != "ca.pem" || c.STOW.TLS.Enabled() {
 		t.Errorf("DIMSE TLS = %+v, STOW TLS = %+v", c.DIMSE.TLS, c.STOW.TLS)
 	}
 	l, err = loadConfig("", []string{"PRINTREG_RECEIVE_ENABLED=true", "PRINTREG_RECEIVE_DIMSE_AE_TITLES=A, B", "PRINTREG_RECEIVE_DIMSE_LISTEN=", "PRINTREG_RECEIVE_STOW_LISTEN=127.0.0.1:8104", "PRINTREG_RECEIVE_STOW_ALLOW_UNAUTHENTICATED=1"})
@@ -306,7 +308,7 @@ func TestReceiverSTOWURL(t *testing.T) {
 	} {
 		l := &loaded{Config: defaultConfig()}
 		l.Receive.DIMSE.Listen = ""
-		l.Receive.STOW = STOWConfig{Listen: "127.0.0.1:0", BasePath: c.basePath, AllowUnauthenticated: true}
+		l.Receive.STOW = stow.Config{Listen: "127.0.0.1:0", BasePath: c.basePath, AllowUnauthenticated: true}
 		a := &app{cfg: l, key: key, log: zerolog.Nop()}
 		rcv, err := a.newReceiver(context.Background(), raw)
 		if err != nil {

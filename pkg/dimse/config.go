@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/tlsconf"
 )
@@ -64,8 +65,24 @@ const (
 	DefaultShutdownGrace             = 30 * time.Second
 	DefaultMaxConnectionsPerAddress  = 8
 	DefaultAssociationRequestTimeout = 5 * time.Second
-	maxPDULengthCap                  = 16 << 20
 )
+
+// MaxPDULengthLimit is the largest Config.MaxPDULength accepted.
+const MaxPDULengthLimit = 16 << 20
+
+// DefaultConfig returns the defaults that do not depend on other fields;
+// the derived ones (MaxConnections, MaxConnectionsPerAddress,
+// ReservedConnections, TransferSyntaxes) stay zero and are worked out when
+// the server is built. Listen has no default.
+func DefaultConfig() Config {
+	return Config{
+		MaxAssociations: DefaultMaxAssociations, MaxAssociationsPerSource: DefaultMaxAssociationsPerSource,
+		AssociationRequestTimeout: DefaultAssociationRequestTimeout,
+		MaxPDULength:              DefaultMaxPDULength, MaxObjectBytes: DefaultMaxObjectBytes,
+		ARTIMTimeout: DefaultARTIMTimeout, IdleTimeout: DefaultIdleTimeout,
+		WriteTimeout: DefaultWriteTimeout, ShutdownGrace: DefaultShutdownGrace,
+	}
+}
 
 // Config configures the DIMSE receiver. The zero value of a field means its
 // default; see Validate for the rules.
@@ -85,12 +102,6 @@ type Config struct {
 	// MaxAssociationsPerSource bounds concurrent associations from one
 	// calling AE title and from one network address (default 8).
 	MaxAssociationsPerSource int `yaml:"max_associations_per_source"`
-	// MaxPDULength is the maximum P-DATA-TF length the receiver advertises
-	// and enforces (default 256 KiB). Longer PDUs abort the association.
-	MaxPDULength uint32 `yaml:"max_pdu_length"`
-	// MaxObjectBytes bounds one received data set (default 4 GiB); larger
-	// ones get status A700 and are not stored.
-	MaxObjectBytes int64 `yaml:"max_object_bytes"`
 	// MaxConnections bounds open TCP connections, with or without an
 	// association on them (default max_associations + max_associations/2
 	// + 4). A connection over it is closed as soon as it is accepted,
@@ -112,6 +123,13 @@ type Config struct {
 	// has arrived (default 5 s; ARTIMTimeout when that is shorter), so that
 	// a socket that says nothing frees its connection quickly.
 	AssociationRequestTimeout time.Duration `yaml:"association_request_timeout"`
+	// MaxPDULength is the maximum P-DATA-TF length the receiver advertises
+	// and enforces (default 256 KiB, at most MaxPDULengthLimit). Longer
+	// PDUs abort the association.
+	MaxPDULength confval.ByteSize `yaml:"max_pdu_length"`
+	// MaxObjectBytes bounds one received data set (default 4 GiB); larger
+	// ones get status A700 and are not stored.
+	MaxObjectBytes confval.ByteSize `yaml:"max_object_bytes"`
 	// ARTIMTimeout bounds the wait for the peer to close after release or
 	// rejection (default 30 s), and the wait for the A-ASSOCIATE-RQ when it
 	// is shorter than AssociationRequestTimeout.
@@ -132,10 +150,10 @@ type Config struct {
 	ExtraSOPClasses []string `yaml:"extra_sop_classes"`
 	// DenySOPClasses are refused even though they are storage SOP classes.
 	DenySOPClasses []string `yaml:"deny_sop_classes"`
-	// TLS, when set, makes the receiver speak DICOM TLS (PS3.15 B.1 / BCP
-	// 195): TLS 1.2 or later, client certificates verified when ClientCAFile
-	// is set.
-	TLS *tlsconf.Config `yaml:"tls"`
+	// TLS, when it names any file, makes the receiver speak DICOM TLS
+	// (PS3.15 B.1 / BCP 195): TLS 1.2 or later, client certificates
+	// verified when ClientCAFile is set.
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 // Source is one allowed calling AE title.
@@ -152,7 +170,7 @@ type Source struct {
 	MaxAssociations int `yaml:"max_associations"`
 	// MaxObjectBytes bounds one data set from this source (default
 	// Config.MaxObjectBytes).
-	MaxObjectBytes int64 `yaml:"max_object_bytes"`
+	MaxObjectBytes confval.ByteSize `yaml:"max_object_bytes"`
 }
 
 // source is a validated Source.
@@ -300,8 +318,8 @@ func newPolicy(c Config) (*policy, error) {
 	case c.ReservedConnections == 0 && len(p.known) > 0:
 		p.reserved = c.MaxConnections / 2
 	}
-	if c.MaxPDULength < MinPDULength || c.MaxPDULength > maxPDULengthCap {
-		errs = append(errs, fmt.Errorf("dimse: max_pdu_length %d is outside %d–%d", c.MaxPDULength, MinPDULength, maxPDULengthCap))
+	if c.MaxPDULength < MinPDULength || c.MaxPDULength > MaxPDULengthLimit {
+		errs = append(errs, fmt.Errorf("dimse: max_pdu_length %d is outside %d–%d", c.MaxPDULength, MinPDULength, MaxPDULengthLimit))
 	}
 	for i, ts := range c.TransferSyntaxes {
 		if !isUID(ts) {
@@ -323,7 +341,7 @@ func newPolicy(c Config) (*policy, error) {
 		}
 		p.deny[u] = true
 	}
-	if c.TLS != nil {
+	if c.TLS.Enabled() {
 		tc, err := c.TLS.Load()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("dimse: %w", err))

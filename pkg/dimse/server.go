@@ -433,7 +433,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, addr netip.Addr, accept
 
 	// Sta2: waiting for A-ASSOCIATE-RQ with the ARTIM timer running.
 	dc := &deadlineConn{a: a, fixed: rqDeadline, idle: cfg.IdleTimeout}
-	a.rd = pduReader{r: bufio.NewReaderSize(dc, 64<<10), maxPData: cfg.MaxPDULength}
+	a.rd = pduReader{r: bufio.NewReaderSize(dc, 64<<10), maxPData: uint32(cfg.MaxPDULength)}
 	typ, length, err := a.rd.next()
 	if err != nil {
 		s.stats.rejected.Add(1)
@@ -615,7 +615,7 @@ func (s *Server) negotiate(a *assoc, rq *AssociateRQ) *AssociateAC {
 	if a.peerMax != 0 && a.peerMax < MinPDULength {
 		a.peerMax = MinPDULength
 	}
-	ac.UserInfo = UserInfo{MaxLength: s.pol.cfg.MaxPDULength,
+	ac.UserInfo = UserInfo{MaxLength: uint32(s.pol.cfg.MaxPDULength),
 		ImplementationClassUID: ImplementationClassUID, ImplementationVersion: ImplementationVersionName}
 	// Role selection: the requester may be SCU of what we accepted; we
 	// never act as SCU. Asynchronous operations are not offered.
@@ -848,7 +848,7 @@ func (a *assoc) dispatch(ctx context.Context, ctxID byte, cmd *Command) error {
 		a.log.Info().Msgf("ignoring an unsolicited response (command 0x%04X)", cmd.Field)
 		return nil
 	}
-	op := &operation{ctxID: ctxID, cmd: cmd, max: a.src.MaxObjectBytes}
+	op := &operation{ctxID: ctxID, cmd: cmd, max: int64(a.src.MaxObjectBytes)}
 	if cmd.HasDataSet {
 		// Marked before the handler runs, so a shutdown from now on lets
 		// this instance finish.

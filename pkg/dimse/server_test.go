@@ -473,7 +473,7 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
 	h := newMemHandler()
-	srv := startServer(t, Config{TLS: &tlsconf.Config{CertFile: certFile, KeyFile: keyFile}}, h)
+	srv := startServer(t, Config{TLS: tlsconf.Config{CertFile: certFile, KeyFile: keyFile}}, h)
 	c := dial(t, srv.addr, ClientConfig{TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}})
 	if st, err := c.Echo(context.Background()); err != nil || st != dicomstatus.Success {
 		t.Fatalf("Echo over TLS = %v, %v", st, err)
@@ -539,7 +539,7 @@ func TestConfigValidate(t *testing.T) {
 		{"source twice", Config{Sources: []Source{{AETitle: "A"}, {AETitle: "A"}}}, false},
 		{"PDU length too small", Config{MaxPDULength: 100}, false},
 		{"syntax not a UID", Config{TransferSyntaxes: []string{"jpeg"}}, false},
-		{"TLS files missing", Config{TLS: &tlsconf.Config{CertFile: "/nonexistent"}}, false},
+		{"TLS files missing", Config{TLS: tlsconf.Config{CertFile: "/nonexistent"}}, false},
 		{"good source", Config{Sources: []Source{{AETitle: "PACS", Networks: []string{"10.0.0.0/8", "192.168.1.7"}}}}, true},
 		{"fewer connections than associations", Config{MaxAssociations: 10, MaxConnections: 9}, false},
 		{"reserve takes every connection", Config{MaxConnections: 40, ReservedConnections: 40,

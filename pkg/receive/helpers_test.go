@@ -127,7 +127,7 @@ func startEnvOn(t testing.TB, cfg Config, b objstore.Bucket, listen func(network
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
 	scheme := "http"
-	if cfg.STOW.TLS != nil {
+	if cfg.STOW.TLS.Enabled() {
 		scheme = "https"
 	}
 	return &env{r: r, bucket: b, dimse: dl.Addr().String(), stowURL: scheme + "://" + sl.Addr().String() + r.STOW().Config().BasePath,

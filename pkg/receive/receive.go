@@ -26,6 +26,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
@@ -41,8 +42,17 @@ const (
 	domainSOP    = "receive.key.sop"
 )
 
-// DefaultKeyPrefix is where received instances land in the raw bucket.
-const DefaultKeyPrefix = "pacs/"
+// Defaults of Config.
+const (
+	// DefaultKeyPrefix is where received instances land in the raw bucket.
+	DefaultKeyPrefix = "pacs/"
+	// DefaultMinFreeBytes is the default of MinSpoolFreeBytes and
+	// MinStoreFreeBytes.
+	DefaultMinFreeBytes  = 1 << 30
+	DefaultReadyCacheTTL = 2 * time.Second
+	DefaultPutTimeout    = 10 * time.Minute
+	DefaultBudgetWait    = 5 * time.Second
+)
 
 // Config configures the receiver. Zero fields take their defaults.
 type Config struct {
@@ -54,9 +64,9 @@ type Config struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// MinSpoolFreeBytes: associations and requests are refused when the
 	// spool file system has less free space (default 1 GiB).
-	MinSpoolFreeBytes int64 `yaml:"min_spool_free_bytes"`
+	MinSpoolFreeBytes confval.ByteSize `yaml:"min_spool_free_bytes"`
 	// MinStoreFreeBytes: the same for a directory store (default 1 GiB).
-	MinStoreFreeBytes int64 `yaml:"min_store_free_bytes"`
+	MinStoreFreeBytes confval.ByteSize `yaml:"min_store_free_bytes"`
 	// ReadyCacheTTL is how long a store health check is reused (default
 	// 2 s), so an association storm does not become a health-check storm.
 	ReadyCacheTTL time.Duration `yaml:"ready_cache_ttl"`
@@ -76,6 +86,18 @@ type Config struct {
 	BudgetWait time.Duration `yaml:"-"`
 }
 
+// DefaultConfig returns the defaults of Config, with the DIMSE and
+// STOW-RS defaults of their packages. SpoolDir (the system temporary
+// directory) and BudgetWait are left zero and filled in by New; the
+// listeners have no default.
+func DefaultConfig() Config {
+	return Config{
+		KeyPrefix: DefaultKeyPrefix, MinSpoolFreeBytes: DefaultMinFreeBytes, MinStoreFreeBytes: DefaultMinFreeBytes,
+		ReadyCacheTTL: DefaultReadyCacheTTL, PutTimeout: DefaultPutTimeout,
+		DIMSE: dimse.DefaultConfig(), STOW: stow.DefaultConfig(),
+	}
+}
+
 func (c Config) withDefaults() Config {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = DefaultKeyPrefix
@@ -84,19 +106,19 @@ func (c Config) withDefaults() Config {
 		c.SpoolDir = os.TempDir()
 	}
 	if c.MinSpoolFreeBytes <= 0 {
-		c.MinSpoolFreeBytes = 1 << 30
+		c.MinSpoolFreeBytes = DefaultMinFreeBytes
 	}
 	if c.MinStoreFreeBytes <= 0 {
-		c.MinStoreFreeBytes = 1 << 30
+		c.MinStoreFreeBytes = DefaultMinFreeBytes
 	}
 	if c.ReadyCacheTTL <= 0 {
-		c.ReadyCacheTTL = 2 * time.Second
+		c.ReadyCacheTTL = DefaultReadyCacheTTL
 	}
 	if c.PutTimeout <= 0 {
-		c.PutTimeout = 10 * time.Minute
+		c.PutTimeout = DefaultPutTimeout
 	}
 	if c.BudgetWait <= 0 {
-		c.BudgetWait = 5 * time.Second
+		c.BudgetWait = DefaultBudgetWait
 	}
 	return c
 }
@@ -160,7 +182,7 @@ func New(cfg Config, bucket objstore.Bucket, key *sitekey.Key, log zerolog.Logge
 // serves C-STORE only then needs no STOW-RS authentication, while a
 // STOW-RS endpoint that is served always does.
 func stowWanted(c stow.Config) bool {
-	return c.Listen != "" || c.TokensFile != "" || c.TLS != nil || c.AllowUnauthenticated
+	return c.Listen != "" || c.TokensFile != "" || c.TLS.Enabled() || c.AllowUnauthenticated
 }
 
 // DIMSE returns the C-STORE server (for Serve, Stats, Active).
@@ -254,7 +276,7 @@ func (r *Receiver) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if free < r.cfg.MinSpoolFreeBytes {
+	if free < int64(r.cfg.MinSpoolFreeBytes) {
 		return fmt.Errorf("receive: spool directory has %d bytes free, under the %d minimum: %w", free, r.cfg.MinSpoolFreeBytes, ErrStoreFull)
 	}
 	for {

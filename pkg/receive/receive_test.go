@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/dimse"
@@ -215,7 +216,7 @@ func TestCStoreFailures(t *testing.T) {
 			b := &flakyBucket{Bucket: newDirBucket(t)}
 			b.failPut.Store(c.failPut)
 			cfg := testConfig(t)
-			cfg.DIMSE.MaxObjectBytes = c.maxObj
+			cfg.DIMSE.MaxObjectBytes = confval.ByteSize(c.maxObj)
 			e := startEnv(t, cfg, b)
 			cl, err := dimse.Dial(context.Background(), e.dimse, dimse.ClientConfig{CallingAE: "GOSCU", Contexts: ctCtx})
 			if err != nil {
@@ -311,7 +312,7 @@ func TestConfigErrors(t *testing.T) {
 		{"key prefix absolute", Config{KeyPrefix: "/pacs/", STOW: stowConfigUnauth()}},
 		{"spool dir missing", Config{SpoolDir: "/nonexistent/spool", STOW: stowConfigUnauth()}},
 		{"STOW without authentication", Config{STOW: stow.Config{Listen: "127.0.0.1:0"}}},
-		{"STOW TLS without authentication", Config{STOW: stow.Config{TLS: &tlsconf.Config{CertFile: "c", KeyFile: "k"}}}},
+		{"STOW TLS without authentication", Config{STOW: stow.Config{TLS: tlsconf.Config{CertFile: "c", KeyFile: "k"}}}},
 		{"bad DIMSE AE", Config{DIMSE: dimse.Config{AETitles: []string{"WAY_TOO_LONG_AE_TITLE"}}, STOW: stowConfigUnauth()}},
 	}
 	for _, c := range cases {

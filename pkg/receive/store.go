@@ -55,7 +55,7 @@ func (r *Receiver) storeHealth(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if free < r.cfg.MinStoreFreeBytes {
+		if free < int64(r.cfg.MinStoreFreeBytes) {
 			return fmt.Errorf("receive: store directory has %d bytes free, under the %d minimum: %w", free, r.cfg.MinStoreFreeBytes, ErrStoreFull)
 		}
 		return nil

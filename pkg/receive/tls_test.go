@@ -74,7 +74,7 @@ func TestDcmtkTLS(t *testing.T) {
 	pki := rsaPKI(t)
 	f := func(name string) string { return filepath.Join(pki, name) }
 	cfg := dcmtkConfig(t)
-	cfg.DIMSE.TLS = &tlsconf.Config{CertFile: f("server.crt"), KeyFile: f("server.key"), ClientCAFile: f("ca.pem")}
+	cfg.DIMSE.TLS = tlsconf.Config{CertFile: f("server.crt"), KeyFile: f("server.key"), ClientCAFile: f("ca.pem")}
 	b := newDirBucket(t)
 	e := startEnv(t, cfg, b)
 	host, port := hostPort(t, e.dimse)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/dicomstatus"
 	"github.com/printreg/printreg/pkg/loglimit"
 	"github.com/printreg/printreg/pkg/tlsconf"
@@ -96,17 +97,22 @@ type Config struct {
 	// and lines starting with # are ignored). Tokens are compared in
 	// constant time.
 	TokensFile string `yaml:"tokens_file"`
-	// TLS serves HTTPS; with ClientCAFile set, clients must present a
-	// certificate signed by those CAs (mutual TLS).
-	TLS *tlsconf.Config `yaml:"tls"`
+	// TLS, when it names any file, serves HTTPS; with ClientCAFile set,
+	// clients must present a certificate signed by those CAs (mutual TLS).
+	TLS tlsconf.Config `yaml:"tls"`
 	// AllowUnauthenticated must be set to serve without tokens and without
 	// client certificates (a closed test network only).
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// ForceUnauthenticatedBeyondLoopback lets a configuration check accept
+	// AllowUnauthenticated on a Listen address that other machines can
+	// reach (a closed test network only). Like Listen it is for the
+	// wiring: the server serves whatever listener it is given.
+	ForceUnauthenticatedBeyondLoopback bool `yaml:"force_unauthenticated_beyond_loopback"`
 	// MaxRequestBytes bounds a request body (default 16 GiB): 413 beyond.
-	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	MaxRequestBytes confval.ByteSize `yaml:"max_request_bytes"`
 	// MaxInstanceBytes bounds one part (default 4 GiB): that instance fails
 	// with A700, the others are stored.
-	MaxInstanceBytes int64 `yaml:"max_instance_bytes"`
+	MaxInstanceBytes confval.ByteSize `yaml:"max_instance_bytes"`
 	// MaxParts bounds the parts of one request (default 100,000).
 	MaxParts int `yaml:"max_parts"`
 	// MaxConcurrentRequests bounds requests being stored at once (default
@@ -123,6 +129,16 @@ type Config struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// ReadHeaderTimeout bounds reading request headers (default 30 s).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+// DefaultConfig returns the defaults of Config; Listen has none.
+func DefaultConfig() Config {
+	return Config{
+		BasePath: DefaultBasePath, MaxRequestBytes: DefaultMaxRequestBytes, MaxInstanceBytes: DefaultMaxInstanceBytes,
+		MaxParts: DefaultMaxParts, MaxConcurrentRequests: DefaultMaxConcurrentRequests,
+		MaxConcurrentRequestsPerAddress: DefaultMaxConcurrentRequestsPerAddress,
+		IdleTimeout:                     DefaultIdleTimeout, ReadHeaderTimeout: DefaultReadHeaderTimeout,
+	}
 }
 
 func (c Config) withDefaults() Config {
@@ -192,14 +208,14 @@ func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
 		}
 		s.tokens = toks
 	}
-	if cfg.TLS != nil {
+	if cfg.TLS.Enabled() {
 		tc, err := cfg.TLS.Load()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stow: %w", err))
 		}
 		s.tlsConfig = tc
 	}
-	mtls := cfg.TLS != nil && cfg.TLS.ClientCAFile != ""
+	mtls := cfg.TLS.ClientCAFile != ""
 	if cfg.TokensFile == "" && !mtls && !cfg.AllowUnauthenticated {
 		errs = append(errs, errors.New("stow: no authentication configured: set tokens_file, tls.client_ca_file, or allow_unauthenticated"))
 	}
@@ -306,7 +322,7 @@ const (
 // returns a name for the client (for logs), or why it failed.
 func (s *Server) authenticate(r *http.Request) (client, failure string) {
 	client = "anonymous"
-	if s.cfg.TLS != nil && s.cfg.TLS.ClientCAFile != "" {
+	if s.cfg.TLS.ClientCAFile != "" {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 			return "", authNoCertificate
 		}
@@ -533,7 +549,7 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusNotAcceptable, "the response is application/dicom+json")
 		return
 	}
-	if r.ContentLength > s.cfg.MaxRequestBytes {
+	if r.ContentLength > int64(s.cfg.MaxRequestBytes) {
 		plain(w, http.StatusRequestEntityTooLarge, "request larger than the configured limit")
 		return
 	}
@@ -563,7 +579,7 @@ func (s *Server) serveStudies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body := &idleReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes), rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxRequestBytes)), rc: http.NewResponseController(w), idle: s.cfg.IdleTimeout}
 	mr := multipart.NewReader(body, boundary)
 	var resp response
 	parts, stored := 0, 0
@@ -645,7 +661,7 @@ func (s *Server) storePart(ctx context.Context, part *multipart.Part, study, cli
 	if cte := part.Header.Get("Content-Transfer-Encoding"); cte != "" && !strings.EqualFold(cte, "binary") {
 		return InstanceResult{Status: dicomstatus.CannotUnderstand, Comment: "part uses a content transfer encoding"}
 	}
-	res := s.st.StoreInstance(ctx, part, InstanceOptions{StudyInstanceUID: study, MaxBytes: s.cfg.MaxInstanceBytes, Client: client})
+	res := s.st.StoreInstance(ctx, part, InstanceOptions{StudyInstanceUID: study, MaxBytes: int64(s.cfg.MaxInstanceBytes), Client: client})
 	if !res.Status.IsSuccess() {
 		s.log.Info().Str("client", client).Str("status", res.Status.String()).Str("reason", res.Comment).Msg("instance not stored")
 	}

@@ -296,7 +296,7 @@ func TestConfigRefusals(t *testing.T) {
 		"short token":       {TokensFile: short},
 		"no token":          {TokensFile: empty},
 		"missing file":      {TokensFile: filepath.Join(dir, "none")},
-		"TLS without key":   {AllowUnauthenticated: true, TLS: &tlsconf.Config{CertFile: "x"}},
+		"TLS without key":   {AllowUnauthenticated: true, TLS: tlsconf.Config{CertFile: "x"}},
 	} {
 		if _, err := NewServer(cfg, &fakeStorer{}, zerolog.Nop()); err == nil {
 			t.Errorf("%s: NewServer succeeded", name)
@@ -361,7 +361,7 @@ func newPKI(t testing.TB) *pki {
 func TestMutualTLS(t *testing.T) {
 	p := newPKI(t)
 	st := &fakeStorer{}
-	s := newServer(t, Config{TLS: &tlsconf.Config{CertFile: p.serverCert, KeyFile: p.serverK, ClientCAFile: p.caFile}}, st)
+	s := newServer(t, Config{TLS: tlsconf.Config{CertFile: p.serverCert, KeyFile: p.serverK, ClientCAFile: p.caFile}}, st)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

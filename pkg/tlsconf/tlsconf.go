@@ -11,13 +11,21 @@ import (
 	"os"
 )
 
-// Config names the certificate files of a TLS listener.
+// Config names the certificate files of a TLS listener; the zero value
+// means no TLS.
 type Config struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// ClientCAFile, when set, requires and verifies client certificates
 	// against these CAs (mutual TLS).
 	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the listener is to speak TLS: any file is named.
+// Load then refuses a configuration without both the certificate and the
+// key.
+func (c Config) Enabled() bool {
+	return c.CertFile != "" || c.KeyFile != "" || c.ClientCAFile != ""
 }
 
 // Load builds a tls.Config from the files: TLS 1.2 minimum (BCP 195),

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/objstore/dirstore"
@@ -97,7 +98,7 @@ func run() error {
 		return err
 	}
 	cfg := receive.Config{SpoolDir: *spool,
-		DIMSE: dimse.Config{AETitles: []string{"PRINTREG"}, MaxPDULength: uint32(*maxPDU)},
+		DIMSE: dimse.Config{AETitles: []string{"PRINTREG"}, MaxPDULength: confval.ByteSize(*maxPDU)},
 		STOW:  stow.Config{AllowUnauthenticated: true}}
 	r, err := receive.New(cfg, bucket, key, zerolog.Nop())
 	if err != nil {
