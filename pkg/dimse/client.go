@@ -133,9 +133,6 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	}
 }
 
-// Accepted returns the answers to the proposed contexts.
-func (c *Client) Accepted() []ContextAC { return c.ac.Contexts }
-
 // PeerImplementation returns the peer's implementation class UID and version.
 func (c *Client) PeerImplementation() (string, string) {
 	return c.ac.UserInfo.ImplementationClassUID, c.ac.UserInfo.ImplementationVersion
@@ -367,9 +364,6 @@ func (c *Client) Abort() {
 	_ = c.send(encodeAbort(AbortSourceUser, 0))
 	c.conn.Close()
 }
-
-// Conn returns the underlying connection (tests use it to misbehave).
-func (c *Client) Conn() net.Conn { return c.conn }
 
 // Part10 is a Part 10 file split into what C-STORE needs.
 type Part10 struct {
