@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/printreg/printreg/bench/mesh/meshgen"
+	"github.com/printreg/printreg/internal/meshgen"
 )
 
 // benchTriangles is the size of the generated benchmark mesh.

@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/printreg/printreg/bench/mesh/meshgen"
+	"github.com/printreg/printreg/internal/meshgen"
 )
 
 // readerAtOnly hides the *os.File behind a reader, so Measure copies

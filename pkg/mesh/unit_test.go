@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/printreg/printreg/bench/mesh/meshgen"
+	"github.com/printreg/printreg/internal/meshgen"
 )
 
 func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/printreg/printreg/bench/mesh/meshgen"
+	"github.com/printreg/printreg/internal/meshgen"
 )
 
 func main() {
