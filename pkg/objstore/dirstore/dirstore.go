@@ -151,29 +151,39 @@ func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, erro
 	if err := ctx.Err(); err != nil {
 		return objstore.ObjectInfo{}, err
 	}
-	if err := checkKey(key); err != nil {
-		return objstore.ObjectInfo{}, mapErr("stat", err)
-	}
-	f, err := s.root.Open(key)
+	f, info, err := s.openInfo(ctx, "stat", key)
 	if err != nil {
-		if linkOut(err) && s.throughSymlink(key) {
-			err = fmt.Errorf("%w: a symbolic link leading outside the folder or to nothing", objstore.ErrInvalidKey)
-		}
-		return objstore.ObjectInfo{}, mapErr("stat", err)
+		return info, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	f.Close()
+	return info, nil
+}
+
+// Open opens the file and returns its metadata, with one open (Stat then
+// Get would open it twice).
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, objstore.ObjectInfo{}, err
+	}
+	f, info, err := s.openInfo(ctx, "get", key)
 	if err != nil {
-		return objstore.ObjectInfo{}, mapErr("stat", err)
+		return nil, info, err
 	}
-	if !fi.Mode().IsRegular() {
-		return objstore.ObjectInfo{}, mapErr("stat", objstore.ErrNotFound)
+	return objstore.ExactReadCloser(f, info.Size), info, nil
+}
+
+// openInfo opens key as a regular file and returns it with its metadata.
+func (s *Store) openInfo(ctx context.Context, op, key string) (*os.File, objstore.ObjectInfo, error) {
+	f, fi, err := s.openRegular(op, key)
+	if err != nil {
+		return nil, objstore.ObjectInfo{}, err
 	}
 	etag, err := s.etag(ctx, key, f, fi)
 	if err != nil {
-		return objstore.ObjectInfo{}, mapErr("stat", err)
+		f.Close()
+		return nil, objstore.ObjectInfo{}, mapErr(op, err)
 	}
-	return objstore.ObjectInfo{Key: key, Size: fi.Size(), ETag: etag, ModTime: fi.ModTime()}, nil
+	return f, objstore.ObjectInfo{Key: key, Size: fi.Size(), ETag: etag, ModTime: fi.ModTime()}, nil
 }
 
 func vkey(key string, fi fs.FileInfo) versionKey {
