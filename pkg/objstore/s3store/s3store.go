@@ -19,6 +19,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -54,7 +56,17 @@ type Config struct {
 	// MaxRetries bounds minio-go's own retries per request (default 3); the
 	// pipeline retries whole objects with backoff on top.
 	MaxRetries int
+	// ReadIdleTimeout bounds how long a read of an opened object may wait
+	// for data (default DefaultReadIdleTimeout): a connection that stalls
+	// mid-object fails then, not at the end of the object's own deadline.
+	ReadIdleTimeout time.Duration
 }
+
+// errStalled is the cause of a read that waited ReadIdleTimeout.
+var errStalled = errors.New("s3 read stalled")
+
+// DefaultReadIdleTimeout matches minio-go's wait for response headers.
+const DefaultReadIdleTimeout = time.Minute
 
 // Store is an S3 bucket. It is safe for concurrent use.
 type Store struct {
@@ -81,6 +93,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 3
+	}
+	if cfg.ReadIdleTimeout <= 0 {
+		cfg.ReadIdleTimeout = DefaultReadIdleTimeout
 	}
 	var creds *credentials.Credentials
 	if cfg.AccessKey != "" {
@@ -256,29 +271,51 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, objstore.O
 	if err := objstore.CheckKey(key); err != nil {
 		return nil, objstore.ObjectInfo{}, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	body, oi, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
+		cancel()
 		return nil, objstore.ObjectInfo{}, mapErr("get", err)
 	}
 	in := info(oi)
-	return &reader{r: objstore.ExactReader(body, in.Size), c: body}, in, nil
+	r := &reader{r: objstore.ExactReader(body, in.Size), c: body, cancel: cancel, idle: s.cfg.ReadIdleTimeout}
+	r.timer = time.AfterFunc(r.idle, func() { r.stalled.Store(true); cancel() })
+	r.timer.Stop()
+	return r, in, nil
 }
 
-// reader maps read errors (a connection dropped mid-object) through mapErr.
+// reader maps read errors (a connection dropped mid-object) through mapErr
+// and cancels the request when one read waits longer than idle.
 type reader struct {
-	r io.Reader
-	c io.Closer
+	r       io.Reader
+	c       io.Closer
+	cancel  context.CancelFunc
+	idle    time.Duration
+	timer   *time.Timer
+	stalled atomic.Bool
 }
 
 func (r *reader) Read(p []byte) (int, error) {
+	r.timer.Reset(r.idle)
 	n, err := r.r.Read(p)
+	r.timer.Stop()
+	if err != nil && r.stalled.Load() {
+		// Not the cancellation's error: callers take context.Canceled for
+		// their own shutdown.
+		return n, &opError{msg: fmt.Sprintf("s3 read: no data for %s", r.idle), err: errStalled}
+	}
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, objstore.ErrChanged) {
 		err = mapErr("read", err)
 	}
 	return n, err
 }
 
-func (r *reader) Close() error { return r.c.Close() }
+func (r *reader) Close() error {
+	r.timer.Stop()
+	err := r.c.Close()
+	r.cancel()
+	return err
+}
 
 // GetAt opens the object for random access; each ReadAt is a range request.
 func (s *Store) GetAt(ctx context.Context, key string) (objstore.ReaderAt, error) {

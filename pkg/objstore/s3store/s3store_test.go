@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,5 +91,52 @@ func TestErrorsHoldNoKeyAndUnreachableIsNotNotFound(t *testing.T) {
 	m.Start(t)
 	if _, err := s.Stat(ctx, key); err != nil {
 		t.Errorf("Stat after MinIO came back: %v", err)
+	}
+}
+
+// TestReadStallFails: a server that sends the headers and part of the body,
+// then nothing, fails the read after ReadIdleTimeout, with a message that
+// names no key, instead of holding the object until its own deadline.
+func TestReadStallFails(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Header().Set("ETag", `"0123456789abcdef"`)
+		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(make([]byte, 10))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	st, err := s3store.New(s3store.Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: "raw", PathStyle: true,
+		AccessKey: "k", SecretKey: "s", Region: "us-east-1", MaxRetries: 1, ReadIdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, info, err := st.Open(context.Background(), "ACC-secret/slice.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if info.Size != 1000 {
+		t.Errorf("size %d, want 1000", info.Size)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(rc); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no data for") || strings.Contains(err.Error(), "ACC-secret") {
+			t.Errorf("read error %v, want a stall that names no key", err)
+		}
+		if errors.Is(err, context.Canceled) {
+			t.Errorf("a stall reads as the caller's cancellation: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read of a stalled object did not fail")
 	}
 }
