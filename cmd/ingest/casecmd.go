@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -168,15 +169,13 @@ type resolved struct {
 func (a *app) resolveCase(ctx context.Context, id string) (resolved, error) {
 	l, err := assemble.FindCase(ctx, a.js, a.topo, a.buckets.Aliases, id)
 	r := resolved{id: l.ID}
+	// The cases passed through, in order: the alias's target first.
+	path := append(slices.Clone(l.Merged), l.ID)
 	if l.Alias {
-		r.notes = append(r.notes, fmt.Sprintf("the reference is a study's other reference (StudyInstanceUID): its case is %s", l.ID))
+		r.notes = append(r.notes, fmt.Sprintf("the reference is a study's other reference (StudyInstanceUID): its case is %s", path[0]))
 	}
-	for i, from := range l.Merged {
-		into := l.ID
-		if i+1 < len(l.Merged) {
-			into = l.Merged[i+1]
-		}
-		r.notes = append(r.notes, fmt.Sprintf("case %s was merged into case %s; showing that case", from, into))
+	for i := 1; i < len(path); i++ {
+		r.notes = append(r.notes, fmt.Sprintf("case %s was merged into case %s; showing that case", path[i-1], path[i]))
 	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return r, fmt.Errorf("stream %s does not exist: no case event was ever published here (run `ingest setup`, or `ingest run`)", a.topo.RegistryStream)
@@ -186,7 +185,7 @@ func (a *app) resolveCase(ctx context.Context, id string) (resolved, error) {
 	}
 	if l.Last != nil {
 		var ev lastEvent
-		if err := json.Unmarshal(l.Last, &ev); err != nil || len(ev.Data.Case) == 0 {
+		if err := json.Unmarshal(l.Last, &ev); err != nil {
 			return r, fmt.Errorf("case %s: the last event is not a case event", l.ID)
 		}
 		r.last = &ev
