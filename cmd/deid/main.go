@@ -78,7 +78,6 @@ type options struct {
 
 func run(args []string, stdout io.Writer, stderr *os.File) int {
 	fs := flag.NewFlagSet("deid", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.secret, "secret-file", "", "file holding the site secret (at least 32 bytes); required")
 	fs.StringVar(&o.profile, "profile", "", "YAML profile (see config/deid-*.yaml); default: the registry profile")

@@ -47,7 +47,6 @@ Flags:
 
 func run(args []string, stdout io.Writer, stderr *os.File) int {
 	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	workers := fs.Int("j", 0, "files read at once (default: number of CPUs)")
 	instances := fs.Bool("instances", false, "add per-instance records")
 	format := fs.String("format", "json", "output: json (one document) or ndjson (one record per line, streamed)")

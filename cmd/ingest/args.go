@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,17 +16,9 @@ import (
 // upper bound). Arguments are never repeated in messages: they may be
 // accession numbers.
 func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer, help string, minArgs, maxArgs int) ([]string, int, bool) {
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), help)
-		fs.PrintDefaults()
-	}
-	pos, err := cli.ParseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK, false
-		}
-		return nil, exitUsage, false
+	pos, done, code := cli.Parse(fs, args, help, stderr)
+	if done {
+		return nil, code, false
 	}
 	if len(pos) < minArgs || (maxArgs >= 0 && len(pos) > maxArgs) {
 		what := "too many arguments"

@@ -22,7 +22,6 @@ import (
 	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/deid"
 	"github.com/printreg/printreg/pkg/dicomx"
-	"github.com/printreg/printreg/pkg/dimse"
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
@@ -30,7 +29,6 @@ import (
 	"github.com/printreg/printreg/pkg/receive"
 	"github.com/printreg/printreg/pkg/registry"
 	"github.com/printreg/printreg/pkg/sitekey"
-	"github.com/printreg/printreg/pkg/tlsconf"
 )
 
 // envPrefix prefixes every environment override: PRINTREG_<SECTION>_<KEY>,
@@ -430,7 +428,7 @@ func (l *loaded) validate() error {
 	if l.Storage.MaxObjectBytes <= 0 {
 		add("storage.max_object_bytes must be positive")
 	}
-	if l.Storage.S3.PartSize != 0 && l.Storage.S3.PartSize < 5<<20 {
+	if l.Storage.S3.PartSize != 0 && l.Storage.S3.PartSize < s3store.MinPartSize {
 		add("storage.s3.part_size %s is below the S3 minimum of 5MiB", l.Storage.S3.PartSize)
 	}
 	if l.Worker.Workers < 1 || l.Worker.Workers > 1024 {
@@ -635,26 +633,21 @@ func (l *loaded) validateReceive() []error {
 			add("%s must not be negative (0 means the default)", n.name)
 		}
 	}
-	if r.DIMSE.MaxPDULength > dimse.MaxPDULengthLimit {
-		add("receive.dimse.max_pdu_length %s: use %s to %s", r.DIMSE.MaxPDULength,
-			confval.ByteSize(dimse.MinPDULength), confval.ByteSize(dimse.MaxPDULengthLimit))
-	}
-	for _, t := range []struct {
-		name string
-		c    tlsconf.Config
-	}{{"receive.dimse.tls", r.DIMSE.TLS}, {"receive.stow.tls", r.STOW.TLS}} {
-		if t.c.Enabled() && (t.c.CertFile == "" || t.c.KeyFile == "") {
-			add("%s: set both cert_file and key_file (client_ca_file needs them too)", t.name)
-		}
-	}
-	if err := l.receiveConfig().DIMSE.Validate(); err != nil {
+	// The DIMSE receiver checks its own section (PDU length, TLS files…);
+	// STOW-RS's TLS files are read when it starts.
+	if err := r.DIMSE.Validate(); err != nil {
 		add("receive.%w", err)
 	}
+	if r.STOW.TLS.Enabled() {
+		if err := r.STOW.TLS.Check(); err != nil {
+			add("receive.stow.tls: %w", err)
+		}
+	}
 	s := r.STOW
-	if s.Listen != "" && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !s.AllowUnauthenticated {
+	if s.Listen != "" && !s.Authenticated() && !s.AllowUnauthenticated {
 		add("receive.stow.listen is set but STOW-RS has no authentication: set receive.stow.tokens_file or receive.stow.tls.client_ca_file (or allow_unauthenticated on a closed test network)")
 	}
-	if s.Listen != "" && s.AllowUnauthenticated && s.TokensFile == "" && s.TLS.ClientCAFile == "" && !loopbackOnly(s.Listen) && !s.ForceUnauthenticatedBeyondLoopback {
+	if s.Listen != "" && s.AllowUnauthenticated && !s.Authenticated() && !loopbackOnly(s.Listen) && !s.ForceUnauthenticatedBeyondLoopback {
 		add("receive.stow.allow_unauthenticated on %s, which is reachable beyond this machine: anyone on the network could store instances; listen on 127.0.0.1, add tokens_file or tls.client_ca_file, or set force_unauthenticated_beyond_loopback on a closed test network", s.Listen)
 	}
 	if s.BasePath != "" && !strings.HasPrefix(s.BasePath, "/") {
@@ -699,7 +692,7 @@ func (l *loaded) exposureWarnings(receiving bool) []string {
 		if !r.STOW.TLS.Enabled() {
 			w = append(w, fmt.Sprintf("receive.stow.listen %s is reachable beyond this machine without TLS: bearer tokens and instances cross the network in clear; set receive.stow.tls", r.STOW.Listen))
 		}
-		if r.STOW.AllowUnauthenticated && r.STOW.TokensFile == "" && r.STOW.TLS.ClientCAFile == "" {
+		if r.STOW.AllowUnauthenticated && !r.STOW.Authenticated() {
 			w = append(w, fmt.Sprintf("receive.stow.listen %s accepts unauthenticated requests from the network (force_unauthenticated_beyond_loopback)", r.STOW.Listen))
 		}
 	}

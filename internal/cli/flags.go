@@ -45,13 +45,12 @@ func takesValue(fs *flag.FlagSet, arg string) bool {
 	return !ok || !b.IsBoolFlag()
 }
 
-// Command parses a command's flags (before, between or after its
-// arguments), with a -version flag and usage text. It returns the
-// arguments, or done with the exit code when the command has nothing more
-// to do: 0 after -help or -version, 2 after a usage error (already
-// reported by fs on its output).
-func Command(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (rest []string, done bool, code int) {
-	version := fs.Bool("version", false, "print the version and exit")
+// Parse parses a command's flags (before, between or after its
+// arguments) with usage text, writing to stderr. It returns the arguments,
+// or done with the exit code when the command has nothing more to do: 0
+// after -help, 2 after a usage error (already reported by fs).
+func Parse(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (rest []string, done bool, code int) {
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -63,9 +62,16 @@ func Command(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Wr
 		}
 		return nil, true, 2
 	}
-	if *version {
+	return rest, false, 0
+}
+
+// Command is Parse with a -version flag that prints the version on stdout.
+func Command(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (rest []string, done bool, code int) {
+	version := fs.Bool("version", false, "print the version and exit")
+	rest, done, code = Parse(fs, args, usage, stderr)
+	if !done && *version {
 		fmt.Fprintln(stdout, fs.Name(), Version)
 		return nil, true, 0
 	}
-	return rest, false, 0
+	return rest, done, code
 }

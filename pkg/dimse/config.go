@@ -319,7 +319,7 @@ func newPolicy(c Config) (*policy, error) {
 		p.reserved = c.MaxConnections / 2
 	}
 	if c.MaxPDULength < MinPDULength || c.MaxPDULength > MaxPDULengthLimit {
-		errs = append(errs, fmt.Errorf("dimse: max_pdu_length %d is outside %d–%d", c.MaxPDULength, MinPDULength, MaxPDULengthLimit))
+		errs = append(errs, fmt.Errorf("dimse: max_pdu_length %s: use %s to %s", c.MaxPDULength, confval.ByteSize(MinPDULength), confval.ByteSize(MaxPDULengthLimit)))
 	}
 	for i, ts := range c.TransferSyntaxes {
 		if !isUID(ts) {
@@ -344,7 +344,7 @@ func newPolicy(c Config) (*policy, error) {
 	if c.TLS.Enabled() {
 		tc, err := c.TLS.Load()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dimse: %w", err))
+			errs = append(errs, fmt.Errorf("dimse.%w", err)) // "dimse.tls: …"
 		}
 		p.tlsConfig = tc
 	}

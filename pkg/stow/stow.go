@@ -191,6 +191,10 @@ type Server struct {
 	stored, failed, requests, unauthorized, busy atomic.Uint64
 }
 
+// Authenticated tells whether clients must prove who they are: a bearer
+// token, or a certificate from the client CA.
+func (c Config) Authenticated() bool { return c.TokensFile != "" || c.TLS.ClientCAFile != "" }
+
 // NewServer validates cfg, loads the tokens and certificates, and returns
 // the endpoint.
 func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
@@ -215,8 +219,7 @@ func NewServer(cfg Config, st Storer, log zerolog.Logger) (*Server, error) {
 		}
 		s.tlsConfig = tc
 	}
-	mtls := cfg.TLS.ClientCAFile != ""
-	if cfg.TokensFile == "" && !mtls && !cfg.AllowUnauthenticated {
+	if !cfg.Authenticated() && !cfg.AllowUnauthenticated {
 		errs = append(errs, errors.New("stow: no authentication configured: set tokens_file, tls.client_ca_file, or allow_unauthenticated"))
 	}
 	if len(errs) > 0 {

@@ -28,12 +28,21 @@ func (c Config) Enabled() bool {
 	return c.CertFile != "" || c.KeyFile != "" || c.ClientCAFile != ""
 }
 
+// Check reports, without reading the files, a configuration Load refuses
+// whatever the files hold.
+func (c Config) Check() error {
+	if c.CertFile == "" || c.KeyFile == "" {
+		return errors.New("set both cert_file and key_file (client_ca_file needs them too)")
+	}
+	return nil
+}
+
 // Load builds a tls.Config from the files: TLS 1.2 minimum (BCP 195),
 // Go's default cipher suites, client certificates required when a client
 // CA is configured.
 func (c *Config) Load() (*tls.Config, error) {
-	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, errors.New("tls: cert_file and key_file are both required")
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
 	}
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {

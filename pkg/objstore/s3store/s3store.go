@@ -32,6 +32,9 @@ import (
 // unknown size buffers at most that much.
 const DefaultPartSize = 16 << 20
 
+// MinPartSize is S3's smallest multipart part (but the last).
+const MinPartSize = 5 << 20
+
 // Config describes one bucket on an S3-compatible service.
 type Config struct {
 	// Endpoint is host[:port], without scheme (e.g. "minio.lan:9000",
@@ -88,7 +91,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize
 	}
-	if cfg.PartSize < 5<<20 {
+	if cfg.PartSize < MinPartSize {
 		return nil, fmt.Errorf("s3: part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
 	}
 	if cfg.MaxRetries <= 0 {
