@@ -55,20 +55,21 @@ func Fold(s string) string {
 		} else {
 			base = r
 		}
-		b.WriteRune(r)
+		b.WriteRune(cherokeeSmall(r))
 	}
-	return strings.Map(cherokee, norm.NFKC.String(cases.Fold().String(b.String())))
+	return norm.NFKC.String(cases.Fold().String(b.String()))
 }
 
-// cherokee maps both Cherokee cases to the capital letters, which is what
-// Unicode's case folding does; golang.org/x/text's Fold instead swaps the two
-// blocks, so a folded Cherokee name folded again would not match itself.
-func cherokee(r rune) rune {
+// cherokeeSmall writes a Cherokee capital as its small letter before
+// folding. Unicode folds both cases to the capitals, but golang.org/x/text's
+// Fold swaps the two blocks instead; given only small letters it gives the
+// capitals, so a folded Cherokee name folds to itself again.
+func cherokeeSmall(r rune) rune {
 	switch {
-	case r >= 0xAB70 && r <= 0xABBF:
-		return r - 0xAB70 + 0x13A0
-	case r >= 0x13F8 && r <= 0x13FD:
-		return r - 8
+	case r >= 0x13A0 && r <= 0x13EF:
+		return r - 0x13A0 + 0xAB70
+	case r >= 0x13F0 && r <= 0x13F5:
+		return r + 8
 	}
 	return r
 }
