@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -60,7 +59,7 @@ type Change struct {
 type Registry struct {
 	cfg      Config
 	key      *sitekey.Key
-	aead     cipher.AEAD
+	aead     sealCipher
 	tokenKey [32]byte
 }
 

@@ -53,7 +53,7 @@ var sealAD = []byte("printreg/registry/sealed-text")
 
 var sealBase64 = base64.RawStdEncoding.Strict()
 
-// sealCipher is what Registry.aead holds: deterministic AES-256-SIV (no
+// sealCipher is Registry.aead: deterministic AES-256-SIV (no
 // nonce), which seals and opens text, and beside it the first format's
 // AES-256-GCM, which only opens text stored before.
 type sealCipher struct {
@@ -62,23 +62,23 @@ type sealCipher struct {
 }
 
 // newAEAD returns the cipher that seals text under sealKey, the seal key.
-func newAEAD(sealKey [32]byte) (cipher.AEAD, error) {
+func newAEAD(sealKey [32]byte) (sealCipher, error) {
 	k, err := hkdf.Expand(sha256.New, sealKey[:], sivKeyInfo, 64)
 	if err != nil {
-		return nil, err
+		return sealCipher{}, err
 	}
 	c, err := siv.New(k)
 	clear(k)
 	if err != nil {
-		return nil, err
+		return sealCipher{}, err
 	}
 	block, err := aes.NewCipher(sealKey[:])
 	if err != nil {
-		return nil, err
+		return sealCipher{}, err
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return sealCipher{}, err
 	}
 	return sealCipher{AEAD: c.AEAD(), first: gcm}, nil
 }
@@ -127,7 +127,7 @@ func (r *Registry) openFirst(b64 string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	gcm := r.aead.(sealCipher).first
+	gcm := r.aead.first
 	ns := gcm.NonceSize()
 	if len(b) < ns+gcm.Overhead() {
 		return "", false

@@ -136,11 +136,8 @@ type Assessment struct {
 	Comment          string `json:"comment,omitempty"`
 }
 
-// Text limits in bytes.
-const (
-	shortText = 64
-	longText  = 500
-)
+// longText is the byte limit of the lab's longer free text.
+const longText = 500
 
 // FieldIssue is one validation failure: the field (a path such as
 // prints[0].copies), a rule code and a sentence; what it shows never holds

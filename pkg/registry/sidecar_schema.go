@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/printreg/printreg/pkg/textnorm"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
@@ -599,11 +600,13 @@ func orDoc(path string) string {
 	return path
 }
 
-// closest returns the allowed name within two edits of k (case and
-// separators aside), or "".
+// separatorsAsUnderscore makes "-" and " " read as "_" in names.
+var separatorsAsUnderscore = strings.NewReplacer("-", "_", " ", "_")
+
+// closest returns the allowed name within two edits of k (case, accents,
+// full-width forms and separators aside), or "".
 func closest(k string, allowed []string) string {
-	norm := func(s string) string { return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s)) }
-	k = norm(k)
+	k = separatorsAsUnderscore.Replace(textnorm.Fold(k))
 	best, bestD := "", 3
 	for _, a := range allowed {
 		if d := editDistance(k, a, bestD); d < bestD {
