@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,12 +195,9 @@ func differentialCorpus(t *testing.T) []corpusFile {
 		t.Fatal(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
-	if dir := libTestdata(t); dir != "" {
-		names, _ := filepath.Glob(filepath.Join(dir, "*.dcm"))
-		sort.Strings(names)
-		for _, p := range names {
-			out = append(out, corpusFile{rel: "lib/" + filepath.Base(p), path: p})
-		}
+	for _, name := range libFiles {
+		rel := "lib/" + name
+		out = append(out, corpusFile{rel: rel, path: corpusPath(t, rel)})
 	}
 	return out
 }
@@ -371,7 +369,7 @@ func (c *comparison) element(path string, e *Element, l *dicom.Element, cs *Char
 		c.stats.Ints++
 		got := dicom.MustGetInts(val)
 		want, ok := decodeInts(e, l.RawValueRepresentation)
-		if !ok || !equalInts(want, got) {
+		if !ok || !slices.Equal(want, got) {
 			c.add(path, e.Tag, "value", "ours %v, library %v", want, got)
 		}
 	case dicom.Floats:
@@ -531,18 +529,6 @@ func decodeInts(e *Element, vr string) ([]int, bool) {
 		}
 	}
 	return out, true
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // floatsAgree compares FL and FD values. The library turns an FL value into
