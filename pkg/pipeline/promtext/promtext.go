@@ -81,7 +81,11 @@ func (r *Registry) add(name, typ string, labels []string, f family) {
 	if typ == "histogram" {
 		samples = []string{name + "_bucket", name + "_sum", name + "_count"}
 	}
-	for _, s := range append(samples, name) {
+	check := samples
+	if typ == "histogram" {
+		check = append(check, name) // its family name, not a sample of its own
+	}
+	for _, s := range check {
 		if other, dup := r.samples[s]; dup {
 			panic("promtext: " + name + " writes samples named " + s + ", as " + other + " does")
 		}
@@ -105,18 +109,10 @@ func validName(s string) bool {
 }
 
 // validLabelName reports whether s is a label name of the classic
-// Prometheus rules ([a-zA-Z_][a-zA-Z0-9_]*), not one of the names starting
-// with __ that Prometheus reserves.
+// Prometheus rules ([a-zA-Z_][a-zA-Z0-9_]*: a metric name without ':'), not
+// one of the names starting with __ that Prometheus reserves.
 func validLabelName(s string) bool {
-	if s == "" || strings.HasPrefix(s, "__") {
-		return false
-	}
-	for i, c := range s {
-		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return validName(s) && !strings.Contains(s, ":") && !strings.HasPrefix(s, "__")
 }
 
 // Write writes every family in the text format.
