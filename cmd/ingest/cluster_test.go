@@ -70,10 +70,7 @@ func TestIngestClusterFailover(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: c.Nodes[0], Subject: "printreg.objects.notify"})
 	_, js := c.Connect(t)
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "site.secret")
-	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeSecret(t, dir)
 	key, err := sitekey.Load(secretFile)
 	if err != nil {
 		t.Fatal(err)
@@ -813,15 +810,12 @@ func cfReadStream(t *testing.T, js jetstream.JetStream, stream string) []*jetstr
 // compare-and-set conflicts from its /metrics (empty: no answer).
 func cfMetrics(addr string) map[string]float64 {
 	out := map[string]float64{}
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
+	body, err := fetchMetrics(addr)
 	if err != nil {
 		return out
 	}
-	defer resp.Body.Close()
-	var body bytes.Buffer
-	_, _ = body.ReadFrom(resp.Body)
-	for _, line := range strings.Split(body.String(), "\n") {
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSuffix(line, "\n")
 		name, rest, _ := strings.Cut(line, " ")
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err != nil {

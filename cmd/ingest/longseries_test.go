@@ -32,7 +32,7 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 	dir := t.TempDir()
 	env := append(embeddedEnv(dir), "PRINTREG_REGISTRY_QUIET_PERIOD=10s", "PRINTREG_RECEIVE_ENABLED=false")
 	// The worker runs without the race detector: this is a volume test.
-	ing := startChild(t, env, "run", "--log-format", "json", "--log-level", "warn")
+	ing := testenv.StartChild(t, "ingest", env, "run", "--log-format", "json", "--log-level", "warn")
 	waitFile(t, filepath.Join(dir, "nats", "nats.url"))
 
 	start := time.Now()
@@ -104,10 +104,10 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 				}
 			}
 			select {
-			case <-ing.exited:
-				t.Fatalf("ingest exited:\n%s", ing.lastLog(30))
+			case <-ing.Done():
+				t.Fatalf("ingest exited:\n%s", ing.Tail(30))
 			case <-ctx.Done():
-				t.Fatalf("%d slices: the study never became stable with all; last case: exit %d %.2000s %s\n%s", n, code, out, errOut, ing.lastLog(20))
+				t.Fatalf("%d slices: the study never became stable with all; last case: exit %d %.2000s %s\n%s", n, code, out, errOut, ing.Tail(20))
 			case <-time.After(2 * time.Second):
 			}
 		}
@@ -126,8 +126,8 @@ func TestLongSeriesThroughIngest(t *testing.T) {
 		}
 		t.Logf("%s (%d slices): stable and exact %.0f s after the first file was written; snapshot %d bytes", acc, n, time.Since(start).Seconds(), len(out))
 	}
-	ing.stop()
-	peak := testenv.PeakRSS(ing.cmd.ProcessState)
+	ing.Stop(60 * time.Second)
+	peak := ing.PeakRSS()
 	t.Logf("ingest run: peak RSS %d MiB", peak>>20)
 	if peak > 640<<20 {
 		t.Errorf("ingest run peaked at %d MiB (memory budget 256 MiB)", peak>>20)

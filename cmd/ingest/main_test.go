@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -327,10 +329,7 @@ func waitFile(t *testing.T, p string) {
 func TestCommandsAgainstMinIO(t *testing.T) {
 	n := testenv.StartNATS(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
-	secretFile := filepath.Join(t.TempDir(), "site.secret")
-	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeSecret(t, t.TempDir())
 	cfg := writeConfig(t, fmt.Sprintf(`data_dir: %s
 site_secret_file: %s
 admin:
@@ -444,4 +443,27 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(Config{}), nil)
+}
+
+// fetchMetrics reads an admin endpoint's /metrics, each request bounded so
+// that a hung process fails the test's own wait instead of hanging it.
+func fetchMetrics(addr string) ([]byte, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// writeSecret writes a random site secret (mode 0600) into dir and returns
+// its path.
+func writeSecret(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "site.secret")
+	if err := os.WriteFile(p, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

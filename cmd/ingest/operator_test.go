@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -407,11 +406,16 @@ func TestCaseSummary(t *testing.T) {
 // readDICOMHeader reads the header of a test file.
 func readDICOMHeader(t *testing.T, path string) *dicomx.Object {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := dicomx.ReadMeta(bytes.NewReader(b), int64(len(b)), dicomx.MetaOptions(dicomx.Limits{}))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := dicomx.ReadMeta(f, st.Size(), dicomx.MetaOptions(dicomx.Limits{}))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -377,10 +377,7 @@ func TestRunReceivesFromStorescu(t *testing.T) {
 	testenv.Binary(t, "storescu")
 	n := testenv.StartNATS(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
-	secretFile := filepath.Join(t.TempDir(), "site.secret")
-	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeSecret(t, t.TempDir())
 	dimseAddr, adminAddr := loopback(t), loopback(t)
 	cfg := writeConfig(t, fmt.Sprintf(`data_dir: %s
 site_secret_file: %s
@@ -456,12 +453,10 @@ receive:
 	want := fmt.Sprintf(`printreg_receive_instances_total{protocol="dimse",outcome="stored"} %d`, len(files))
 	var metrics string
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := http.Get("http://" + adminAddr + "/metrics")
+		b, err := fetchMetrics(adminAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		metrics = string(b)
 		if strings.Contains(metrics, want) || time.Now().After(deadline) {
 			break

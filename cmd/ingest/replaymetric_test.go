@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,12 +13,10 @@ import (
 // scrape returns the value of an unlabelled metric on the admin endpoint.
 func scrape(t *testing.T, admin, name string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
+	b, err := fetchMetrics(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("/metrics has no %s:\n%s", name, b)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,10 +36,7 @@ func TestSoakMemoryIsBounded(t *testing.T) {
 	)
 	n := testenv.StartNATS(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{NATS: n, Subject: "printreg.objects.notify"})
-	secretFile := filepath.Join(t.TempDir(), "site.secret")
-	if err := os.WriteFile(secretFile, []byte(testenv.RandomSecret(24)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeSecret(t, t.TempDir())
 	admin := loopback(t)
 	cfg := writeConfig(t, fmt.Sprintf(`data_dir: %s
 site_secret_file: %s
@@ -74,7 +70,7 @@ worker:
 	if os.Getenv("SOAK_HEAP") != "" {
 		env = append(env, "GODEBUG=memprofilerate=4096")
 	}
-	ing := startChild(t, env, "run", "--config", cfg, "--log-format", "json", "--log-level", "warn")
+	ing := testenv.StartChild(t, "ingest", env, "run", "--config", cfg, "--log-format", "json", "--log-level", "warn")
 
 	// drop uploads the objects of cases [from, to), eight at a time.
 	drop := func(from, to int) {
@@ -124,12 +120,10 @@ worker:
 	}
 	// handled reads how many objects the worker has finished.
 	handled := func() int {
-		resp, err := http.Get("http://" + admin + "/metrics")
+		b, err := fetchMetrics(admin)
 		if err != nil {
 			return -1
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		total := 0
 		for line := range strings.Lines(string(b)) {
 			if !strings.HasPrefix(line, "printreg_ingest_objects_total{") || strings.Contains(line, `outcome="retried"`) {
@@ -149,12 +143,12 @@ worker:
 		deadline := time.Now().Add(15 * time.Minute)
 		for handled() < n {
 			select {
-			case <-ing.exited:
-				t.Fatalf("ingest exited:\n%s", ing.lastLog(30))
+			case <-ing.Done():
+				t.Fatalf("ingest exited:\n%s", ing.Tail(30))
 			case <-time.After(time.Second):
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d objects handled:\n%s", handled(), n, ing.lastLog(30))
+				t.Fatalf("%d of %d objects handled:\n%s", handled(), n, ing.Tail(30))
 			}
 		}
 		// Idle: no object handled for 10 s (the studies are stable, quiet
@@ -168,8 +162,10 @@ worker:
 		time.Sleep(5 * time.Second)
 		// The live heap: a collection (gc=1), then the runtime's figures.
 		var heap []byte
-		for suffix, q := range map[string]string{"": "?gc=1", ".txt": "?debug=1"} {
-			resp, err := http.Get("http://" + admin + "/debug/pprof/heap" + q)
+		pc := &http.Client{Timeout: time.Minute}
+		for _, h := range []struct{ suffix, q string }{{"", "?gc=1"}, {".txt", "?debug=1"}} { // in this order
+			suffix := h.suffix
+			resp, err := pc.Get("http://" + admin + "/debug/pprof/heap" + h.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +182,7 @@ worker:
 		var low memory
 		// Samples over two releases: the lowest is right after one.
 		for range 12 {
-			m := residentMemory(t, ing.cmd.Process.Pid)
+			m := residentMemory(t, ing.PID())
 			if low.rss == 0 || m.rss < low.rss {
 				low.rss = m.rss
 			}
@@ -220,8 +216,8 @@ worker:
 	if float64(last.rss) > 1.10*float64(first.rss) {
 		t.Errorf("resident memory grew from %.1f MiB to %.1f MiB over %d more objects", mib(first.rss), mib(last.rss), totalObject-firstCases*perCase)
 	}
-	if b, _ := os.ReadFile(ing.stderr); bytes.Contains(b, []byte(`"level":"error"`)) {
-		t.Errorf("errors logged:\n%s", ing.lastLog(20))
+	if b, _ := os.ReadFile(ing.LogFile()); bytes.Contains(b, []byte(`"level":"error"`)) {
+		t.Errorf("errors logged:\n%s", ing.Tail(20))
 	}
 }
 
@@ -241,11 +237,14 @@ func residentMemory(t *testing.T, pid int) memory {
 	var m memory
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		for prefix, dst := range map[string]*int64{"VmRSS:": &m.rss, "RssAnon:": &m.anon} {
-			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				*dst = kb << 10
-			}
+		kb := func(v string) int64 {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			m.rss = kb(v)
+		} else if v, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
+			m.anon = kb(v)
 		}
 	}
 	if m.rss == 0 || m.anon == 0 {

@@ -212,6 +212,17 @@ func RunChild(t testing.TB, name string, args ...string) (code int, out []byte, 
 	return cmd.ProcessState.ExitCode(), out, PeakRSS(cmd.ProcessState)
 }
 
+// StartChild starts this package's test binary (built without the race
+// detector) as a process with ChildEnv=name, env added to this process's
+// environment and args after "--": a command of the package run alone, for
+// volume and memory tests. It is stopped on test cleanup.
+func StartChild(t testing.TB, name string, env []string, args ...string) *Process {
+	t.Helper()
+	return StartProcess(t, ProcessOptions{Name: name, Bin: NoRaceTestBinary(t),
+		Args: append([]string{"-test.run=^$", "--"}, args...),
+		Env:  append(append(os.Environ(), ChildEnv+"="+name), env...)})
+}
+
 // ChildArgs returns the arguments after "--" of a child started by RunChild.
 func ChildArgs() []string {
 	for i, a := range os.Args {

@@ -45,6 +45,34 @@ func StartProcess(t T, o ProcessOptions) *Process {
 // Kill stops the process with SIGKILL and waits for it to end.
 func (p *Process) Kill() { p.p.stop(syscall.SIGKILL, 10*time.Second) }
 
+// Stop stops the process with SIGTERM, killing it after grace, and waits
+// for it to end.
+func (p *Process) Stop(grace time.Duration) { p.p.stop(syscall.SIGTERM, grace) }
+
+// PID is the process id (0 when stopped).
+func (p *Process) PID() int { return p.p.pid() }
+
+// Done is closed when the current run of the process ends.
+func (p *Process) Done() <-chan struct{} {
+	p.p.mu.Lock()
+	defer p.p.mu.Unlock()
+	return p.p.dne
+}
+
+// LogFile is the file the process writes to.
+func (p *Process) LogFile() string { return p.p.log }
+
+// PeakRSS is the peak resident set of the run that ended last (-1 when
+// none has ended or it is unknown).
+func (p *Process) PeakRSS() int64 {
+	p.p.mu.Lock()
+	defer p.p.mu.Unlock()
+	if p.p.last == nil {
+		return -1
+	}
+	return PeakRSS(p.p.last)
+}
+
 // Start starts a stopped process again, with the same arguments and
 // environment.
 func (p *Process) Start(t T) {

@@ -149,6 +149,8 @@ type proc struct {
 	mu  sync.Mutex
 	cmd *exec.Cmd
 	dne chan struct{}
+	// last is the state of the run that ended last.
+	last *os.ProcessState
 }
 
 func (p *proc) start() error {
@@ -176,6 +178,9 @@ func (p *proc) start() error {
 	go func() {
 		_ = cmd.Wait()
 		lf.Close()
+		p.mu.Lock()
+		p.last = cmd.ProcessState
+		p.mu.Unlock()
 		close(done)
 	}()
 	p.cmd, p.dne = cmd, done
