@@ -262,6 +262,9 @@ func embeddedReceiver(cfg *Config, applied []string) bool {
 // loaded is a configuration with where it came from.
 type loaded struct {
 	Config
+	// profile is processing.deid_profile, read once by validate (nil: the
+	// default profile).
+	profile *deid.Profile
 	// budget is the process's memory budget, made once (see memoryBudget).
 	budget     *dicomx.Budget
 	budgetOnce sync.Once
@@ -364,13 +367,7 @@ func (l *loaded) assembleConfig() (assemble.Config, error) {
 	if p.ModelUnits != "" {
 		c.Mesh.DefaultUnits = p.ModelUnits
 	}
-	if p.DeidProfile != "" {
-		prof, err := deid.LoadProfile(p.DeidProfile)
-		if err != nil {
-			return c, fmt.Errorf("processing.deid_profile: %w", err)
-		}
-		c.Profile = &prof
-	}
+	c.Profile = l.profile
 	return c, nil
 }
 
@@ -456,8 +453,11 @@ func (l *loaded) validate() error {
 		add("processing.models_prefix %q must end with /", p)
 	}
 	if l.Processing.DeidProfile != "" {
-		if _, err := deid.LoadProfile(l.Processing.DeidProfile); err != nil {
+		prof, err := deid.LoadProfile(l.Processing.DeidProfile)
+		if err != nil {
 			add("processing.deid_profile: %v", err)
+		} else {
+			l.profile = &prof
 		}
 	}
 	errs = append(errs, l.validateReceive()...)
