@@ -467,3 +467,22 @@ func writeSecret(t *testing.T, dir string) string {
 	}
 	return p
 }
+
+// TestDeidProfileReachesTheDomainStep: processing.deid_profile, read when
+// the configuration is checked, is the profile the domain step gets.
+func TestDeidProfileReachesTheDomainStep(t *testing.T) {
+	l, err := loadConfig(writeConfig(t, "processing:\n  deid_profile: ../../config/deid-basic.yaml\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.assembleConfig()
+	if err != nil || c.Profile == nil {
+		t.Fatalf("assembleConfig: profile %v, %v", c.Profile, err)
+	}
+	if c.Profile.Name == "" {
+		t.Error("the profile read has no name")
+	}
+	if _, err := loadConfig(writeConfig(t, "processing:\n  deid_profile: /nonexistent.yaml\n"), nil); err == nil || !strings.Contains(err.Error(), "processing.deid_profile") {
+		t.Errorf("a missing profile: %v", err)
+	}
+}
