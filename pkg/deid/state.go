@@ -149,6 +149,12 @@ func (st *state) fail(err error) {
 // effVR is the VR used to choose the action: UN is resolved through the data
 // dictionary for standard attributes (PS3.5 6.2.2), through Table E.3.10-1
 // for safe private ones.
+//
+// An "OB or OW" attribute stays OB here, unlike the reader's implicit-VR
+// rule (PS3.5 A.1: OW). That rule says how to read an implicit-VR stream;
+// a UN value is opaque bytes whose word order nobody recorded, and OB is
+// the one label that keeps those bytes meaning what they meant in every
+// transfer syntax (OW would ask a big-endian writer to swap them).
 func (st *state) effVR(el *dicomx.Element, sc *scope) dicomx.VR {
 	if el.VR != dicomx.VRUN {
 		return el.VR
