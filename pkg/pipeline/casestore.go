@@ -72,6 +72,13 @@ const (
 type cachedRecord struct {
 	rec caseRecord
 	rev uint64
+	// indexed, when not 0, is rec.Timer, and this process saw the timer
+	// index at or below it after rec was stored. Nothing raises the index
+	// above a stored state's timer without changing the state (Sweep moves
+	// the index only to the timer of the state it wrote or read, and only
+	// after its own compare-and-set), so a write over this revision whose
+	// timer is not earlier needs no look at the index.
+	indexed int64
 }
 
 // lock takes the turn of caseID's stripe, or fails when ctx ends first (a
@@ -89,11 +96,22 @@ func (s *CaseStore) lock(ctx context.Context, caseID string) (unlock func(), err
 	return func() { once.Do(func() { <-l }) }, nil
 }
 
-func (s *CaseStore) cached(caseID string) (caseRecord, uint64, bool) {
+func (s *CaseStore) cached(caseID string) (cachedRecord, bool) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	e, ok := s.cache[caseID]
-	return e.rec, e.rev, ok
+	return e, ok
+}
+
+// markIndexed records that the timer index of caseID is at or below due,
+// for the cached record if its timer is due.
+func (s *CaseStore) markIndexed(caseID string, due int64) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if e, ok := s.cache[caseID]; ok && e.rec.Timer == due {
+		e.indexed = due
+		s.cache[caseID] = e
+	}
 }
 
 // remember records that caseID is at rev with rec, unless the cache already
@@ -115,7 +133,12 @@ func (s *CaseStore) remember(caseID string, rec caseRecord, rev, from uint64) {
 	if _, ok := s.cache[caseID]; !ok && len(s.cache) >= maxCachedRecords {
 		evictOne(s.cache)
 	}
-	s.cache[caseID] = cachedRecord{rec: rec, rev: rev}
+	next := cachedRecord{rec: rec, rev: rev}
+	if ok && from > 0 && e.indexed != 0 && e.indexed == rec.Timer {
+		// The outbox cleared: same state, same timer.
+		next.indexed = e.indexed
+	}
+	s.cache[caseID] = next
 }
 
 // evictOne deletes an arbitrary entry of m (map iteration order is random):
@@ -250,7 +273,8 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	}
 	defer unlock()
 	for attempt := 1; ; attempt++ {
-		rec, rev, cached := s.cached(caseID)
+		ce, cached := s.cached(caseID)
+		rec, rev, indexed := ce.rec, ce.rev, ce.indexed
 		if cached && attempt > 1 {
 			cached = false
 		}
@@ -259,6 +283,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			if rec, rev, err = s.load(ctx, caseID); err != nil {
 				return res, err
 			}
+			indexed = 0
 			s.remember(caseID, rec, rev, 0)
 		}
 		mut, err := merge(rec.State)
@@ -295,9 +320,13 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			}
 			unlock()
 			if rec.Timer != 0 {
+				// Always looked at: this is how a writer that stored the
+				// state and stopped before the index is repaired (its item
+				// comes back, and finds nothing new).
 				if err := s.ensureTimer(ctx, caseID, rec.Timer); err != nil {
 					return res, err
 				}
+				s.markIndexed(caseID, rec.Timer)
 			}
 			return res, nil
 		}
@@ -354,9 +383,14 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		}
 		unlock()
 		if next.Timer != 0 {
-			if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
-				return res, err
+			// The index is at or below the replaced state's timer (see
+			// cachedRecord.indexed): a timer no earlier is covered.
+			if indexed == 0 || next.Timer < indexed {
+				if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
+					return res, err
+				}
 			}
+			s.markIndexed(caseID, next.Timer)
 		}
 		return res, nil
 	}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +330,104 @@ func TestUpdateRejectsBadCaseID(t *testing.T) {
 		if _, err := s.Update(context.Background(), id, addMember(id, "x", time.Time{})); err == nil {
 			t.Errorf("case id %q accepted", id)
 		}
+	}
+}
+
+// countingKV counts reads of a KV bucket.
+type countingKV struct {
+	jetstream.KeyValue
+	gets atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	c.gets.Add(1)
+	return c.KeyValue.Get(ctx, key)
+}
+
+// TestTimerIndexNeverLate runs random writes (earlier, later, equal and no
+// timers) from two stores, as from two processes, and sweeps from either,
+// and checks after every step that a stored timer has an index entry at or
+// before it: skipping the index read must never leave a timer unseen.
+func TestTimerIndexNeverLate(t *testing.T) {
+	n, topo := storeEnv(t)
+	a, _ := newStore(t, n, topo)
+	b, _ := newStore(t, n, topo)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 13))
+	stores := []*CaseStore{a, b}
+	cases := []string{"c1", "c2", "c3"}
+	for step := range 400 {
+		s := stores[rng.IntN(2)]
+		caseID := cases[rng.IntN(len(cases))]
+		op := "write"
+		if rng.IntN(5) == 0 {
+			op = "sweep"
+			now := base.Add(time.Duration(rng.IntN(60)) * time.Minute)
+			if _, err := s.Sweep(ctx, now, tick, nil); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var due time.Time
+			if rng.IntN(6) != 0 {
+				due = base.Add(time.Duration(rng.IntN(60)) * time.Minute)
+			}
+			if _, err := s.Update(ctx, caseID, addMember(caseID, fmt.Sprint("m", step), due)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range cases {
+			rec, _, err := a.load(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Timer == 0 {
+				continue
+			}
+			e, err := a.timers.Get(ctx, id)
+			if err != nil {
+				t.Fatalf("step %d (%s): case %s has a timer and no index entry: %v", step, op, id, err)
+			}
+			if v, err := strconv.ParseInt(string(e.Value()), 10, 64); err != nil || v > rec.Timer {
+				t.Fatalf("step %d (%s): case %s index %s is later than its timer %d", step, op, id, e.Value(), rec.Timer)
+			}
+		}
+	}
+}
+
+// TestTimerIndexReadOnlyWhenNeeded: a process writing a case in turn reads
+// the timer index only when a write brings the timer earlier than the one
+// it already saw indexed.
+func TestTimerIndexReadOnlyWhenNeeded(t *testing.T) {
+	n, topo := storeEnv(t)
+	s, _ := newStore(t, n, topo)
+	kv := &countingKV{KeyValue: s.timers}
+	s.timers = kv
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		due   time.Duration
+		reads int64
+	}{
+		{10 * time.Minute, 1}, // first timer: created
+		{10 * time.Minute, 0}, // same timer
+		{20 * time.Minute, 0}, // later: the index is early enough
+		{30 * time.Minute, 0},
+		{5 * time.Minute, 1}, // earlier: lowered
+		{6 * time.Minute, 0},
+	} {
+		before := kv.gets.Load()
+		if _, err := s.Update(ctx, "q", addMember("q", fmt.Sprint("m", i), base.Add(c.due))); err != nil {
+			t.Fatal(err)
+		}
+		if got := kv.gets.Load() - before; got != c.reads {
+			t.Errorf("write %d (timer +%v): %d index reads, want %d", i, c.due, got, c.reads)
+		}
+	}
+	if res, err := s.Sweep(ctx, base.Add(5*time.Minute), tick, nil); err != nil || res.Fired != 0 || res.Due != 1 {
+		t.Fatalf("sweep at +5m = %+v, %v; want the lowered index due, nothing fired (the timer is +6m)", res, err)
+	}
+	if res, err := s.Sweep(ctx, base.Add(6*time.Minute), tick, nil); err != nil || res.Fired != 1 {
+		t.Fatalf("sweep at +6m = %+v, %v; want the timer fired", res, err)
 	}
 }
