@@ -65,6 +65,12 @@ type ObjectInfo struct {
 type PutOptions struct {
 	// ContentType is stored with the object (default application/octet-stream).
 	ContentType string
+	// SHA256, when set, is the SHA-256 of the content the caller already
+	// has (a spooled output): a store that signs uploads signs this sum
+	// and the server checks the content against it, instead of the store
+	// hashing and signing the content in chunks as it sends it. A wrong
+	// sum fails the Put. Stores that do not sign ignore it.
+	SHA256 []byte
 }
 
 // ReaderAt is random access to one object, for formats read by offset (zip

@@ -3,12 +3,17 @@ package s3store_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,5 +143,83 @@ func TestReadStallFails(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the read of a stalled object did not fail")
+	}
+}
+
+// TestPutSignsGivenSum: with PutOptions.SHA256 a single-request upload is
+// signed over that sum (one X-Amz-Content-Sha256 header, no chunk
+// signatures), the server refuses content that does not match it, and an
+// upload too large for one request ignores it and signs in chunks.
+func TestPutSignsGivenSum(t *testing.T) {
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	target, err := url.Parse("http://" + m.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			seen = append(seen, r.Header.Get("X-Amz-Content-Sha256"))
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	direct := newStore(t, m, "signed")
+	st, err := s3store.New(s3store.Config{
+		Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: "signed", PathStyle: true,
+		AccessKey: m.AccessKey, SecretKey: m.SecretKey, PartSize: 5 << 20, MaxRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := bytes.Repeat([]byte("printreg "), 100_000) // 900 kB
+	large := bytes.Repeat([]byte("printreg "), 700_000) // 6.3 MB, over the 5 MiB part size
+	sum := func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+	for _, c := range []struct {
+		name    string
+		data    []byte
+		sum     []byte
+		wantErr bool
+		header  string // X-Amz-Content-Sha256 of the first PUT
+	}{
+		{"given sum", small, sum(small), false, hex.EncodeToString(sum(small))},
+		{"wrong sum", small, sum(large), true, hex.EncodeToString(sum(large))},
+		{"no sum", small, nil, false, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
+		{"too large for one request", large, sum(large), false, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			key := "obj-" + strings.ReplaceAll(c.name, " ", "-")
+			ctx := context.Background()
+			_, err := st.Put(ctx, key, bytes.NewReader(c.data), int64(len(c.data)), objstore.PutOptions{SHA256: c.sum})
+			if (err != nil) != c.wantErr {
+				t.Fatalf("Put error %v, want error %v", err, c.wantErr)
+			}
+			mu.Lock()
+			if len(seen) == 0 || seen[0] != c.header {
+				t.Errorf("X-Amz-Content-Sha256 %q, want %q first", seen, c.header)
+			}
+			mu.Unlock()
+			rc, err := direct.Get(ctx, key)
+			if c.wantErr {
+				if !errors.Is(err, objstore.ErrNotFound) {
+					t.Errorf("after a refused Put, Get = %v, want not found", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, c.data) {
+				t.Errorf("stored %d bytes (%v), want the %d put", len(got), err, len(c.data))
+			}
+		})
 	}
 }

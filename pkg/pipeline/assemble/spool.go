@@ -2,7 +2,9 @@ package assemble
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -19,7 +21,16 @@ type spool struct {
 	dir  string
 	max  int
 	n    int64
+	// sum hashes what is written, up to maxHashed bytes (nil beyond): the
+	// upload then signs the sum instead of hashing and signing the
+	// content again in chunks as it sends it.
+	sum hash.Hash
 }
+
+// maxHashed is the largest output whose SHA-256 the spool keeps: what one
+// PUT carries (the object store's default part size); larger outputs go in
+// parts, signed as they are sent.
+const maxHashed = 16 << 20
 
 // maxPooledBuffer keeps unusually large buffers out of the pool.
 const maxPooledBuffer = 8 << 20
@@ -27,7 +38,7 @@ const maxPooledBuffer = 8 << 20
 func newSpool(pool *sync.Pool, dir string, maxMem int) *spool {
 	b := pool.Get().(*bytes.Buffer)
 	b.Reset()
-	return &spool{pool: pool, buf: b, dir: dir, max: maxMem}
+	return &spool{pool: pool, buf: b, dir: dir, max: maxMem, sum: sha256.New()}
 }
 
 func (s *spool) Write(p []byte) (int, error) {
@@ -42,6 +53,13 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 		s.buf.Reset()
 	}
+	if s.sum != nil {
+		if s.n+int64(len(p)) > maxHashed {
+			s.sum = nil
+		} else {
+			s.sum.Write(p)
+		}
+	}
 	var n int
 	var err error
 	if s.f != nil {
@@ -55,6 +73,15 @@ func (s *spool) Write(p []byte) (int, error) {
 
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.n }
+
+// SHA256 is the SHA-256 of what was written, nil when it was too large to
+// keep.
+func (s *spool) SHA256() []byte {
+	if s.sum == nil {
+		return nil
+	}
+	return s.sum.Sum(nil)
+}
 
 // Reader returns a fresh reader over the whole content.
 func (s *spool) Reader() io.Reader {
