@@ -28,6 +28,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/pipeline/embednats"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -770,7 +771,7 @@ Flags:
 		if err != nil {
 			return fail(stderr, err)
 		}
-		if id = registry.CaseID(a.key, refText); id == "" {
+		if id = casemodel.CaseID(a.key, refText); id == "" {
 			fmt.Fprintln(stderr, "ingest tail: --ref is empty")
 			return exitUsage
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 const caseHelp = `usage: ingest case REF [--summary] [flags]
@@ -101,7 +102,7 @@ func (a *app) findCase(ctx context.Context, cmd, arg string, stderr *os.File) (r
 	if err != nil {
 		return r, fail(stderr, err), false
 	}
-	id := registry.CaseID(a.key, ref)
+	id := casemodel.CaseID(a.key, ref)
 	if id == "" {
 		fmt.Fprintf(stderr, "ingest %s: the reference is empty\n", cmd)
 		return r, exitUsage, false

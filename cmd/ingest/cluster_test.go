@@ -25,6 +25,7 @@ import (
 	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -353,7 +354,7 @@ receive:
 			return false
 		}
 		for _, cc := range cases {
-			snap := cfLastSnapshot(js, topo, registry.CaseID(key, cc.ref))
+			snap := cfLastSnapshot(js, topo, casemodel.CaseID(key, cc.ref))
 			if snap == nil || !cfComplete(snap, cc) {
 				return false
 			}
@@ -508,7 +509,7 @@ receive:
 		}
 	}
 	for _, cc := range cases {
-		id := registry.CaseID(key, cc.ref)
+		id := casemodel.CaseID(key, cc.ref)
 		ce := perCase[id]
 		delete(perCase, id)
 		if ce == nil {
@@ -519,7 +520,7 @@ receive:
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := registry.Decode(state)
+		stored, err := casemodel.Decode(state)
 		if err != nil {
 			t.Fatalf("case %s: stored state: %v", cc.ref, err)
 		}

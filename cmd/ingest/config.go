@@ -27,7 +27,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/receive"
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -60,7 +60,7 @@ type Config struct {
 	Worker         WorkerConfig     `yaml:"worker"`
 	Inbox          InboxConfig      `yaml:"inbox"`
 	Processing     ProcessingConfig `yaml:"processing"`
-	Registry       registry.Config  `yaml:"registry"`
+	Registry       casemodel.Config `yaml:"registry"`
 	Receive        ReceiveConfig    `yaml:"receive"`
 	Console        ConsoleConfig    `yaml:"console"`
 }
@@ -226,7 +226,7 @@ func defaultConfig() Config {
 		},
 		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
 		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 8 << 20, MemoryBudget: cli.DefaultMemoryBudget},
-		Registry:   registry.DefaultConfig(),
+		Registry:   casemodel.DefaultConfig(),
 		Console:    defaultConsoleConfig(),
 		Receive:    ReceiveConfig{Config: receive.DefaultConfig()},
 	}

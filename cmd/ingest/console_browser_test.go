@@ -20,7 +20,7 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -213,7 +213,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caseID := registry.CaseID(key, accession)
+	caseID := casemodel.CaseID(key, accession)
 	model := filepath.Join(t.TempDir(), "DOE JOHN kidney-of.3mf")
 	torus, err := os.ReadFile("../../pkg/mesh/testdata/3mf/3mf-samples/core_torus.3mf")
 	if err != nil {

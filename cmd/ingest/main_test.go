@@ -21,6 +21,7 @@ import (
 	"github.com/printreg/printreg/pkg/objstore/s3store"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -384,7 +385,7 @@ worker:
 		t.Errorf("dlq list exit %d, %q: %s", code, out, errOut)
 	}
 	code, out, errOut = invoke(t, ctx, env, "case", "--config", cfg, "ACC1", "--summary")
-	if code != exitOK || !strings.Contains(out, "case "+registry.CaseID(key, "ACC1")) || !strings.Contains(out, "rejected: unsupported ×1") {
+	if code != exitOK || !strings.Contains(out, "case "+casemodel.CaseID(key, "ACC1")) || !strings.Contains(out, "rejected: unsupported ×1") {
 		t.Errorf("case exit %d, %q: %s", code, out, errOut)
 	}
 	code, out, errOut = invoke(t, ctx, env, "replay", "--config", cfg, "--reason", "unsupported")

@@ -17,6 +17,7 @@ import (
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -82,8 +83,8 @@ func TestCaseAndDLQOnTheEmbeddedDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantID := registry.CaseID(key, ref)
-	ctID := registry.CaseID(key, ct.AccessionNumber)
+	wantID := casemodel.CaseID(key, ref)
+	ctID := casemodel.CaseID(key, ct.AccessionNumber)
 
 	// The case, once the three files are in it.
 	var snap registry.Snapshot

@@ -11,6 +11,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 const resolveHelp = `usage: ingest resolve REF --study UID (--exclude | --accept | --reset) [flags]
@@ -68,7 +69,7 @@ func cmdResolve(ctx context.Context, args, environ []string, stdout io.Writer, s
 	if !ok {
 		return code
 	}
-	reg, err := registry.New(a.cfg.Registry, a.key)
+	reg, err := casemodel.New(a.cfg.Registry, a.key)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -76,7 +77,7 @@ func cmdResolve(ctx context.Context, args, environ []string, stdout io.Writer, s
 	if err != nil {
 		return fail(stderr, err)
 	}
-	changed, err := assemble.ResolveStudy(ctx, cs, reg, r.id, registry.ResolutionFact{StudyUID: *study, Action: action})
+	changed, err := assemble.ResolveStudy(ctx, cs, reg, r.id, casemodel.ResolutionFact{StudyUID: *study, Action: action})
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -55,7 +56,7 @@ func TestDeletedFilesLeaveTheirCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caseID := registry.CaseID(key, ref)
+	caseID := casemodel.CaseID(key, ref)
 	deidFiles := func() (dcm, models int) {
 		_ = filepath.WalkDir(filepath.Join(dir, "deid", caseID), func(p string, d os.DirEntry, err error) error {
 			switch {

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 const validateHelp = `usage: ingest validate FILE... [flags]
 
 Checks a lab's case.json (or case.jsonc) offline, by the rules the workers
-apply (registry.ParseSidecar): the JSON, every field and value, and the
+apply (casemodel.ParseSidecar): the JSON, every field and value, and the
 screen for identifiers in free text (e-mail addresses, telephone numbers,
 long numbers, dates, DICOM names, identifier labels). Comments (// and /* */)
 are accepted. Each problem is printed as FILE:LINE:COLUMN: field: problem
@@ -56,7 +56,7 @@ func validateFile(name string, stdout io.Writer, stderr io.Writer) bool {
 	var b []byte
 	var err error
 	if name == "-" {
-		b, err = io.ReadAll(io.LimitReader(os.Stdin, registry.MaxSidecarBytes+1))
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, casemodel.MaxSidecarBytes+1))
 		name = "(stdin)"
 	} else {
 		b, err = readSidecarFile(name)
@@ -65,8 +65,8 @@ func validateFile(name string, stdout io.Writer, stderr io.Writer) bool {
 		fmt.Fprintf(stderr, "ingest validate: %s: %v\n", name, err)
 		return false
 	}
-	_, perr := registry.ParseSidecar(b)
-	var se *registry.SidecarError
+	_, perr := casemodel.ParseSidecar(b)
+	var se *casemodel.SidecarError
 	switch {
 	case perr == nil:
 		fmt.Fprintf(stdout, "%s: valid\n", name)
@@ -105,7 +105,7 @@ func readSidecarFile(name string) ([]byte, error) {
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, errors.New("is a folder, not a file")
 	}
-	b, err := io.ReadAll(io.LimitReader(f, registry.MaxSidecarBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, casemodel.MaxSidecarBytes+1))
 	if err != nil {
 		return nil, unwrapPath(err)
 	}

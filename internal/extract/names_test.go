@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/printreg/printreg/pkg/dicomx"
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // fill sets every settable field of v to a non-zero value, so that no
@@ -81,7 +81,7 @@ func TestSeriesNamesAreTheEvents(t *testing.T) {
 	fill(reflect.ValueOf(&s).Elem())
 	got, gotFlags := keys(t, NewSeries(&s))
 
-	var ev registry.SeriesFact
+	var ev casemodel.SeriesFact
 	fill(reflect.ValueOf(&ev).Elem())
 	evKeys, evFlags := keys(t, ev)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 type casesData struct {
@@ -51,7 +52,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, sess *session) {
 	ref := r.PostForm.Get("ref")
 	r.PostForm.Del("ref")
 	r.Form = nil
-	id := registry.CaseID(s.deps.Key, ref)
+	id := casemodel.CaseID(s.deps.Key, ref)
 	ref = ""
 	if id == "" {
 		s.renderCases(w, r, sess, http.StatusBadRequest, "Type an accession number or a StudyInstanceUID to search for.")

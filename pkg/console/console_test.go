@@ -37,6 +37,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/embednats"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -457,7 +458,7 @@ func TestSearchHashesAndForgets(t *testing.T) {
 	e := newEnv(t, Config{OneTimeSignIn: true})
 	const ref = "ACC-SEARCH-CANARY-31337"
 	snap := golden(t, "ct_seg_models_sidecar")
-	snap.CaseID = registry.CaseID(e.key, ref)
+	snap.CaseID = casemodel.CaseID(e.key, ref)
 	e.publishCase(t, snap, "sidecar_added")
 	b := e.browser(t)
 	e.signInOnce(t, b)
@@ -519,7 +520,7 @@ func TestLabFormSavesCaseJSON(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("save answered %d:\n%s", res.StatusCode, body)
 	}
-	caseID := registry.CaseID(e.key, ref)
+	caseID := casemodel.CaseID(e.key, ref)
 	if res.Header.Get("Location") != "/cases/"+caseID {
 		t.Errorf("redirect to %q", res.Header.Get("Location"))
 	}
@@ -527,7 +528,7 @@ func TestLabFormSavesCaseJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := registry.ParseSidecar(saved)
+	sc, err := casemodel.ParseSidecar(saved)
 	if err != nil || len(sc.Parts) != 2 || sc.Parts[1].Structure != "Tumor" || sc.Effort == nil || !sc.Effort.CAD.NonClinician.Unknown || sc.Prints[0].Copies != 2 {
 		t.Errorf("saved case.json %s: %v", saved, err)
 	}
@@ -595,7 +596,7 @@ func TestUploadStreamsUnderAMadeName(t *testing.T) {
 		return res
 	}
 	stl := []byte("solid x\nendsolid x\n")
-	if res := upload("DOE JANE kidney.STL", stl); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/cases/"+registry.CaseID(e.key, "ACC-UP-1") {
+	if res := upload("DOE JANE kidney.STL", stl); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/cases/"+casemodel.CaseID(e.key, "ACC-UP-1") {
 		t.Fatalf("upload answered %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 	files, _ := filepath.Glob(filepath.Join(e.raw, "ACC-UP-1", "*"))

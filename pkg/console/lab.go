@@ -20,6 +20,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // enums are the case.json value lists, read from the schema the workers
@@ -113,7 +114,7 @@ type labForm struct {
 	ConfidenceBefore, ConfidenceAfter, TimeSaved, AssessmentComment string
 
 	Enums       enums
-	Issues      []registry.FieldIssue
+	Issues      []casemodel.FieldIssue
 	RefError    string
 	Withheld    []registry.Withheld
 	MaxUpload   int64
@@ -279,14 +280,14 @@ func (f *labForm) fromPost(form map[string][]string) {
 }
 
 func (f *labForm) issue(field, rule, msg string) {
-	f.Issues = append(f.Issues, registry.FieldIssue{Field: field, Rule: rule, Message: msg})
+	f.Issues = append(f.Issues, casemodel.FieldIssue{Field: field, Rule: rule, Message: msg})
 }
 
 // sidecar builds case.json from the form. Values the form cannot turn
 // into case.json's types are reported as issues; everything else is left
-// to registry.ParseSidecar, the workers' own validation.
+// to casemodel.ParseSidecar, the workers' own validation.
 func (f *labForm) sidecar() []byte {
-	sc := registry.Sidecar{ObjectType: f.ObjectType, IntendedUse: f.IntendedUse, IntendedUseText: f.IntendedUseText,
+	sc := casemodel.Sidecar{ObjectType: f.ObjectType, IntendedUse: f.IntendedUse, IntendedUseText: f.IntendedUseText,
 		OrderingService: f.OrderingService, OrderingServiceText: f.OrderingServiceText}
 	for i, r := range f.Indications {
 		in := registry.Indication{Text: r.Text}
@@ -407,8 +408,8 @@ func (f *labForm) likert(field, s string) int {
 func (f *labForm) validate() ([]byte, bool) {
 	b := f.sidecar()
 	if len(f.Issues) == 0 {
-		if _, err := registry.ParseSidecar(b); err != nil {
-			var se *registry.SidecarError
+		if _, err := casemodel.ParseSidecar(b); err != nil {
+			var se *casemodel.SidecarError
 			if errors.As(err, &se) {
 				f.Issues = append(f.Issues, se.Issues...)
 			} else {
@@ -455,7 +456,7 @@ func (s *Server) checkRef(ctx context.Context, ref, caseID string) (string, stri
 	if !refForKey(ref) {
 		return "", "This reference cannot name a case folder (it holds a slash or a control character)."
 	}
-	id := registry.CaseID(s.deps.Key, ref)
+	id := casemodel.CaseID(s.deps.Key, ref)
 	if caseID == "" || id == caseID {
 		return id, ""
 	}

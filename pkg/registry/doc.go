@@ -1,27 +1,22 @@
-// Package registry is printreg's case model and the versioned wire format that
-// registry consumers read: one self-describing, PHI-free record per case that
-// says what was imaged, segmented and printed, what the lab reported, what to
-// bill and what is still missing.
+// Package registry is the versioned wire format that registry consumers
+// read: one self-describing, PHI-free record per case that says what was
+// imaged, segmented and printed, what the lab reported, what to bill and
+// what is still missing.
 //
-// The package is the pure domain layer. It knows nothing of NATS or S3 and does
-// not parse DICOM or meshes; the pipeline maps extraction results onto the fact
-// types defined here (SeriesFact, SegmentationFact, ModelFact, SidecarFact,
-// RejectedFact, IdentityFact, and ResolutionFact for an operator's decision about
-// a study in conflict) and stores the case state this package encodes.
+// It holds only what a consumer needs: the CloudEvent envelope and its data
+// (Snapshot, the whole current case, and Change, what the event changed),
+// the event types and change kinds, the vocabularies the snapshot's fields
+// use (study status, requirements, reason codes, screening rules), the
+// deterministic EventID, the NATS Subject of a case and the embedded JSON
+// Schemas (Schemas) of the event data, which dataschema names, and of the
+// lab's case.json.
+// It depends on the standard library only.
 //
-// The life of a case:
+// A consumer decodes each message of the registry stream into a CloudEvent
+// and keeps, per case, the snapshot with the highest version (see the
+// examples); docs/registry-events.md describes every field.
 //
-//	r, _ := registry.New(cfg, key)           // once per process
-//	c, _ := registry.Decode(kvValue)          // or registry.NewCase(caseID)
-//	ch, changed := r.Apply(c, fact, now)      // merge one fact
-//	b, _ := c.Encode()                        // compare-and-set back into KV
-//	ev, id, _ := r.Event(c, ch)               // publish, Nats-Msg-Id = id
-//
-// and, on a timer in any worker, r.Tick(c, now) for study completeness.
-//
-// Merging is a join: every piece of state is a set union or a maximum under a
-// total order, so the same facts in any order and any number of times give
-// the same case. Free text never leaves unscreened: it is sealed (encrypted
-// under a key derived from the site secret) in the stored state and screened
-// against the case's hashed identifiers each time a snapshot is built.
+// The rules that build these records (merging facts into cases, study
+// completeness, screening and sealing free text, case.json validation) are
+// the producer's, in package casemodel beside this one.
 package registry

@@ -3,11 +3,8 @@ package registry
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // CloudEvents types. A breaking change to data bumps the version suffix;
@@ -70,30 +67,4 @@ func EventID(caseID string, ch Change) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// Event returns the CloudEvent for change ch of c (call it with the change
-// Apply, Tick, Merge or Retire just returned, before the next one) and its
-// id. The bytes are deterministic for the same state and change.
-func (r *Registry) Event(c *Case, ch Change) ([]byte, string, error) {
-	id := EventID(c.id, ch)
-	ev := CloudEvent{
-		SpecVersion:     "1.0",
-		ID:              id,
-		Source:          r.cfg.Source,
-		Type:            EventType(ch.Kind),
-		Subject:         c.id,
-		Time:            ch.At.UTC().Format(time.RFC3339Nano),
-		DataContentType: "application/json",
-		DataSchema:      r.cfg.DataSchema,
-		Data:            EventData{Case: r.Snapshot(c), Change: ch},
-	}
-	if ch.At.IsZero() {
-		ev.Time = time.Unix(0, 0).UTC().Format(time.RFC3339)
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, "", fmt.Errorf("registry: event for case %s: %w", c.id, err)
-	}
-	return b, id, nil
 }

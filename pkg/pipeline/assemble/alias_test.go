@@ -19,6 +19,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // aliasFixture is one study with an accession, sent as raw objects to a
@@ -67,7 +68,7 @@ func newAliasFixture(t *testing.T, wrap func(*assemble.Assembler) pipeline.Proce
 		}
 		f.studyUID = obj.Dataset.Str(dicomx.TagStudyInstanceUID)
 	}
-	f.byUID, f.byAcc = registry.CaseID(key, f.studyUID), registry.CaseID(key, "ACC-FOLD-1")
+	f.byUID, f.byAcc = casemodel.CaseID(key, f.studyUID), casemodel.CaseID(key, "ACC-FOLD-1")
 	return f
 }
 

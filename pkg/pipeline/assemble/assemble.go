@@ -22,13 +22,14 @@ import (
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 // Config tunes the domain step. The zero value takes the defaults.
 type Config struct {
 	// Registry is the case model's configuration.
-	Registry registry.Config
+	Registry casemodel.Config
 	// Profile is the de-identification profile (default deid.RegistryProfile).
 	Profile *deid.Profile
 	// Series tunes series geometry (thin-slice guidance).
@@ -59,7 +60,7 @@ type Config struct {
 type Assembler struct {
 	cfg     Config
 	key     *sitekey.Key
-	reg     *registry.Registry
+	reg     *casemodel.Registry
 	eng     *deid.Engine
 	deid    objstore.Bucket
 	cases   Cases
@@ -88,7 +89,7 @@ func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerol
 	if key == nil || st.Cases == nil || st.Series == nil || st.Aliases == nil || out == nil {
 		return nil, errors.New("assemble: site key, the case, series and alias stores and the de-identified bucket are required")
 	}
-	reg, err := registry.New(cfg.Registry, key)
+	reg, err := casemodel.New(cfg.Registry, key)
 	if err != nil {
 		return nil, fmt.Errorf("assemble: registry: %w", err)
 	}
@@ -166,7 +167,7 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 	}
 	res := pipeline.Result{Kind: KindUnknown}
 	if c, err := a.inFileCase(ctx, in.Ref.Key, &res); err == nil && c != "" {
-		res.Facts = []registry.Fact{a.rejected(in, registry.ReasonUnsupported, errUnsupported.Error())}
+		res.Facts = []casemodel.Fact{a.rejected(in, registry.ReasonUnsupported, errUnsupported.Error())}
 	}
 	return res, pipeline.Permanent(registry.ReasonUnsupported, errUnsupported)
 }
@@ -184,7 +185,7 @@ func (a *Assembler) Reject(ctx context.Context, in pipeline.Input, reason string
 	if err != nil || c == "" {
 		return res, err
 	}
-	res.Facts = []registry.Fact{a.rejected(in, reason, "")}
+	res.Facts = []casemodel.Fact{a.rejected(in, reason, "")}
 	return res, nil
 }
 
@@ -208,16 +209,16 @@ func kindOfName(key string) string {
 }
 
 // origin names the object revision a file fact comes from.
-func (a *Assembler) origin(in pipeline.Input) registry.Origin {
+func (a *Assembler) origin(in pipeline.Input) casemodel.Origin {
 	v := in.ETag
 	if in.Ref.VersionID != "" {
 		v = in.Ref.VersionID + "/" + v
 	}
-	return registry.Origin{ID: in.ObjectID, Version: v, Time: in.Modified}
+	return casemodel.Origin{ID: in.ObjectID, Version: v, Time: in.Modified}
 }
 
-func (a *Assembler) rejected(in pipeline.Input, reason, detail string) registry.RejectedFact {
-	return registry.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail}
+func (a *Assembler) rejected(in pipeline.Input, reason, detail string) casemodel.RejectedFact {
+	return casemodel.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail}
 }
 
 // transient tells whether a processing error came from the network or the

@@ -13,14 +13,15 @@ import (
 
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // Model returns the case model: registry cases stored as the pipeline's
-// opaque state, facts as []registry.Fact.
+// opaque state, facts as []casemodel.Fact.
 func (a *Assembler) Model() pipeline.CaseModel { return caseModel{reg: a.reg, cache: &a.caseCache} }
 
 type caseModel struct {
-	reg   *registry.Registry
+	reg   *casemodel.Registry
 	cache *caseCache // may be nil
 }
 
@@ -36,14 +37,14 @@ type caseCache struct {
 
 type cachedCase struct {
 	state []byte
-	c     *registry.Case
+	c     *casemodel.Case
 }
 
 // maxCachedCases bounds the cache (the cases being written now, a few per
 // worker); when full, an arbitrary entry makes room.
 const maxCachedCases = 128
 
-func (cc *caseCache) take(caseID string, state []byte) *registry.Case {
+func (cc *caseCache) take(caseID string, state []byte) *casemodel.Case {
 	if cc == nil || state == nil {
 		return nil
 	}
@@ -57,7 +58,7 @@ func (cc *caseCache) take(caseID string, state []byte) *registry.Case {
 	return e.c
 }
 
-func (cc *caseCache) put(caseID string, state []byte, c *registry.Case) {
+func (cc *caseCache) put(caseID string, state []byte, c *casemodel.Case) {
 	if cc == nil || state == nil || c == nil {
 		return
 	}
@@ -76,7 +77,7 @@ func (cc *caseCache) put(caseID string, state []byte, c *registry.Case) {
 }
 
 // load returns the case a stored state holds.
-func (m caseModel) load(caseID string, state []byte) (*registry.Case, error) {
+func (m caseModel) load(caseID string, state []byte) (*casemodel.Case, error) {
 	if c := m.cache.take(caseID, state); c != nil {
 		return c, nil
 	}
@@ -87,11 +88,11 @@ func (m caseModel) load(caseID string, state []byte) (*registry.Case, error) {
 // another; the object is retried and then follows the alias.
 var ErrRetired = errors.New("the case was merged into another case; retrying through its alias")
 
-func load(caseID string, state []byte) (*registry.Case, error) {
+func load(caseID string, state []byte) (*casemodel.Case, error) {
 	if state == nil {
-		return registry.NewCase(caseID)
+		return casemodel.NewCase(caseID)
 	}
-	c, err := registry.Decode(state)
+	c, err := casemodel.Decode(state)
 	if err != nil {
 		return nil, fmt.Errorf("stored case: %w", err)
 	}
@@ -99,7 +100,7 @@ func load(caseID string, state []byte) (*registry.Case, error) {
 }
 
 func (m caseModel) Apply(caseID string, state []byte, facts any, now time.Time) (pipeline.Mutation, error) {
-	fs, ok := facts.([]registry.Fact)
+	fs, ok := facts.([]casemodel.Fact)
 	if !ok {
 		return pipeline.Mutation{}, fmt.Errorf("case model: unexpected facts %T", facts)
 	}
@@ -146,7 +147,7 @@ func (m caseModel) Tick(caseID string, state []byte, now time.Time) (pipeline.Mu
 // changes (instance counts of a study still receiving) are stored without
 // an event: the study's next event, at the latest study_stable, carries
 // the counts, so a 500-slice series is not 500 events.
-func (m caseModel) mutation(c *registry.Case, changes []registry.Change) (pipeline.Mutation, error) {
+func (m caseModel) mutation(c *casemodel.Case, changes []registry.Change) (pipeline.Mutation, error) {
 	if len(changes) == 0 {
 		return pipeline.Mutation{}, nil
 	}
@@ -256,7 +257,7 @@ func (a *Assembler) pointTo(ctx context.Context, alias, target string) (string, 
 func (a *Assembler) retireAndMerge(ctx context.Context, alias, primary string) error {
 	cs := a.cases
 	now := time.Now()
-	var src *registry.Case
+	var src *casemodel.Case
 	if _, err := cs.Update(ctx, alias, func(state []byte) (pipeline.Mutation, error) {
 		src = nil
 		if state == nil {
@@ -303,13 +304,13 @@ var (
 )
 
 // ResolveStudy records an operator's decision about one study of a case
-// (registry.ResolutionFact: exclude it, accept it as the same patient, or
+// (casemodel.ResolutionFact: exclude it, accept it as the same patient, or
 // reset an earlier decision), through the case store, so the case's next
 // event says what changed. It reports whether the case changed (false when
 // the same or a later decision is already held). The study is the remapped
 // StudyInstanceUID the case's events list; an unknown case or study is an
 // error, as is a case merged into another (follow its merged_into).
-func ResolveStudy(ctx context.Context, cs *pipeline.CaseStore, reg *registry.Registry, caseID string, f registry.ResolutionFact) (bool, error) {
+func ResolveStudy(ctx context.Context, cs *pipeline.CaseStore, reg *casemodel.Registry, caseID string, f casemodel.ResolutionFact) (bool, error) {
 	if cs == nil || reg == nil {
 		return false, errors.New("assemble: a case store and a registry are required")
 	}
@@ -331,7 +332,7 @@ func ResolveStudy(ctx context.Context, cs *pipeline.CaseStore, reg *registry.Reg
 		if !listsStudy(reg.Snapshot(c), f.StudyUID) {
 			return pipeline.Mutation{}, fmt.Errorf("case %s, study %s: %w", caseID, f.StudyUID, ErrNoSuchStudy)
 		}
-		return m.Apply(caseID, state, []registry.Fact{f}, f.Time)
+		return m.Apply(caseID, state, []casemodel.Fact{f}, f.Time)
 	})
 	if err != nil {
 		return false, err

@@ -21,6 +21,7 @@ import (
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/textnorm"
 )
 
@@ -103,7 +104,7 @@ func TestEndToEndCharsets(t *testing.T) {
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for acc, s := range studies {
-		caseID := registry.CaseID(key, acc)
+		caseID := casemodel.CaseID(key, acc)
 		var snap *registry.Snapshot
 		for {
 			snap = lastCase(t, js, topo, caseID)

@@ -18,6 +18,7 @@ import (
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // TestWorkerKilledAfterOutputBeforeCase: a worker process is killed with
@@ -79,7 +80,7 @@ func TestWorkerKilledAfterOutputBeforeCase(t *testing.T) {
 
 	logs := &testenv.Buffer{}
 	startWorker(t, n, topo, key, raw, out, testConfig(), zerolog.New(logs), nil)
-	caseID := registry.CaseID(key, "ACC-CRASH-1")
+	caseID := casemodel.CaseID(key, "ACC-CRASH-1")
 	deadline = time.Now().Add(2 * time.Minute)
 	var snap *registry.Snapshot
 	for {

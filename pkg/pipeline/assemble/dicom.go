@@ -12,6 +12,7 @@ import (
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // headerCapture is how much of a raw DICOM object is kept to read its
@@ -49,13 +50,13 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		}
 	}
 	ids, idErr := a.identifiers(ctx, in, hdr)
-	var identity registry.IdentityFact
+	var identity casemodel.IdentityFact
 	if idErr == nil {
 		identity = a.reg.IdentityFact(ids)
 		// The study the patient identity is recorded for when the fact
 		// is applied alone: remapped as the de-identified copy's is.
 		identity.StudyUID = deid.RemapUID(a.key, ids.StudyInstanceUID)
-		switch aliases := registry.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); {
+		switch aliases := casemodel.StudyAliases(a.key, ids.AccessionNumber, ids.StudyInstanceUID); {
 		case len(aliases) > 1:
 			res.CaseID = aliases[0] // the accession's case
 			if err := a.fold(ctx, aliases[0], aliases[1:]); err != nil {
@@ -81,7 +82,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 			// the rejected objects metric, so the error says why.
 			return res, pipeline.Permanent(reason, fmt.Errorf("in no case (its AccessionNumber and StudyInstanceUID could not be read): %w", derr))
 		}
-		res.Facts = []registry.Fact{identity, registry.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail, Issues: issues}}
+		res.Facts = []casemodel.Fact{identity, casemodel.RejectedFact{Origin: a.origin(in), Reason: reason, Detail: detail, Issues: issues}}
 		return res, pipeline.Permanent(reason, derr)
 	}
 	if res.CaseID == "" {
@@ -103,12 +104,12 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		return res, err
 	}
 	res.Token = dicomToken(tokenObject, dres.StudyInstanceUID, dres.SeriesInstanceUID, dres.SOPInstanceUID)
-	origin := registry.Origin{ID: inst.SOPInstanceUID, Version: in.ETag, Time: in.Modified}
+	origin := casemodel.Origin{ID: inst.SOPInstanceUID, Version: in.ETag, Time: in.Modified}
 
 	switch {
 	case facts.Segmentation != nil:
 		res.Kind = "seg"
-		res.Facts = []registry.Fact{segmentationFact(origin, facts.Segmentation, identity)}
+		res.Facts = []casemodel.Fact{segmentationFact(origin, facts.Segmentation, identity)}
 	case facts.Model != nil && facts.Model.Format != "mtl":
 		res.Kind = "dicom_" + facts.Model.Format
 		mf, err := a.encapsulated(ctx, origin, facts.Model, identity)
@@ -117,17 +118,17 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		}
 		if err != nil {
 			reason := meshReason(err)
-			rj := registry.RejectedFact{Origin: origin, Reason: reason}
+			rj := casemodel.RejectedFact{Origin: origin, Reason: reason}
 			rj.Detail, rj.Issues = meshRefusal(err, reason)
-			res.Facts = []registry.Fact{identity, rj}
+			res.Facts = []casemodel.Fact{identity, rj}
 			return res, pipeline.Permanent(reason, err)
 		}
-		res.Facts = []registry.Fact{mf}
+		res.Facts = []casemodel.Fact{mf}
 	case facts.Model != nil || obj.PixelData == nil:
 		// An MTL document, or a non-image object (structured report, key
 		// object…): stored, and it links the case, but it has no series
 		// geometry to report.
-		res.Facts = []registry.Fact{identity}
+		res.Facts = []casemodel.Fact{identity}
 	default:
 		seq, s, err := a.addToSeries(ctx, inst)
 		if err != nil {
@@ -137,7 +138,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 		sf.Seq = seq
 		sf.Identity = identity
 		res.Token = dicomToken(tokenImage, dres.StudyInstanceUID, dres.SeriesInstanceUID, dres.SOPInstanceUID)
-		res.Facts = []registry.Fact{sf}
+		res.Facts = []casemodel.Fact{sf}
 	}
 	return res, nil
 }
@@ -146,7 +147,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 // what the case shows: a de-identification refusal's or a reader's error
 // is built from fixed phrases, positions, tags and sizes only, so it is an
 // issue, published at once; any other error is a detail, screened as text.
-func refusal(err error) (reason, detail string, issues []registry.RejectionIssue) {
+func refusal(err error) (reason, detail string, issues []casemodel.RejectionIssue) {
 	var re *deid.RefusedError
 	if errors.As(err, &re) {
 		reason = registry.ReasonUnsupported
@@ -158,7 +159,7 @@ func refusal(err error) (reason, detail string, issues []registry.RejectionIssue
 		case deid.ReasonModelUnreadable:
 			reason = registry.ReasonMalformed
 		}
-		return reason, "", []registry.RejectionIssue{{Rule: re.Reason, Message: re.Detail}}
+		return reason, "", []casemodel.RejectionIssue{{Rule: re.Reason, Message: re.Detail}}
 	}
 	reason = registry.ReasonMalformed
 	if errors.Is(err, dicomx.ErrTooLarge) {
@@ -166,14 +167,14 @@ func refusal(err error) (reason, detail string, issues []registry.RejectionIssue
 	}
 	var fe *dicomx.FormatError
 	if errors.As(err, &fe) {
-		return reason, "", []registry.RejectionIssue{{Rule: reason, Message: fe.Error()}}
+		return reason, "", []casemodel.RejectionIssue{{Rule: reason, Message: fe.Error()}}
 	}
 	return reason, err.Error(), nil
 }
 
 // identifiers reads the raw identifying attributes from the captured header,
 // or from a second read of the object when the header did not fit.
-func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *prefix) (registry.Identifiers, error) {
+func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *prefix) (casemodel.Identifiers, error) {
 	ids, done, err := rawIdentifiers(bytes.NewReader(hdr.b), -1, a.cfg.Limits, dicomx.HoldFrom(ctx))
 	if done || (err == nil && !hdr.full()) {
 		return ids, nil
@@ -193,9 +194,9 @@ func (a *Assembler) identifiers(ctx context.Context, in pipeline.Input, hdr *pre
 	return ids, err
 }
 
-// rawIdentifiers reads the attributes registry.Identifiers needs and stops
+// rawIdentifiers reads the attributes casemodel.Identifiers needs and stops
 // after StudyInstanceUID (done is then true).
-func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits, hold *dicomx.Hold) (ids registry.Identifiers, done bool, err error) {
+func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits, hold *dicomx.Hold) (ids casemodel.Identifiers, done bool, err error) {
 	rd, err := dicomx.NewReader(r, size, dicomx.Options{Limits: lim, Hold: hold})
 	if err != nil {
 		return ids, false, err
@@ -248,20 +249,20 @@ func rawIdentifiers(r io.Reader, size int64, lim dicomx.Limits, hold *dicomx.Hol
 
 // encapsulated measures the model an Encapsulated STL or OBJ carries (its
 // de-identified document: geometry kept, free text blanked).
-func (a *Assembler) encapsulated(ctx context.Context, origin registry.Origin, m *dicomx.EncapsulatedModel, identity registry.IdentityFact) (registry.ModelFact, error) {
+func (a *Assembler) encapsulated(ctx context.Context, origin casemodel.Origin, m *dicomx.EncapsulatedModel, identity casemodel.IdentityFact) (casemodel.ModelFact, error) {
 	if m.Document == nil {
-		return registry.ModelFact{}, fmt.Errorf("encapsulated %s model: the document is over the size limit", m.Format)
+		return casemodel.ModelFact{}, fmt.Errorf("encapsulated %s model: the document is over the size limit", m.Format)
 	}
 	// The tables of the measure come on top of the values the object's
 	// hold already has.
 	if err := dicomx.HoldFrom(ctx).Reserve(a.meshMemory(mesh.Format(m.Format), int64(len(m.Document)))); errors.Is(err, dicomx.ErrBusy) {
-		return registry.ModelFact{}, fmt.Errorf("waiting for memory: %w", err)
+		return casemodel.ModelFact{}, fmt.Errorf("waiting for memory: %w", err)
 	}
 	opt := a.cfg.Mesh
 	opt.Format, opt.Units = mesh.Format(m.Format), m.Units
 	rep, err := mesh.MeasureBytes(ctx, m.Document, opt)
 	if err != nil {
-		return registry.ModelFact{}, fmt.Errorf("encapsulated %s model: %w", m.Format, err)
+		return casemodel.ModelFact{}, fmt.Errorf("encapsulated %s model: %w", m.Format, err)
 	}
 	mf := modelFact(origin, rep)
 	mf.Container = "dicom"
@@ -285,14 +286,14 @@ func convCodes(cs []dicomx.Code) []registry.Code {
 	return out
 }
 
-func segmentationFact(origin registry.Origin, s *dicomx.Segmentation, identity registry.IdentityFact) registry.SegmentationFact {
-	f := registry.SegmentationFact{
+func segmentationFact(origin casemodel.Origin, s *dicomx.Segmentation, identity casemodel.IdentityFact) casemodel.SegmentationFact {
+	f := casemodel.SegmentationFact{
 		Origin: origin, Kind: s.Kind, StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID,
 		SOPInstanceUID: s.SOPInstanceUID, SegmentationType: s.SegmentationType,
 		ReferencedSeriesUIDs: s.ReferencedSeriesUIDs, Identity: identity,
 	}
 	for _, sg := range s.Segments {
-		rs := registry.Segment{
+		rs := casemodel.Segment{
 			Number: sg.Number, Label: sg.Label, AlgorithmType: sg.AlgorithmType, AlgorithmName: sg.AlgorithmName,
 			Category: convCode(sg.Category), InterpretedType: sg.InterpretedType,
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // The identifiers planted in every input. None may reach an event, a log
@@ -186,7 +187,7 @@ func TestEndToEnd(t *testing.T) {
 	close(next)
 	wg.Wait()
 
-	caseID := registry.CaseID(key, "CNRYACC0815")
+	caseID := casemodel.CaseID(key, "CNRYACC0815")
 	deadline := time.Now().Add(3 * time.Minute)
 	var snap *registry.Snapshot
 	for {

@@ -21,6 +21,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -35,7 +36,7 @@ type guardEnv struct {
 	logs    *testenv.Buffer
 	metrics *pipeline.Metrics
 	cases   *pipeline.CaseStore
-	reg     *registry.Registry
+	reg     *casemodel.Registry
 	last    func(caseID string) *registry.Snapshot
 	dlq     func() map[string][]string // reason → errors
 }
@@ -77,7 +78,7 @@ func newGuardEnv(t *testing.T) *guardEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.New(testConfig().Registry, key)
+	reg, err := casemodel.New(testConfig().Registry, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestEndToEndTwoPatientsOneAccession(t *testing.T) {
 	e.put("2/kidney.3mf", readFile(t, repo("pkg/mesh/testdata/3mf/3mf-samples/core_torus.3mf")))
 	e.put("2/case.json", readFile(t, repo("config/case.example.jsonc")))
 
-	caseID := registry.CaseID(e.key, "2")
+	caseID := casemodel.CaseID(e.key, "2")
 	s := e.wait("a case with both studies, the model and the lab's case.json", caseID, func(s *registry.Snapshot) bool {
 		return s.Counts.Instances == 8 && len(s.Models) == 1 && s.Lab != nil && len(s.Conflicts) > 0
 	})
@@ -192,7 +193,7 @@ func TestEndToEndTwoPatientsOneAccession(t *testing.T) {
 		t.Fatalf("the conflict does not name the five-slice study %s: %+v", wrong, c)
 	}
 
-	changed, err := assemble.ResolveStudy(ctx(t), e.cases, e.reg, caseID, registry.ResolutionFact{StudyUID: wrong, Action: registry.ResolveExclude})
+	changed, err := assemble.ResolveStudy(ctx(t), e.cases, e.reg, caseID, casemodel.ResolutionFact{StudyUID: wrong, Action: registry.ResolveExclude})
 	if err != nil || !changed {
 		t.Fatalf("ResolveStudy: %v, %v", changed, err)
 	}
@@ -201,7 +202,7 @@ func TestEndToEndTwoPatientsOneAccession(t *testing.T) {
 		!slices.Equal(s.Resolutions, []registry.Resolution{{StudyUID: wrong, Action: registry.ResolveExclude}}) {
 		t.Errorf("after the decision: studies %+v conflicts %+v resolutions %+v", s.Studies, s.Conflicts, s.Resolutions)
 	}
-	if changed, err := assemble.ResolveStudy(ctx(t), e.cases, e.reg, caseID, registry.ResolutionFact{StudyUID: "2.25.1", Action: registry.ResolveExclude}); err == nil || changed {
+	if changed, err := assemble.ResolveStudy(ctx(t), e.cases, e.reg, caseID, casemodel.ResolutionFact{StudyUID: "2.25.1", Action: registry.ResolveExclude}); err == nil || changed {
 		t.Errorf("a study the case does not list: %v, %v", changed, err)
 	}
 
@@ -235,7 +236,7 @@ func TestEndToEndRejectionsBeforeStudy(t *testing.T) {
 	ct := readFile(t, repo("testdata/dicom/series_dcmqi_ct-3slice/01.dcm"))
 	e.put("pacs/cut.dcm", ct[:200])
 
-	caseID := registry.CaseID(e.key, "3")
+	caseID := casemodel.CaseID(e.key, "3")
 	s := e.wait("three rejections and the empty model", caseID, func(s *registry.Snapshot) bool {
 		return len(s.Rejected) == 3 && len(s.Models) == 1
 	})

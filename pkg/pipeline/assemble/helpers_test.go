@@ -25,6 +25,7 @@ import (
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/assemble"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -65,7 +66,7 @@ func testWorkerConfig() pipeline.WorkerConfig {
 func testConfig() assemble.Config {
 	// A budget as ingest's default: every object and model reserves
 	// against it, as in production.
-	cfg := assemble.Config{Registry: registry.DefaultConfig(), Budget: dicomx.NewBudget(256 << 20)}
+	cfg := assemble.Config{Registry: casemodel.DefaultConfig(), Budget: dicomx.NewBudget(256 << 20)}
 	cfg.Registry.QuietPeriod = time.Second
 	cfg.Registry.Source = "urn:printreg:test"
 	return cfg

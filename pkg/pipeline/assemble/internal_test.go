@@ -17,6 +17,7 @@ import (
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
@@ -91,14 +92,14 @@ func TestRefusalReasons(t *testing.T) {
 		err    error
 		want   string
 		detail string
-		issues []registry.RejectionIssue
+		issues []casemodel.RejectionIssue
 	}{
-		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, registry.ReasonBurnedInText, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedIn, Message: "x"}}},
-		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, registry.ReasonBurnedInText, "", []registry.RejectionIssue{{Rule: deid.ReasonBurnedInModal}}},
-		{&deid.RefusedError{Reason: deid.ReasonResidue}, registry.ReasonPHIResidue, "", []registry.RejectionIssue{{Rule: deid.ReasonResidue}}},
-		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, registry.ReasonUnsupported, "", []registry.RejectionIssue{{Rule: deid.ReasonDICOMDIR}}},
-		{fmt.Errorf("deid: reading DICOM: %w", fe), registry.ReasonMalformed, "", []registry.RejectionIssue{{Rule: registry.ReasonMalformed, Message: fe.Error()}}},
-		{fmt.Errorf("deid: reading DICOM: %w", big), registry.ReasonTooLarge, "", []registry.RejectionIssue{{Rule: registry.ReasonTooLarge, Message: big.Error()}}},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedIn, Detail: "x"}, registry.ReasonBurnedInText, "", []casemodel.RejectionIssue{{Rule: deid.ReasonBurnedIn, Message: "x"}}},
+		{&deid.RefusedError{Reason: deid.ReasonBurnedInModal}, registry.ReasonBurnedInText, "", []casemodel.RejectionIssue{{Rule: deid.ReasonBurnedInModal}}},
+		{&deid.RefusedError{Reason: deid.ReasonResidue}, registry.ReasonPHIResidue, "", []casemodel.RejectionIssue{{Rule: deid.ReasonResidue}}},
+		{&deid.RefusedError{Reason: deid.ReasonDICOMDIR}, registry.ReasonUnsupported, "", []casemodel.RejectionIssue{{Rule: deid.ReasonDICOMDIR}}},
+		{fmt.Errorf("deid: reading DICOM: %w", fe), registry.ReasonMalformed, "", []casemodel.RejectionIssue{{Rule: registry.ReasonMalformed, Message: fe.Error()}}},
+		{fmt.Errorf("deid: reading DICOM: %w", big), registry.ReasonTooLarge, "", []casemodel.RejectionIssue{{Rule: registry.ReasonTooLarge, Message: big.Error()}}},
 		{errors.New("truncated"), registry.ReasonMalformed, "truncated", nil},
 	} {
 		reason, detail, issues := refusal(tc.err)
@@ -257,24 +258,24 @@ func TestCaseCacheIsInvisible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.New(registry.DefaultConfig(), key)
+	reg, err := casemodel.New(casemodel.DefaultConfig(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cached, plain := caseModel{reg: reg, cache: &caseCache{}}, caseModel{reg: reg}
-	caseID := registry.CaseID(key, "ACC-1")
+	caseID := casemodel.CaseID(key, "ACC-1")
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	identity := reg.IdentityFact(registry.Identifiers{AccessionNumber: "ACC-1", PatientID: "P1", StudyInstanceUID: "1.2.3"})
-	var facts [][]registry.Fact
+	identity := reg.IdentityFact(casemodel.Identifiers{AccessionNumber: "ACC-1", PatientID: "P1", StudyInstanceUID: "1.2.3"})
+	var facts [][]casemodel.Fact
 	for i := range 5 {
-		sf := registry.SeriesFact{
-			Origin:   registry.Origin{ID: fmt.Sprintf("2.25.%d", 100+i), Version: "v1", Time: t0.Add(time.Duration(i) * time.Second)},
+		sf := casemodel.SeriesFact{
+			Origin:   casemodel.Origin{ID: fmt.Sprintf("2.25.%d", 100+i), Version: "v1", Time: t0.Add(time.Duration(i) * time.Second)},
 			StudyUID: "2.25.1", SeriesUID: "2.25.2", Modality: "CT", InstanceCount: i + 1, SliceCount: i + 1, SliceThicknessMM: 1,
 			Identity: identity,
 		}
-		facts = append(facts, []registry.Fact{sf})
+		facts = append(facts, []casemodel.Fact{sf})
 	}
-	facts = append(facts, []registry.Fact{registry.RejectedFact{Origin: registry.Origin{ID: "0123456789abcdef0123", Version: "e1"}, Reason: "malformed"}})
+	facts = append(facts, []casemodel.Fact{casemodel.RejectedFact{Origin: casemodel.Origin{ID: "0123456789abcdef0123", Version: "e1"}, Reason: "malformed"}})
 	var sc, sp []byte
 	for i, fs := range facts {
 		now := t0.Add(time.Duration(i) * time.Minute)

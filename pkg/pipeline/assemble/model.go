@@ -11,6 +11,7 @@ import (
 	"github.com/printreg/printreg/pkg/mesh"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // caseRef returns the case reference a file's key names: the first folder
@@ -38,7 +39,7 @@ func (a *Assembler) inFileCase(ctx context.Context, key string, res *pipeline.Re
 	if ref == "" {
 		return "", nil
 	}
-	if err := a.inCase(ctx, registry.CaseID(a.key, ref), res); err != nil {
+	if err := a.inCase(ctx, casemodel.CaseID(a.key, ref), res); err != nil {
 		return "", err
 	}
 	return res.CaseID, nil
@@ -95,9 +96,9 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 			return res, fmt.Errorf("reading the model: %w", terr)
 		}
 		reason := meshReason(err)
-		rj := registry.RejectedFact{Origin: a.origin(in), Reason: reason}
+		rj := casemodel.RejectedFact{Origin: a.origin(in), Reason: reason}
 		rj.Detail, rj.Issues = meshRefusal(err, reason)
-		res.Facts = []registry.Fact{rj}
+		res.Facts = []casemodel.Fact{rj}
 		return res, pipeline.Permanent(reason, err)
 	}
 	// Measuring holds the model's tables in memory: that is reserved
@@ -123,7 +124,7 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 		return res, err
 	}
 	res.Token = tokenFile + key
-	res.Facts = []registry.Fact{modelFact(a.origin(in), rep)}
+	res.Facts = []casemodel.Fact{modelFact(a.origin(in), rep)}
 	return res, nil
 }
 
@@ -173,16 +174,16 @@ func meshReason(err error) string {
 // error (fixed phrases, numbers and names of the format only, never text
 // from the file) as an issue, published at once; anything else as a
 // detail, screened as text.
-func meshRefusal(err error, reason string) (detail string, issues []registry.RejectionIssue) {
+func meshRefusal(err error, reason string) (detail string, issues []casemodel.RejectionIssue) {
 	var fe *mesh.FormatError
 	if errors.As(err, &fe) {
-		return "", []registry.RejectionIssue{{Rule: reason, Message: fe.Error()}}
+		return "", []casemodel.RejectionIssue{{Rule: reason, Message: fe.Error()}}
 	}
 	return err.Error(), nil
 }
 
-func metricsOf(m mesh.Metrics) registry.ModelMetrics {
-	return registry.ModelMetrics{
+func metricsOf(m mesh.Metrics) casemodel.ModelMetrics {
+	return casemodel.ModelMetrics{
 		Triangles: m.Triangles, Vertices: m.Vertices, VolumeMM3: m.VolumeMM3, SurfaceAreaMM2: m.SurfaceAreaMM2,
 		BBoxMinMM: m.BBox.Min, BBoxMaxMM: m.BBox.Max, Watertight: m.Watertight, Shells: int(m.Shells),
 	}
@@ -191,10 +192,10 @@ func metricsOf(m mesh.Metrics) registry.ModelMetrics {
 // modelFact maps a mesh report onto the registry's model fact. Object
 // names are lab text: the registry screens them against the case's
 // identifiers and withholds what it refuses.
-func modelFact(origin registry.Origin, rep *mesh.Report) registry.ModelFact {
-	f := registry.ModelFact{Origin: origin, Format: string(rep.Format), Units: rep.Units, ModelMetrics: metricsOf(rep.Metrics)}
+func modelFact(origin casemodel.Origin, rep *mesh.Report) casemodel.ModelFact {
+	f := casemodel.ModelFact{Origin: origin, Format: string(rep.Format), Units: rep.Units, ModelMetrics: metricsOf(rep.Metrics)}
 	for _, o := range rep.Objects {
-		f.Objects = append(f.Objects, registry.ModelObject{Name: string(o.Name), ModelMetrics: metricsOf(o.Metrics)})
+		f.Objects = append(f.Objects, casemodel.ModelObject{Name: string(o.Name), ModelMetrics: metricsOf(o.Metrics)})
 	}
 	return f
 }
@@ -209,30 +210,30 @@ func (a *Assembler) sidecar(ctx context.Context, in pipeline.Input, r io.Reader)
 	if caseID == "" {
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the case.json is not in a case folder (<case-ref>/case.json)"))
 	}
-	if in.Size > registry.MaxSidecarBytes {
-		msg := fmt.Sprintf("is %d bytes, over the %d-byte limit", in.Size, registry.MaxSidecarBytes)
-		res.Facts = []registry.Fact{registry.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar,
-			Issues: []registry.RejectionIssue{{Field: "(document)", Rule: "max_size", Message: msg}}}}
+	if in.Size > casemodel.MaxSidecarBytes {
+		msg := fmt.Sprintf("is %d bytes, over the %d-byte limit", in.Size, casemodel.MaxSidecarBytes)
+		res.Facts = []casemodel.Fact{casemodel.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar,
+			Issues: []casemodel.RejectionIssue{{Field: "(document)", Rule: "max_size", Message: msg}}}}
 		return res, pipeline.Permanent(registry.ReasonInvalidSidecar, errors.New("case.json "+msg))
 	}
-	b, err := io.ReadAll(io.LimitReader(r, registry.MaxSidecarBytes+1))
+	b, err := io.ReadAll(io.LimitReader(r, casemodel.MaxSidecarBytes+1))
 	if err != nil {
 		return res, fmt.Errorf("reading case.json: %w", err)
 	}
-	sc, err := registry.ParseSidecar(b)
+	sc, err := casemodel.ParseSidecar(b)
 	if err != nil {
 		// The validator's issues name fields of the schema, rules and
 		// fixed sentences, never a value: the lab sees them at once, even
 		// before the study arrives.
-		rj := registry.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar}
-		if se := (*registry.SidecarError)(nil); errors.As(err, &se) {
-			rj.Issues = registry.SidecarIssues(se.Issues)
+		rj := casemodel.RejectedFact{Origin: a.origin(in), Reason: registry.ReasonInvalidSidecar}
+		if se := (*casemodel.SidecarError)(nil); errors.As(err, &se) {
+			rj.Issues = casemodel.SidecarIssues(se.Issues)
 		} else {
 			rj.Detail = err.Error()
 		}
-		res.Facts = []registry.Fact{rj}
+		res.Facts = []casemodel.Fact{rj}
 		return res, pipeline.Permanent(registry.ReasonInvalidSidecar, err)
 	}
-	res.Facts = []registry.Fact{registry.SidecarFact{Origin: a.origin(in), Sidecar: *sc}}
+	res.Facts = []casemodel.Fact{casemodel.SidecarFact{Origin: a.origin(in), Sidecar: *sc}}
 	return res, nil
 }

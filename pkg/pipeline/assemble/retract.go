@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // Tokens (pipeline.Result.Token) say what a processed object left behind,
@@ -43,8 +43,8 @@ func (a *Assembler) Retract(ctx context.Context, r pipeline.Retraction) (pipelin
 	if err := a.inCase(ctx, r.CaseID, &res); err != nil {
 		return res, err
 	}
-	gone := func(id string) []registry.Fact {
-		return []registry.Fact{registry.RemovedFact{Origin: registry.Origin{ID: id, Version: "removed", Time: r.Deleted}}}
+	gone := func(id string) []casemodel.Fact {
+		return []casemodel.Fact{casemodel.RemovedFact{Origin: casemodel.Origin{ID: id, Version: "removed", Time: r.Deleted}}}
 	}
 	switch {
 	case strings.HasPrefix(r.Token, tokenImage), strings.HasPrefix(r.Token, tokenObject):
@@ -71,7 +71,7 @@ func (a *Assembler) Retract(ctx context.Context, r pipeline.Retraction) (pipelin
 		}
 		// A record with no instance: the series is counted again before
 		// its study is declared stable.
-		res.Facts = []registry.Fact{registry.SeriesFact{Origin: registry.Origin{ID: sop, Version: "removed", Time: r.Deleted},
+		res.Facts = []casemodel.Fact{casemodel.SeriesFact{Origin: casemodel.Origin{ID: sop, Version: "removed", Time: r.Deleted},
 			StudyUID: study, SeriesUID: series, Seq: rev}}
 	case strings.HasPrefix(r.Token, tokenFile):
 		if key := r.Token[2:]; key != "" {

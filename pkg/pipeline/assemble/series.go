@@ -14,7 +14,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/dicomx"
 	"github.com/printreg/printreg/pkg/pipeline"
-	"github.com/printreg/printreg/pkg/registry"
+	"github.com/printreg/printreg/pkg/registry/casemodel"
 )
 
 // Series geometry is kept in the series KV bucket one record per instance,
@@ -27,11 +27,11 @@ import (
 //
 // <series> and <sop> are remapped UIDs with '.' written '_' (one subject
 // token each). Everything comes from de-identified headers. An instance
-// fact carries its record's revision (registry.SeriesFact.Seq) and a
+// fact carries its record's revision (casemodel.SeriesFact.Seq) and a
 // provisional summary; when its study is due to become stable the worker
 // reads every record of the series once (Settle) and the exact summary —
 // count, spacing, extent, flags — is merged before the study is declared
-// stable (registry.Registry.Unsettled).
+// stable (casemodel.Registry.Unsettled).
 
 // instGeom is what may vary between the instances of a series.
 type instGeom struct {
@@ -251,7 +251,7 @@ func (a *Assembler) counted(series string, isNew bool) int {
 
 // gone is the record left where a deleted file's instance was: written
 // with compare-and-set, so the removal has a revision of its own for the
-// case (registry.SeriesFact.Seq) and Settle leaves the instance out.
+// case (casemodel.SeriesFact.Seq) and Settle leaves the instance out.
 var gone = []byte(`{"gone":true}`)
 
 // removeFromSeries marks a deleted file's geometry record gone (and drops
@@ -449,7 +449,7 @@ func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	var facts []registry.Fact
+	var facts []casemodel.Fact
 	for _, r := range refs {
 		s, rev, at, err := a.settled(ctx, token(r.SeriesUID))
 		if err != nil {
@@ -464,7 +464,7 @@ func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now
 			rev = r.Seen
 		}
 		s.StudyInstanceUID, s.SeriesInstanceUID = r.StudyUID, r.SeriesUID
-		f := seriesFact(registry.Origin{ID: r.SeriesUID, Time: at}, s)
+		f := seriesFact(casemodel.Origin{ID: r.SeriesUID, Time: at}, s)
 		f.Settled = rev
 		facts = append(facts, f)
 	}
@@ -479,8 +479,8 @@ func f64(p *float64) float64 {
 }
 
 // seriesFact maps a series summary onto the registry's series fact.
-func seriesFact(origin registry.Origin, s *dicomx.Series) registry.SeriesFact {
-	f := registry.SeriesFact{
+func seriesFact(origin casemodel.Origin, s *dicomx.Series) casemodel.SeriesFact {
+	f := casemodel.SeriesFact{
 		Origin: origin, StudyUID: s.StudyInstanceUID, SeriesUID: s.SeriesInstanceUID,
 		Modality: s.Modality, SOPClassUID: s.SOPClassUID, SOPClassName: s.SOPClassName,
 		InstanceCount: s.InstanceCount, SliceCount: s.SliceCount,
@@ -489,7 +489,7 @@ func seriesFact(origin registry.Origin, s *dicomx.Series) registry.SeriesFact {
 		Manufacturer: s.Manufacturer, ModelName: s.ManufacturerModel, Kernel: s.ConvolutionKernel,
 		KVP: f64(s.KVP), Contrast: s.ContrastBolusAgent != "", ContrastAgent: s.ContrastBolusAgent,
 		BodyPart: s.BodyPartExamined, Description: s.SeriesDescription, ThinSlice: s.ThinSlice,
-		Flags: registry.SeriesFlags{
+		Flags: casemodel.SeriesFlags{
 			UnevenSpacing: s.Flags.UnevenSpacing, Gaps: s.Flags.Gaps, Duplicates: s.Flags.DuplicatePositions,
 			Overlap: s.Flags.Overlap, Oblique: s.Flags.Oblique, GantryTilt: s.Flags.Tilted,
 			MixedOrientation: s.Flags.MixedOrientations,
