@@ -70,6 +70,7 @@ type Assembler struct {
 
 	bufs    sync.Pool
 	headers sync.Pool
+	readers sync.Pool // *bufio.Reader, one per object in flight
 	// pointers caches alias → case pointers (they never change once set);
 	// folded remembers aliases whose case was already retired and merged.
 	// Both are bounded: a worker runs for months.
@@ -109,7 +110,7 @@ func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerol
 		cfg.SpoolDir = os.TempDir()
 	}
 	if cfg.SpoolMemory <= 0 {
-		cfg.SpoolMemory = 8 << 20
+		cfg.SpoolMemory = DefaultSpoolMemory
 	}
 	if cfg.Mesh.DefaultUnits == "" {
 		cfg.Mesh.DefaultUnits = mesh.DefaultOptions().DefaultUnits
@@ -118,9 +119,18 @@ func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerol
 		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases),
 		templates: newLRU(maxCachedSeries), counts: newLRU(maxCachedSeries)}
 	a.bufs.New = func() any { return new(bytes.Buffer) }
+	a.readers.New = func() any { return bufio.NewReaderSize(nil, readAhead) }
 	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
 	return a, nil
 }
+
+// DefaultSpoolMemory is Config.SpoolMemory's default: the largest output
+// held in memory rather than in a temporary file.
+const DefaultSpoolMemory = 8 << 20
+
+// readAhead is the buffer an object is read through: enough to sniff its
+// format and read a DICOM header in few calls.
+const readAhead = 64 << 10
 
 // maxCachedAliases bounds each alias cache: the studies being received now
 // (a few per worker), with room to spare. An alias forgotten costs one KV
@@ -150,7 +160,12 @@ func (a *Assembler) Process(ctx context.Context, in pipeline.Input) (pipeline.Re
 	}
 	defer rc.Close()
 	src := &watched{r: rc}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := a.readers.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() {
+		br.Reset(nil) // drop the object's reader
+		a.readers.Put(br)
+	}()
 	head, err := br.Peek(sniffBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return pipeline.Result{}, fmt.Errorf("reading the object: %w", err)
@@ -235,7 +250,7 @@ func transient(ctx context.Context, src *watched) error {
 
 // put writes a spooled output to the de-identified bucket.
 func (a *Assembler) put(ctx context.Context, key, contentType string, sp *spool) error {
-	if _, err := a.deid.Put(ctx, key, sp.Reader(), sp.Size(), objstore.PutOptions{ContentType: contentType}); err != nil {
+	if _, err := a.deid.Put(ctx, key, sp.Reader(), sp.Size(), objstore.PutOptions{ContentType: contentType, SHA256: sp.SHA256()}); err != nil {
 		if errors.Is(err, objstore.ErrInvalidKey) {
 			return pipeline.Permanent(pipeline.ReasonOther, fmt.Errorf("output key: %w", err))
 		}
