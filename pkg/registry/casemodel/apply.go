@@ -20,6 +20,9 @@ type Registry struct {
 	key      *sitekey.Key
 	aead     sealCipher
 	tokenKey [32]byte
+	// verdicts remembers, per text, what screening it does not owe to a
+	// case (see textVerdict), for every case and worker of the process.
+	verdicts *verdictCache
 }
 
 // New returns a Registry. The configuration is validated; the key is the
@@ -35,7 +38,7 @@ func New(cfg Config, key *sitekey.Key) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: seal key: %w", err)
 	}
-	return &Registry{cfg: cfg.WithDefaults(), key: key, aead: aead, tokenKey: key.Sum(domainToken)}, nil
+	return &Registry{cfg: cfg.WithDefaults(), key: key, aead: aead, tokenKey: key.Sum(domainToken), verdicts: newVerdictCache()}, nil
 }
 
 // Config returns the effective configuration.

@@ -114,8 +114,11 @@ func (r *Registry) tokenMAC() hash.Hash { return hmac.New(sha256.New, r.tokenKey
 func tokenHex(m hash.Hash, tok string, buf []byte) string {
 	m.Reset()
 	m.Write([]byte(tok))
-	return hex.EncodeToString(m.Sum(buf)[:16])
+	return hex.EncodeToString(m.Sum(buf)[:tokenBytes])
 }
+
+// tokenBytes is how much of a token's keyed hash is kept.
+const tokenBytes = 16
 
 // nameTokens: each name word of two or more letters (one, in scripts written
 // without spaces: 伟 in 王^伟), plus the words run

@@ -2,10 +2,12 @@ package casemodel
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -106,7 +108,8 @@ func patternRule(text string) string {
 type Screener struct {
 	r      *Registry
 	known  bool // identifiers were read
-	tokens map[string]struct{}
+	tokens []string
+	set    map[string]struct{} // tokens, built at the first text that needs it
 	memo   map[string]string
 	mac    hash.Hash
 }
@@ -117,11 +120,7 @@ func (r *Registry) Screener(c *Case) *Screener { return r.screener(c.identified,
 // screener returns a screener for identifier tokens; known says whether a
 // case's identifiers were read.
 func (r *Registry) screener(known bool, tokens []string) *Screener {
-	s := &Screener{r: r, known: known, tokens: make(map[string]struct{}, len(tokens)), memo: map[string]string{}, mac: r.tokenMAC()}
-	for _, t := range tokens {
-		s.tokens[t] = struct{}{}
-	}
-	return s
+	return &Screener{r: r, known: known, tokens: tokens}
 }
 
 // Screen returns nil when text may be published in field, else a
@@ -136,6 +135,9 @@ func (s *Screener) Screen(field, text string) error {
 	rule, ok := s.memo[text]
 	if !ok {
 		rule = s.rule(text)
+		if s.memo == nil {
+			s.memo = map[string]string{}
+		}
 		s.memo[text] = rule
 	}
 	if rule != "" {
@@ -151,21 +153,103 @@ func (s *Screener) rule(text string) string {
 	if utf8.RuneCountInString(text) > maxScreenRunes {
 		return registry.RuleTooLong
 	}
+	v := s.r.verdicts.get(text)
 	if len(s.tokens) > 0 {
-		var buf [sha256.Size]byte
-		for _, c := range candidates(text) {
-			if _, hit := s.tokens[tokenHex(s.mac, c, buf[:0])]; hit {
+		if s.set == nil {
+			s.set = make(map[string]struct{}, len(s.tokens))
+			for _, t := range s.tokens {
+				s.set[t] = struct{}{}
+			}
+		}
+		if v.hashes == nil {
+			if s.mac == nil {
+				s.mac = s.r.tokenMAC()
+			}
+			v.hashes = candidateHashes(s.mac, text)
+		}
+		var hx [2 * tokenBytes]byte
+		for _, h := range v.hashes {
+			hex.Encode(hx[:], h[:])
+			if _, hit := s.set[string(hx[:])]; hit {
 				return registry.RuleCaseIdentifier
 			}
 		}
 	}
-	if rule := patternRule(text); rule != "" {
-		return rule
+	if !v.patterned {
+		v.pattern, v.patterned = patternRule(text), true
+	}
+	s.r.verdicts.put(text, v)
+	if v.pattern != "" {
+		return v.pattern
 	}
 	if !s.known {
 		return registry.RuleIdentityUnknown
 	}
 	return ""
+}
+
+// textVerdict is what screening a text owes to the text alone: its
+// pattern rule and the keyed hashes of its candidate tokens (the key is
+// the site's, not the case's). Only the look-up of those hashes among a
+// case's identifiers is left per case.
+type textVerdict struct {
+	pattern   string
+	patterned bool
+	hashes    [][tokenBytes]byte // nil until a case with identifiers asks
+}
+
+// candidateHashes returns the keyed hashes of text's candidate tokens.
+func candidateHashes(mac hash.Hash, text string) [][tokenBytes]byte {
+	cs := candidates(text)
+	out := make([][tokenBytes]byte, len(cs))
+	var buf [sha256.Size]byte
+	for i, c := range cs {
+		mac.Reset()
+		mac.Write([]byte(c))
+		copy(out[i][:], mac.Sum(buf[:0]))
+	}
+	return out
+}
+
+// verdictCache holds textVerdicts for the texts a worker keeps meeting
+// (a series description, a lab's note) across objects and cases. It is
+// bounded: at most maxVerdicts texts of at most maxVerdictText bytes, an
+// arbitrary one making room. The texts may hold identifiers; they stay in
+// this process's memory, as the objects they came from do.
+type verdictCache struct {
+	mu sync.Mutex
+	m  map[string]textVerdict
+}
+
+const (
+	maxVerdicts    = 1024
+	maxVerdictText = 512
+)
+
+func newVerdictCache() *verdictCache { return &verdictCache{m: map[string]textVerdict{}} }
+
+func (c *verdictCache) get(text string) textVerdict {
+	if len(text) > maxVerdictText {
+		return textVerdict{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[text]
+}
+
+func (c *verdictCache) put(text string, v textVerdict) {
+	if len(text) > maxVerdictText {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[text]; !ok && len(c.m) >= maxVerdicts {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[text] = v
 }
 
 // normalize puts text in textnorm's comparison form: NFKC, Latin, Greek

@@ -3,6 +3,7 @@ package casemodel
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -233,4 +234,42 @@ func TestPatternsReadFoldedText(t *testing.T) {
 			t.Errorf("ScreenPatterns(%q) = %v, want %s", text, err, rule)
 		}
 	}
+}
+
+// TestScreenVerdictsSharedAcrossCases: what one case's screening leaves in
+// the process-wide text cache never changes another case's verdict. The
+// same texts are screened for three cases, in turn and in several orders
+// (one with the planted identifiers, one with another patient's, one not
+// yet identified), each against a registry of its own, which has an empty
+// cache, as the reference.
+func TestScreenVerdictsSharedAcrossCases(t *testing.T) {
+	texts := []string{"Wilhelmina", "for QUISLING", "Richard", "MRN-0077349", "record 0077349", "Left kidney",
+		"born 12.04.1965", "Renal mass, nephron-sparing surgery planning", "Roe", "55501", "B-17", "jane@example.org",
+		strings.Repeat("long text without identifiers ", 30)} // past the cached length
+	ids := []Identifiers{planted, {PatientName: "Roe^Richard", PatientID: "55501", AccessionNumber: "B-17"}, {}}
+	want := func(who Identifiers, text string) string {
+		r := testRegistry(t, Config{})
+		return fmt.Sprint(screenWith(t, r, who).Screen("f", text))
+	}
+	shared := testRegistry(t, Config{})
+	for round, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
+		for _, i := range order {
+			s := screenWith(t, shared, ids[i])
+			for _, text := range texts {
+				if got, w := fmt.Sprint(s.Screen("f", text)), want(ids[i], text); got != w {
+					t.Errorf("round %d, case %d, %.20q: %s, want %s", round, i, text, got, w)
+				}
+			}
+		}
+	}
+}
+
+// screenWith returns a screener for a case with identifiers who (none: a
+// case whose identifiers were not read).
+func screenWith(t *testing.T, r *Registry, who Identifiers) *Screener {
+	t.Helper()
+	if who.PatientName == "" && who.PatientID == "" && who.AccessionNumber == "" {
+		return screenerFor(t, r)
+	}
+	return screenerFor(t, r, who)
 }
