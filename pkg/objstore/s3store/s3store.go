@@ -37,6 +37,9 @@ const DefaultPartSize = 16 << 20
 // MinPartSize is S3's smallest multipart part (but the last).
 const MinPartSize = 5 << 20
 
+// DefaultMaxRetries is Config.MaxRetries's default.
+const DefaultMaxRetries = 3
+
 // Config describes one bucket on an S3-compatible service.
 type Config struct {
 	// Endpoint is host[:port], without scheme (e.g. "minio.lan:9000",
@@ -58,8 +61,9 @@ type Config struct {
 	CAFile string
 	// PartSize is the multipart part size (default DefaultPartSize, min 5 MiB).
 	PartSize uint64
-	// MaxRetries bounds minio-go's own retries per request (default 3); the
-	// pipeline retries whole objects with backoff on top.
+	// MaxRetries bounds minio-go's own retries per request (default
+	// DefaultMaxRetries); the pipeline retries whole objects with backoff
+	// on top.
 	MaxRetries int
 	// ReadIdleTimeout bounds how long a read of an opened object may wait
 	// for data (default DefaultReadIdleTimeout): a connection that stalls
@@ -97,7 +101,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("s3: part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
 	}
 	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = 3
+		cfg.MaxRetries = DefaultMaxRetries
 	}
 	if cfg.ReadIdleTimeout <= 0 {
 		cfg.ReadIdleTimeout = DefaultReadIdleTimeout
@@ -346,6 +350,11 @@ func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
 func (r *readerAt) Close() error { return r.obj.Close() }
 func (r *readerAt) Size() int64  { return r.size }
 
+// SignsPayload reports whether uploads are signed over their content: over
+// plain HTTP (objstore.PayloadSigner). Over TLS they are not, and a given
+// PutOptions.SHA256 would only cost its caller a pass over the content.
+func (s *Store) SignsPayload() bool { return !s.cfg.Secure }
+
 // Put uploads r: one PUT when size is known and at most one part, multipart
 // otherwise (parts of Config.PartSize, one in memory at a time).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts objstore.PutOptions) (objstore.ObjectInfo, error) {
@@ -361,7 +370,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	var ui minio.UploadInfo
 	var err error
-	if len(opts.SHA256) == sha256.Size && size >= 0 && uint64(size) <= s.cfg.PartSize {
+	if len(opts.SHA256) == sha256.Size && s.SignsPayload() && size >= 0 && uint64(size) <= s.cfg.PartSize {
 		// One PUT whose signature covers the given sum (SigV4 signed
 		// payload): over plain HTTP minio-go would otherwise hash and
 		// sign every 64 KiB chunk as it sends it, a fifth of a worker's

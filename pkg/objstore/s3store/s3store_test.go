@@ -176,6 +176,16 @@ func TestPutSignsGivenSum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !st.SignsPayload() {
+		t.Error("a plain-HTTP store says it does not sign what it uploads")
+	}
+	tlsStore, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, Bucket: "signed", Secure: true, AccessKey: "k", SecretKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tlsStore.SignsPayload() {
+		t.Error("a TLS store says it signs what it uploads: its callers would hash for nothing")
+	}
 	small := bytes.Repeat([]byte("printreg "), 100_000) // 900 kB
 	large := bytes.Repeat([]byte("printreg "), 700_000) // 6.3 MB, over the 5 MiB part size
 	sum := func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }

@@ -21,9 +21,10 @@ type spool struct {
 	dir  string
 	max  int
 	n    int64
-	// sum hashes what is written, up to maxHashed bytes (nil beyond): the
-	// upload then signs the sum instead of hashing and signing the
-	// content again in chunks as it sends it.
+	// sum hashes what is written, up to maxHashed bytes (nil beyond, and
+	// when the output store signs nothing): the upload then signs the sum
+	// instead of hashing and signing the content again in chunks as it
+	// sends it.
 	sum hash.Hash
 }
 
@@ -35,10 +36,16 @@ const maxHashed = 16 << 20
 // maxPooledBuffer keeps unusually large buffers out of the pool.
 const maxPooledBuffer = 8 << 20
 
-func newSpool(pool *sync.Pool, dir string, maxMem int) *spool {
+// newSpool returns an empty spool; with hashed, it keeps the SHA-256 of
+// what it holds.
+func newSpool(pool *sync.Pool, dir string, maxMem int, hashed bool) *spool {
 	b := pool.Get().(*bytes.Buffer)
 	b.Reset()
-	return &spool{pool: pool, buf: b, dir: dir, max: maxMem, sum: sha256.New()}
+	sp := &spool{pool: pool, buf: b, dir: dir, max: maxMem}
+	if hashed {
+		sp.sum = sha256.New()
+	}
+	return sp
 }
 
 func (s *spool) Write(p []byte) (int, error) {

@@ -24,7 +24,7 @@ func TestSpoolSum(t *testing.T) {
 		{"past the limit", maxHashed + 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := newSpool(pool, t.TempDir(), 1<<20)
+			sp := newSpool(pool, t.TempDir(), 1<<20, true)
 			defer sp.Close()
 			data := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16+1)[:tc.size]
 			for rest := data; len(rest) > 0; {
@@ -33,6 +33,9 @@ func TestSpoolSum(t *testing.T) {
 					t.Fatal(err)
 				}
 				rest = rest[n:]
+			}
+			if unhashed := newSpool(pool, t.TempDir(), 1<<20, false); unhashed.SHA256() != nil {
+				t.Error("a spool asked for no sum has one")
 			}
 			got := sp.SHA256()
 			if !tc.hashed {
