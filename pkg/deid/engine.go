@@ -43,6 +43,7 @@ type Engine struct {
 	limits     dicomx.Limits
 	method     string
 	writers    sync.Pool         // *bufio.Writer, 64 KiB
+	copyBufs   sync.Pool         // *[]byte, 32 KiB: tailWriter's copy between two plain streams
 	matchers   sync.Pool         // *matcher, reused by the residue scan
 	states     sync.Pool         // *state
 	memo       memo              // keyed values met again in the next objects of a study
@@ -128,6 +129,7 @@ func New(key *sitekey.Key, p Profile) (*Engine, error) {
 		e.declareMod[strings.ToUpper(strings.TrimSpace(s))] = true
 	}
 	e.writers.New = func() any { return bufio.NewWriterSize(nil, 64<<10) }
+	e.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	e.matchers.New = func() any { return &matcher{} }
 	name := p.Name
 	if name == "" {
@@ -344,7 +346,7 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 			n, err = rd.CopyValue(bw)
 			direct += n
 		default:
-			n, err = rd.CopyValue(&tailWriter{bw: bw, dst: dst})
+			n, err = rd.CopyValue(&tailWriter{bw: bw, dst: dst, bufs: &e.copyBufs})
 			direct += n
 		}
 		if err != nil {
@@ -386,8 +388,9 @@ func (e *Engine) run(ctx context.Context, open func(*Result) (io.Writer, error),
 // straight to the output with the header in one write before it (between
 // files, io.Copy is copy_file_range).
 type tailWriter struct {
-	bw  *bufio.Writer
-	dst io.Writer
+	bw   *bufio.Writer
+	dst  io.Writer
+	bufs *sync.Pool // copy buffers, for streams that copy through user space
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) { return t.bw.Write(p) }
@@ -396,7 +399,11 @@ func (t *tailWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := t.bw.Flush(); err != nil {
 		return 0, err
 	}
-	return io.Copy(t.dst, r)
+	// io.CopyBuffer still hands the copy to the kernel when either side
+	// can (ReaderFrom, WriterTo); the buffer serves only the others.
+	bp := t.bufs.Get().(*[]byte)
+	defer t.bufs.Put(bp)
+	return io.CopyBuffer(t.dst, r, *bp)
 }
 
 // topTag is the "(gggg,eeee)" prefix of an element path.
