@@ -98,19 +98,19 @@ type Config struct {
 	Sources []Source `yaml:"sources"`
 	// MaxAssociations bounds concurrent associations (default 32); more are
 	// rejected as "local limit exceeded".
-	MaxAssociations int `yaml:"max_associations"`
+	MaxAssociations int `yaml:"max_associations" confval:"positive"`
 	// MaxAssociationsPerSource bounds concurrent associations from one
 	// calling AE title and from one network address (default 8).
-	MaxAssociationsPerSource int `yaml:"max_associations_per_source"`
+	MaxAssociationsPerSource int `yaml:"max_associations_per_source" confval:"positive"`
 	// MaxConnections bounds open TCP connections, with or without an
 	// association on them (default max_associations + max_associations/2
 	// + 4). A connection over it is closed as soon as it is accepted,
 	// before anything is read.
-	MaxConnections int `yaml:"max_connections"`
+	MaxConnections int `yaml:"max_connections" confval:"positive"`
 	// MaxConnectionsPerAddress bounds open connections from one remote
 	// address (default 8, and never below MaxAssociationsPerSource unless
 	// set). A connection over it is closed as soon as it is accepted.
-	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address" confval:"positive"`
 	// ReservedConnections are the part of MaxConnections that only
 	// addresses inside the Networks of Sources may take: other addresses
 	// hold at most MaxConnections − ReservedConnections, so unknown hosts
@@ -122,27 +122,27 @@ type Config struct {
 	// connection (TLS handshake included) until its whole A-ASSOCIATE-RQ
 	// has arrived (default 5 s; ARTIMTimeout when that is shorter), so that
 	// a socket that says nothing frees its connection quickly.
-	AssociationRequestTimeout time.Duration `yaml:"association_request_timeout"`
+	AssociationRequestTimeout time.Duration `yaml:"association_request_timeout" confval:"positive"`
 	// MaxPDULength is the maximum P-DATA-TF length the receiver advertises
 	// and enforces (default 256 KiB, at most MaxPDULengthLimit). Longer
 	// PDUs abort the association.
 	MaxPDULength confval.ByteSize `yaml:"max_pdu_length"`
 	// MaxObjectBytes bounds one received data set (default 4 GiB); larger
 	// ones get status A700 and are not stored.
-	MaxObjectBytes confval.ByteSize `yaml:"max_object_bytes"`
+	MaxObjectBytes confval.ByteSize `yaml:"max_object_bytes" confval:"positive"`
 	// ARTIMTimeout bounds the wait for the peer to close after release or
 	// rejection (default 30 s), and the wait for the A-ASSOCIATE-RQ when it
 	// is shorter than AssociationRequestTimeout.
-	ARTIMTimeout time.Duration `yaml:"artim_timeout"`
+	ARTIMTimeout time.Duration `yaml:"artim_timeout" confval:"positive"`
 	// IdleTimeout bounds the silence between bytes of an established
 	// association (default 2 min); a silent peer is aborted and a partial
 	// instance dropped.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout" confval:"positive"`
 	// WriteTimeout bounds sending one PDU (default 30 s).
-	WriteTimeout time.Duration `yaml:"write_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout" confval:"positive"`
 	// ShutdownGrace is how long instances in flight may finish after the
 	// serving context is cancelled (default 30 s).
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" confval:"positive"`
 	// TransferSyntaxes accepted (default DefaultTransferSyntaxes()).
 	TransferSyntaxes []string `yaml:"transfer_syntaxes"`
 	// ExtraSOPClasses are accepted for storage in addition to the standard
@@ -196,40 +196,17 @@ type policy struct {
 	tlsConfig *tls.Config
 }
 
-// withDefaults fills zero fields.
+// withDefaults fills unset fields from DefaultConfig (see
+// confval.FillDefaults: a field tagged positive is unset when zero or
+// negative, MaxPDULength only when zero, a negative one being refused by
+// Validate), then works out the derived ones.
 func (c Config) withDefaults() Config {
-	if c.MaxAssociations <= 0 {
-		c.MaxAssociations = DefaultMaxAssociations
-	}
-	if c.MaxAssociationsPerSource <= 0 {
-		c.MaxAssociationsPerSource = DefaultMaxAssociationsPerSource
-	}
-	if c.MaxPDULength == 0 {
-		c.MaxPDULength = DefaultMaxPDULength
-	}
-	if c.MaxObjectBytes <= 0 {
-		c.MaxObjectBytes = DefaultMaxObjectBytes
-	}
-	if c.ARTIMTimeout <= 0 {
-		c.ARTIMTimeout = DefaultARTIMTimeout
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
+	confval.FillDefaults(&c, DefaultConfig())
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = c.MaxAssociations + c.MaxAssociations/2 + 4
 	}
 	if c.MaxConnectionsPerAddress <= 0 {
 		c.MaxConnectionsPerAddress = max(DefaultMaxConnectionsPerAddress, c.MaxAssociationsPerSource)
-	}
-	if c.AssociationRequestTimeout <= 0 {
-		c.AssociationRequestTimeout = DefaultAssociationRequestTimeout
 	}
 	if len(c.TransferSyntaxes) == 0 {
 		c.TransferSyntaxes = DefaultTransferSyntaxes()

@@ -64,14 +64,14 @@ type Config struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// MinSpoolFreeBytes: associations and requests are refused when the
 	// spool file system has less free space (default 1 GiB).
-	MinSpoolFreeBytes confval.ByteSize `yaml:"min_spool_free_bytes"`
+	MinSpoolFreeBytes confval.ByteSize `yaml:"min_spool_free_bytes" confval:"positive"`
 	// MinStoreFreeBytes: the same for a directory store (default 1 GiB).
-	MinStoreFreeBytes confval.ByteSize `yaml:"min_store_free_bytes"`
+	MinStoreFreeBytes confval.ByteSize `yaml:"min_store_free_bytes" confval:"positive"`
 	// ReadyCacheTTL is how long a store health check is reused (default
 	// 2 s), so an association storm does not become a health-check storm.
-	ReadyCacheTTL time.Duration `yaml:"ready_cache_ttl"`
+	ReadyCacheTTL time.Duration `yaml:"ready_cache_ttl" confval:"positive"`
 	// PutTimeout bounds one put to the store (default 10 min).
-	PutTimeout time.Duration `yaml:"put_timeout"`
+	PutTimeout time.Duration `yaml:"put_timeout" confval:"positive"`
 	// DIMSE configures the C-STORE receiver; it is served by Run when
 	// DIMSE.Listen is set.
 	DIMSE dimse.Config `yaml:"dimse"`
@@ -83,42 +83,29 @@ type Config struct {
 	// fit within BudgetWait is answered "out of resources, retry later".
 	Budget *dicomx.Budget `yaml:"-"`
 	// BudgetWait is how long an instance waits for the budget (default 5 s).
-	BudgetWait time.Duration `yaml:"-"`
+	BudgetWait time.Duration `yaml:"-" confval:"positive"`
 }
 
 // DefaultConfig returns the defaults of Config, with the DIMSE and
 // STOW-RS defaults of their packages. SpoolDir (the system temporary
-// directory) and BudgetWait are left zero and filled in by New; the
-// listeners have no default.
+// directory) is left empty and filled in by New; the listeners have no
+// default.
 func DefaultConfig() Config {
 	return Config{
 		KeyPrefix: DefaultKeyPrefix, MinSpoolFreeBytes: DefaultMinFreeBytes, MinStoreFreeBytes: DefaultMinFreeBytes,
-		ReadyCacheTTL: DefaultReadyCacheTTL, PutTimeout: DefaultPutTimeout,
+		ReadyCacheTTL: DefaultReadyCacheTTL, PutTimeout: DefaultPutTimeout, BudgetWait: DefaultBudgetWait,
 		DIMSE: dimse.DefaultConfig(), STOW: stow.DefaultConfig(),
 	}
 }
 
+// withDefaults fills unset fields from DefaultConfig (see
+// confval.FillDefaults: a field tagged positive is unset when zero or
+// negative) and SpoolDir with the system temporary directory. The DIMSE
+// and STOW-RS sections are left to their servers.
 func (c Config) withDefaults() Config {
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = DefaultKeyPrefix
-	}
+	confval.FillDefaults(&c, DefaultConfig())
 	if c.SpoolDir == "" {
 		c.SpoolDir = os.TempDir()
-	}
-	if c.MinSpoolFreeBytes <= 0 {
-		c.MinSpoolFreeBytes = DefaultMinFreeBytes
-	}
-	if c.MinStoreFreeBytes <= 0 {
-		c.MinStoreFreeBytes = DefaultMinFreeBytes
-	}
-	if c.ReadyCacheTTL <= 0 {
-		c.ReadyCacheTTL = DefaultReadyCacheTTL
-	}
-	if c.PutTimeout <= 0 {
-		c.PutTimeout = DefaultPutTimeout
-	}
-	if c.BudgetWait <= 0 {
-		c.BudgetWait = DefaultBudgetWait
 	}
 	return c
 }

@@ -109,26 +109,26 @@ type Config struct {
 	// wiring: the server serves whatever listener it is given.
 	ForceUnauthenticatedBeyondLoopback bool `yaml:"force_unauthenticated_beyond_loopback"`
 	// MaxRequestBytes bounds a request body (default 16 GiB): 413 beyond.
-	MaxRequestBytes confval.ByteSize `yaml:"max_request_bytes"`
+	MaxRequestBytes confval.ByteSize `yaml:"max_request_bytes" confval:"positive"`
 	// MaxInstanceBytes bounds one part (default 4 GiB): that instance fails
 	// with A700, the others are stored.
-	MaxInstanceBytes confval.ByteSize `yaml:"max_instance_bytes"`
+	MaxInstanceBytes confval.ByteSize `yaml:"max_instance_bytes" confval:"positive"`
 	// MaxParts bounds the parts of one request (default 100,000).
-	MaxParts int `yaml:"max_parts"`
+	MaxParts int `yaml:"max_parts" confval:"positive"`
 	// MaxConcurrentRequests bounds requests being stored at once (default
 	// 16): 503 with Retry-After beyond.
-	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests" confval:"positive"`
 	// MaxConcurrentRequestsPerAddress bounds the requests being stored at
 	// once from one remote address (default 4): 503 with Retry-After
 	// beyond, so that one host cannot take every request slot. Behind a
 	// reverse proxy every request comes from the proxy's address: raise it
 	// to MaxConcurrentRequests there.
-	MaxConcurrentRequestsPerAddress int `yaml:"max_concurrent_requests_per_address"`
+	MaxConcurrentRequestsPerAddress int `yaml:"max_concurrent_requests_per_address" confval:"positive"`
 	// IdleTimeout bounds the silence between body bytes (default 2 min),
 	// so a stalled sender does not hold a request slot.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout" confval:"positive"`
 	// ReadHeaderTimeout bounds reading request headers (default 30 s).
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" confval:"positive"`
 }
 
 // DefaultConfig returns the defaults of Config; Listen has none.
@@ -141,34 +141,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults fills unset fields from DefaultConfig (see
+// confval.FillDefaults: a field tagged positive is unset when zero or
+// negative), then normalises BasePath: "/dicom-web/" serves under
+// /dicom-web, "/" at the root.
 func (c Config) withDefaults() Config {
-	if c.BasePath == "" {
-		c.BasePath = DefaultBasePath
-	}
+	confval.FillDefaults(&c, DefaultConfig())
 	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
 	if c.BasePath == "/" {
 		c.BasePath = ""
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if c.MaxInstanceBytes <= 0 {
-		c.MaxInstanceBytes = DefaultMaxInstanceBytes
-	}
-	if c.MaxParts <= 0 {
-		c.MaxParts = DefaultMaxParts
-	}
-	if c.MaxConcurrentRequests <= 0 {
-		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
-	}
-	if c.MaxConcurrentRequestsPerAddress <= 0 {
-		c.MaxConcurrentRequestsPerAddress = DefaultMaxConcurrentRequestsPerAddress
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.ReadHeaderTimeout <= 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	return c
 }
