@@ -32,58 +32,67 @@ type Topology struct {
 	CasesBucket     string
 	TimersBucket    string
 	ProcessedBucket string
-	// Replicas of every stream and bucket (3 on a clustered JetStream).
-	Replicas int
 	// Memory selects memory storage (tests, benchmarks); the default is file.
 	Memory bool
+	// StreamLimits are the settings an operator tunes (the ingest
+	// configuration's streams section).
+	StreamLimits
+}
 
+// StreamLimits size the streams, buckets and the consumer: the streams
+// section of the ingest configuration. DefaultTopology holds the defaults.
+type StreamLimits struct {
+	// Replicas of every stream and bucket (3 on a clustered JetStream).
+	Replicas int `yaml:"replicas"`
 	// AckWait is how long a delivery may go without an ack or an in-progress
 	// heartbeat before it is redelivered. It is the first BackOff step.
-	AckWait time.Duration
+	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliver bounds deliveries of one work item.
-	MaxDeliver int
+	MaxDeliver int `yaml:"max_deliver"`
 	// BackOff is the redelivery schedule after ack timeouts (a crashed or
 	// stuck worker); its first entry is AckWait. Explicit naks use the
 	// worker's own RetryDelays.
-	BackOff []time.Duration
+	BackOff []time.Duration `yaml:"backoff"`
 	// MaxAckPending bounds work items in flight across all workers of all
 	// processes: the cluster-wide concurrency limit.
-	MaxAckPending int
+	MaxAckPending int `yaml:"max_ack_pending"`
 	// WorkDuplicates is the work stream's Nats-Msg-Id window (scan, inbox
 	// and replay publish with ids; MinIO does not).
-	WorkDuplicates time.Duration
+	WorkDuplicates time.Duration `yaml:"work_duplicates"`
 	// RegistryDuplicates is the case-event Nats-Msg-Id window.
-	RegistryDuplicates time.Duration
+	RegistryDuplicates time.Duration `yaml:"registry_duplicates"`
 	// RegistryMaxAge expires case events (0: keep forever).
-	RegistryMaxAge time.Duration
+	RegistryMaxAge time.Duration `yaml:"registry_max_age"`
 	// DLQMaxAge expires DLQ entries (0: keep forever).
-	DLQMaxAge time.Duration
+	DLQMaxAge time.Duration `yaml:"dlq_max_age"`
 	// ProcessedTTL expires processed markers (0: keep forever). After
 	// expiry a rescan processes the object again, which changes no case.
-	ProcessedTTL time.Duration
+	ProcessedTTL time.Duration `yaml:"processed_ttl"`
 }
 
 // DefaultTopology returns the production names and settings.
 func DefaultTopology() Topology {
 	return Topology{
-		WorkStream:         "PRINTREG_OBJECTS",
-		WorkSubject:        "printreg.objects",
-		Consumer:           "ingest-worker",
-		RegistryStream:     "PRINTREG_REGISTRY",
-		RegistrySubject:    "registry.case",
-		DLQStream:          "PRINTREG_DLQ",
-		DLQSubject:         "printreg.dlq",
-		CasesBucket:        "PRINTREG_CASES",
-		TimersBucket:       "PRINTREG_TIMERS",
-		ProcessedBucket:    "PRINTREG_PROCESSED",
-		Replicas:           1,
-		AckWait:            60 * time.Second,
-		MaxDeliver:         8,
-		BackOff:            []time.Duration{60 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute},
-		MaxAckPending:      256,
-		WorkDuplicates:     10 * time.Minute,
-		RegistryDuplicates: time.Hour,
-		DLQMaxAge:          90 * 24 * time.Hour,
+		WorkStream:      "PRINTREG_OBJECTS",
+		WorkSubject:     "printreg.objects",
+		Consumer:        "ingest-worker",
+		RegistryStream:  "PRINTREG_REGISTRY",
+		RegistrySubject: "registry.case",
+		DLQStream:       "PRINTREG_DLQ",
+		DLQSubject:      "printreg.dlq",
+		CasesBucket:     "PRINTREG_CASES",
+		TimersBucket:    "PRINTREG_TIMERS",
+		ProcessedBucket: "PRINTREG_PROCESSED",
+		StreamLimits: StreamLimits{
+			Replicas:           1,
+			AckWait:            60 * time.Second,
+			MaxDeliver:         8,
+			BackOff:            []time.Duration{60 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute},
+			MaxAckPending:      256,
+			WorkDuplicates:     10 * time.Minute,
+			RegistryDuplicates: time.Hour,
+			DLQMaxAge:          90 * 24 * time.Hour,
+		},
 	}
 }
 

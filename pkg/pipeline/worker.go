@@ -19,40 +19,46 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/pkg/confval"
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/sitekey"
 )
 
-// WorkerConfig tunes one process's workers. Zero values take the defaults.
+// WorkerConfig tunes one process's workers: the worker section of the
+// ingest configuration, whose keys are the yaml tags (the fields tagged
+// "-" are not configurable there; MaxObjectBytes comes from
+// storage.max_object_bytes). Unset fields take the defaults of
+// DefaultWorkerConfig: zero ones, and negative ones where the field is
+// tagged positive (see confval.FillDefaults).
 type WorkerConfig struct {
 	// Workers is how many objects this process handles at once (default
 	// DefaultWorkers).
 	// The cluster-wide limit is Topology.MaxAckPending.
-	Workers int
+	Workers int `yaml:"workers" confval:"positive"`
 	// MaxFetch caps one pull request (default Workers). A pull asks only
 	// for as many items as there are idle workers, so nothing waits in a
 	// local buffer while its ack timer runs.
-	MaxFetch int
+	MaxFetch int `yaml:"max_fetch" confval:"positive"`
 	// FetchWait is how long one pull waits for items (default 2s).
-	FetchWait time.Duration
+	FetchWait time.Duration `yaml:"fetch_wait" confval:"positive"`
 	// Heartbeat is the in-progress interval for long objects (default a
 	// third of the topology's AckWait).
-	Heartbeat time.Duration
+	Heartbeat time.Duration `yaml:"-" confval:"positive"`
 	// ObjectTimeout bounds the handling of one work item (default 30m).
-	ObjectTimeout time.Duration
+	ObjectTimeout time.Duration `yaml:"object_timeout" confval:"positive"`
 	// MaxObjectBytes refuses larger objects before download (default 8 GiB).
-	MaxObjectBytes int64
+	MaxObjectBytes int64 `yaml:"-" confval:"positive"`
 	// ShutdownGrace is how long in-flight items may finish after shutdown
 	// begins; the rest are handed back with Nak (default 30s).
-	ShutdownGrace time.Duration
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" confval:"positive"`
 	// RetryDelays is the NakWithDelay schedule for transient failures, by
 	// delivery count (default 2s, 10s, 30s, 1m, 2m, 5m); ±20% jitter.
-	RetryDelays []time.Duration
+	RetryDelays []time.Duration `yaml:"retry_delays"`
 	// SweepInterval is how often this process fires due completeness
 	// timers (default 5s; negative disables).
-	SweepInterval time.Duration
+	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// StatsInterval is how often queue depths are sampled (default 15s).
-	StatsInterval time.Duration
+	StatsInterval time.Duration `yaml:"-" confval:"positive"`
 	// RequestTimeout bounds each NATS request made while handling an
 	// object (KV reads and writes, publishes, acks; default 5s). A request
 	// that times out, finds no responder or meets a cluster error is
@@ -60,17 +66,17 @@ type WorkerConfig struct {
 	// is safe; so a JetStream leader change costs seconds, not the object
 	// timeout. Start-up waits for the streams, consumer and buckets with
 	// the same bound per attempt.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `yaml:"request_timeout" confval:"positive"`
 	// StallAfter is how long every slot may stay taken, with none freed,
 	// while work items wait, before the worker warns and reports not ready
 	// (default 1m; negative disables).
-	StallAfter time.Duration
+	StallAfter time.Duration `yaml:"-"`
 	// IdleRelease is how long the worker must have had no object in hand
 	// before the process's free memory is handed back to the system, and
 	// how often again while it stays idle (default 30s; negative
 	// disables). The Go runtime keeps freed memory for reuse; a worker idle
 	// overnight on a shared server need not.
-	IdleRelease time.Duration
+	IdleRelease time.Duration `yaml:"idle_release"`
 }
 
 // DefaultWorkers is the default number of objects one process handles at
@@ -81,45 +87,32 @@ type WorkerConfig struct {
 // worker may hold an output of up to the spool's memory limit.
 func DefaultWorkers() int { return min(32, max(4, 4*runtime.GOMAXPROCS(0))) }
 
-func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
-	if c.Workers <= 0 {
-		c.Workers = DefaultWorkers()
+// DefaultWorkerConfig returns the defaults of WorkerConfig. MaxFetch
+// (Workers) and Heartbeat (a third of the topology's AckWait, at least
+// 100ms) are derived, so they stay zero here.
+func DefaultWorkerConfig() WorkerConfig {
+	return WorkerConfig{
+		Workers:        DefaultWorkers(),
+		FetchWait:      2 * time.Second,
+		ObjectTimeout:  30 * time.Minute,
+		MaxObjectBytes: 8 << 30,
+		ShutdownGrace:  30 * time.Second,
+		RetryDelays:    []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
+		SweepInterval:  5 * time.Second,
+		StatsInterval:  15 * time.Second,
+		RequestTimeout: DefaultRequestTimeout,
+		StallAfter:     time.Minute,
+		IdleRelease:    30 * time.Second,
 	}
+}
+
+func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
+	confval.FillDefaults(&c, DefaultWorkerConfig())
 	if c.MaxFetch <= 0 || c.MaxFetch > c.Workers {
 		c.MaxFetch = c.Workers
 	}
-	if c.FetchWait <= 0 {
-		c.FetchWait = 2 * time.Second
-	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = max(t.AckWait/3, 100*time.Millisecond)
-	}
-	if c.ObjectTimeout <= 0 {
-		c.ObjectTimeout = 30 * time.Minute
-	}
-	if c.MaxObjectBytes <= 0 {
-		c.MaxObjectBytes = 8 << 30
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 30 * time.Second
-	}
-	if len(c.RetryDelays) == 0 {
-		c.RetryDelays = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
-	}
-	if c.SweepInterval == 0 {
-		c.SweepInterval = 5 * time.Second
-	}
-	if c.StatsInterval <= 0 {
-		c.StatsInterval = 15 * time.Second
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.StallAfter == 0 {
-		c.StallAfter = time.Minute
-	}
-	if c.IdleRelease == 0 {
-		c.IdleRelease = 30 * time.Second
 	}
 	return c
 }
