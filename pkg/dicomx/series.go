@@ -6,16 +6,19 @@ import (
 	"strings"
 )
 
+// DefaultThinSliceMaxMM is SeriesOptions.ThinSliceMaxMM's default.
+const DefaultThinSliceMaxMM = 1.25
+
 // SeriesOptions tune series geometry.
 type SeriesOptions struct {
 	// ThinSliceMaxMM is the thin-slice guidance for 3D printing: slice
-	// thickness and spacing at most this (default 1.25 mm).
+	// thickness and spacing at most this (default DefaultThinSliceMaxMM).
 	ThinSliceMaxMM float64 `yaml:"thin_slice_max_mm" json:"thin_slice_max_mm"`
 }
 
 func (o SeriesOptions) withDefaults() SeriesOptions {
 	if o.ThinSliceMaxMM <= 0 {
-		o.ThinSliceMaxMM = 1.25
+		o.ThinSliceMaxMM = DefaultThinSliceMaxMM
 	}
 	return o
 }
