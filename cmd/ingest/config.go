@@ -166,31 +166,17 @@ type NotifyConfig struct {
 	Suffix    string `yaml:"suffix"`
 }
 
-type StreamsConfig struct {
-	Replicas           int             `yaml:"replicas"`
-	AckWait            time.Duration   `yaml:"ack_wait"`
-	MaxDeliver         int             `yaml:"max_deliver"`
-	BackOff            []time.Duration `yaml:"backoff"`
-	MaxAckPending      int             `yaml:"max_ack_pending"`
-	WorkDuplicates     time.Duration   `yaml:"work_duplicates"`
-	RegistryDuplicates time.Duration   `yaml:"registry_duplicates"`
-	RegistryMaxAge     time.Duration   `yaml:"registry_max_age"`
-	DLQMaxAge          time.Duration   `yaml:"dlq_max_age"`
-	ProcessedTTL       time.Duration   `yaml:"processed_ttl"`
-}
+// StreamsConfig is the streams section: the pipeline's own stream limits
+// (keys, comments and defaults are in pipeline.StreamLimits and
+// pipeline.DefaultTopology). It is a type of its own only so that the
+// YAML decoder's messages keep naming it as they always have.
+type StreamsConfig pipeline.StreamLimits
 
-type WorkerConfig struct {
-	Workers       int             `yaml:"workers"`
-	MaxFetch      int             `yaml:"max_fetch"`
-	FetchWait     time.Duration   `yaml:"fetch_wait"`
-	ObjectTimeout time.Duration   `yaml:"object_timeout"`
-	ShutdownGrace time.Duration   `yaml:"shutdown_grace"`
-	RetryDelays   []time.Duration `yaml:"retry_delays"`
-	SweepInterval time.Duration   `yaml:"sweep_interval"`
-
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-	IdleRelease    time.Duration `yaml:"idle_release"`
-}
+// WorkerConfig is the worker section: the pipeline's own worker settings
+// (keys, comments and defaults are in pipeline.WorkerConfig and
+// pipeline.DefaultWorkerConfig). It is a type of its own only so that the
+// YAML decoder's messages keep naming it as they always have.
+type WorkerConfig pipeline.WorkerConfig
 
 type InboxConfig struct {
 	Poll   time.Duration `yaml:"poll"`
@@ -200,41 +186,46 @@ type InboxConfig struct {
 // defaultConfig is the embedded default: in-process NATS, directories for
 // both buckets, everything under ./printreg-data.
 func defaultConfig() Config {
-	topo := pipeline.DefaultTopology()
+	worker := WorkerConfig(pipeline.DefaultWorkerConfig())
+	// worker.idle_release is written 0s, which the worker reads as its
+	// default; the settings the file cannot hold (yaml "-") are filled in
+	// by the worker itself, MaxObjectBytes from storage.max_object_bytes.
+	worker.IdleRelease = 0
 	c := Config{
 		DataDir: "printreg-data",
 		Log:     LogConfig{Level: "info", Format: "auto"},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9464"},
 		NATS:    NATSConfig{Embedded: EmbeddedConfig{Listen: "127.0.0.1:4222"}},
 		Storage: StorageConfig{
-			Raw:            BucketConfig{Type: "dir", Bucket: "inbox"},
-			Deid:           BucketConfig{Type: "dir", Bucket: "deid"},
-			S3:             S3Config{PathStyle: true, PartSize: s3store.DefaultPartSize, MaxRetries: 3},
-			MaxObjectBytes: 8 << 30,
+			Raw:  BucketConfig{Type: "dir", Bucket: "inbox"},
+			Deid: BucketConfig{Type: "dir", Bucket: "deid"},
+			// Path-style requests are what MinIO and most self-hosted
+			// services expect (s3store leaves the choice to minio-go).
+			S3:             S3Config{PathStyle: true, PartSize: s3store.DefaultPartSize, MaxRetries: s3store.DefaultMaxRetries},
+			MaxObjectBytes: confval.ByteSize(worker.MaxObjectBytes),
 		},
-		Notify: NotifyConfig{Configure: true, ARN: "arn:minio:sqs::PRINTREG:nats"},
-		Streams: StreamsConfig{
-			Replicas: topo.Replicas, AckWait: topo.AckWait, MaxDeliver: topo.MaxDeliver, BackOff: topo.BackOff,
-			MaxAckPending: topo.MaxAckPending, WorkDuplicates: topo.WorkDuplicates,
-			RegistryDuplicates: topo.RegistryDuplicates, RegistryMaxAge: topo.RegistryMaxAge,
-			DLQMaxAge: topo.DLQMaxAge, ProcessedTTL: topo.ProcessedTTL,
+		Notify:  NotifyConfig{Configure: true, ARN: "arn:minio:sqs::PRINTREG:nats"},
+		Streams: StreamsConfig(pipeline.DefaultTopology().StreamLimits),
+		Worker:  worker,
+		Inbox:   InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
+		Processing: ProcessingConfig{
+			ThinSliceMaxMM: dicomx.DefaultThinSliceMaxMM, ModelUnits: defaultModelUnits,
+			SpoolMemory: assemble.DefaultSpoolMemory, MemoryBudget: cli.DefaultMemoryBudget,
 		},
-		Worker: WorkerConfig{
-			Workers: pipeline.DefaultWorkers(), FetchWait: 2 * time.Second, ObjectTimeout: 30 * time.Minute, ShutdownGrace: 30 * time.Second, RequestTimeout: pipeline.DefaultRequestTimeout,
-			RetryDelays:   []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
-			SweepInterval: 5 * time.Second,
-		},
-		Inbox:      InboxConfig{Poll: time.Second, Stable: 2 * time.Second},
-		Processing: ProcessingConfig{ThinSliceMaxMM: 1.25, ModelUnits: "mm", SpoolMemory: 8 << 20, MemoryBudget: cli.DefaultMemoryBudget},
-		Registry:   casemodel.DefaultConfig(),
-		Console:    defaultConsoleConfig(),
-		Receive:    ReceiveConfig{Config: receive.DefaultConfig()},
+		Registry: casemodel.DefaultConfig(),
+		Console:  defaultConsoleConfig(),
+		Receive:  ReceiveConfig{Config: receive.DefaultConfig()},
 	}
 	// The C-STORE receiver on the DICOM port of this machine, for the
 	// embedded default to turn on (embeddedReceiver).
 	c.Receive.DIMSE.Listen = "127.0.0.1:11112"
 	return c
 }
+
+// defaultModelUnits is processing.model_units's default: "mm", the
+// spelling the file uses for mesh's own default unit (mesh.DefaultOptions,
+// mesh.Millimeter), which an empty model_units also means.
+const defaultModelUnits = "mm"
 
 // EmbeddedAETitle is the called AE title the embedded default's C-STORE
 // receiver serves: the one the documentation's examples send to.
@@ -342,9 +333,7 @@ func (l *loaded) resolveDirs() {
 
 func (l *loaded) topology() pipeline.Topology {
 	t := pipeline.DefaultTopology()
-	s := l.Streams
-	t.Replicas, t.AckWait, t.MaxDeliver, t.BackOff, t.MaxAckPending = s.Replicas, s.AckWait, s.MaxDeliver, s.BackOff, s.MaxAckPending
-	t.WorkDuplicates, t.RegistryDuplicates, t.RegistryMaxAge, t.DLQMaxAge, t.ProcessedTTL = s.WorkDuplicates, s.RegistryDuplicates, s.RegistryMaxAge, s.DLQMaxAge, s.ProcessedTTL
+	t.StreamLimits = pipeline.StreamLimits(l.Streams)
 	return t
 }
 
@@ -372,13 +361,9 @@ func (l *loaded) assembleConfig() (assemble.Config, error) {
 }
 
 func (l *loaded) workerConfig() pipeline.WorkerConfig {
-	w := l.Worker
-	return pipeline.WorkerConfig{
-		Workers: w.Workers, MaxFetch: w.MaxFetch, FetchWait: w.FetchWait, ObjectTimeout: w.ObjectTimeout,
-		RequestTimeout: w.RequestTimeout,
-		MaxObjectBytes: int64(l.Storage.MaxObjectBytes), ShutdownGrace: w.ShutdownGrace,
-		RetryDelays: w.RetryDelays, SweepInterval: w.SweepInterval, IdleRelease: w.IdleRelease,
-	}
+	w := pipeline.WorkerConfig(l.Worker)
+	w.MaxObjectBytes = int64(l.Storage.MaxObjectBytes)
+	return w
 }
 
 // validate lists every problem at once.
@@ -610,28 +595,10 @@ func (l *loaded) validateReceive() []error {
 	if r.DIMSE.Listen != "" && r.DIMSE.Listen == r.STOW.Listen {
 		add("receive.dimse.listen and receive.stow.listen are the same address %q", r.DIMSE.Listen)
 	}
-	for _, n := range []struct {
-		name string
-		v    int64
-	}{
-		{"receive.min_spool_free_bytes", int64(r.MinSpoolFreeBytes)}, {"receive.min_store_free_bytes", int64(r.MinStoreFreeBytes)},
-		{"receive.ready_cache_ttl", int64(r.ReadyCacheTTL)}, {"receive.put_timeout", int64(r.PutTimeout)},
-		{"receive.dimse.max_associations", int64(r.DIMSE.MaxAssociations)},
-		{"receive.dimse.max_associations_per_source", int64(r.DIMSE.MaxAssociationsPerSource)},
-		{"receive.dimse.max_object_bytes", int64(r.DIMSE.MaxObjectBytes)},
-		{"receive.dimse.artim_timeout", int64(r.DIMSE.ARTIMTimeout)}, {"receive.dimse.idle_timeout", int64(r.DIMSE.IdleTimeout)},
-		{"receive.dimse.write_timeout", int64(r.DIMSE.WriteTimeout)}, {"receive.dimse.shutdown_grace", int64(r.DIMSE.ShutdownGrace)},
-		{"receive.stow.max_request_bytes", int64(r.STOW.MaxRequestBytes)}, {"receive.stow.max_instance_bytes", int64(r.STOW.MaxInstanceBytes)},
-		{"receive.stow.max_parts", int64(r.STOW.MaxParts)}, {"receive.stow.max_concurrent_requests", int64(r.STOW.MaxConcurrentRequests)},
-		{"receive.stow.idle_timeout", int64(r.STOW.IdleTimeout)}, {"receive.stow.read_header_timeout", int64(r.STOW.ReadHeaderTimeout)},
-		{"receive.dimse.max_connections", int64(r.DIMSE.MaxConnections)},
-		{"receive.dimse.max_connections_per_address", int64(r.DIMSE.MaxConnectionsPerAddress)},
-		{"receive.dimse.association_request_timeout", int64(r.DIMSE.AssociationRequestTimeout)},
-		{"receive.stow.max_concurrent_requests_per_address", int64(r.STOW.MaxConcurrentRequestsPerAddress)},
-	} {
-		if n.v < 0 {
-			add("%s must not be negative (0 means the default)", n.name)
-		}
+	// The settings the receivers read as their default when zero or
+	// negative (tagged positive): a negative one in the file is a mistake.
+	for _, name := range confval.Negatives(r, "receive") {
+		add("%s must not be negative (0 means the default)", name)
 	}
 	// The DIMSE receiver checks its own section (PDU length, TLS files…);
 	// STOW-RS's TLS files are read when it starts.
