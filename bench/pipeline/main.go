@@ -79,7 +79,12 @@ func main() {
 	latencyRate := flag.Float64("latency-rate", 0, "objects/s uploaded in the latency phase (0: 40% of the measured pipeline throughput)")
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
 	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
+	copySign := flag.Bool("copy-sign", true, "the copy signs what it uploads, as minio-go does by default over plain HTTP (false: UNSIGNED-PAYLOAD, as ingest uploads)")
 	flag.Parse()
+	if *mode == "" {
+		// Read by the copy child, which inherits the environment.
+		_ = os.Setenv("BENCH_COPY_SIGN", strconv.FormatBool(*copySign))
+	}
 	var err error
 	switch *mode {
 	case "copy":
@@ -198,9 +203,21 @@ func (s servers) env(extra ...string) []string {
 		"BENCH_S3_ACCESS="+s.minio.AccessKey, "BENCH_S3_SECRET="+s.minio.SecretKey)
 }
 
-func store(bucket string) (*s3store.Store, error) {
+// store opens a bucket of the bench's MinIO; sign signs uploaded content
+// (minio-go's default over plain HTTP; ingest's stores do not).
+func store(bucket string, sign bool) (*s3store.Store, error) {
 	return s3store.New(s3store.Config{Endpoint: os.Getenv("BENCH_S3"), Bucket: bucket, PathStyle: true,
-		AccessKey: os.Getenv("BENCH_S3_ACCESS"), SecretKey: os.Getenv("BENCH_S3_SECRET"), MaxRetries: 3})
+		AccessKey: os.Getenv("BENCH_S3_ACCESS"), SecretKey: os.Getenv("BENCH_S3_SECRET"), MaxRetries: 3, SignPayload: sign})
+}
+
+// copySigns says whether the copy signs its uploads (-copy-sign).
+func copySigns() bool { return os.Getenv("BENCH_COPY_SIGN") != "false" }
+
+func copyLabel() string {
+	if copySigns() {
+		return "minio-go GET+PUT copy (signed)"
+	}
+	return "minio-go GET+PUT copy (unsigned)"
 }
 
 func topology() pipeline.Topology {
@@ -386,7 +403,7 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 	}
 	buckets := map[string]*s3store.Store{}
 	for _, b := range []string{"src", "dst", "raw", "deid"} {
-		st, err := store(b)
+		st, err := store(b, false)
 		if err != nil {
 			return cr, err
 		}
@@ -449,14 +466,14 @@ func printRun(corpus string, objs []object, workers int, processor string, queue
 	fmt.Printf("== %s\n", label(corpus))
 	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
 	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
-	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "minio-go GET+PUT copy", cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
+	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", copyLabel(), cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
 	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processor+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
 	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
 	fmt.Printf("%-34s %10s %10s %10s %10s\n", "CPU ms per object", "client", "MinIO", "NATS", "total")
 	for _, r := range []struct {
 		name string
 		run  childRun
-	}{{"minio-go GET+PUT copy", cp}, {"pipeline (" + processor + " processor)", pl}} {
+	}{{copyLabel(), cp}, {"pipeline (" + processor + " processor)", pl}} {
 		c, m, n, t := r.run.cpuPerObject()
 		fmt.Printf("%-34s %10.2f %10.2f %10.2f %10.2f\n", r.name, c, m, n, t)
 	}
@@ -467,7 +484,7 @@ func printRun(corpus string, objs []object, workers int, processor string, queue
 		"corpus": label(corpus), "objects": len(objs), "bytes": total, "workers": workers,
 		"processor": processor, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
-		"copy_cpu_ms_per_object": cpuTotal(cp), "pipeline_cpu_ms_per_object": cpuTotal(pl),
+		"copy_cpu_ms_per_object": cpuTotal(cp), "copy_signs": copySigns(), "pipeline_cpu_ms_per_object": cpuTotal(pl),
 		"settle_s": pl.Settle, "minio_queue_dir": queueDir,
 	}
 	if len(cr.lat.samples) > 0 {
@@ -594,11 +611,11 @@ func waitUntil(d time.Duration, cond func() bool) error {
 // childCopy GETs every object of src and PUTs it to dst.
 func childCopy(n, workers int) error {
 	ctx := context.Background()
-	src, err := store("src")
+	src, err := store("src", copySigns())
 	if err != nil {
 		return err
 	}
-	dst, err := store("dst")
+	dst, err := store("dst", copySigns())
 	if err != nil {
 		return err
 	}
@@ -712,11 +729,11 @@ func childWorker(n, workers int, processor string) error {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	key, _ := sitekey.New([]byte(benchSecret))
-	raw, err := store("raw")
+	raw, err := store("raw", false)
 	if err != nil {
 		return err
 	}
-	deid, err := store("deid")
+	deid, err := store("deid", false)
 	if err != nil {
 		return err
 	}

@@ -65,22 +65,6 @@ type ObjectInfo struct {
 type PutOptions struct {
 	// ContentType is stored with the object (default application/octet-stream).
 	ContentType string
-	// SHA256, when set, is the SHA-256 of the content the caller already
-	// has (a spooled output): a store that signs what it uploads (see
-	// PayloadSigner) signs this sum and the server checks the content
-	// against it, instead of the store hashing and signing the content in
-	// chunks as it sends it. A wrong sum fails the Put. Other stores, and
-	// uploads too large for one request, ignore it.
-	SHA256 []byte
-}
-
-// PayloadSigner is implemented by stores that may hash what they upload in
-// order to sign it (S3 over plain HTTP; over TLS the connection protects
-// the content and nothing is hashed). A caller that can compute the
-// content's SHA-256 cheaply while producing it asks SignsPayload first, so
-// that it hashes only when the sum spares the store a pass of its own.
-type PayloadSigner interface {
-	SignsPayload() bool
 }
 
 // ReaderAt is random access to one object, for formats read by offset (zip

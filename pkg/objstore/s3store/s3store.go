@@ -10,10 +10,8 @@ package s3store
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +67,15 @@ type Config struct {
 	// for data (default DefaultReadIdleTimeout): a connection that stalls
 	// mid-object fails then, not at the end of the object's own deadline.
 	ReadIdleTimeout time.Duration
+	// SignPayload signs the content of uploads over plain HTTP (minio-go's
+	// streaming signature: a SHA-256 of the content and an HMAC per 64
+	// KiB, a fifth of a worker's CPU). Off, uploads are sent as S3's
+	// UNSIGNED-PAYLOAD, as minio-go always sends them over TLS: the
+	// request itself stays signed, and a plain-HTTP link that an attacker
+	// could alter would let them alter what the worker downloads anyway,
+	// whose content no S3 client verifies. Use TLS wherever the link is
+	// not trusted.
+	SignPayload bool
 }
 
 // errStalled is the cause of a read that waited ReadIdleTimeout.
@@ -350,11 +357,6 @@ func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
 func (r *readerAt) Close() error { return r.obj.Close() }
 func (r *readerAt) Size() int64  { return r.size }
 
-// SignsPayload reports whether uploads are signed over their content: over
-// plain HTTP (objstore.PayloadSigner). Over TLS they are not, and a given
-// PutOptions.SHA256 would only cost its caller a pass over the content.
-func (s *Store) SignsPayload() bool { return !s.cfg.Secure }
-
 // Put uploads r: one PUT when size is known and at most one part, multipart
 // otherwise (parts of Config.PartSize, one in memory at a time).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts objstore.PutOptions) (objstore.ObjectInfo, error) {
@@ -368,24 +370,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if size >= 0 {
 		r = objstore.ExactReader(r, size)
 	}
-	var ui minio.UploadInfo
-	var err error
-	if len(opts.SHA256) == sha256.Size && s.SignsPayload() && size >= 0 && uint64(size) <= s.cfg.PartSize {
-		// One PUT whose signature covers the given sum (SigV4 signed
-		// payload): over plain HTTP minio-go would otherwise hash and
-		// sign every 64 KiB chunk as it sends it, a fifth of a worker's
-		// CPU. The server still checks every byte against the sum.
-		ui, err = minio.Core{Client: s.client}.PutObject(ctx, s.cfg.Bucket, key, r, size, "", hex.EncodeToString(opts.SHA256), minio.PutObjectOptions{
-			ContentType:          ct,
-			DisableContentSha256: true,
-		})
-	} else {
-		ui, err = s.client.PutObject(ctx, s.cfg.Bucket, key, r, size, minio.PutObjectOptions{
-			ContentType: ct,
-			PartSize:    s.cfg.PartSize,
-			NumThreads:  1,
-		})
-	}
+	ui, err := s.client.PutObject(ctx, s.cfg.Bucket, key, r, size, minio.PutObjectOptions{
+		ContentType:          ct,
+		PartSize:             s.cfg.PartSize,
+		NumThreads:           1,
+		DisableContentSha256: !s.cfg.SignPayload,
+	})
 	if err != nil {
 		if errors.Is(err, objstore.ErrChanged) {
 			return objstore.ObjectInfo{}, fmt.Errorf("s3 put: %w", objstore.ErrChanged)

@@ -71,9 +71,6 @@ type Assembler struct {
 	bufs    sync.Pool
 	headers sync.Pool
 	readers sync.Pool // *bufio.Reader, one per object in flight
-	// hashOutputs: the de-identified store signs what it uploads, so an
-	// output's spool hashes it on the way (objstore.PayloadSigner).
-	hashOutputs bool
 	// pointers caches alias → case pointers (they never change once set);
 	// folded remembers aliases whose case was already retired and merged.
 	// Both are bounded: a worker runs for months.
@@ -122,9 +119,6 @@ func New(cfg Config, key *sitekey.Key, st Stores, out objstore.Bucket, log zerol
 		pointers: newLRU(maxCachedAliases), folded: newLRU(maxCachedAliases),
 		templates: newLRU(maxCachedSeries), counts: newLRU(maxCachedSeries)}
 	a.bufs.New = func() any { return new(bytes.Buffer) }
-	if ps, ok := out.(objstore.PayloadSigner); ok {
-		a.hashOutputs = ps.SignsPayload()
-	}
 	a.readers.New = func() any { return bufio.NewReaderSize(nil, readAhead) }
 	a.headers.New = func() any { return &prefix{b: make([]byte, 0, headerCapture), max: headerCapture} }
 	return a, nil
@@ -256,7 +250,7 @@ func transient(ctx context.Context, src *watched) error {
 
 // put writes a spooled output to the de-identified bucket.
 func (a *Assembler) put(ctx context.Context, key, contentType string, sp *spool) error {
-	if _, err := a.deid.Put(ctx, key, sp.Reader(), sp.Size(), objstore.PutOptions{ContentType: contentType, SHA256: sp.SHA256()}); err != nil {
+	if _, err := a.deid.Put(ctx, key, sp.Reader(), sp.Size(), objstore.PutOptions{ContentType: contentType}); err != nil {
 		if errors.Is(err, objstore.ErrInvalidKey) {
 			return pipeline.Permanent(pipeline.ReasonOther, fmt.Errorf("output key: %w", err))
 		}

@@ -32,7 +32,7 @@ func (a *Assembler) dicom(ctx context.Context, in pipeline.Input, r io.Reader, s
 	hdr := a.headers.Get().(*prefix)
 	hdr.b = hdr.b[:0]
 	defer a.headers.Put(hdr)
-	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory, a.hashOutputs)
+	sp := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
 	defer sp.Close()
 	// What the object's readers hold in memory is reserved against the
 	// budget shared by the objects in flight.

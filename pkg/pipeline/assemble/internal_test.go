@@ -30,7 +30,7 @@ func TestSpoolSpillsToDisk(t *testing.T) {
 	}{{"memory", 3, false}, {"disk", 40, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			sp := newSpool(pool, dir, 64<<10, false)
+			sp := newSpool(pool, dir, 64<<10)
 			var want bytes.Buffer
 			for i := range tc.chunks {
 				chunk := bytes.Repeat([]byte{byte(i)}, 4<<10)

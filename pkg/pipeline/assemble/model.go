@@ -85,7 +85,7 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 	if caseID == "" {
 		return res, pipeline.Permanent(ReasonNoCaseReference, errors.New("the model is not in a case folder (<case-ref>/…)"))
 	}
-	raw := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory, false)
+	raw := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
 	defer raw.Close()
 	// The stream fails with objstore.ErrChanged if the size is not in.Size.
 	if _, err := io.Copy(raw, r); err != nil {
@@ -114,7 +114,7 @@ func (a *Assembler) model(ctx context.Context, in pipeline.Input, format mesh.Fo
 	if err != nil {
 		return rejected(err)
 	}
-	out := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory, a.hashOutputs)
+	out := newSpool(&a.bufs, a.cfg.SpoolDir, a.cfg.SpoolMemory)
 	defer out.Close()
 	if err := mesh.Sanitize(ctx, out, raw.ReaderAt(), in.Size, format); err != nil {
 		return rejected(err)

@@ -2,9 +2,7 @@ package assemble
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
-	"hash"
 	"io"
 	"os"
 	"sync"
@@ -21,31 +19,15 @@ type spool struct {
 	dir  string
 	max  int
 	n    int64
-	// sum hashes what is written, up to maxHashed bytes (nil beyond, and
-	// when the output store signs nothing): the upload then signs the sum
-	// instead of hashing and signing the content again in chunks as it
-	// sends it.
-	sum hash.Hash
 }
-
-// maxHashed is the largest output whose SHA-256 the spool keeps: what one
-// PUT carries (the object store's default part size); larger outputs go in
-// parts, signed as they are sent.
-const maxHashed = 16 << 20
 
 // maxPooledBuffer keeps unusually large buffers out of the pool.
 const maxPooledBuffer = 8 << 20
 
-// newSpool returns an empty spool; with hashed, it keeps the SHA-256 of
-// what it holds.
-func newSpool(pool *sync.Pool, dir string, maxMem int, hashed bool) *spool {
+func newSpool(pool *sync.Pool, dir string, maxMem int) *spool {
 	b := pool.Get().(*bytes.Buffer)
 	b.Reset()
-	sp := &spool{pool: pool, buf: b, dir: dir, max: maxMem}
-	if hashed {
-		sp.sum = sha256.New()
-	}
-	return sp
+	return &spool{pool: pool, buf: b, dir: dir, max: maxMem}
 }
 
 func (s *spool) Write(p []byte) (int, error) {
@@ -60,13 +42,6 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 		s.buf.Reset()
 	}
-	if s.sum != nil {
-		if s.n+int64(len(p)) > maxHashed {
-			s.sum = nil
-		} else {
-			s.sum.Write(p)
-		}
-	}
 	var n int
 	var err error
 	if s.f != nil {
@@ -80,15 +55,6 @@ func (s *spool) Write(p []byte) (int, error) {
 
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.n }
-
-// SHA256 is the SHA-256 of what was written, nil when it was too large to
-// keep.
-func (s *spool) SHA256() []byte {
-	if s.sum == nil {
-		return nil
-	}
-	return s.sum.Sum(nil)
-}
 
 // Reader returns a fresh reader over the whole content.
 func (s *spool) Reader() io.Reader {
