@@ -298,6 +298,7 @@ func (a *app) bucket(bc BucketConfig) (objstore.Bucket, error) {
 	return s3store.New(s3store.Config{
 		Endpoint: s3.Endpoint, Bucket: bc.Bucket, Secure: s3.Secure, Region: s3.Region, PathStyle: s3.PathStyle,
 		AccessKey: ak, SecretKey: sk, CAFile: s3.CAFile, PartSize: uint64(s3.PartSize), MaxRetries: s3.MaxRetries,
+		SignPayload: s3.SignPayload,
 	})
 }
 

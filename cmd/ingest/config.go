@@ -157,6 +157,8 @@ type S3Config struct {
 	SecretKeyFile string           `yaml:"secret_key_file"`
 	PartSize      confval.ByteSize `yaml:"part_size"`
 	MaxRetries    int              `yaml:"max_retries"`
+	// SignPayload signs uploaded content over plain HTTP (s3store.Config).
+	SignPayload bool `yaml:"sign_payload"`
 }
 
 type NotifyConfig struct {
