@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/printreg/printreg/pkg/confval/confvaltest"
 )
 
 // TestWorkerConfigDefaults pins what withDefaults makes of a zero, a
@@ -11,40 +13,20 @@ import (
 func TestWorkerConfigDefaults(t *testing.T) {
 	topo := DefaultTopology()
 	retry := []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
-	tests := []struct {
-		field string
-		// zero and neg are what a zero and a negative value become; set
-		// is kept as it is.
-		set, zero, neg any
-	}{
-		{"Workers", 3, DefaultWorkers(), DefaultWorkers()},
-		{"MaxFetch", 2, DefaultWorkers(), DefaultWorkers()},
-		{"FetchWait", time.Second, 2 * time.Second, 2 * time.Second},
-		{"Heartbeat", time.Second, topo.AckWait / 3, topo.AckWait / 3},
-		{"ObjectTimeout", time.Second, 30 * time.Minute, 30 * time.Minute},
-		{"MaxObjectBytes", int64(1 << 20), int64(8 << 30), int64(8 << 30)},
-		{"ShutdownGrace", time.Second, 30 * time.Second, 30 * time.Second},
-		{"SweepInterval", time.Second, 5 * time.Second, -time.Nanosecond},
-		{"StatsInterval", time.Second, 15 * time.Second, 15 * time.Second},
-		{"RequestTimeout", time.Second, DefaultRequestTimeout, DefaultRequestTimeout},
-		{"StallAfter", time.Second, time.Minute, -time.Nanosecond},
-		{"IdleRelease", time.Second, 30 * time.Second, -time.Nanosecond},
-	}
-	for _, tc := range tests {
-		for _, c := range []struct {
-			name    string
-			in, out any
-		}{{"zero", nil, tc.zero}, {"negative", minusOne(tc.set), tc.neg}, {"set", tc.set, tc.set}} {
-			var cfg WorkerConfig
-			if c.in != nil {
-				reflect.ValueOf(&cfg).Elem().FieldByName(tc.field).Set(reflect.ValueOf(c.in))
-			}
-			got := reflect.ValueOf(cfg.withDefaults(topo)).FieldByName(tc.field).Interface()
-			if got != c.out {
-				t.Errorf("%s %s: got %v, want %v", tc.field, c.name, got, c.out)
-			}
-		}
-	}
+	confvaltest.CheckFill(t, func(c WorkerConfig) WorkerConfig { return c.withDefaults(topo) }, []confvaltest.Field{
+		confvaltest.F("Workers", 3, DefaultWorkers(), DefaultWorkers()),
+		confvaltest.F("MaxFetch", 2, DefaultWorkers(), DefaultWorkers()),
+		confvaltest.F("FetchWait", time.Second, 2*time.Second, 2*time.Second),
+		confvaltest.F("Heartbeat", time.Second, topo.AckWait/3, topo.AckWait/3),
+		confvaltest.F("ObjectTimeout", time.Second, 30*time.Minute, 30*time.Minute),
+		confvaltest.F("MaxObjectBytes", int64(1<<20), int64(8<<30), int64(8<<30)),
+		confvaltest.F("ShutdownGrace", time.Second, 30*time.Second, 30*time.Second),
+		confvaltest.F("SweepInterval", time.Second, 5*time.Second, -time.Nanosecond),
+		confvaltest.F("StatsInterval", time.Second, 15*time.Second, 15*time.Second),
+		confvaltest.F("RequestTimeout", time.Second, DefaultRequestTimeout, DefaultRequestTimeout),
+		confvaltest.F("StallAfter", time.Second, time.Minute, -time.Nanosecond),
+		confvaltest.F("IdleRelease", time.Second, 30*time.Second, -time.Nanosecond),
+	})
 	if got := (WorkerConfig{}).withDefaults(topo).RetryDelays; !reflect.DeepEqual(got, retry) {
 		t.Errorf("RetryDelays zero: %v", got)
 	}
@@ -64,11 +46,4 @@ func TestWorkerConfigDefaults(t *testing.T) {
 	if got := (WorkerConfig{}).withDefaults(short).Heartbeat; got != 100*time.Millisecond {
 		t.Errorf("Heartbeat with a short AckWait: %v", got)
 	}
-}
-
-// minusOne returns -1 of the type of v, a number.
-func minusOne(v any) any {
-	r := reflect.New(reflect.TypeOf(v)).Elem()
-	r.SetInt(-1)
-	return r.Interface()
 }
