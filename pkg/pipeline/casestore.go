@@ -33,8 +33,10 @@ type MergeFunc func(state []byte) (Mutation, error)
 // stored change is never left unannounced.
 //
 // Cases with a completeness timer are indexed in a second KV bucket (case id
-// → due time). The index may run early, never late: it is lowered after each
-// write and raised only by Sweep, which checks the state first.
+// → due time). The index may run early, never late: it is lowered after a
+// write whose timer is earlier than the one the writer saw indexed (after
+// every write whose predecessor it did not see indexed), and raised only by
+// Sweep, which checks the state first.
 type CaseStore struct {
 	cases  jetstream.KeyValue
 	timers jetstream.KeyValue
