@@ -35,8 +35,8 @@ type MergeFunc func(state []byte) (Mutation, error)
 // Cases with a completeness timer are indexed in a second KV bucket (case id
 // → due time). The index may run early, never late: it is lowered after a
 // write whose timer is earlier than the one the writer saw indexed (after
-// every write whose predecessor it did not see indexed), and raised only by
-// Sweep, which checks the state first.
+// every write whose predecessor it did not see indexed in the last
+// indexTrust), and raised only by Sweep, which checks the state first.
 type CaseStore struct {
 	cases  jetstream.KeyValue
 	timers jetstream.KeyValue
@@ -56,6 +56,9 @@ type CaseStore struct {
 	locks   [caseLockStripes]chan struct{}
 	cacheMu sync.Mutex
 	cache   map[string]cachedRecord
+
+	// clock, when set (tests), replaces time.Now for indexTrust.
+	clock func() time.Time
 
 	// sweepHook, when set (tests), runs between a sweep's case update and
 	// its move of the timer index.
@@ -80,8 +83,19 @@ type cachedRecord struct {
 	// the index only to the timer of the state it wrote or read, and only
 	// after its own compare-and-set), so a write over this revision whose
 	// timer is not earlier needs no look at the index.
-	indexed int64
+	//
+	// indexedAt is when the index was last read: the knowledge is trusted
+	// for indexTrust only, so that an index entry lost anyway (a sweeping
+	// process stopped between moving an entry and re-reading the state)
+	// is put back by the next write after that, as every write used to.
+	indexed   int64
+	indexedAt time.Time
 }
+
+// indexTrust is how long a process relies on a timer-index entry it read
+// (cachedRecord.indexedAt): one read per case and minute at most while
+// its instances arrive, instead of one per instance.
+const indexTrust = time.Minute
 
 // lock takes the turn of caseID's stripe, or fails when ctx ends first (a
 // writer of the case is held up, and this object's time is up).
@@ -105,13 +119,20 @@ func (s *CaseStore) cached(caseID string) (cachedRecord, bool) {
 	return e, ok
 }
 
-// markIndexed records that the timer index of caseID is at or below due,
-// for the cached record if its timer is due.
-func (s *CaseStore) markIndexed(caseID string, due int64) {
+func (s *CaseStore) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
+}
+
+// markIndexed records that the timer index of caseID was at or below due
+// when it was read at at, for the cached record if its timer is due.
+func (s *CaseStore) markIndexed(caseID string, due int64, at time.Time) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if e, ok := s.cache[caseID]; ok && e.rec.Timer == due {
-		e.indexed = due
+		e.indexed, e.indexedAt = due, at
 		s.cache[caseID] = e
 	}
 }
@@ -138,7 +159,7 @@ func (s *CaseStore) remember(caseID string, rec caseRecord, rev, from uint64) {
 	next := cachedRecord{rec: rec, rev: rev}
 	if ok && from > 0 && e.indexed != 0 && e.indexed == rec.Timer {
 		// The outbox cleared: same state, same timer.
-		next.indexed = e.indexed
+		next.indexed, next.indexedAt = e.indexed, e.indexedAt
 	}
 	s.cache[caseID] = next
 }
@@ -276,7 +297,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	defer unlock()
 	for attempt := 1; ; attempt++ {
 		ce, cached := s.cached(caseID)
-		rec, rev, indexed := ce.rec, ce.rev, ce.indexed
+		rec, rev, indexed, indexedAt := ce.rec, ce.rev, ce.indexed, ce.indexedAt
 		if cached && attempt > 1 {
 			cached = false
 		}
@@ -325,10 +346,11 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 				// Always looked at: this is how a writer that stored the
 				// state and stopped before the index is repaired (its item
 				// comes back, and finds nothing new).
+				at := s.now()
 				if err := s.ensureTimer(ctx, caseID, rec.Timer); err != nil {
 					return res, err
 				}
-				s.markIndexed(caseID, rec.Timer)
+				s.markIndexed(caseID, rec.Timer, at)
 			}
 			return res, nil
 		}
@@ -387,12 +409,13 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		if next.Timer != 0 {
 			// The index is at or below the replaced state's timer (see
 			// cachedRecord.indexed): a timer no earlier is covered.
-			if indexed == 0 || next.Timer < indexed {
+			if indexed == 0 || next.Timer < indexed || s.now().Sub(indexedAt) >= indexTrust {
+				indexedAt = s.now()
 				if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
 					return res, err
 				}
 			}
-			s.markIndexed(caseID, next.Timer)
+			s.markIndexed(caseID, next.Timer, indexedAt)
 		}
 		return res, nil
 	}

@@ -431,3 +431,42 @@ func TestTimerIndexReadOnlyWhenNeeded(t *testing.T) {
 		t.Fatalf("sweep at +6m = %+v, %v; want the timer fired", res, err)
 	}
 }
+
+// TestTimerIndexReadAgainAfterTrust: an index entry lost behind a
+// process's back (a sweeper stopped between moving it and re-reading the
+// state) is put back by the first write after indexTrust.
+func TestTimerIndexReadAgainAfterTrust(t *testing.T) {
+	n, topo := storeEnv(t)
+	s, _ := newStore(t, n, topo)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.clock = func() time.Time { return now }
+	ctx := context.Background()
+	due := now.Add(time.Hour)
+	write := func(m string) {
+		t.Helper()
+		if _, err := s.Update(ctx, "lost", addMember("lost", m, due)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	indexed := func() bool {
+		t.Helper()
+		_, err := s.timers.Get(ctx, "lost")
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	write("a")
+	if err := s.timers.Delete(ctx, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	write("b") // within the trust: the process relies on what it read
+	if indexed() {
+		t.Fatal("the write within indexTrust read the index; the test no longer shows the trust")
+	}
+	now = now.Add(indexTrust)
+	write("c")
+	if !indexed() {
+		t.Error("the first write after indexTrust did not put the lost index entry back")
+	}
+}
