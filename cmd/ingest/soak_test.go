@@ -196,6 +196,14 @@ worker:
 		if low.live, _ = strconv.ParseInt(v, 10, 64); low.live == 0 {
 			t.Fatalf("no HeapAlloc in the heap profile:\n%.500s", heap)
 		}
+		var parts []string
+		for _, name := range []string{"HeapInuse", "HeapReleased", "StackInuse", "MSpanInuse", "BuckHashSys", "GCSys", "OtherSys", "HeapObjects"} {
+			if _, v, ok := strings.Cut(string(heap), "\n# "+name+" = "); ok {
+				v, _, _ = strings.Cut(v, "\n")
+				parts = append(parts, name+" "+v)
+			}
+		}
+		low.runtime = strings.Join(parts, ", ")
 		return low
 	}
 	start := time.Now()
@@ -213,6 +221,8 @@ worker:
 	// anonymous part are logged: on a process this small the runtime's own
 	// bookkeeping (span fragmentation, profiling buckets, pooled buffers)
 	// moves them by a megabyte or two either way between runs.
+	t.Logf("runtime after %d: %s", firstCases*perCase, first.runtime)
+	t.Logf("runtime after %d: %s", totalObject, last.runtime)
 	if float64(last.rss) > 1.10*float64(first.rss) {
 		t.Errorf("resident memory grew from %.1f MiB to %.1f MiB over %d more objects", mib(first.rss), mib(last.rss), totalObject-firstCases*perCase)
 	}
@@ -224,7 +234,12 @@ worker:
 // memory is a process's resident memory — all of it, and the anonymous
 // part (without the mapped program text, whose resident pages depend on
 // which code paths ran lately) — and its live Go heap after a collection.
-type memory struct{ rss, anon, live int64 }
+type memory struct {
+	rss, anon, live int64
+	// runtime is the runtime's own account (MemStats lines of the heap
+	// profile), logged to tell live objects from what surrounds them.
+	runtime string
+}
 
 // residentMemory reads a process's resident memory from /proc.
 func residentMemory(t *testing.T, pid int) memory {
