@@ -77,18 +77,16 @@ const (
 type cachedRecord struct {
 	rec caseRecord
 	rev uint64
-	// indexed, when not 0, is rec.Timer, and this process saw the timer
-	// index at or below it after rec was stored. Nothing raises the index
-	// above a stored state's timer without changing the state (Sweep moves
-	// the index only to the timer of the state it wrote or read, and only
-	// after its own compare-and-set), so a write over this revision whose
-	// timer is not earlier needs no look at the index.
-	//
-	// indexedAt is when the index was last read: the knowledge is trusted
-	// for indexTrust only, so that an index entry lost anyway (a sweeping
-	// process stopped between moving an entry and re-reading the state)
-	// is put back by the next write after that, as every write used to.
-	indexed   int64
+	// indexedAt, when not zero, is when this process read the timer index
+	// at or below rec.Timer (not 0), after rec was stored. Nothing raises
+	// the index above a stored state's timer without changing the state
+	// (Sweep moves the index only to the timer of the state it wrote or
+	// read, and only after its own compare-and-set), so a write over this
+	// revision whose timer is not earlier needs no look at the index.
+	// The knowledge is trusted for indexTrust only, so that an index entry
+	// lost anyway (a sweeping process stopped between moving an entry and
+	// re-reading the state) is put back by the next write after that, as
+	// every write used to.
 	indexedAt time.Time
 }
 
@@ -132,7 +130,7 @@ func (s *CaseStore) markIndexed(caseID string, due int64, at time.Time) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if e, ok := s.cache[caseID]; ok && e.rec.Timer == due {
-		e.indexed, e.indexedAt = due, at
+		e.indexedAt = at
 		s.cache[caseID] = e
 	}
 }
@@ -157,9 +155,9 @@ func (s *CaseStore) remember(caseID string, rec caseRecord, rev, from uint64) {
 		evictOne(s.cache)
 	}
 	next := cachedRecord{rec: rec, rev: rev}
-	if ok && from > 0 && e.indexed != 0 && e.indexed == rec.Timer {
+	if ok && from > 0 && e.rec.Timer == rec.Timer {
 		// The outbox cleared: same state, same timer.
-		next.indexed, next.indexedAt = e.indexed, e.indexedAt
+		next.indexedAt = e.indexedAt
 	}
 	s.cache[caseID] = next
 }
@@ -297,7 +295,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	defer unlock()
 	for attempt := 1; ; attempt++ {
 		ce, cached := s.cached(caseID)
-		rec, rev, indexed, indexedAt := ce.rec, ce.rev, ce.indexed, ce.indexedAt
+		rec, rev, indexedAt := ce.rec, ce.rev, ce.indexedAt
 		if cached && attempt > 1 {
 			cached = false
 		}
@@ -306,7 +304,7 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			if rec, rev, err = s.load(ctx, caseID); err != nil {
 				return res, err
 			}
-			indexed = 0
+			indexedAt = time.Time{}
 			s.remember(caseID, rec, rev, 0)
 		}
 		mut, err := merge(rec.State)
@@ -408,8 +406,8 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		unlock()
 		if next.Timer != 0 {
 			// The index is at or below the replaced state's timer (see
-			// cachedRecord.indexed): a timer no earlier is covered.
-			if indexed == 0 || next.Timer < indexed || s.now().Sub(indexedAt) >= indexTrust {
+			// cachedRecord.indexedAt): a timer no earlier is covered.
+			if indexedAt.IsZero() || next.Timer < rec.Timer || s.now().Sub(indexedAt) >= indexTrust {
 				indexedAt = s.now()
 				if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
 					return res, err
