@@ -197,7 +197,7 @@ worker:
 			t.Fatalf("no HeapAlloc in the heap profile:\n%.500s", heap)
 		}
 		var parts []string
-		for _, name := range []string{"HeapInuse", "HeapReleased", "StackInuse", "MSpanInuse", "BuckHashSys", "GCSys", "OtherSys", "HeapObjects"} {
+		for _, name := range []string{"HeapInuse", "HeapReleased", "Stack", "MSpan", "BuckHashSys", "GCSys", "OtherSys", "HeapObjects"} {
 			if _, v, ok := strings.Cut(string(heap), "\n# "+name+" = "); ok {
 				v, _, _ = strings.Cut(v, "\n")
 				parts = append(parts, name+" "+v)
