@@ -112,9 +112,17 @@ func (r *Registry) tokenHash(tok string) string {
 func (r *Registry) tokenMAC() hash.Hash { return hmac.New(sha256.New, r.tokenKey[:]) }
 
 func tokenHex(m hash.Hash, tok string, buf []byte) string {
+	s := tokenSum(m, tok, buf)
+	return hex.EncodeToString(s[:])
+}
+
+// tokenSum is the truncated keyed hash of tok under m (buf: room for the
+// full sum, so it is not allocated).
+func tokenSum(m hash.Hash, tok string, buf []byte) (out [tokenBytes]byte) {
 	m.Reset()
 	m.Write([]byte(tok))
-	return hex.EncodeToString(m.Sum(buf)[:tokenBytes])
+	copy(out[:], m.Sum(buf))
+	return out
 }
 
 // tokenBytes is how much of a token's keyed hash is kept.

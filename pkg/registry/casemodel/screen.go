@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -109,13 +110,16 @@ type Screener struct {
 	r      *Registry
 	known  bool // identifiers were read
 	tokens []string
-	set    map[string]struct{} // tokens, built at the first text that needs it
+	set    map[[tokenBytes]byte]struct{} // tokens, built at the first text that needs it
 	memo   map[string]string
 	mac    hash.Hash
 }
 
 // Screener returns a screener for the identifiers currently known to c.
-func (r *Registry) Screener(c *Case) *Screener { return r.screener(c.identified, c.tokens) }
+func (r *Registry) Screener(c *Case) *Screener {
+	// A copy: applying an identity to c inserts into its tokens in place.
+	return r.screener(c.identified, slices.Clone(c.tokens))
+}
 
 // screener returns a screener for identifier tokens; known says whether a
 // case's identifiers were read.
@@ -153,32 +157,38 @@ func (s *Screener) rule(text string) string {
 	if utf8.RuneCountInString(text) > maxScreenRunes {
 		return registry.RuleTooLong
 	}
-	v := s.r.verdicts.get(text)
+	if s.mac == nil {
+		s.mac = s.r.tokenMAC()
+	}
+	var buf [sha256.Size]byte
+	key := tokenSum(s.mac, text, buf[:0])
+	v, ok := s.r.verdicts.get(key)
+	changed := !ok
+	if !ok {
+		v.pattern = patternRule(text)
+	}
+	if len(s.tokens) > 0 && v.hashes == nil {
+		v.hashes, changed = candidateHashes(s.mac, text), true
+	}
+	if changed {
+		s.r.verdicts.put(key, v)
+	}
 	if len(s.tokens) > 0 {
 		if s.set == nil {
-			s.set = make(map[string]struct{}, len(s.tokens))
+			s.set = make(map[[tokenBytes]byte]struct{}, len(s.tokens))
 			for _, t := range s.tokens {
-				s.set[t] = struct{}{}
+				var h [tokenBytes]byte
+				if n, err := hex.Decode(h[:], []byte(t)); err == nil && n == tokenBytes {
+					s.set[h] = struct{}{}
+				}
 			}
 		}
-		if v.hashes == nil {
-			if s.mac == nil {
-				s.mac = s.r.tokenMAC()
-			}
-			v.hashes = candidateHashes(s.mac, text)
-		}
-		var hx [2 * tokenBytes]byte
 		for _, h := range v.hashes {
-			hex.Encode(hx[:], h[:])
-			if _, hit := s.set[string(hx[:])]; hit {
+			if _, hit := s.set[h]; hit {
 				return registry.RuleCaseIdentifier
 			}
 		}
 	}
-	if !v.patterned {
-		v.pattern, v.patterned = patternRule(text), true
-	}
-	s.r.verdicts.put(text, v)
 	if v.pattern != "" {
 		return v.pattern
 	}
@@ -193,9 +203,8 @@ func (s *Screener) rule(text string) string {
 // the site's, not the case's). Only the look-up of those hashes among a
 // case's identifiers is left per case.
 type textVerdict struct {
-	pattern   string
-	patterned bool
-	hashes    [][tokenBytes]byte // nil until a case with identifiers asks
+	pattern string
+	hashes  [][tokenBytes]byte // nil until a case with identifiers asks
 }
 
 // candidateHashes returns the keyed hashes of text's candidate tokens.
@@ -204,52 +213,48 @@ func candidateHashes(mac hash.Hash, text string) [][tokenBytes]byte {
 	out := make([][tokenBytes]byte, len(cs))
 	var buf [sha256.Size]byte
 	for i, c := range cs {
-		mac.Reset()
-		mac.Write([]byte(c))
-		copy(out[i][:], mac.Sum(buf[:0]))
+		out[i] = tokenSum(mac, c, buf[:0])
 	}
 	return out
 }
 
 // verdictCache holds textVerdicts for the texts a worker keeps meeting
-// (a series description, a lab's note) across objects and cases. It is
-// bounded: at most maxVerdicts texts of at most maxVerdictText bytes, an
-// arbitrary one making room. The texts may hold identifiers; they stay in
-// this process's memory, as the objects they came from do.
+// (a series description, a lab's note) across objects and cases, keyed by
+// the text's keyed hash, so no text is kept. It is bounded: at most
+// maxVerdicts texts and maxVerdictHashes candidate hashes each (a text
+// with more keeps its pattern rule only), an arbitrary entry making room.
 type verdictCache struct {
 	mu sync.Mutex
-	m  map[string]textVerdict
+	m  map[[tokenBytes]byte]textVerdict
 }
 
 const (
-	maxVerdicts    = 1024
-	maxVerdictText = 512
+	maxVerdicts      = 1024
+	maxVerdictHashes = 256
 )
 
-func newVerdictCache() *verdictCache { return &verdictCache{m: map[string]textVerdict{}} }
+func newVerdictCache() *verdictCache { return &verdictCache{m: map[[tokenBytes]byte]textVerdict{}} }
 
-func (c *verdictCache) get(text string) textVerdict {
-	if len(text) > maxVerdictText {
-		return textVerdict{}
-	}
+func (c *verdictCache) get(key [tokenBytes]byte) (textVerdict, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[text]
+	v, ok := c.m[key]
+	return v, ok
 }
 
-func (c *verdictCache) put(text string, v textVerdict) {
-	if len(text) > maxVerdictText {
-		return
+func (c *verdictCache) put(key [tokenBytes]byte, v textVerdict) {
+	if len(v.hashes) > maxVerdictHashes {
+		v.hashes = nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[text]; !ok && len(c.m) >= maxVerdicts {
+	if _, ok := c.m[key]; !ok && len(c.m) >= maxVerdicts {
 		for k := range c.m {
 			delete(c.m, k)
 			break
 		}
 	}
-	c.m[text] = v
+	c.m[key] = v
 }
 
 // normalize puts text in textnorm's comparison form: NFKC, Latin, Greek
