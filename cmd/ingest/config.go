@@ -605,7 +605,14 @@ func (l *loaded) validateReceive() []error {
 	// The DIMSE receiver checks its own section (PDU length, TLS files…);
 	// STOW-RS's TLS files are read when it starts.
 	if err := r.DIMSE.Validate(); err != nil {
-		add("receive.%w", err)
+		// Each of its problems is one line, and each names its key.
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			add("receive.%w", e)
+		}
 	}
 	if r.STOW.TLS.Enabled() {
 		if err := r.STOW.TLS.Check(); err != nil {

@@ -145,6 +145,7 @@ func TestReceiveConfigErrors(t *testing.T) {
 		{"prefix not a folder", "receive:\n  key_prefix: pacs\n", "ending with /"},
 		{"prefix outside notification", s3 + "notify: {prefix: lab/}\nreceive:\n  key_prefix: pacs/\n", "outside notify.prefix"},
 		{"certificate without key", "receive:\n  dimse:\n    tls: {cert_file: c.pem}\n", "receive.dimse.tls: set both"},
+		{"every DIMSE problem named", "receive:\n  dimse:\n    max_pdu_length: 1GiB\n    tls: {cert_file: c.pem}\n", "receive.dimse.tls: set both"},
 		{"negative duration", "receive:\n  dimse: {idle_timeout: -1s}\n", "receive.dimse.idle_timeout must not be negative"},
 		{"base path", "receive:\n  stow: {base_path: dicomweb}\n", "must start with /"},
 		{"bad environment list", "", "PRINTREG_RECEIVE_DIMSE_SOURCES"},
