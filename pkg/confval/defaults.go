@@ -30,9 +30,9 @@ func FillDefaults[T any](c *T, def T) {
 		var unset bool
 		switch fv.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			unset = fv.Int() == 0 || fv.Int() < 0 && isPositive(f)
+			unset = fv.Int() == 0 || negative(fv) && isPositive(f)
 		case reflect.Float32, reflect.Float64:
-			unset = fv.Float() == 0 || fv.Float() < 0 && isPositive(f)
+			unset = fv.Float() == 0 || negative(fv) && isPositive(f)
 		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			unset = fv.Uint() == 0
 		case reflect.String, reflect.Slice:
@@ -45,6 +45,17 @@ func FillDefaults[T any](c *T, def T) {
 }
 
 func isPositive(f reflect.StructField) bool { return f.Tag.Get(tagKey) == positive }
+
+// negative reports a signed number below zero.
+func negative(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int() < 0
+	case reflect.Float32, reflect.Float64:
+		return v.Float() < 0
+	}
+	return false
+}
 
 // Negatives returns the YAML paths (prefix, then the keys joined by ".")
 // of the fields tagged `confval:"positive"` that are negative in the
@@ -72,18 +83,8 @@ func Negatives(cfg any, prefix string) []string {
 				walk(fv, p)
 				continue
 			}
-			if !isPositive(f) {
-				continue
-			}
-			switch fv.Kind() {
-			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-				if fv.Int() < 0 {
-					out = append(out, join(path, yamlName(f, name)))
-				}
-			case reflect.Float32, reflect.Float64:
-				if fv.Float() < 0 {
-					out = append(out, join(path, yamlName(f, name)))
-				}
+			if isPositive(f) && negative(fv) {
+				out = append(out, join(path, yamlName(f, name)))
 			}
 		}
 	}
