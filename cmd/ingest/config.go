@@ -358,6 +358,11 @@ func (l *loaded) assembleConfig() (assemble.Config, error) {
 	if p.ModelUnits != "" {
 		c.Mesh.DefaultUnits = p.ModelUnits
 	}
+	if p.DeidProfile != "" && l.profile == nil {
+		// The profile is read when the configuration is checked; the
+		// built-in one must never stand in for a site's own unnoticed.
+		return c, errors.New("processing.deid_profile: the configuration was not checked, so the profile was not read")
+	}
 	c.Profile = l.profile
 	return c, nil
 }
