@@ -164,19 +164,18 @@ worker:
 		var heap []byte
 		pc := &http.Client{Timeout: time.Minute}
 		for _, h := range []struct{ suffix, q string }{{"", "?gc=1"}, {".txt", "?debug=1"}} { // in this order
-			suffix := h.suffix
 			resp, err := pc.Get("http://" + admin + "/debug/pprof/heap" + h.q)
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if suffix == ".txt" {
+			if h.suffix == ".txt" {
 				heap = b
 			}
 			if p := os.Getenv("SOAK_HEAP"); p != "" {
 				// Profiles for looking into a failure (go tool pprof -base).
-				_ = os.WriteFile(p+strconv.Itoa(n)+suffix, b, 0o600)
+				_ = os.WriteFile(p+strconv.Itoa(n)+h.suffix, b, 0o600)
 			}
 		}
 		var low memory
@@ -250,12 +249,12 @@ func residentMemory(t *testing.T, pid int) memory {
 	}
 	defer f.Close()
 	var m memory
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		return n << 10
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		kb := func(v string) int64 {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n << 10
-		}
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 			m.rss = kb(v)
 		} else if v, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
