@@ -100,7 +100,10 @@ func TestCaseAndDLQOnTheEmbeddedDefault(t *testing.T) {
 			if len(snap.Models) == 1 && len(snap.Rejected) == 2 {
 				break
 			}
-		} else if code != exitFail || !strings.Contains(errOut, "no case for this reference") {
+		} else if notYet := strings.Contains(errOut, "no case for this reference") ||
+			// nats.url is written when NATS is up, before `run` has
+			// created the streams: the first look may come before them.
+			strings.Contains(errOut, "no case event was ever published"); code != exitFail || !notYet {
 			t.Fatalf("case exit %d: %s", code, errOut)
 		}
 		if time.Now().After(deadline) {
