@@ -265,6 +265,7 @@ func TestRuntimeParsedByPrometheus(t *testing.T) {
 		"app_total":                     dto.MetricType_COUNTER,
 		"go_goroutines":                 dto.MetricType_GAUGE,
 		"go_memstats_heap_alloc_bytes":  dto.MetricType_GAUGE,
+		"go_memstats_heap_inuse_bytes":  dto.MetricType_GAUGE,
 		"go_memstats_sys_bytes":         dto.MetricType_GAUGE,
 		"go_gc_cycles_total":            dto.MetricType_COUNTER,
 		"process_resident_memory_bytes": dto.MetricType_GAUGE,

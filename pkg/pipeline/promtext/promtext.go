@@ -53,7 +53,7 @@ func NewRegistry(runtimeMetrics bool) *Registry {
 }
 
 // runtimeNames are the families writeRuntime may write.
-var runtimeNames = []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_gc_cycles_total",
+var runtimeNames = []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_sys_bytes", "go_gc_cycles_total",
 	"process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"}
 
 // add registers family f, named name, of type typ, with the given label
@@ -443,6 +443,7 @@ func (r *Registry) writeRuntime(w *bufio.Writer) {
 	}
 	g("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	g("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(ms.HeapAlloc))
+	g("go_memstats_heap_inuse_bytes", "Bytes in in-use spans.", float64(ms.HeapInuse))
 	g("go_memstats_sys_bytes", "Bytes of memory obtained from the OS.", float64(ms.Sys))
 	header(w, "go_gc_cycles_total", "Completed GC cycles.", "counter")
 	writeSample(w, "go_gc_cycles_total", "", float64(ms.NumGC))
