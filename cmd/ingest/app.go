@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,17 @@ func newApp(c common, environ []string, stderr *os.File) (*app, error) {
 		return nil, err
 	}
 	return &app{cfg: l, environ: environ, log: log.With().Str("service", "ingest").Logger(), stderr: stderr, topo: l.topology(), buckets: assemble.DefaultBuckets()}, nil
+}
+
+// sampleAllocations keeps the runtime's sampling of allocations for heap
+// profiles only where they can be fetched (admin.pprof): the runtime keeps
+// every sampled call stack in a table it never frees, which a months-long
+// run of a long-lived process would fill a little more each day for no
+// reader. Called once, by the long-running commands, before their work.
+func (a *app) sampleAllocations() {
+	if !a.cfg.Admin.Pprof && runtime.MemProfileRate != 0 {
+		runtime.MemProfileRate = 0
+	}
 }
 
 func (a *app) close() {
@@ -356,6 +368,7 @@ func cmdRun(ctx context.Context, args, environ []string, _ io.Writer, stderr *os
 		return fail(stderr, err)
 	}
 	defer a.close()
+	a.sampleAllocations()
 	if err := a.loadKey(); err != nil {
 		return fail(stderr, err)
 	}

@@ -208,6 +208,7 @@ func cmdReceive(ctx context.Context, args, environ []string, _ io.Writer, stderr
 		return fail(stderr, err)
 	}
 	defer a.close()
+	a.sampleAllocations()
 	if err := a.loadKey(); err != nil {
 		return fail(stderr, err)
 	}
