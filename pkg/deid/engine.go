@@ -50,49 +50,6 @@ type Engine struct {
 	inserts    []*dicomx.Element // provenance elements of an object without method codes
 }
 
-// memo remembers recent keyed derivations (UIDs of a study and series,
-// a patient's pseudonym and offset), which the next objects of the same
-// study need again. When full, an arbitrary entry makes room, so it stays
-// the same small size.
-type memo struct {
-	mu sync.Mutex
-	m  map[memoKey]string
-}
-
-type memoKey struct {
-	kind byte
-	k    string
-}
-
-// memoMax bounds the memo: the UIDs of the studies being de-identified now
-// repeat (study, series, frame of reference); each SOP Instance UID is
-// seen once.
-const memoMax = 1024
-
-func (c *memo) get(kind byte, k string, derive func() string) string {
-	key := memoKey{kind, k}
-	c.mu.Lock()
-	v, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
-		return v
-	}
-	v = derive()
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[memoKey]string, 256)
-	}
-	if len(c.m) >= memoMax {
-		for k := range c.m { // an arbitrary entry makes room
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[key] = v
-	c.mu.Unlock()
-	return v
-}
-
 // New returns an engine for a profile. The key is the site secret every
 // keyed derivation (UIDs, pseudonyms, date offsets) uses.
 func New(key *sitekey.Key, p Profile) (*Engine, error) {
