@@ -586,17 +586,30 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		return w.reject(ctx, log, meta, idx, replay, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
 	}
 	// A notification names the version (its ETag): a version already handled
-	// is then found before the object is read.
+	// is then found before the object is read. The marker is looked up while
+	// the object is opened (two round trips at once, not one after the
+	// other); a duplicate's body is closed unread.
 	vid := ""
+	var seen chan dupCheck
 	if ref.ETag != "" {
 		vid = VersionID(w.d.Key, ref)
-		if dup, err := w.handled(ctx, log, vid, replay); err != nil || dup {
-			return w.retryIf(log, err)
-		}
+		seen = make(chan dupCheck, 1)
+		go func() {
+			dup, err := w.handled(ctx, log, vid, replay)
+			seen <- dupCheck{dup, err}
+		}()
 	}
 	t := time.Now()
 	body, info, err := objstore.OpenCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
 	w.d.Metrics.observe("stat", t)
+	if seen != nil {
+		if c := <-seen; c.err != nil || c.dup {
+			if err == nil {
+				_ = body.Close()
+			}
+			return w.retryIf(log, c.err)
+		}
+	}
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
 		w.d.Metrics.object(OutcomeGone, "", "")
@@ -689,6 +702,12 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	w.d.Metrics.object(outcome, "", res.Kind)
 	log.Debug().Str("case_id", res.CaseID).Str("kind", cleanKind(res.Kind)).Int("outputs", len(res.Outputs)).Str("outcome", outcome).Msg("object processed")
 	return objResult{}
+}
+
+// dupCheck is what handled answered.
+type dupCheck struct {
+	dup bool
+	err error
 }
 
 // handled tells whether the version vid was already handled (then counted
