@@ -75,8 +75,11 @@ type env struct {
 	key   *sitekey.Key
 	raw   objstore.Bucket
 	deid  objstore.Bucket
-	logs  *testenv.Buffer // log output, scanned for identifiers
-	log   zerolog.Logger
+	// workerRaw, when set, is the raw bucket as the worker sees it (a
+	// wrapper that watches its reads).
+	workerRaw objstore.Bucket
+	logs      *testenv.Buffer // log output, scanned for identifiers
+	log       zerolog.Logger
 }
 
 type envOptions struct {
@@ -168,9 +171,13 @@ func (e *env) put(key string, data []byte) objstore.ObjectInfo {
 func (e *env) runWorker(proc pipeline.Processor, model pipeline.CaseModel, cfg pipeline.WorkerConfig, m *pipeline.Metrics) (stop func()) {
 	e.t.Helper()
 	nc, js := connect(e.t, e.nats.URL)
+	raw := e.raw
+	if e.workerRaw != nil {
+		raw = e.workerRaw
+	}
 	w, err := pipeline.NewWorker(ctx(e.t), pipeline.Deps{
 		Conn: nc, JS: js, Topology: e.topo,
-		Raw:  map[string]objstore.Bucket{e.raw.Name(): e.raw},
+		Raw:  map[string]objstore.Bucket{e.raw.Name(): raw},
 		Deid: e.deid, Processor: proc, Model: model, Key: e.key, Log: e.log, Metrics: m,
 	}, cfg)
 	if err != nil {
