@@ -53,18 +53,7 @@ func TestDuplicateWorkItemClosesItsBody(t *testing.T) {
 	if st := e.scan(""); st.Enqueued != 3 {
 		t.Fatalf("scan = %+v, want 3 enqueued", st)
 	}
-	// Every work item twice, as an object store that repeats its
-	// notifications sends them.
-	ws, _ := e.js.Stream(ctx(t), e.topo.WorkStream)
-	for seq := uint64(1); seq <= 3; seq++ {
-		m, err := ws.GetMsg(ctx(t), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.js.Publish(ctx(t), m.Subject, m.Data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.repeatWork(3) // every work item twice
 	m := pipeline.NewMetrics("test")
 	proc := newFakeProc(e.key)
 	cfg := testWorkerConfig()

@@ -167,6 +167,25 @@ func (e *env) put(key string, data []byte) objstore.ObjectInfo {
 	return oi
 }
 
+// repeatWork publishes the work stream's first n items again, as an object
+// store that repeats its notifications sends them.
+func (e *env) repeatWork(n uint64) {
+	e.t.Helper()
+	ws, err := e.js.Stream(ctx(e.t), e.topo.WorkStream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := ws.GetMsg(ctx(e.t), seq)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := e.js.Publish(ctx(e.t), m.Subject, m.Data); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 // runWorker starts a worker; the returned stop cancels it and waits.
 func (e *env) runWorker(proc pipeline.Processor, model pipeline.CaseModel, cfg pipeline.WorkerConfig, m *pipeline.Metrics) (stop func()) {
 	e.t.Helper()

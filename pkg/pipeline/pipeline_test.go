@@ -167,16 +167,7 @@ func TestScanRepairsDroppedAndDuplicatedNotifications(t *testing.T) {
 	}
 	waitFor(t, "5 notifications", func() bool { return e.streamMsgs(e.topo.WorkStream) == 5 })
 	// Duplicate every notification (MinIO can repeat them).
-	ws, _ := e.js.Stream(ctx(t), e.topo.WorkStream)
-	for seq := uint64(1); seq <= 5; seq++ {
-		m, err := ws.GetMsg(ctx(t), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.js.Publish(ctx(t), m.Subject, m.Data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.repeatWork(5)
 	// Drop notifications: remove the bucket's rule, write, restore it.
 	s3 := e.s3(t, "raw")
 	if err := e.minio.Client(t).RemoveAllBucketNotification(ctx(t), "raw"); err != nil {
