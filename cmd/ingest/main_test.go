@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -456,6 +457,15 @@ func fetchMetrics(addr string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// metricValue returns the value of an unlabelled metric in a /metrics page.
+func metricValue(page []byte, name string) (string, bool) {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(page)
+	if m == nil {
+		return "", false
+	}
+	return string(m[1]), true
 }
 
 // writeSecret writes a random site secret (mode 0600) into dir and returns

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,11 +16,11 @@ func scrape(t *testing.T, admin, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
-	if m == nil {
+	v, ok := metricValue(b, name)
+	if !ok {
 		t.Fatalf("/metrics has no %s:\n%s", name, b)
 	}
-	return string(m[1])
+	return v
 }
 
 // TestReplayCountedByTheWorker: `ingest replay` runs in a process of its

@@ -180,7 +180,7 @@ worker:
 		for range 12 {
 			m := residentMemory(t, ing.PID())
 			if b, err := fetchMetrics(admin); err == nil {
-				m.live, m.inuse = gauge(b, "go_memstats_heap_alloc_bytes"), gauge(b, "go_memstats_heap_inuse_bytes")
+				m.live, m.inuse = bytesMetric(b, "go_memstats_heap_alloc_bytes"), bytesMetric(b, "go_memstats_heap_inuse_bytes")
 			}
 			if low.rss == 0 || m.rss < low.rss {
 				low = m
@@ -223,15 +223,12 @@ type memory struct {
 	rss, anon, live, inuse int64
 }
 
-// gauge reads an unlabelled sample from a metrics page (0 if absent).
-func gauge(page []byte, name string) int64 {
-	for line := range strings.Lines(string(page)) {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f)
-		}
-	}
-	return 0
+// bytesMetric reads an unlabelled byte count from a metrics page (0 if
+// absent).
+func bytesMetric(page []byte, name string) int64 {
+	v, _ := metricValue(page, name)
+	f, _ := strconv.ParseFloat(v, 64)
+	return int64(f)
 }
 
 // residentMemory reads a process's resident memory from /proc.
