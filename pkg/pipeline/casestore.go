@@ -407,8 +407,8 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		if next.Timer != 0 {
 			// The index is at or below the replaced state's timer (see
 			// cachedRecord.indexedAt): a timer no earlier is covered.
-			if indexedAt.IsZero() || next.Timer < rec.Timer || s.now().Sub(indexedAt) >= indexTrust {
-				indexedAt = s.now()
+			if now := s.now(); indexedAt.IsZero() || next.Timer < rec.Timer || now.Sub(indexedAt) >= indexTrust {
+				indexedAt = now
 				if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
 					return res, err
 				}
