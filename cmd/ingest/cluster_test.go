@@ -316,16 +316,29 @@ receive:
 		}
 		versions[o.key] = pipeline.VersionID(key, pipeline.ObjectRef{Bucket: "raw", Key: o.key, ETag: info.ETag})
 	}
+	// namesVersion: the object's marker names the version now in the bucket.
+	namesVersion := func(o *droppedObject) bool {
+		entry, err := markers.Get(ctx, "o."+pipeline.ObjectID(key, "raw", o.key))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mk pipeline.Marker
+		if err := json.Unmarshal(entry.Value(), &mk); err != nil {
+			t.Fatal(err)
+		}
+		return mk.Version == versions[o.key]
+	}
 	unmarked := 0
 	for i, o := range objects {
-		_, err := markers.Get(ctx, versions[o.key])
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound) && i < 2*third:
+		case namesVersion(o):
+		case i < 2*third:
 			t.Errorf("%s, dropped before MinIO's restart, was never handled", o.key)
-		case errors.Is(err, jetstream.ErrKeyNotFound):
+		default:
 			unmarked++
-		case err != nil:
-			t.Fatal(err)
 		}
 	}
 	beforeScan := cfStreamInfo(js, topo.WorkStream)
@@ -396,10 +409,10 @@ receive:
 		t.Errorf("dlq list: exit %d, %d entries, want %d: %s", code, n, refused, errOut)
 	}
 
-	// 2. Processed markers: every processable object processed, every
-	// refused one marked rejected.
+	// 2. Object markers: every processable object processed, every
+	// refused one marked rejected, each at the version in the bucket.
 	for _, o := range objects {
-		e, err := markers.Get(ctx, versions[o.key])
+		e, err := markers.Get(ctx, "o."+pipeline.ObjectID(key, "raw", o.key))
 		if err != nil {
 			t.Errorf("%s: no marker: %v", o.key, err)
 			continue
@@ -407,6 +420,9 @@ receive:
 		var mk pipeline.Marker
 		if err := json.Unmarshal(e.Value(), &mk); err != nil {
 			t.Fatal(err)
+		}
+		if mk.Version != versions[o.key] {
+			t.Errorf("%s: the marker names another version", o.key)
 		}
 		want := pipeline.OutcomeProcessed
 		if o.reason != "" {

@@ -9,15 +9,16 @@
 //	  Worker: marker check → Stat (size cap) → Processor.Process(open) → outputs to the deid bucket
 //	          → CaseStore.Update (KV PRINTREG_CASES, compare-and-set, outbox)
 //	          → publish events on registry.case.<case_id> (Nats-Msg-Id = event id)
-//	          → processed marker (KV PRINTREG_PROCESSED) → ack, last
+//	          → the object's marker (KV PRINTREG_PROCESSED) → ack, last
 //	  permanent failure → copy to PRINTREG_DLQ (reason, hashed object id) → Term
 //	  transient failure → NakWithDelay with backoff; the last delivery goes to the DLQ
 //
 // Guarantees. A crash at any point means redelivery, never loss: the work item
 // is acknowledged only after the outputs, the case state, the events and the
-// processed marker are durable. Redelivery means no double counting: objects
-// are identified by (bucket, key, ETag, version); a processed marker makes a
-// repeat a no-op; case merges are joins, so re-applying facts changes nothing;
+// object's marker are durable. Redelivery means no double counting: an
+// object version is identified by (bucket, key, ETag, version); the object's
+// marker names the last version handled, which makes a repeat of it a no-op
+// (one record per object, read while the object is opened); case merges are joins, so re-applying facts changes nothing;
 // events carry deterministic ids that JetStream deduplicates. An event whose
 // case state was stored but that was not yet published sits in the case's
 // outbox and is published by the next writer of the case (the redelivered
@@ -41,7 +42,7 @@
 //     removal (a MinIO object-removed notification, a file gone from the
 //     inbox) finds the object marker the object's last handled version left
 //     (KV PRINTREG_PROCESSED, key "o."+ObjectID), and the retraction's
-//     facts are merged like any result; the markers are then deleted, so
+//     facts are merged like any result; the marker is then deleted, so
 //     the same file dropped again is processed anew.
 //
 // The processor's own stores are its business: the pipeline declares only

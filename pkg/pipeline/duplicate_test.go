@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,7 @@ func (w *watchedBody) Close() error {
 	return w.ReadCloser.Close()
 }
 
-// TestDuplicateWorkItemClosesItsBody: the version marker is looked up while
+// TestDuplicateWorkItemClosesItsBody: the object's marker is read while
 // the object is opened, so a work item for a version already handled has
 // an open body in hand when it learns it is a duplicate: the body is closed
 // unread, and the object is processed once.
@@ -71,5 +72,37 @@ func TestDuplicateWorkItemClosesItsBody(t *testing.T) {
 	}
 	if o, c := watch.opened.Load(), watch.closed.Load(); o == 0 || o != c {
 		t.Errorf("%d bodies opened, %d closed", o, c)
+	}
+}
+
+// TestContentPutBackIsProcessedAgain: an object's marker names the last
+// version handled, so content put back after another version (the same
+// bytes, the same ETag) is that object's content again and is processed,
+// not taken for a repeat; a repeat of the last version still is one.
+func TestContentPutBackIsProcessedAgain(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	m := pipeline.NewMetrics("test")
+	proc := newFakeProc(e.key)
+	e.runWorker(proc, fakeModel{}, testWorkerConfig(), m)
+	const key = "acc-1/a.stl"
+	var last objstore.ObjectInfo
+	for i, content := range []string{"first", "second", "first"} {
+		last = e.put(key, []byte(content))
+		if st := e.scan(""); st.Enqueued != 1 {
+			t.Fatalf("put %d: scan = %+v, want 1 enqueued", i+1, st)
+		}
+		waitFor(t, "handled", func() bool { return proc.calls.Load() == int64(i+1) })
+	}
+	if st := e.scan(""); st.Enqueued != 0 {
+		t.Errorf("scan after the last version was handled = %+v, want nothing enqueued", st)
+	}
+	// The object store repeats its notification of the last version.
+	item := fmt.Sprintf(`{"v":1,"object":{"bucket":%q,"key":%q,"etag":%q}}`, e.raw.Name(), key, last.ETag)
+	if _, err := e.js.Publish(ctx(t), e.topo.WorkSubjectFor(pipeline.SourceScan), []byte(item)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the repeat found a duplicate", func() bool { return m.Objects(pipeline.OutcomeDuplicate) >= 1 })
+	if got := proc.calls.Load(); got != 3 {
+		t.Errorf("processor called %d times, want 3", got)
 	}
 }

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -507,8 +508,13 @@ func checkExactlyOnce(t *testing.T, e *env, keys []string) {
 		case n == 1 && d == 0:
 			processed++
 			vid := pipeline.VersionID(e.key, pipeline.ObjectRef{Bucket: "raw", Key: key, ETag: info.ETag})
-			if _, err := kv.Get(ctx(t), vid); err != nil {
-				t.Errorf("object %s: processed but no marker: %v", obj, err)
+			var mk pipeline.Marker
+			entry, err := kv.Get(ctx(t), "o."+obj)
+			if err == nil {
+				err = json.Unmarshal(entry.Value(), &mk)
+			}
+			if err != nil || mk.Version != vid || mk.Outcome != pipeline.OutcomeProcessed {
+				t.Errorf("object %s: processed but its marker is %+v (%v)", obj, mk, err)
 			}
 		case n == 0 && d == 1:
 			inDLQ++

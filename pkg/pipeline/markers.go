@@ -10,36 +10,39 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Marker records that one object version was handled. Its KV key is the
-// version's keyed hash (VersionID), so the bucket holds no object keys.
+// Marker records the last version of an object that was handled, and
+// what it left in its case, so that a repeat of that version is found
+// before the object is read and the object's deletion can be retracted.
+// Its KV key is "o." and the object's keyed hash (ObjectID), so the bucket
+// holds no object keys.
 //
-// The same bucket holds one object marker per object (every version), under
-// "o." and the object's keyed hash (ObjectID): what the last version handled
-// left in its case, so that the object's deletion can be retracted.
+// Earlier releases also kept one marker per version, under the version's
+// keyed hash (VersionID). Those are still honoured by a scan and removed
+// on retraction; none are written.
 type Marker struct {
 	// Outcome is OutcomeProcessed or OutcomeRejected.
 	Outcome string `json:"outcome"`
 	// Reason is the rejection reason code.
 	Reason string `json:"reason,omitempty"`
-	// CaseID is the case the object went to, if any.
+	// CaseID is the case the object's facts are in, if any: a version
+	// rejected without a case keeps the one an earlier version left.
 	CaseID string `json:"case_id,omitempty"`
 	// At is when it was handled.
 	At time.Time `json:"at"`
-	// Token is the processor's Result.Token (object markers only).
+	// Token is the processor's Result.Token of what is in the case.
 	Token string `json:"token,omitempty"`
-	// Version is the VersionID of the version handled (object markers
-	// only): the version marker to delete with the object marker.
+	// Version is the VersionID of the version handled.
 	Version string `json:"version,omitempty"`
-	// Bucket is the raw bucket's name (object markers only; a bucket name,
-	// never an object key).
+	// Bucket is the raw bucket's name (a bucket name, never an object key).
 	Bucket string `json:"bucket,omitempty"`
-	// Modified is when the version handled landed (object markers only;
-	// zero when unknown): a deletion seen before it is not this version's.
+	// Modified is when the version handled landed (zero when unknown): a
+	// deletion seen before it is not this version's.
 	Modified time.Time `json:"modified,omitzero"`
 }
 
-// objectMarkerPrefix starts the KV keys of object markers. Version markers
-// are bare hex, so the two never collide, and "o.>" lists object markers.
+// objectMarkerPrefix starts the KV keys of object markers. The version
+// markers of earlier releases are bare hex, so the two never collide, and
+// "o.>" lists object markers.
 const objectMarkerPrefix = "o."
 
 // objectMarkerKey is the KV key of object objID's marker.
@@ -59,38 +62,36 @@ func OpenMarkers(ctx context.Context, js jetstream.JetStream, topo Topology) (*M
 	return &Markers{kv: kv}, nil
 }
 
-// Get returns the marker of version id, and whether there is one.
-func (m *Markers) Get(ctx context.Context, id string) (Marker, bool, error) {
-	e, err := m.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Marker{}, false, nil
+// Handled reports whether version vid of object objID was handled: its
+// object marker names it, or an earlier release marked the version.
+func (m *Markers) Handled(ctx context.Context, objID, vid string) (bool, error) {
+	mk, _, found, err := m.GetObject(ctx, objID)
+	if err != nil || (found && mk.Version == vid) {
+		return found, err
 	}
-	if err != nil {
-		return Marker{}, false, fmt.Errorf("processed marker: %w", err)
-	}
-	var mk Marker
-	if err := json.Unmarshal(e.Value(), &mk); err != nil {
-		return Marker{}, false, nil // unreadable: treat as absent, it will be rewritten
-	}
-	return mk, true, nil
+	return m.legacy(ctx, vid)
 }
 
-// Put stores the marker of version id.
-func (m *Markers) Put(ctx context.Context, id string, mk Marker) error {
-	b, err := json.Marshal(mk)
-	if err != nil {
+// legacy reports whether an earlier release's version marker vid exists.
+func (m *Markers) legacy(ctx context.Context, vid string) (bool, error) {
+	_, err := m.kv.Get(ctx, vid)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("processed marker: %w", err)
+	}
+	return true, nil
+}
+
+// DeleteLegacy removes an earlier release's version marker vid, if there
+// is one (a deletion of a key that is not there would store a tombstone).
+func (m *Markers) DeleteLegacy(ctx context.Context, vid string) error {
+	found, err := m.legacy(ctx, vid)
+	if err != nil || !found {
 		return err
 	}
-	if _, err := m.kv.Put(ctx, id, b); err != nil {
-		return fmt.Errorf("processed marker: %w", err)
-	}
-	return nil
-}
-
-// Delete removes the marker of version id (used by replay to allow a
-// rejected version through again).
-func (m *Markers) Delete(ctx context.Context, id string) error {
-	if err := m.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := m.kv.Delete(ctx, vid); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("processed marker: %w", err)
 	}
 	return nil
@@ -115,7 +116,14 @@ func (m *Markers) GetObject(ctx context.Context, objID string) (Marker, uint64, 
 
 // PutObject stores the object marker of objID.
 func (m *Markers) PutObject(ctx context.Context, objID string, mk Marker) error {
-	return m.Put(ctx, objectMarkerKey(objID), mk)
+	b, err := json.Marshal(mk)
+	if err != nil {
+		return err
+	}
+	if _, err := m.kv.Put(ctx, objectMarkerKey(objID), b); err != nil {
+		return fmt.Errorf("object marker: %w", err)
+	}
+	return nil
 }
 
 // errMarkerChanged means an object marker was rewritten since it was read.

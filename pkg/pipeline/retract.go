@@ -36,8 +36,9 @@ type Retracter interface {
 	Retract(ctx context.Context, r Retraction) (Result, error)
 }
 
-// putObjectMarker stores what version vid of object objID left in its case
-// (res.CaseID, res.Token): the object marker a deletion is retracted from.
+// putObjectMarker stores that version vid of object objID was handled and
+// what it left in its case (res.CaseID, res.Token): the marker a repeat is
+// found by and a deletion is retracted from.
 func (w *Worker) putObjectMarker(ctx context.Context, objID, vid string, in Input, outcome, reason string, res Result) error {
 	return w.markers.PutObject(ctx, objID, Marker{
 		Outcome: outcome, Reason: reason, CaseID: res.CaseID, Token: res.Token,
@@ -45,11 +46,28 @@ func (w *Worker) putObjectMarker(ctx context.Context, objID, vid string, in Inpu
 	})
 }
 
+// markRejected stores that the version in was refused. A refusal the case
+// did not record (no res.CaseID) leaves in the case what an earlier version
+// left there, so the marker keeps that version's case and token: the
+// object's deletion still retracts them.
+func (w *Worker) markRejected(ctx context.Context, in Input, reason string, res Result) error {
+	if res.CaseID == "" {
+		prev, _, found, err := w.markers.GetObject(ctx, in.ObjectID)
+		if err != nil {
+			return err
+		}
+		if found {
+			res.CaseID, res.Token = prev.CaseID, prev.Token
+		}
+	}
+	return w.putObjectMarker(ctx, in.ObjectID, VersionID(w.d.Key, in.Ref), in, OutcomeRejected, reason, res)
+}
+
 // removal handles the deletion of one object: when the object is still
 // gone and a version of it was handled, the processor retracts it (if it is
 // a Retracter), the result is merged into the case like any result, and
-// the object and version markers are deleted, so the same file dropped again
-// is processed anew. Permanent failures are dead-lettered here; only
+// its marker is deleted, so the same file dropped again is processed anew.
+// Permanent failures are dead-lettered here; only
 // transient ones are returned. Handling a removal again (a crash after the
 // case update) retracts again, which changes nothing.
 func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, rm removal) objResult {
@@ -100,7 +118,9 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 	}
 	outcome := OutcomeIgnored
 	var res Result
-	if rt, ok := w.d.Processor.(Retracter); ok {
+	// A version refused before any reached a case left nothing to retract.
+	inCase := mk.CaseID != "" || mk.Token != ""
+	if rt, ok := w.d.Processor.(Retracter); ok && inCase {
 		outcome = OutcomeRetracted
 		t = time.Now()
 		var rerr error
@@ -124,10 +144,10 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 			}
 		}
 	}
-	// The version marker first: while the object marker stays, a repeat
-	// retracts again.
+	// An earlier release's version marker first: while the object marker
+	// stays, a repeat retracts again.
 	if mk.Version != "" {
-		if err := w.markers.Delete(ctx, mk.Version); err != nil {
+		if err := w.markers.DeleteLegacy(ctx, mk.Version); err != nil {
 			return w.retry(log, err, res.Kind)
 		}
 	}
@@ -149,7 +169,7 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 	if outcome == OutcomeRetracted {
 		log.Info().Str("case_id", caseID).Msg("deleted object retracted from its case")
 	} else {
-		log.Debug().Str("case_id", caseID).Msg("deleted object forgotten; the processor does not retract")
+		log.Debug().Str("case_id", caseID).Bool("in_case", inCase).Msg("deleted object forgotten; nothing of it to retract, or the processor does not retract")
 	}
 	return objResult{}
 }

@@ -30,14 +30,27 @@ type retractProc struct {
 	failures  atomic.Int32
 	refuse    atomic.Bool
 	afterCase atomic.Int32
+	// caseless makes refusals reach no case: BAD content is refused with
+	// no case, and Reject finds none.
+	caseless atomic.Bool
 }
 
 func newRetractProc(e *env) *retractProc { return &retractProc{fakeProc: newFakeProc(e.key)} }
 
 func (p *retractProc) Process(ctx context.Context, in pipeline.Input) (pipeline.Result, error) {
 	res, err := p.fakeProc.Process(ctx, in)
+	if err != nil && p.caseless.Load() {
+		return pipeline.Result{}, err
+	}
 	res.Token = in.ObjectID + "@" + in.ETag
 	return res, err
+}
+
+func (p *retractProc) Reject(ctx context.Context, in pipeline.Input, reason string) (pipeline.Result, error) {
+	if p.caseless.Load() {
+		return pipeline.Result{}, nil
+	}
+	return p.fakeProc.Reject(ctx, in, reason)
 }
 
 func (p *retractProc) Retract(ctx context.Context, r pipeline.Retraction) (pipeline.Result, error) {
@@ -127,23 +140,26 @@ func (e *env) caseObjects(caseID string) []string {
 	return st.Objects
 }
 
-// markers reports whether the object marker of key and the version marker
-// of the version (etag) exist.
+// markers reports whether the object marker of key exists, and whether it
+// names the version (etag).
 func (e *env) markers(key, etag string) (object, version bool) {
 	e.t.Helper()
 	kv, err := e.js.KeyValue(ctx(e.t), e.topo.ProcessedBucket)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	has := func(k string) bool {
-		_, err := kv.Get(ctx(e.t), k)
-		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			e.t.Fatal(err)
-		}
-		return err == nil
+	entry, err := kv.Get(ctx(e.t), "o."+pipeline.ObjectID(e.key, e.raw.Name(), key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, false
 	}
-	return has("o." + pipeline.ObjectID(e.key, e.raw.Name(), key)),
-		has(pipeline.VersionID(e.key, pipeline.ObjectRef{Bucket: e.raw.Name(), Key: key, ETag: etag}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var mk pipeline.Marker
+	if err := json.Unmarshal(entry.Value(), &mk); err != nil {
+		e.t.Fatal(err)
+	}
+	return true, mk.Version == pipeline.VersionID(e.key, pipeline.ObjectRef{Bucket: e.raw.Name(), Key: key, ETag: etag})
 }
 
 func (e *env) del(key string) {
@@ -178,7 +194,7 @@ func TestRetractDeletedObjects(t *testing.T) {
 			oi := e.put(key, content)
 			waitFor(t, "processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 1 })
 			if o, v := e.markers(key, oi.ETag); !o || !v {
-				t.Fatalf("after processing: object marker %v, version marker %v", o, v)
+				t.Fatalf("after processing: object marker %v, naming the version %v", o, v)
 			}
 			caseID := caseOf(e.key, key)
 			fact := pipeline.ObjectID(e.key, "raw", key) + "@" + oi.ETag
@@ -197,7 +213,7 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("case still holds %v", got)
 			}
 			if o, v := e.markers(key, oi.ETag); o || v {
-				t.Errorf("after retraction: object marker %v, version marker %v", o, v)
+				t.Errorf("after retraction: object marker %v, naming the version %v", o, v)
 			}
 			// The same bytes again: processed anew, back in the case.
 			e.put(key, content)
@@ -234,7 +250,7 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("Retract called %d times", n)
 			}
 			if o, v := e.markers(key, oi.ETag); !o || !v {
-				t.Errorf("object marker %v, version marker %v; want both kept", o, v)
+				t.Errorf("object marker %v, naming the version %v; want it kept", o, v)
 			}
 			if got := e.caseObjects(caseOf(e.key, key)); len(got) != 1 {
 				t.Errorf("case holds %v, want the object", got)
@@ -281,7 +297,7 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("%d events, want 2 (added, retracted once)", n)
 			}
 			if o, v := e.markers(key, oi.ETag); o || v {
-				t.Errorf("object marker %v, version marker %v; want both gone", o, v)
+				t.Errorf("object marker %v, naming the version %v; want it gone", o, v)
 			}
 		}},
 		{"removal repeated", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
@@ -308,8 +324,56 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("%d events, want 2 (added, retracted once)", n)
 			}
 			if o, v := e.markers(key, oi.ETag); o || v {
-				t.Errorf("object marker %v, version marker %v; want both gone", o, v)
+				t.Errorf("object marker %v, naming the version %v; want it gone", o, v)
 			}
+		}},
+		{"version refused without a case, then deleted", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
+			// The refusal left the case as the earlier version left it:
+			// the deletion takes that version out.
+			start()
+			first := e.put(key, content)
+			waitFor(t, "processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 1 })
+			p.caseless.Store(true)
+			bad := e.put(key, []byte("BAD bytes"))
+			waitFor(t, "refused", func() bool { return m.Objects(pipeline.OutcomeRejected) == 1 })
+			if o, v := e.markers(key, bad.ETag); !o || !v {
+				t.Errorf("after the refusal: object marker %v, naming the version %v", o, v)
+			}
+			// The refused version is marked: a scan leaves it alone.
+			if st := e.scan(""); st.Enqueued != 0 {
+				t.Errorf("scan = %+v, want nothing enqueued", st)
+			}
+			e.del(key)
+			waitFor(t, "retracted", func() bool { return m.Objects(pipeline.OutcomeRetracted) == 1 })
+			calls := p.calls()
+			if len(calls) != 1 || calls[0].CaseID != caseOf(e.key, key) || calls[0].Token != pipeline.ObjectID(e.key, "raw", key)+"@"+first.ETag {
+				t.Fatalf("retractions = %+v, want the first version's", calls)
+			}
+			if got := e.caseObjects(caseOf(e.key, key)); len(got) != 0 {
+				t.Errorf("case still holds %v", got)
+			}
+			if o, _ := e.markers(key, bad.ETag); o {
+				t.Error("object marker kept after the deletion")
+			}
+		}},
+		{"refused without a case, never processed, then deleted", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
+			start()
+			p.caseless.Store(true)
+			bad := e.put(key, []byte("BAD bytes"))
+			waitFor(t, "refused", func() bool { return m.Objects(pipeline.OutcomeRejected) == 1 })
+			e.del(key)
+			waitFor(t, "removal handled", func() bool { return m.Objects(pipeline.OutcomeIgnored) == 1 })
+			if n := len(p.calls()); n != 0 {
+				t.Errorf("Retract called %d times, want 0: nothing of the object is in a case", n)
+			}
+			if o, _ := e.markers(key, bad.ETag); o {
+				t.Error("object marker kept after the deletion")
+			}
+			// Dropped again, it is looked at again.
+			p.caseless.Store(false)
+			p.badOK.Store(true)
+			e.put(key, []byte("BAD bytes"))
+			waitFor(t, "processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 1 })
 		}},
 		{"refused retraction dead-lettered and replayed", func(t *testing.T, e *env, p *retractProc, m *pipeline.Metrics, start func() func()) {
 			start()
@@ -327,7 +391,7 @@ func TestRetractDeletedObjects(t *testing.T) {
 				t.Errorf("DLQ headers = %v", raw.Header)
 			}
 			if o, v := e.markers(key, oi.ETag); !o || !v {
-				t.Errorf("object marker %v, version marker %v; want both kept for a replay", o, v)
+				t.Errorf("object marker %v, naming the version %v; want it kept for a replay", o, v)
 			}
 			p.refuse.Store(false)
 			if st, err := pipeline.Replay(ctx(t), e.js, e.topo, "retract_refused", e.log, m); err != nil || st.Replayed != 1 {
@@ -376,7 +440,7 @@ func TestRetractWithoutRetracter(t *testing.T) {
 	e.publishRemoval("acc-1/a.stl", time.Now())
 	waitFor(t, "removal handled", func() bool { return m.Objects(pipeline.OutcomeIgnored) == 1 })
 	if o, v := e.markers("acc-1/a.stl", oi.ETag); o || v {
-		t.Errorf("object marker %v, version marker %v; want both gone", o, v)
+		t.Errorf("object marker %v, naming the version %v; want it gone", o, v)
 	}
 	if got := m.Objects(pipeline.OutcomeRetracted); got != 0 {
 		t.Errorf("%v retracted without a Retracter", got)
@@ -415,7 +479,7 @@ func TestInboxRemovalRetracts(t *testing.T) {
 		t.Fatalf("retractions = %+v", calls)
 	}
 	if o, v := e.markers(key, oi.ETag); o || v {
-		t.Errorf("object marker %v, version marker %v; want both gone", o, v)
+		t.Errorf("object marker %v, naming the version %v; want it gone", o, v)
 	}
 	// Dropped again with the same bytes (within the work stream's
 	// duplicate window): processed again.

@@ -174,9 +174,9 @@ func (s *Scanner) enqueue(ctx context.Context, b objstore.Bucket, oi objstore.Ob
 		ref.ETag, ref.Size = info.ETag, info.Size
 	}
 	vid := VersionID(s.key, ref)
-	if _, found, err := s.markers.Get(ctx, vid); err != nil {
+	if done, err := s.markers.Handled(ctx, ObjectID(s.key, ref.Bucket, ref.Key), vid); err != nil {
 		return nil, 0, err
-	} else if found {
+	} else if done {
 		return nil, stateDone, nil
 	}
 	body, err := encodeWork(ref, false)

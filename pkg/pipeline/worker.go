@@ -36,9 +36,14 @@ type WorkerConfig struct {
 	// The cluster-wide limit is Topology.MaxAckPending.
 	Workers int `yaml:"workers" confval:"positive"`
 	// MaxFetch caps one pull request (default Workers). A pull asks only
-	// for as many items as there are idle workers, so nothing waits in a
-	// local buffer while its ack timer runs.
+	// for as many items as there are free slots and Prefetch allows.
 	MaxFetch int `yaml:"max_fetch" confval:"positive"`
+	// Prefetch is how many work items may wait in this process for a slot
+	// (default a quarter of Workers, at least 1; negative: none). One
+	// pulled ahead starts as soon as a slot frees, not a pull's round trip
+	// later; its in-progress heartbeat runs while it waits, so its ack
+	// timer does not run out. Few, so that other processes still find work.
+	Prefetch int `yaml:"prefetch"`
 	// FetchWait is how long one pull waits for items (default 2s).
 	FetchWait time.Duration `yaml:"fetch_wait" confval:"positive"`
 	// Heartbeat is the in-progress interval for long objects (default a
@@ -88,7 +93,7 @@ type WorkerConfig struct {
 func DefaultWorkers() int { return min(32, max(4, 4*runtime.GOMAXPROCS(0))) }
 
 // DefaultWorkerConfig returns the defaults of WorkerConfig. MaxFetch
-// (Workers) and Heartbeat (a third of the topology's AckWait, at least
+// (Workers), Prefetch (a quarter of Workers) and Heartbeat (a third of the topology's AckWait, at least
 // 100ms) are derived, so they stay zero here.
 func DefaultWorkerConfig() WorkerConfig {
 	return WorkerConfig{
@@ -110,6 +115,12 @@ func (c WorkerConfig) withDefaults(t Topology) WorkerConfig {
 	confval.FillDefaults(&c, DefaultWorkerConfig())
 	if c.MaxFetch <= 0 || c.MaxFetch > c.Workers {
 		c.MaxFetch = c.Workers
+	}
+	switch {
+	case c.Prefetch == 0:
+		c.Prefetch = max(1, c.Workers/4)
+	case c.Prefetch < 0:
+		c.Prefetch = 0
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = max(t.AckWait/3, 100*time.Millisecond)
@@ -304,15 +315,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	// In-flight items keep running after ctx ends, until the grace period.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	sem := make(chan struct{}, w.cfg.Workers)
+	// slots bounds the objects in hand; held bounds the items received and
+	// not yet answered: those in hand, those acked meanwhile, and up to
+	// Prefetch pulled ahead, so a freed slot need not wait for a pull's
+	// round trip.
+	slots := make(chan struct{}, w.cfg.Workers)
+	held := make(chan struct{}, w.cfg.Workers+w.cfg.Prefetch)
 	var inflight sync.WaitGroup
 	failures := 0
-	w.log.Info().Int("workers", w.cfg.Workers).Str("stream", w.d.Topology.WorkStream).
+	w.log.Info().Int("workers", w.cfg.Workers).Int("prefetch", w.cfg.Prefetch).Str("stream", w.d.Topology.WorkStream).
 		Str("consumer", w.d.Topology.Consumer).Msg("worker started")
 fetch:
 	for ctx.Err() == nil {
 		select {
-		case sem <- struct{}{}:
+		case held <- struct{}{}:
 		case <-ctx.Done():
 			break fetch
 		}
@@ -320,7 +336,7 @@ fetch:
 	more:
 		for n < w.cfg.MaxFetch {
 			select {
-			case sem <- struct{}{}:
+			case held <- struct{}{}:
 				n++
 			default:
 				break more
@@ -332,22 +348,16 @@ fetch:
 		if err == nil {
 			for msg := range batch.Messages() {
 				got++
-				w.busy.Add(1)
-				w.lastTurn.Store(time.Now().UnixNano())
 				inflight.Go(func() {
-					defer func() {
-						w.lastTurn.Store(time.Now().UnixNano())
-						w.busy.Add(-1)
-						<-sem
-					}()
-					w.handle(workCtx, msg)
+					defer func() { <-held }()
+					w.take(ctx, workCtx, msg, slots)
 				})
 			}
 			err = batch.Error()
 		}
 		cancel()
 		for range n - got {
-			<-sem
+			<-held
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
 			!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
@@ -391,39 +401,76 @@ type objResult struct {
 	kind      string
 }
 
-// handle answers one work item: Ack when every object in it is done or
-// dead-lettered, NakWithDelay when one failed transiently (DLQ on the last
-// delivery), Term when the item itself is unusable.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+// take handles one received work item. Its in-progress heartbeat runs
+// from receipt, so an item pulled ahead does not time out while it waits
+// for a slot; the slot is freed before the answer's round trip, so the
+// next item starts meanwhile. An item still waiting when ctx ends goes
+// back at once, for another process to take.
+func (w *Worker) take(ctx, workCtx context.Context, msg jetstream.Msg, slots chan struct{}) {
+	stopHB := w.heartbeat(msg)
+	defer stopHB()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		w.answer(workCtx, msg, reply{kind: ackNak})
+		return
+	}
+	w.busy.Add(1)
+	w.lastTurn.Store(time.Now().UnixNano())
 	start := time.Now()
+	r := w.handle(workCtx, msg)
+	w.lastTurn.Store(time.Now().UnixNano())
+	w.busy.Add(-1)
+	<-slots
+	if r.kind != "" {
+		w.answer(workCtx, msg, r)
+		return
+	}
+	t := time.Now()
+	if err := w.ack(workCtx, msg); err != nil {
+		// Not fatal: the item is redelivered and found already processed.
+		w.log.Debug().Err(err).Msg("ack not confirmed")
+	}
+	w.d.Metrics.observe("ack", t)
+	w.d.Metrics.observe("total", start)
+}
+
+// reply is the answer to a work item: an ack (kind ""), a nak after delay
+// (when positive) or a term with reason.
+type reply struct {
+	kind   string
+	delay  time.Duration
+	reason string
+}
+
+// handle decides the answer to one work item: an ack when every object in
+// it is done or dead-lettered, a nak with delay when one failed
+// transiently (DLQ on the last delivery), a term when the item itself is
+// unusable.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) reply {
 	w.d.Metrics.addInflight(1)
 	defer w.d.Metrics.addInflight(-1)
 	meta, err := msg.Metadata()
 	if err != nil {
 		w.log.Error().Err(err).Msg("work item without JetStream metadata")
-		w.answer(ctx, msg, ackTerm, 0, "")
-		return
+		return reply{kind: ackTerm}
 	}
 	if meta.NumDelivered > 1 {
 		w.d.Metrics.redelivered()
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ObjectTimeout)
 	defer cancel()
-	stopHB := w.heartbeat(msg)
-	defer stopHB()
 	log := w.log.With().Uint64("seq", meta.Sequence.Stream).Uint64("delivery", meta.NumDelivered).Logger()
 
 	wk, err := decodeWork(msg.Data())
 	if err != nil {
 		if derr := w.deadLetter(ctx, meta, 0, nil, msg.Data(), ReasonBadWork, err, ""); derr != nil {
 			log.Warn().Err(derr).Msg("could not copy an undecodable work item to the DLQ; retrying")
-			w.nak(ctx, msg, meta)
-			return
+			return w.retryLater(ctx, meta)
 		}
 		w.d.Metrics.object(OutcomeRejected, ReasonBadWork, "")
 		log.Warn().Str("reason", ReasonBadWork).Err(err).Msg("work item rejected")
-		w.answer(ctx, msg, ackTerm, 0, ReasonBadWork)
-		return
+		return reply{kind: ackTerm, reason: ReasonBadWork}
 	}
 	for range wk.ignored {
 		w.d.Metrics.object(OutcomeIgnored, "", "")
@@ -454,8 +501,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if len(transient) > 0 {
 		if ctx.Err() != nil && w.draining.Load() {
-			w.answer(ctx, msg, ackNak, 0, "") // shutting down: let another process take it now
-			return
+			return reply{kind: ackNak} // shutting down: let another process take it now
 		}
 		if last {
 			for _, i := range transient {
@@ -463,34 +509,26 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 					// Left unanswered: the max-deliveries advisory copies
 					// the whole item to the DLQ.
 					log.Warn().Err(err).Msg("could not dead-letter an object after its last delivery")
-					w.answer(ctx, msg, ackNak, 0, "")
-					return
+					return reply{kind: ackNak}
 				}
 			}
-			w.answer(ctx, msg, ackTerm, 0, ReasonRetriesExhausted)
-			return
+			return reply{kind: ackTerm, reason: ReasonRetriesExhausted}
 		}
-		w.nak(ctx, msg, meta)
-		return
+		return w.retryLater(ctx, meta)
 	}
-	t := time.Now()
-	if err := w.ack(ctx, msg); err != nil {
-		// Not fatal: the item is redelivered and found already processed.
-		log.Debug().Err(err).Msg("ack not confirmed")
-	}
-	w.d.Metrics.observe("ack", t)
-	w.d.Metrics.observe("total", start)
+	return reply{}
 }
 
-func (w *Worker) nak(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+// retryLater is a nak after the retry delay of the item's delivery count,
+// jittered; at once when shutting down.
+func (w *Worker) retryLater(ctx context.Context, meta *jetstream.MsgMetadata) reply {
 	if ctx.Err() != nil && w.draining.Load() {
-		w.answer(ctx, msg, ackNak, 0, "")
-		return
+		return reply{kind: ackNak}
 	}
 	i := min(int(meta.NumDelivered)-1, len(w.cfg.RetryDelays)-1)
 	d := w.cfg.RetryDelays[max(i, 0)]
 	d += time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-	w.answer(ctx, msg, ackNak, d, "")
+	return reply{kind: ackNak, delay: d}
 }
 
 // Answers to a work item, as JetStream reads them on the reply subject.
@@ -519,7 +557,8 @@ func (w *Worker) ack(ctx context.Context, msg jetstream.Msg) error {
 // answer sends a nak (after delay, when positive) or a term (with reason)
 // and waits for JetStream to confirm it, repeating it for the answer
 // budget; without a connection (tests) it only sends it.
-func (w *Worker) answer(ctx context.Context, msg jetstream.Msg, kind string, delay time.Duration, reason string) {
+func (w *Worker) answer(ctx context.Context, msg jetstream.Msg, r reply) {
+	kind, delay, reason := r.kind, r.delay, r.reason
 	if w.d.Conn == nil || msg.Reply() == "" {
 		switch {
 		case kind == ackTerm:
@@ -586,18 +625,15 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		return w.reject(ctx, log, meta, idx, replay, in, ReasonUnknownBucket, errors.New("the object's bucket is not a configured raw bucket"), Result{})
 	}
 	// A notification names the version (its ETag): a version already handled
-	// is then found before the object is read. The marker is looked up while
-	// the object is opened (two round trips at once, not one after the
-	// other); a duplicate's body is closed unread.
+	// is then found before the object is read. The object's marker is read
+	// while the object is opened (two round trips at once, not one after
+	// the other); a duplicate's body is closed unread.
 	vid := ""
 	var seen chan dupCheck
 	if ref.ETag != "" {
 		vid = VersionID(w.d.Key, ref)
 		seen = make(chan dupCheck, 1)
-		go func() {
-			dup, err := w.handled(ctx, log, vid, replay)
-			seen <- dupCheck{dup, err}
-		}()
+		go func() { seen <- w.handled(ctx, log, objID, vid, replay) }()
 	}
 	t := time.Now()
 	body, info, err := objstore.OpenCapped(ctx, bucket, ref.Key, w.cfg.MaxObjectBytes)
@@ -633,8 +669,8 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	if ref.ETag == "" {
 		ref.ETag = info.ETag
 		vid = VersionID(w.d.Key, ref)
-		if dup, err := w.handled(ctx, log, vid, replay); err != nil || dup {
-			return w.retryIf(log, err)
+		if c := w.handled(ctx, log, objID, vid, replay); c.err != nil || c.dup {
+			return w.retryIf(log, c.err)
 		}
 	}
 	in = Input{Ref: ref, ObjectID: objID, Size: info.Size, ETag: info.ETag, ContentType: info.ContentType, Modified: info.ModTime}
@@ -687,12 +723,9 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		}
 		changed = ur.Changed
 	}
-	// The object marker first: a version marker stored without it would
-	// make the redelivered item a duplicate that never writes it.
+	// The marker last: until it is stored, a redelivered item is processed
+	// again, which changes nothing in the case.
 	if err := w.putObjectMarker(ctx, objID, vid, in, OutcomeProcessed, "", res); err != nil {
-		return w.retry(log, err, res.Kind)
-	}
-	if err := w.markers.Put(ctx, vid, Marker{Outcome: OutcomeProcessed, CaseID: res.CaseID, At: w.d.Now().UTC()}); err != nil {
 		return w.retry(log, err, res.Kind)
 	}
 	outcome := OutcomeProcessed
@@ -710,21 +743,22 @@ type dupCheck struct {
 	err error
 }
 
-// handled tells whether the version vid was already handled (then counted
-// a duplicate): a replay redoes any outcome but processed.
-func (w *Worker) handled(ctx context.Context, log zerolog.Logger, vid string, replay bool) (bool, error) {
+// handled tells whether version vid of object objID was already handled
+// (then counted a duplicate): its object marker names it. A replay redoes
+// any outcome but processed.
+func (w *Worker) handled(ctx context.Context, log zerolog.Logger, objID, vid string, replay bool) dupCheck {
 	t := time.Now()
-	mk, found, err := w.markers.Get(ctx, vid)
+	mk, _, found, err := w.markers.GetObject(ctx, objID)
 	w.d.Metrics.observe("marker", t)
 	if err != nil {
-		return false, err
+		return dupCheck{err: err}
 	}
-	if found && (mk.Outcome == OutcomeProcessed || !replay) {
+	if found && mk.Version == vid && (mk.Outcome == OutcomeProcessed || !replay) {
 		w.d.Metrics.object(OutcomeDuplicate, "", "")
 		log.Debug().Str("previous", mk.Outcome).Msg("object already handled")
-		return true, nil
+		return dupCheck{dup: true}
 	}
-	return false, nil
+	return dupCheck{}
 }
 
 // retryIf is retry for a non-nil error, and done otherwise.
@@ -794,13 +828,6 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 		}
 	}
 	ref := in.Ref
-	// A rejection recorded in a case is retracted when the object is
-	// deleted, as a processed object is.
-	if res.CaseID != "" && ref.ETag != "" {
-		if err := w.putObjectMarker(ctx, in.ObjectID, VersionID(w.d.Key, ref), in, OutcomeRejected, reason, res); err != nil {
-			return w.retry(log, err, res.Kind)
-		}
-	}
 	// One entry per refused version: two work items for one version (an
 	// event the object store sent twice) handled at once must not both
 	// land. A replay's refusal is a new entry.
@@ -811,9 +838,13 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 	if err := w.deadLetter(ctx, meta, idx, &ref, nil, reason, cause, id); err != nil {
 		return w.retry(log, err, res.Kind)
 	}
+	// The marker after the DLQ entry: until it is stored, a redelivered
+	// item is refused again, and its DLQ entry is the same message.
 	if ref.ETag != "" {
-		vid := VersionID(w.d.Key, ref)
-		if err := w.markers.Put(ctx, vid, Marker{Outcome: OutcomeRejected, Reason: reason, CaseID: res.CaseID, At: w.d.Now().UTC()}); err != nil {
+		if err := w.markRejected(ctx, in, reason, res); err != nil {
+			if res.CaseID != "" {
+				return w.retry(log, err, res.Kind)
+			}
 			log.Debug().Err(err).Msg("rejection marker not stored; a scan may enqueue the object again")
 		}
 	}

@@ -16,6 +16,7 @@ func TestWorkerConfigDefaults(t *testing.T) {
 	confvaltest.CheckFill(t, func(c WorkerConfig) WorkerConfig { return c.withDefaults(topo) }, []confvaltest.Field{
 		confvaltest.F("Workers", 3, DefaultWorkers(), DefaultWorkers()),
 		confvaltest.F("MaxFetch", 2, DefaultWorkers(), DefaultWorkers()),
+		confvaltest.F("Prefetch", 3, max(1, DefaultWorkers()/4), 0),
 		confvaltest.F("FetchWait", time.Second, 2*time.Second, 2*time.Second),
 		confvaltest.F("Heartbeat", time.Second, topo.AckWait/3, topo.AckWait/3),
 		confvaltest.F("ObjectTimeout", time.Second, 30*time.Minute, 30*time.Minute),
