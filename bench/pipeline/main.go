@@ -9,13 +9,16 @@
 // peak RSS is measured per side:
 //
 //  1. copy: W goroutines GET each object from a bucket and PUT it to another;
-//  2. pipeline (throughput): the objects are uploaded to the raw bucket while
-//     no worker runs, so their notifications queue on the work stream; a
-//     worker process with W workers then drains them — GET, a processor
+//  2. pipeline (throughput): the objects were uploaded to the raw bucket
+//     while no worker ran, so their notifications queue on the work stream;
+//     a worker process with W workers then drains them — GET, a processor
 //     that writes the object to the deid bucket, the case compare-and-set,
-//     the case event, the processed marker, the ack — and the time to the
+//     the case event, the object's marker, the ack — and the time to the
 //     last object is measured;
-//  3. pipeline (latency): objects are uploaded at a steady rate below the
+//  3. copy again, into a bucket of its own: the copy's figures pool the
+//     runs before and after the pipeline, so that a machine whose speed
+//     drifts over minutes meets both sides alike (each run is printed too);
+//  4. pipeline (latency): objects are uploaded at a steady rate below the
 //     measured throughput and each object's time from the end of its PUT to
 //     the arrival of its case event is recorded (p50, p99).
 //
@@ -24,7 +27,7 @@
 // geometry, registry case merge); give it a corpus of distinct DICOM
 // instances (e.g. the CT studies ../shared/bench generates). With
 // -processor copy it runs a stand-in that writes each object unchanged.
-// Latency is measured to the object's processed marker, which the worker
+// Latency is measured to the object's marker, which the worker
 // writes after the case update and its event (CT slices arriving while
 // their study is still receiving change instance counts only, and those
 // updates publish no event of their own).
@@ -69,6 +72,7 @@ const benchSecret = "printreg-bench-secret-0123456789abcdef0123456789"
 
 func main() {
 	mode := flag.String("mode", "", "internal: child process role (copy or worker)")
+	dst := flag.String("dst", "dst", "internal: the copy child's destination bucket")
 	corpus := flag.String("corpus", "", "directories of objects to use, comma-separated, each measured in turn (first folder = case); default: synthetic objects")
 	rounds := flag.Int("rounds", 1, "rounds over the corpora; with more than one, medians are printed side by side")
 	n := flag.Int("objects", 1000, "objects per phase (cycled from the corpus if it has fewer)")
@@ -79,6 +83,7 @@ func main() {
 	latencyRate := flag.Float64("latency-rate", 0, "objects/s uploaded in the latency phase (0: 40% of the measured pipeline throughput)")
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
 	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
+	prefetch := flag.Int("prefetch", 0, "work items the worker pulls ahead of a free slot (0: ingest's default; negative: none)")
 	copySign := flag.Bool("copy-sign", true, "the copy signs what it uploads, as minio-go does by default over plain HTTP (false: UNSIGNED-PAYLOAD, as ingest uploads)")
 	flag.Parse()
 	if *mode == "" {
@@ -88,15 +93,15 @@ func main() {
 	var err error
 	switch *mode {
 	case "copy":
-		err = childCopy(*n, *workers)
+		err = childCopy(*n, *workers, *dst)
 	case "worker":
-		err = childWorker(*n, *workers, *proc)
+		err = childWorker(*n, *workers, *proc, *prefetch)
 	case "":
 		var corpora []string
 		if *corpus != "" {
 			corpora = strings.Split(*corpus, ",")
 		}
-		err = orchestrate(corpora, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc, max(*rounds, 1))
+		err = orchestrate(corpora, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc, *prefetch, max(*rounds, 1))
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -193,8 +198,9 @@ func loadObjects(corpus string, n, size, cases int) ([]object, error) {
 type servers struct {
 	nats  *testenv.NATS
 	minio *testenv.MinIO
-	// processor is passed on to the worker children (-processor).
+	// processor and prefetch are passed on to the worker children.
 	processor string
+	prefetch  int
 }
 
 func (s servers) env(extra ...string) []string {
@@ -293,8 +299,8 @@ func peakRSS() int64 {
 }
 
 // spawn runs this program in a mode and returns its result and peak RSS.
-func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (childRun, error) {
-	cmd := exec.Command(os.Args[0], "-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-processor", s.processor)
+func spawn(s servers, mode string, n, workers int, started chan<- struct{}, args ...string) (childRun, error) {
+	cmd := exec.Command(os.Args[0], append([]string{"-mode", mode, "-objects", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-processor", s.processor, "-prefetch", strconv.Itoa(s.prefetch)}, args...)...)
 	cmd.Env = s.env()
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -319,11 +325,23 @@ func spawn(s servers, mode string, n, workers int, started chan<- struct{}) (chi
 	return r, nil
 }
 
-// corpusRun is one round's figures for one corpus.
+// corpusRun is one round's figures for one corpus. The copy runs before
+// and after the pipeline (cp1, cp2) and cp pools the two: a machine whose
+// speed drifts over minutes then meets the copy on both sides of the
+// pipeline, and the ratio compares like with like.
 type corpusRun struct {
-	cp, pl childRun
-	lat    latencies
-	rate   float64
+	cp, cp1, cp2, pl childRun
+	lat              latencies
+	rate             float64
+}
+
+// pool adds two runs of the same work: objects, time, bytes and CPU add
+// up; the peak RSS is the higher.
+func pool(a, b childRun) childRun {
+	return childRun{
+		childResult: childResult{Objects: a.Objects + b.Objects, Seconds: a.Seconds + b.Seconds, Bytes: a.Bytes + b.Bytes, MaxRSS: max(a.MaxRSS, b.MaxRSS)},
+		CPU:         a.CPU + b.CPU, MinIO: a.MinIO + b.MinIO, NATS: a.NATS + b.NATS,
+	}
 }
 
 func (r corpusRun) ratio() float64 {
@@ -333,7 +351,7 @@ func (r corpusRun) ratio() float64 {
 // orchestrate runs every corpus once per round, in turn, each against fresh
 // servers, so that the corpora meet the same machine state and a busy spell
 // touches each of them; it prints each run, then the medians side by side.
-func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string, rounds int) error {
+func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch, rounds int) error {
 	names := corpora
 	if len(names) == 0 {
 		names = []string{""}
@@ -350,7 +368,7 @@ func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latenc
 	for r := range rounds {
 		for i, objs := range sets {
 			fmt.Fprintf(os.Stderr, "bench: round %d/%d, %s\n", r+1, rounds, label(names[i]))
-			cr, err := runCorpus(objs, workers, latencyN, latencyRate, queueDir, processor)
+			cr, err := runCorpus(objs, workers, latencyN, latencyRate, queueDir, processor, prefetch)
 			if err != nil {
 				return fmt.Errorf("%s: %w", label(names[i]), err)
 			}
@@ -373,7 +391,7 @@ func label(corpus string) string {
 
 // runCorpus starts nats-server and MinIO, and measures the copy, the
 // pipeline from a backlog and, unless latencyN is 0, the latency.
-func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueDir bool, processor string) (cr corpusRun, err error) {
+func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch int) (cr corpusRun, err error) {
 	h := &harness{}
 	defer h.close()
 	defer func() {
@@ -382,7 +400,7 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 		}
 	}()
 	nts := testenv.StartNATS(h)
-	s := servers{nats: nts, processor: processor, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
+	s := servers{nats: nts, processor: processor, prefetch: prefetch, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
 	for _, kv := range s.env()[len(os.Environ()):] {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
@@ -402,7 +420,7 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 		return cr, err
 	}
 	buckets := map[string]*s3store.Store{}
-	for _, b := range []string{"src", "dst", "raw", "deid"} {
+	for _, b := range []string{"src", "dst", "dst2", "raw", "deid"} {
 		st, err := store(b, false)
 		if err != nil {
 			return cr, err
@@ -416,16 +434,10 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 		return cr, err
 	}
 
-	// Phase 1: copy ceiling.
+	// The copy's source, and the pipeline's backlog of notifications.
 	if err := upload(ctx, buckets["src"], objs, workers); err != nil {
 		return cr, err
 	}
-	if cr.cp, err = spawn(s, "copy", len(objs), workers, nil); err != nil {
-		return cr, err
-	}
-
-	// Phase 2: pipeline throughput from a queued backlog, up to the
-	// settling of every study (see childWorker).
 	if err := upload(ctx, buckets["raw"], objs, workers); err != nil {
 		return cr, err
 	}
@@ -436,14 +448,25 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 	}); err != nil {
 		return cr, fmt.Errorf("notifications did not all arrive: %w", err)
 	}
+
+	// Phase 1: the copy, then the pipeline from the backlog up to the
+	// settling of every study (see childWorker), then the copy again
+	// into a bucket of its own.
+	if cr.cp1, err = spawn(s, "copy", len(objs), workers, nil, "-dst", "dst"); err != nil {
+		return cr, err
+	}
 	if cr.pl, err = spawn(s, "worker", len(objs), workers, nil); err != nil {
 		return cr, err
 	}
+	if cr.cp2, err = spawn(s, "copy", len(objs), workers, nil, "-dst", "dst2"); err != nil {
+		return cr, err
+	}
+	cr.cp = pool(cr.cp1, cr.cp2)
 	if latencyN == 0 {
 		return cr, nil
 	}
 
-	// Phase 3: latency at a steady rate the machine sustains: 40% of the
+	// Phase 2: latency at a steady rate the machine sustains: 40% of the
 	// throughput measured from a backlog, because here the uploads run at
 	// the same time and take about as much of MinIO and of the cores as
 	// the worker's own requests (at 60% the queue grows on 2 cores).
@@ -466,9 +489,15 @@ func printRun(corpus string, objs []object, workers int, processor string, queue
 	fmt.Printf("== %s\n", label(corpus))
 	fmt.Printf("objects: %d (%.1f MiB, mean %.0f KiB), workers: %d, cores: %d\n", len(objs), float64(total)/(1<<20), float64(total)/float64(len(objs))/1024, workers, runtime.NumCPU())
 	fmt.Printf("%-34s %10s %10s %12s\n", "", "objects/s", "MiB/s", "peak RSS")
-	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", copyLabel(), cpRate, float64(cp.Bytes)/(1<<20)/cp.Seconds, float64(cp.MaxRSS)/(1<<20))
-	fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", "pipeline ("+processor+" processor)", plRate, float64(pl.Bytes)/(1<<20)/pl.Seconds, float64(pl.MaxRSS)/(1<<20))
-	fmt.Printf("ratio pipeline/copy: %.2f\n", plRate/cpRate)
+	line := func(name string, r childRun) {
+		fmt.Printf("%-34s %10.1f %10.1f %9.1f MiB\n", name, float64(r.Objects)/r.Seconds, float64(r.Bytes)/(1<<20)/r.Seconds, float64(r.MaxRSS)/(1<<20))
+	}
+	line("  copy before the pipeline", cr.cp1)
+	line("  copy after the pipeline", cr.cp2)
+	line(copyLabel(), cp)
+	line("pipeline ("+processor+" processor)", pl)
+	fmt.Printf("ratio pipeline/copy: %.2f (against the copy before it alone: %.2f, after it: %.2f)\n", plRate/cpRate,
+		plRate/(float64(cr.cp1.Objects)/cr.cp1.Seconds), plRate/(float64(cr.cp2.Objects)/cr.cp2.Seconds))
 	fmt.Printf("%-34s %10s %10s %10s %10s\n", "CPU ms per object", "client", "MinIO", "NATS", "total")
 	for _, r := range []struct {
 		name string
@@ -483,6 +512,7 @@ func printRun(corpus string, objs []object, workers int, processor string, queue
 	res := map[string]any{
 		"corpus": label(corpus), "objects": len(objs), "bytes": total, "workers": workers,
 		"processor": processor, "copy_objects_per_s": cpRate, "pipeline_objects_per_s": plRate, "ratio": plRate / cpRate,
+		"copy_before_objects_per_s": float64(cr.cp1.Objects) / cr.cp1.Seconds, "copy_after_objects_per_s": float64(cr.cp2.Objects) / cr.cp2.Seconds,
 		"copy_peak_rss_bytes": cp.MaxRSS, "pipeline_peak_rss_bytes": pl.MaxRSS,
 		"copy_cpu_ms_per_object": cpuTotal(cp), "copy_signs": copySigns(), "pipeline_cpu_ms_per_object": cpuTotal(pl),
 		"settle_s": pl.Settle, "minio_queue_dir": queueDir,
@@ -518,7 +548,9 @@ func printMedians(corpora []string, runs [][]corpusRun, processor string) {
 		f    func(corpusRun) float64
 		unit string
 	}{
-		{"copy objects/s", func(r corpusRun) float64 { return float64(r.cp.Objects) / r.cp.Seconds }, "%.1f"},
+		{"copy objects/s, before and after", func(r corpusRun) float64 { return float64(r.cp.Objects) / r.cp.Seconds }, "%.1f"},
+		{"  copy before the pipeline", func(r corpusRun) float64 { return float64(r.cp1.Objects) / r.cp1.Seconds }, "%.1f"},
+		{"  copy after the pipeline", func(r corpusRun) float64 { return float64(r.cp2.Objects) / r.cp2.Seconds }, "%.1f"},
 		{"pipeline objects/s", func(r corpusRun) float64 { return float64(r.pl.Objects) / r.pl.Seconds }, "%.1f"},
 		{"ratio pipeline/copy", corpusRun.ratio, "%.2f"},
 		{"pipeline CPU ms/object, total", func(r corpusRun) float64 { return cpuTotal(r.pl) }, "%.2f"},
@@ -608,14 +640,14 @@ func waitUntil(d time.Duration, cond func() bool) error {
 	return nil
 }
 
-// childCopy GETs every object of src and PUTs it to dst.
-func childCopy(n, workers int) error {
+// childCopy GETs every object of src and PUTs it to bucket dstName.
+func childCopy(n, workers int, dstName string) error {
 	ctx := context.Background()
 	src, err := store("src", copySigns())
 	if err != nil {
 		return err
 	}
-	dst, err := store("dst", copySigns())
+	dst, err := store(dstName, copySigns())
 	if err != nil {
 		return err
 	}
@@ -721,7 +753,7 @@ func (countModel) Tick(string, []byte, time.Time) (pipeline.Mutation, error) {
 }
 
 // childWorker runs the worker until n objects were processed.
-func childWorker(n, workers int, processor string) error {
+func childWorker(n, workers int, processor string, prefetch int) error {
 	nc, err := nats.Connect(os.Getenv("BENCH_NATS"), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -762,7 +794,7 @@ func childWorker(n, workers int, processor string) error {
 		Conn: nc, JS: js, Topology: topology(),
 		Raw: map[string]objstore.Bucket{"raw": raw}, Deid: deid,
 		Processor: proc, Model: model, Cases: cases, Key: key, Log: log, Metrics: m,
-	}, pipeline.WorkerConfig{Workers: workers, SweepInterval: -1})
+	}, pipeline.WorkerConfig{Workers: workers, SweepInterval: -1, Prefetch: prefetch})
 	if err != nil {
 		return err
 	}
@@ -860,8 +892,8 @@ func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pip
 	arrived := map[string]time.Time{}
 	go func() {
 		for e := range watch.Updates() {
-			// Object markers (o.<object id>) come with each version's.
-			if e != nil && !strings.HasPrefix(e.Key(), "o.") {
+			// Each object is put once: its marker's first write is its version's.
+			if e != nil {
 				mu.Lock()
 				arrived[e.Key()] = time.Now()
 				mu.Unlock()
@@ -887,9 +919,9 @@ func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pip
 		time.Sleep(time.Until(next))
 		next = next.Add(interval)
 		wg.Go(func() {
-			if oi, err := raw.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{}); err == nil {
+			if _, err := raw.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{}); err == nil {
 				pmu.Lock()
-				putDone[pipeline.VersionID(key, pipeline.ObjectRef{Bucket: "raw", Key: o.key, ETag: oi.ETag, VersionID: oi.VersionID})] = time.Now()
+				putDone["o."+pipeline.ObjectID(key, "raw", o.key)] = time.Now()
 				pmu.Unlock()
 			}
 		})
