@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -104,5 +105,35 @@ func TestContentPutBackIsProcessedAgain(t *testing.T) {
 	waitFor(t, "the repeat found a duplicate", func() bool { return m.Objects(pipeline.OutcomeDuplicate) >= 1 })
 	if got := proc.calls.Load(); got != 3 {
 		t.Errorf("processor called %d times, want 3", got)
+	}
+}
+
+// TestRepeatOfAnOlderVersionOfAnOversizeObject: a repeated notification of
+// a version already processed, after the object was replaced by one too
+// large to read, is superseded: not refused in the newer version's name.
+func TestRepeatOfAnOlderVersionOfAnOversizeObject(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	m := pipeline.NewMetrics("test")
+	proc := newFakeProc(e.key)
+	cfg := testWorkerConfig()
+	cfg.MaxObjectBytes = 1024
+	e.runWorker(proc, fakeModel{}, cfg, m)
+	const key = "acc-1/a.stl"
+	first := e.put(key, []byte("small"))
+	e.scan("")
+	waitFor(t, "processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 1 })
+	e.put(key, bytes.Repeat([]byte("x"), 4096))
+	e.scan("")
+	waitFor(t, "the large version refused", func() bool { return m.Objects(pipeline.OutcomeRejected) == 1 })
+	item := fmt.Sprintf(`{"v":1,"object":{"bucket":%q,"key":%q,"etag":%q}}`, e.raw.Name(), key, first.ETag)
+	if _, err := e.js.Publish(ctx(t), e.topo.WorkSubjectFor(pipeline.SourceScan), []byte(item)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the repeat superseded", func() bool { return m.Objects(pipeline.OutcomeSuperseded) == 1 })
+	if got := m.Objects(pipeline.OutcomeRejected); got != 1 {
+		t.Errorf("%v refused, want 1", got)
+	}
+	if got := e.streamMsgs(e.topo.DLQStream); got != 1 {
+		t.Errorf("%d DLQ entries, want 1", got)
 	}
 }

@@ -38,6 +38,10 @@ type Marker struct {
 	// Modified is when the version handled landed (zero when unknown): a
 	// deletion seen before it is not this version's.
 	Modified time.Time `json:"modified,omitzero"`
+	// Processed says an earlier version was processed, for a refused one
+	// that carries its case and token: the deletion retracts it even when
+	// it named no case.
+	Processed bool `json:"processed,omitempty"`
 }
 
 // objectMarkerPrefix starts the KV keys of object markers. The version
@@ -63,11 +67,15 @@ func OpenMarkers(ctx context.Context, js jetstream.JetStream, topo Topology) (*M
 }
 
 // Handled reports whether version vid of object objID was handled: its
-// object marker names it, or an earlier release marked the version.
+// object marker names it, or, for an object without one, an earlier
+// release marked the version.
 func (m *Markers) Handled(ctx context.Context, objID, vid string) (bool, error) {
 	mk, _, found, err := m.GetObject(ctx, objID)
-	if err != nil || (found && mk.Version == vid) {
-		return found, err
+	switch {
+	case err != nil:
+		return false, err
+	case found:
+		return mk.Version == vid, nil
 	}
 	return m.legacy(ctx, vid)
 }
@@ -124,6 +132,29 @@ func (m *Markers) PutObject(ctx context.Context, objID string, mk Marker) error 
 		return fmt.Errorf("object marker: %w", err)
 	}
 	return nil
+}
+
+// ReplaceObject stores the object marker of objID if it is still at
+// revision rev (0: if there is none); errMarkerChanged when another was
+// stored meanwhile.
+func (m *Markers) ReplaceObject(ctx context.Context, objID string, mk Marker, rev uint64) error {
+	b, err := json.Marshal(mk)
+	if err != nil {
+		return err
+	}
+	key := objectMarkerKey(objID)
+	if rev == 0 {
+		_, err = m.kv.Create(ctx, key, b)
+	} else {
+		_, err = m.kv.Update(ctx, key, b, rev)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return errMarkerChanged
+	}
+	return fmt.Errorf("object marker: %w", err)
 }
 
 // errMarkerChanged means an object marker was rewritten since it was read.

@@ -16,8 +16,8 @@ import (
 type Retraction struct {
 	Ref      ObjectRef // bucket and key of the deleted object (key may hold identifiers: never log it)
 	ObjectID string    // loggable keyed hash of bucket and key
-	CaseID   string    // the case the last processed version went to ("" for none)
-	Token    string    // Result.Token of the last processed version
+	CaseID   string    // the case the object's facts are in: the last processed version's, or a refusal's the case recorded ("" for none)
+	Token    string    // Result.Token of that version
 	Deleted  time.Time // when the deletion was seen (event time, or now)
 }
 
@@ -49,18 +49,30 @@ func (w *Worker) putObjectMarker(ctx context.Context, objID, vid string, in Inpu
 // markRejected stores that the version in was refused. A refusal the case
 // did not record (no res.CaseID) leaves in the case what an earlier version
 // left there, so the marker keeps that version's case and token: the
-// object's deletion still retracts them.
+// object's deletion still retracts them. The marker read is replaced only
+// at its revision, so a version handled meanwhile is not lost.
 func (w *Worker) markRejected(ctx context.Context, in Input, reason string, res Result) error {
-	if res.CaseID == "" {
-		prev, _, found, err := w.markers.GetObject(ctx, in.ObjectID)
+	vid := VersionID(w.d.Key, in.Ref)
+	if res.CaseID != "" {
+		return w.putObjectMarker(ctx, in.ObjectID, vid, in, OutcomeRejected, reason, res)
+	}
+	for range 5 {
+		prev, rev, found, err := w.markers.GetObject(ctx, in.ObjectID)
 		if err != nil {
 			return err
 		}
+		mk := Marker{
+			Outcome: OutcomeRejected, Reason: reason,
+			Version: vid, Bucket: in.Ref.Bucket, Modified: in.Modified.UTC(), At: w.d.Now().UTC(),
+		}
 		if found {
-			res.CaseID, res.Token = prev.CaseID, prev.Token
+			mk.CaseID, mk.Token, mk.Processed = prev.CaseID, prev.Token, prev.Processed || prev.Outcome == OutcomeProcessed
+		}
+		if err := w.markers.ReplaceObject(ctx, in.ObjectID, mk, rev); !errors.Is(err, errMarkerChanged) {
+			return err
 		}
 	}
-	return w.putObjectMarker(ctx, in.ObjectID, VersionID(w.d.Key, in.Ref), in, OutcomeRejected, reason, res)
+	return errMarkerChanged
 }
 
 // removal handles the deletion of one object: when the object is still
@@ -118,8 +130,8 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 	}
 	outcome := OutcomeIgnored
 	var res Result
-	// A version refused before any reached a case left nothing to retract.
-	inCase := mk.CaseID != "" || mk.Token != ""
+	// A version refused before any was processed left nothing to retract.
+	inCase := mk.CaseID != "" || mk.Token != "" || mk.Outcome == OutcomeProcessed || mk.Processed
 	if rt, ok := w.d.Processor.(Retracter); ok && inCase {
 		outcome = OutcomeRetracted
 		t = time.Now()

@@ -42,7 +42,9 @@ type WorkerConfig struct {
 	// (default a quarter of Workers, at least 1; negative: none). One
 	// pulled ahead starts as soon as a slot frees, not a pull's round trip
 	// later; its in-progress heartbeat runs while it waits, so its ack
-	// timer does not run out. Few, so that other processes still find work.
+	// timer does not run out. Few, so that other processes still find work:
+	// while every slot is stuck (see StallAfter), the items pulled ahead
+	// wait with it.
 	Prefetch int `yaml:"prefetch"`
 	// FetchWait is how long one pull waits for items (default 2s).
 	FetchWait time.Duration `yaml:"fetch_wait" confval:"positive"`
@@ -405,13 +407,20 @@ type objResult struct {
 // from receipt, so an item pulled ahead does not time out while it waits
 // for a slot; the slot is freed before the answer's round trip, so the
 // next item starts meanwhile. An item still waiting when ctx ends goes
-// back at once, for another process to take.
+// back at once, for another process to take. The heartbeat stops before
+// the answer: one landing after a nak would turn the nak's delay into the
+// ack wait.
 func (w *Worker) take(ctx, workCtx context.Context, msg jetstream.Msg, slots chan struct{}) {
 	stopHB := w.heartbeat(msg)
-	defer stopHB()
 	select {
 	case slots <- struct{}{}:
+		if ctx.Err() != nil {
+			<-slots
+		}
 	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		stopHB()
 		w.answer(workCtx, msg, reply{kind: ackNak})
 		return
 	}
@@ -422,6 +431,7 @@ func (w *Worker) take(ctx, workCtx context.Context, msg jetstream.Msg, slots cha
 	w.lastTurn.Store(time.Now().UnixNano())
 	w.busy.Add(-1)
 	<-slots
+	stopHB()
 	if r.kind != "" {
 		w.answer(workCtx, msg, r)
 		return
@@ -540,9 +550,9 @@ const (
 
 // answerBudget is how long the final answer to a work item (ack, nak,
 // term) is repeated for: long enough to outlast a consumer leader
-// election, short enough not to hold the slot for nothing, since an
-// unanswered item only comes back after the ack wait and is then found
-// already handled.
+// election, short enough not to hold the item (and its place in the
+// process's prefetch) for nothing, since an unanswered item only comes
+// back after the ack wait and is then found already handled.
 func (w *Worker) answerBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 3*w.cfg.RequestTimeout)
 }
@@ -652,7 +662,12 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		log.Info().Msg("object deleted before it was read; nothing to do")
 		return objResult{}
 	case errors.Is(err, objstore.ErrTooLarge):
-		in.Size = info.Size
+		if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
+			// A repeat of an older version: the object's marker names the
+			// newer one, which has its own work item.
+			return w.superseded(log)
+		}
+		in.Size, in.Modified = info.Size, info.ModTime
 		return w.reject(ctx, log, meta, idx, replay, in, ReasonTooLarge, err, Result{})
 	case errors.Is(err, objstore.ErrInvalidKey):
 		return w.reject(ctx, log, meta, idx, replay, in, ReasonInvalidKey, err, Result{})
@@ -662,9 +677,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	// Closed here unless the processor took it (closing twice is harmless).
 	defer body.Close()
 	if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
-		w.d.Metrics.object(OutcomeSuperseded, "", "")
-		log.Info().Msg("object replaced by a newer version before it was read; the newer version has its own work item")
-		return objResult{}
+		return w.superseded(log)
 	}
 	if ref.ETag == "" {
 		ref.ETag = info.ETag
@@ -761,6 +774,13 @@ func (w *Worker) handled(ctx context.Context, log zerolog.Logger, objID, vid str
 	return dupCheck{}
 }
 
+// superseded counts a work item whose version the object no longer holds.
+func (w *Worker) superseded(log zerolog.Logger) objResult {
+	w.d.Metrics.object(OutcomeSuperseded, "", "")
+	log.Info().Msg("object replaced by a newer version before it was read; the newer version has its own work item")
+	return objResult{}
+}
+
 // retryIf is retry for a non-nil error, and done otherwise.
 func (w *Worker) retryIf(log zerolog.Logger, err error) objResult {
 	if err != nil {
@@ -839,8 +859,10 @@ func (w *Worker) reject(ctx context.Context, log zerolog.Logger, meta *jetstream
 		return w.retry(log, err, res.Kind)
 	}
 	// The marker after the DLQ entry: until it is stored, a redelivered
-	// item is refused again, and its DLQ entry is the same message.
-	if ref.ETag != "" {
+	// item is refused again, and its DLQ entry is the same message. An
+	// object of a bucket that is not a raw bucket gets none: nothing
+	// would ever read or delete it.
+	if ref.ETag != "" && reason != ReasonUnknownBucket {
 		if err := w.markRejected(ctx, in, reason, res); err != nil {
 			if res.CaseID != "" {
 				return w.retry(log, err, res.Kind)
