@@ -86,13 +86,22 @@ func TestContentPutBackIsProcessedAgain(t *testing.T) {
 	proc := newFakeProc(e.key)
 	e.runWorker(proc, fakeModel{}, testWorkerConfig(), m)
 	const key = "acc-1/a.stl"
+	// Counted once the object's marker is stored. The third version adds
+	// nothing to the fake case (its fact is there), so it counts as a
+	// duplicate too, though processed.
+	handled := func() float64 {
+		return m.Objects(pipeline.OutcomeProcessed) + m.Objects(pipeline.OutcomeDuplicate)
+	}
 	var last objstore.ObjectInfo
 	for i, content := range []string{"first", "second", "first"} {
 		last = e.put(key, []byte(content))
 		if st := e.scan(""); st.Enqueued != 1 {
 			t.Fatalf("put %d: scan = %+v, want 1 enqueued", i+1, st)
 		}
-		waitFor(t, "handled", func() bool { return proc.calls.Load() == int64(i+1) })
+		waitFor(t, "handled", func() bool { return handled() == float64(i+1) })
+	}
+	if got := proc.calls.Load(); got != 3 {
+		t.Fatalf("processor called %d times, want 3", got)
 	}
 	if st := e.scan(""); st.Enqueued != 0 {
 		t.Errorf("scan after the last version was handled = %+v, want nothing enqueued", st)
@@ -102,7 +111,7 @@ func TestContentPutBackIsProcessedAgain(t *testing.T) {
 	if _, err := e.js.Publish(ctx(t), e.topo.WorkSubjectFor(pipeline.SourceScan), []byte(item)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the repeat found a duplicate", func() bool { return m.Objects(pipeline.OutcomeDuplicate) >= 1 })
+	waitFor(t, "the repeat answered", func() bool { return handled() == 4 })
 	if got := proc.calls.Load(); got != 3 {
 		t.Errorf("processor called %d times, want 3", got)
 	}

@@ -412,14 +412,16 @@ type objResult struct {
 // ack wait.
 func (w *Worker) take(ctx, workCtx context.Context, msg jetstream.Msg, slots chan struct{}) {
 	stopHB := w.heartbeat(msg)
+	slot := false
 	select {
 	case slots <- struct{}{}:
-		if ctx.Err() != nil {
-			<-slots
-		}
+		slot = true
 	case <-ctx.Done():
 	}
 	if ctx.Err() != nil {
+		if slot {
+			<-slots
+		}
 		stopHB()
 		w.answer(workCtx, msg, reply{kind: ackNak})
 		return
