@@ -44,6 +44,10 @@ type Marker struct {
 	Processed bool `json:"processed,omitempty"`
 }
 
+// wasProcessed tells whether this version or, for a refused one, an
+// earlier version of the object was processed.
+func (m Marker) wasProcessed() bool { return m.Outcome == OutcomeProcessed || m.Processed }
+
 // objectMarkerPrefix starts the KV keys of object markers. The version
 // markers of earlier releases are bare hex, so the two never collide, and
 // "o.>" lists object markers.

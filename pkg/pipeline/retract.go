@@ -40,10 +40,15 @@ type Retracter interface {
 // what it left in its case (res.CaseID, res.Token): the marker a repeat is
 // found by and a deletion is retracted from.
 func (w *Worker) putObjectMarker(ctx context.Context, objID, vid string, in Input, outcome, reason string, res Result) error {
-	return w.markers.PutObject(ctx, objID, Marker{
+	return w.markers.PutObject(ctx, objID, w.objectMarker(vid, in, outcome, reason, res))
+}
+
+// objectMarker is the marker of version vid of in, handled with outcome.
+func (w *Worker) objectMarker(vid string, in Input, outcome, reason string, res Result) Marker {
+	return Marker{
 		Outcome: outcome, Reason: reason, CaseID: res.CaseID, Token: res.Token,
 		Version: vid, Bucket: in.Ref.Bucket, Modified: in.Modified.UTC(), At: w.d.Now().UTC(),
-	})
+	}
 }
 
 // markRejected stores that the version in was refused. A refusal the case
@@ -61,12 +66,9 @@ func (w *Worker) markRejected(ctx context.Context, in Input, reason string, res 
 		if err != nil {
 			return err
 		}
-		mk := Marker{
-			Outcome: OutcomeRejected, Reason: reason,
-			Version: vid, Bucket: in.Ref.Bucket, Modified: in.Modified.UTC(), At: w.d.Now().UTC(),
-		}
+		mk := w.objectMarker(vid, in, OutcomeRejected, reason, Result{})
 		if found {
-			mk.CaseID, mk.Token, mk.Processed = prev.CaseID, prev.Token, prev.Processed || prev.Outcome == OutcomeProcessed
+			mk.CaseID, mk.Token, mk.Processed = prev.CaseID, prev.Token, prev.wasProcessed()
 		}
 		if err := w.markers.ReplaceObject(ctx, in.ObjectID, mk, rev); !errors.Is(err, errMarkerChanged) {
 			return err
@@ -131,7 +133,7 @@ func (w *Worker) removal(ctx context.Context, log zerolog.Logger, meta *jetstrea
 	outcome := OutcomeIgnored
 	var res Result
 	// A version refused before any was processed left nothing to retract.
-	inCase := mk.CaseID != "" || mk.Token != "" || mk.Outcome == OutcomeProcessed || mk.Processed
+	inCase := mk.CaseID != "" || mk.Token != "" || mk.wasProcessed()
 	if rt, ok := w.d.Processor.(Retracter); ok && inCase {
 		outcome = OutcomeRetracted
 		t = time.Now()
