@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -48,7 +49,8 @@ type CaseStore struct {
 	MaxAttempts int
 
 	// Updates of one case by this process's workers take turns (locks,
-	// striped by case id), and the record each one writes is kept with
+	// striped by case id; those waiting for a turn are committed together
+	// by the next writer), and the record each one writes is kept with
 	// its revision (cache): the next update of the case writes against
 	// that revision without reading it back. The compare-and-set still
 	// guards every write, so a record another process changed meanwhile
@@ -56,6 +58,10 @@ type CaseStore struct {
 	locks   [caseLockStripes]chan struct{}
 	cacheMu sync.Mutex
 	cache   map[string]cachedRecord
+	// pending holds the updates waiting for their case's turn, which the
+	// writer whose turn it is commits together (see Update).
+	pendMu  sync.Mutex
+	pending map[string][]*updateReq
 
 	// clock, when set (tests), replaces time.Now for indexTrust.
 	clock func() time.Time
@@ -94,21 +100,6 @@ type cachedRecord struct {
 // (cachedRecord.indexedAt): one read per case and minute at most while
 // its instances arrive, instead of one per instance.
 const indexTrust = time.Minute
-
-// lock takes the turn of caseID's stripe, or fails when ctx ends first (a
-// writer of the case is held up, and this object's time is up).
-func (s *CaseStore) lock(ctx context.Context, caseID string) (unlock func(), err error) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(caseID))
-	l := s.locks[h.Sum32()%caseLockStripes]
-	select {
-	case l <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
-	}
-	var once sync.Once
-	return func() { once.Do(func() { <-l }) }, nil
-}
 
 func (s *CaseStore) cached(caseID string) (cachedRecord, bool) {
 	s.cacheMu.Lock()
@@ -282,17 +273,128 @@ func IsConflict(err error) bool {
 // events of the change. Errors from merge are returned as they are (so a
 // PermanentError stays permanent); storage and publishing errors are
 // transient.
+//
+// Updates of one case that wait for their turn in this process are
+// committed together: the writer whose turn it is runs every waiting merge
+// in order, each on the state the one before it left, and stores their
+// result in one compare-and-set (one write and one clearing of the outbox
+// for the lot, not one each). A merge that fails is left out and its caller
+// gets its error; the others go on as if it had not been asked.
 func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) (UpdateResult, error) {
-	var res UpdateResult
 	if !ValidCaseID(caseID) {
-		return res, Permanent(ReasonOther, errBadCaseID)
+		return UpdateResult{}, Permanent(ReasonOther, errBadCaseID)
 	}
+	req := &updateReq{merge: merge, done: make(chan struct{})}
+	s.enqueue(caseID, req)
+	l := s.stripe(caseID)
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		if s.withdraw(caseID, req) {
+			return UpdateResult{}, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
+		}
+		// Another writer took it: its outcome is known when that write is.
+		<-req.done
+		return req.res, req.err
+	case l <- struct{}{}:
+	}
+	var once sync.Once
+	unlock := func() { once.Do(func() { <-l }) }
+	// req is in this batch, or in one another writer holds: then its
+	// outcome is known when that write is.
+	if batch := s.takePending(caseID); len(batch) > 0 {
+		s.commit(ctx, caseID, batch, unlock)
+	}
+	unlock()
+	<-req.done
+	return req.res, req.err
+}
+
+// updateReq is one Update waiting for its turn, or in a batch being
+// committed; done closes once res and err are its outcome.
+type updateReq struct {
+	merge MergeFunc
+	res   UpdateResult
+	err   error
+	done  chan struct{}
+	// changed and published are the outcome of its merge in the current
+	// attempt.
+	changed   bool
+	published int
+}
+
+// maxBatch bounds the updates committed in one write. Waiting updates are
+// at most one per worker, so this is rarely reached; the rest wait for the
+// next turn.
+const maxBatch = 64
+
+// stripe is the turn that caseID's updates in this process take.
+func (s *CaseStore) stripe(caseID string) chan struct{} {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(caseID))
+	return s.locks[h.Sum32()%caseLockStripes]
+}
+
+func (s *CaseStore) enqueue(caseID string, r *updateReq) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if s.pending == nil {
+		s.pending = make(map[string][]*updateReq)
+	}
+	s.pending[caseID] = append(s.pending[caseID], r)
+}
+
+// withdraw removes r from caseID's waiting updates, and reports whether it
+// was still there.
+func (s *CaseStore) withdraw(caseID string, r *updateReq) bool {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	q := s.pending[caseID]
+	i := slices.Index(q, r)
+	if i < 0 {
+		return false
+	}
+	q = slices.Delete(q, i, i+1)
+	if len(q) == 0 {
+		delete(s.pending, caseID)
+	} else {
+		s.pending[caseID] = q
+	}
+	return true
+}
+
+// takePending removes and returns caseID's waiting updates, oldest first,
+// at most maxBatch.
+func (s *CaseStore) takePending(caseID string) []*updateReq {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	q := s.pending[caseID]
+	if len(q) <= maxBatch {
+		delete(s.pending, caseID)
+		return q
+	}
+	s.pending[caseID] = slices.Clone(q[maxBatch:])
+	return q[:maxBatch:maxBatch]
+}
+
+// commit stores batch's merges in one change of caseID, holding the case's
+// turn until the change is stored and its events published (unlock gives
+// it back, before the timer index is looked at), then answers each update.
+func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateReq, unlock func()) {
+	var live []*updateReq
+	fail := func(err error) {
+		for _, r := range live {
+			r.err = err
+		}
+	}
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
 	maxAttempts := max(s.MaxAttempts, 1)
-	unlock, err := s.lock(ctx, caseID)
-	if err != nil {
-		return res, err
-	}
-	defer unlock()
+	conflicts := 0
 	for attempt := 1; ; attempt++ {
 		ce, cached := s.cached(caseID)
 		rec, rev, indexedAt := ce.rec, ce.rev, ce.indexedAt
@@ -302,28 +404,33 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		if !cached {
 			var err error
 			if rec, rev, err = s.load(ctx, caseID); err != nil {
-				return res, err
+				live = batch
+				fail(err)
+				return
 			}
 			indexedAt = time.Time{}
 			s.remember(caseID, rec, rev, 0)
 		}
-		mut, err := merge(rec.State)
-		if err != nil {
-			return res, err
-		}
-		for _, ev := range mut.Events {
-			if ev.ID == "" {
-				return res, fmt.Errorf("case %s: the case model returned an event without an id", caseID)
+		state, timer, stateChanged, events := s.mergeAll(caseID, rec, batch)
+		live = live[:0]
+		for _, r := range batch {
+			if r.err == nil {
+				r.res = UpdateResult{Conflicts: conflicts}
+				live = append(live, r)
 			}
 		}
-		if mut.State == nil && len(mut.Events) == 0 {
+		if len(live) == 0 {
+			return
+		}
+		if !stateChanged && len(events) == 0 {
 			if cached {
 				// A write would have caught a stale cached record; "no
 				// change" must be checked against the stored one (a timer
 				// another process stored may be due).
 				cur, err := s.revision(ctx, caseID)
 				if err != nil {
-					return res, err
+					fail(err)
+					return
 				}
 				if cur != rev {
 					s.forget(caseID)
@@ -331,12 +438,15 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 				}
 			}
 			// Nothing new. Finish what an earlier writer may have left.
-			res.Timer = timerTime(rec.Timer)
+			for _, r := range live {
+				r.res.Timer = timerTime(rec.Timer)
+			}
 			if len(rec.Outbox) > 0 {
 				n, err := s.flush(ctx, caseID, rec, rev)
-				res.Published += n
+				live[0].res.Published += n
 				if err != nil {
-					return res, err
+					fail(err)
+					return
 				}
 			}
 			unlock()
@@ -346,25 +456,23 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 				// comes back, and finds nothing new).
 				at := s.now()
 				if err := s.ensureTimer(ctx, caseID, rec.Timer); err != nil {
-					return res, err
+					fail(err)
+					return
 				}
 				s.markIndexed(caseID, rec.Timer, at)
 			}
-			return res, nil
+			return
 		}
 		next := rec
 		next.V = 1
-		if mut.State != nil {
-			next.State = mut.State
-			next.Timer = 0
-			if !mut.Timer.IsZero() {
-				next.Timer = mut.Timer.UnixNano()
-			}
+		if stateChanged {
+			next.State, next.Timer = state, timer
 		}
-		next.Outbox = append(append([]Event(nil), rec.Outbox...), mut.Events...)
+		next.Outbox = append(append([]Event(nil), rec.Outbox...), events...)
 		b, err := json.Marshal(next)
 		if err != nil {
-			return res, fmt.Errorf("case %s: encode: %w", caseID, err)
+			fail(fmt.Errorf("case %s: encode: %w", caseID, err))
+			return
 		}
 		var newRev uint64
 		if rev == 0 {
@@ -374,34 +482,39 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 		}
 		if IsConflict(err) {
 			s.forget(caseID)
-			res.Conflicts++
+			conflicts++
 			s.m.casConflict()
 			if attempt >= maxAttempts {
-				return res, fmt.Errorf("case %s: gave up after %d compare-and-set conflicts", caseID, attempt)
+				fail(fmt.Errorf("case %s: gave up after %d compare-and-set conflicts", caseID, attempt))
+				return
 			}
 			// Jittered pause so that colliding writers spread out.
 			d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
 			select {
 			case <-ctx.Done():
-				return res, ctx.Err()
+				fail(ctx.Err())
+				return
 			case <-time.After(d):
 			}
 			continue
 		}
 		if err != nil {
 			s.forget(caseID)
-			return res, fmt.Errorf("case %s: write: %w", caseID, err)
+			fail(fmt.Errorf("case %s: write: %w", caseID, err))
+			return
 		}
 		s.remember(caseID, next, newRev, 0)
-		res.Changed = true
-		res.Timer = timerTime(next.Timer)
+		for _, r := range live {
+			r.res.Changed, r.res.Timer, r.res.Published = r.changed, timerTime(next.Timer), r.published
+		}
+		// Events an earlier writer left are this batch's first writer's.
+		live[0].res.Published += len(rec.Outbox)
 		// Published and cleared before the next writer of this process
 		// goes, which would otherwise find the clearing write ahead of
 		// the revision it cached.
-		n, err := s.flush(ctx, caseID, next, newRev)
-		res.Published += n
-		if err != nil {
-			return res, err
+		if _, err := s.flush(ctx, caseID, next, newRev); err != nil {
+			fail(err)
+			return
 		}
 		unlock()
 		if next.Timer != 0 {
@@ -410,13 +523,48 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 			if now := s.now(); indexedAt.IsZero() || next.Timer < rec.Timer || now.Sub(indexedAt) >= indexTrust {
 				indexedAt = now
 				if err := s.ensureTimer(ctx, caseID, next.Timer); err != nil {
-					return res, err
+					fail(err)
+					return
 				}
 			}
 			s.markIndexed(caseID, next.Timer, indexedAt)
 		}
-		return res, nil
+		return
 	}
+}
+
+// mergeAll runs batch's merges in order, each on the state the one before
+// it left (starting from rec's), and returns the last state and timer,
+// whether any merge changed the state, and every event, in order. A merge
+// that fails keeps its error in its request and changes nothing.
+func (s *CaseStore) mergeAll(caseID string, rec caseRecord, batch []*updateReq) (state []byte, timer int64, changed bool, events []Event) {
+	state, timer = rec.State, rec.Timer
+	for _, r := range batch {
+		r.err, r.changed, r.published = nil, false, 0
+		mut, err := r.merge(state)
+		if err == nil {
+			for _, ev := range mut.Events {
+				if ev.ID == "" {
+					err = fmt.Errorf("case %s: the case model returned an event without an id", caseID)
+					break
+				}
+			}
+		}
+		if err != nil {
+			r.err = err
+			continue
+		}
+		if mut.State != nil {
+			state, timer, changed = mut.State, 0, true
+			if !mut.Timer.IsZero() {
+				timer = mut.Timer.UnixNano()
+			}
+		}
+		r.changed = mut.State != nil || len(mut.Events) > 0
+		r.published = len(mut.Events)
+		events = append(events, mut.Events...)
+	}
+	return state, timer, changed, events
 }
 
 func timerTime(ns int64) time.Time {

@@ -333,10 +333,10 @@ func TestUpdateRejectsBadCaseID(t *testing.T) {
 	}
 }
 
-// countingKV counts reads of a KV bucket.
+// countingKV counts reads and writes of a KV bucket.
 type countingKV struct {
 	jetstream.KeyValue
-	gets atomic.Int64
+	gets, writes atomic.Int64
 }
 
 func (c *countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {

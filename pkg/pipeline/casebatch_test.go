@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func (c *countingKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	c.writes.Add(1)
+	return c.KeyValue.Create(ctx, key, value, opts...)
+}
+
+func (c *countingKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	c.writes.Add(1)
+	return c.KeyValue.Update(ctx, key, value, rev)
+}
+
+func isPermanent(err error) bool { _, ok := ReasonOf(err); return ok }
+
+func (s *CaseStore) waiting(caseID string) int {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	return len(s.pending[caseID])
+}
+
+// TestUpdatesWaitingForACaseAreCommittedTogether: while one update of a
+// case holds its turn, others of the same case queue up; the next turn
+// stores them all in one write and one clearing of the outbox. Each caller
+// still gets its own answer: a repeat of a member in the same batch is no
+// change, a failing merge gets its error and leaves the others alone, and a
+// caller whose time ran out while waiting is withdrawn, its merge never run.
+func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
+	n, topo := storeEnv(t)
+	s, js := newStore(t, n, topo)
+	kv := &countingKV{KeyValue: s.cases}
+	s.cases = kv
+	ctx := context.Background()
+
+	hold, held := make(chan struct{}), make(chan struct{})
+	var first sync.WaitGroup
+	first.Go(func() {
+		add := addMember("b", "m0", time.Time{})
+		var once sync.Once
+		if _, err := s.Update(ctx, "b", func(state []byte) (Mutation, error) {
+			once.Do(func() { close(held); <-hold })
+			return add(state)
+		}); err != nil {
+			t.Errorf("first update: %v", err)
+		}
+	})
+	<-held
+
+	refused := errors.New("refused by the model")
+	type call struct {
+		member string
+		fail   bool
+	}
+	calls := []call{{member: "m1"}, {member: "m2"}, {member: "m1"}, {member: "bad", fail: true}, {member: "m3"}}
+	results := make([]UpdateResult, len(calls))
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		// One at a time, so that they queue in this order.
+		want := s.waiting("b") + 1
+		wg.Go(func() {
+			merge := addMember("b", c.member, time.Time{})
+			if c.fail {
+				merge = func([]byte) (Mutation, error) { return Mutation{}, Permanent(ReasonOther, refused) }
+			}
+			results[i], errs[i] = s.Update(ctx, "b", merge)
+		})
+		eventually(t, "the update to queue", func() bool { return s.waiting("b") == want })
+	}
+	// One more, whose time runs out while it waits.
+	var lateRan atomic.Bool
+	lctx, cancel := context.WithCancel(ctx)
+	var late sync.WaitGroup
+	var lateErr error
+	late.Go(func() {
+		_, lateErr = s.Update(lctx, "b", func(state []byte) (Mutation, error) {
+			lateRan.Store(true)
+			return addMember("b", "late", time.Time{})(state)
+		})
+	})
+	eventually(t, "the last update to queue", func() bool { return s.waiting("b") == len(calls)+1 })
+	cancel()
+	late.Wait()
+	if !errors.Is(lateErr, context.Canceled) || lateRan.Load() {
+		t.Errorf("withdrawn update: err %v, merge ran %v", lateErr, lateRan.Load())
+	}
+
+	before := kv.writes.Load()
+	close(hold)
+	first.Wait()
+	wg.Wait()
+	// The first update: one write and one clearing; the batch: the same.
+	if got := kv.writes.Load(); before != 0 || got != 4 {
+		t.Errorf("case record writes: %d before the batch, %d after; want 0 and 4", before, got)
+	}
+	for i, c := range calls {
+		wantChanged, wantPublished := true, 1
+		switch {
+		case c.fail:
+			if !errors.Is(errs[i], refused) || !isPermanent(errs[i]) {
+				t.Errorf("call %d (%s): err %v, want the merge's permanent error", i, c.member, errs[i])
+			}
+			continue
+		case i == 2: // m1 again, after m1 in the same batch
+			wantChanged, wantPublished = false, 0
+		}
+		if errs[i] != nil || results[i].Changed != wantChanged || results[i].Published != wantPublished {
+			t.Errorf("call %d (%s) = %+v, %v; want changed %v, published %d", i, c.member, results[i], errs[i], wantChanged, wantPublished)
+		}
+	}
+	state, err := s.Get(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st setState
+	_ = json.Unmarshal(state, &st)
+	if fmt.Sprint(st.Members) != "[m0 m1 m2 m3]" {
+		t.Errorf("members %v, want [m0 m1 m2 m3]", st.Members)
+	}
+	if got := countEvents(t, js, topo, topo.CaseSubject("b")); got != 4 {
+		t.Errorf("%d events, want 4", got)
+	}
+	// The outbox was cleared: a fresh store finds nothing to publish.
+	s2, _ := newStore(t, n, topo)
+	if res, err := s2.Update(ctx, "b", addMember("b", "m3", time.Time{})); err != nil || res.Changed || res.Published != 0 {
+		t.Errorf("fresh store's repeat = %+v, %v", res, err)
+	}
+}
+
+// eventually polls cond until it holds, failing the test after a generous
+// deadline (a hang, not a slow machine).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
