@@ -455,9 +455,11 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 	if cr.cp1, err = spawn(s, "copy", len(objs), workers, nil, "-dst", "dst"); err != nil {
 		return cr, err
 	}
+	stopSniff := sniff(nc)
 	if cr.pl, err = spawn(s, "worker", len(objs), workers, nil); err != nil {
 		return cr, err
 	}
+	stopSniff(len(objs))
 	if cr.cp2, err = spawn(s, "copy", len(objs), workers, nil, "-dst", "dst2"); err != nil {
 		return cr, err
 	}
@@ -940,4 +942,52 @@ func latencyRun(ctx context.Context, s servers, js jetstream.JetStream, topo pip
 		}
 	}
 	return l, nil
+}
+
+// sniff, when BENCH_SNIFF is set, counts the messages of the pipeline phase
+// by kind of subject (stream, API, KV bucket and first letter of the key,
+// reply), to see what the pipeline sends per object. A subscriber to every
+// subject sees what is published and what is delivered to inboxes: a
+// consumer's delivery is counted under its stream subject (a KV watch's
+// under the key), a reply under _INBOX. The copy of every message it takes
+// costs nats-server CPU, so the phase's figures are not comparable.
+func sniff(nc *nats.Conn) func(objects int) {
+	if os.Getenv("BENCH_SNIFF") == "" {
+		return func(int) {}
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	sub, err := nc.Subscribe(">", func(m *nats.Msg) {
+		t := strings.Split(m.Subject, ".")
+		k := t[0]
+		switch {
+		case strings.HasPrefix(k, "_INBOX"):
+			k = "_INBOX"
+		case k == "$KV" && len(t) > 2:
+			k = t[0] + "." + t[1] + "." + strings.SplitN(t[2], "", 2)[0]
+		case k == "$JS" && len(t) > 3:
+			k = strings.Join(t[:4], ".")
+		case len(t) > 1:
+			k = t[0] + "." + t[1]
+		}
+		mu.Lock()
+		counts[k]++
+		mu.Unlock()
+	})
+	if err != nil {
+		return func(int) {}
+	}
+	return func(objects int) {
+		_ = sub.Unsubscribe()
+		mu.Lock()
+		defer mu.Unlock()
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(os.Stderr, "sniff: %-50s %6.2f per object\n", k, float64(counts[k])/float64(objects))
+		}
+	}
 }
