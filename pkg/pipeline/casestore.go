@@ -291,24 +291,34 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	case <-req.done:
 		return req.res, req.err
 	case <-ctx.Done():
-		if s.withdraw(caseID, req) {
-			return UpdateResult{}, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
-		}
-		// Another writer took it: its outcome is known when that write is.
-		<-req.done
-		return req.res, req.err
 	case l <- struct{}{}:
+		if ctx.Err() == nil {
+			s.takeTurn(ctx, caseID, l)
+			<-req.done
+			return req.res, req.err
+		}
+		// Its time ran out as the turn came: the others waiting are not
+		// committed under a context that has ended.
+		<-l
 	}
+	if s.withdraw(caseID, req) {
+		return UpdateResult{}, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
+	}
+	// Another writer took it: its outcome is known when that write is.
+	<-req.done
+	return req.res, req.err
+}
+
+// takeTurn commits the updates of caseID waiting for their turn, holding
+// the turn l until they are stored (or until commit gives it back). The
+// caller's own update is among them, or in a batch another writer holds.
+func (s *CaseStore) takeTurn(ctx context.Context, caseID string, l chan struct{}) {
 	var once sync.Once
 	unlock := func() { once.Do(func() { <-l }) }
-	// req is in this batch, or in one another writer holds: then its
-	// outcome is known when that write is.
+	defer unlock()
 	if batch := s.takePending(caseID); len(batch) > 0 {
 		s.commit(ctx, caseID, batch, unlock)
 	}
-	unlock()
-	<-req.done
-	return req.res, req.err
 }
 
 // updateReq is one Update waiting for its turn, or in a batch being
