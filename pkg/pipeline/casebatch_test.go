@@ -44,19 +44,7 @@ func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
 	s.cases = kv
 	ctx := context.Background()
 
-	hold, held := make(chan struct{}), make(chan struct{})
-	var first sync.WaitGroup
-	first.Go(func() {
-		add := addMember("b", "m0", time.Time{})
-		var once sync.Once
-		if _, err := s.Update(ctx, "b", func(state []byte) (Mutation, error) {
-			once.Do(func() { close(held); <-hold })
-			return add(state)
-		}); err != nil {
-			t.Errorf("first update: %v", err)
-		}
-	})
-	<-held
+	release := holdTurn(t, s, "b", "m0")
 
 	refused := errors.New("refused by the model")
 	type call struct {
@@ -98,8 +86,7 @@ func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
 	}
 
 	before := kv.writes.Load()
-	close(hold)
-	first.Wait()
+	release()
 	wg.Wait()
 	// The first update: one write and one clearing; the batch: the same.
 	if got := kv.writes.Load(); before != 0 || got != 4 {
@@ -149,5 +136,118 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdTurn starts an update of caseID adding member whose merge waits, so
+// that the updates started after it queue up; release lets it go and waits
+// for it (also at the test's end, whatever happened).
+func holdTurn(t *testing.T, s *CaseStore, caseID, member string) (release func()) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	var first sync.WaitGroup
+	first.Go(func() {
+		add := addMember(caseID, member, time.Time{})
+		var once sync.Once
+		if _, err := s.Update(context.Background(), caseID, func(state []byte) (Mutation, error) {
+			once.Do(func() { close(held); <-hold })
+			return add(state)
+		}); err != nil {
+			t.Errorf("the update holding the turn: %v", err)
+		}
+	})
+	<-held
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold); first.Wait() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// TestMoreUpdatesWaitingThanOneBatch: more updates wait than one batch
+// takes; the writer whose own update is left behind competes again, and
+// every caller is answered with its member stored.
+func TestMoreUpdatesWaitingThanOneBatch(t *testing.T) {
+	n, topo := storeEnv(t)
+	s, _ := newStore(t, n, topo)
+	ctx := context.Background()
+	release := holdTurn(t, s, "many", "m")
+	const callers = 2*maxBatch + 5
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() { _, errs[i] = s.Update(ctx, "many", addMember("many", fmt.Sprint("c", i), time.Time{})) })
+	}
+	eventually(t, "every update to queue", func() bool { return s.waiting("many") == callers })
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
+	state, err := s.Get(ctx, "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st setState
+	_ = json.Unmarshal(state, &st)
+	if len(st.Members) != callers+1 {
+		t.Errorf("%d members, want %d", len(st.Members), callers+1)
+	}
+}
+
+// TestBatchOutlivesItsCallersContexts: the callers of a batch see their
+// contexts end while it is being committed, all but one; the batch goes on
+// for that one's sake, and every update is stored and answered as stored,
+// whichever caller's goroutine did the writing.
+func TestBatchOutlivesItsCallersContexts(t *testing.T) {
+	n, topo := storeEnv(t)
+	s, _ := newStore(t, n, topo)
+	release := holdTurn(t, s, "ctx", "m")
+	const callers = 6
+	results := make([]UpdateResult, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		want := s.waiting("ctx") + 1
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		add := addMember("ctx", fmt.Sprint("c", i), time.Time{})
+		wg.Go(func() {
+			results[i], errs[i] = s.Update(ctx, "ctx", func(state []byte) (Mutation, error) {
+				if i > 0 {
+					cancel() // its time runs out once it is in the batch
+				}
+				return add(state)
+			})
+		})
+		eventually(t, "the update to queue", func() bool { return s.waiting("ctx") == want })
+	}
+	release()
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil || !results[i].Changed {
+			t.Errorf("caller %d = %+v, %v; want stored", i, results[i], errs[i])
+		}
+	}
+}
+
+// TestTakePendingSaysWhoIsLeftWaiting: a batch takes the oldest maxBatch
+// updates; the writer learns whether its own is among those left, so that it
+// competes for the next turn instead of waiting for an answer nobody owes.
+func TestTakePendingSaysWhoIsLeftWaiting(t *testing.T) {
+	s := &CaseStore{}
+	reqs := make([]*updateReq, maxBatch+2)
+	for i := range reqs {
+		reqs[i] = &updateReq{done: make(chan struct{})}
+		s.enqueue("c", reqs[i])
+	}
+	batch, waiting := s.takePending("c", reqs[maxBatch+1])
+	if len(batch) != maxBatch || batch[0] != reqs[0] || !waiting {
+		t.Fatalf("first batch: %d updates, own left waiting %v; want %d and true", len(batch), waiting, maxBatch)
+	}
+	batch, waiting = s.takePending("c", reqs[0])
+	if len(batch) != 2 || batch[0] != reqs[maxBatch] || waiting || s.waiting("c") != 0 {
+		t.Fatalf("second batch: %d updates, own left waiting %v, %d still queued; want 2, false, 0", len(batch), waiting, s.waiting("c"))
 	}
 }

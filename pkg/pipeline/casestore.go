@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -203,7 +204,8 @@ type UpdateResult struct {
 	// Published counts events published by this call (its own and any
 	// left in the outbox by an earlier writer).
 	Published int
-	// Conflicts counts compare-and-set retries.
+	// Conflicts counts compare-and-set retries (of the batch the update
+	// was committed in).
 	Conflicts int
 	// Timer is the stored state's next completeness timer (zero: none).
 	Timer time.Time
@@ -284,46 +286,57 @@ func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) 
 	if !ValidCaseID(caseID) {
 		return UpdateResult{}, Permanent(ReasonOther, errBadCaseID)
 	}
-	req := &updateReq{merge: merge, done: make(chan struct{})}
+	req := &updateReq{ctx: ctx, merge: merge, done: make(chan struct{})}
 	s.enqueue(caseID, req)
 	l := s.stripe(caseID)
-	select {
-	case <-req.done:
-		return req.res, req.err
-	case <-ctx.Done():
-	case l <- struct{}{}:
-		if ctx.Err() == nil {
-			s.takeTurn(ctx, caseID, l)
-			<-req.done
+	for {
+		select {
+		case <-req.done:
 			return req.res, req.err
+		case <-ctx.Done():
+		case l <- struct{}{}:
+			if ctx.Err() == nil {
+				if s.takeTurn(caseID, req, l) {
+					continue // left waiting behind a full batch: compete again
+				}
+				<-req.done
+				return req.res, req.err
+			}
+			// Its time ran out as the turn came: give the turn to those
+			// still waiting.
+			<-l
 		}
-		// Its time ran out as the turn came: the others waiting are not
-		// committed under a context that has ended.
-		<-l
+		if s.withdraw(caseID, req) {
+			return UpdateResult{}, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
+		}
+		// Another writer took it: its outcome is known when that write is.
+		<-req.done
+		return req.res, req.err
 	}
-	if s.withdraw(caseID, req) {
-		return UpdateResult{}, fmt.Errorf("case %s: waiting for another update of the case: %w", caseID, ctx.Err())
-	}
-	// Another writer took it: its outcome is known when that write is.
-	<-req.done
-	return req.res, req.err
 }
 
 // takeTurn commits the updates of caseID waiting for their turn, holding
-// the turn l until they are stored (or until commit gives it back). The
-// caller's own update is among them, or in a batch another writer holds.
-func (s *CaseStore) takeTurn(ctx context.Context, caseID string, l chan struct{}) {
+// the turn l until they are stored (or until commit gives it back). It
+// reports whether req is still waiting (behind a full batch); otherwise req
+// was in this batch or is in one another writer holds, and is answered when
+// that write is.
+func (s *CaseStore) takeTurn(caseID string, req *updateReq, l chan struct{}) (waiting bool) {
 	var once sync.Once
 	unlock := func() { once.Do(func() { <-l }) }
 	defer unlock()
-	if batch := s.takePending(caseID); len(batch) > 0 {
-		s.commit(ctx, caseID, batch, unlock)
+	batch, waiting := s.takePending(caseID, req)
+	if len(batch) > 0 {
+		s.commit(caseID, batch, unlock)
 	}
+	return waiting
 }
 
 // updateReq is one Update waiting for its turn, or in a batch being
 // committed; done closes once res and err are its outcome.
 type updateReq struct {
+	// ctx is the caller's: the batch's requests last while any of theirs
+	// does.
+	ctx   context.Context
 	merge MergeFunc
 	res   UpdateResult
 	err   error
@@ -375,23 +388,28 @@ func (s *CaseStore) withdraw(caseID string, r *updateReq) bool {
 }
 
 // takePending removes and returns caseID's waiting updates, oldest first,
-// at most maxBatch.
-func (s *CaseStore) takePending(caseID string) []*updateReq {
+// at most maxBatch, and reports whether req is still waiting after that.
+func (s *CaseStore) takePending(caseID string, req *updateReq) ([]*updateReq, bool) {
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	q := s.pending[caseID]
 	if len(q) <= maxBatch {
 		delete(s.pending, caseID)
-		return q
+		return q, false
 	}
-	s.pending[caseID] = slices.Clone(q[maxBatch:])
-	return q[:maxBatch:maxBatch]
+	rest := slices.Clone(q[maxBatch:])
+	s.pending[caseID] = rest
+	return q[:maxBatch:maxBatch], slices.Contains(rest, req)
 }
 
 // commit stores batch's merges in one change of caseID, holding the case's
 // turn until the change is stored and its events published (unlock gives
 // it back, before the timer index is looked at), then answers each update.
-func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateReq, unlock func()) {
+// Its requests to NATS last while any caller's context does: one caller's
+// deadline does not fail the others.
+func (s *CaseStore) commit(caseID string, batch []*updateReq, unlock func()) {
+	ctx, cancel := batchContext(batch)
+	defer cancel()
 	var live []*updateReq
 	fail := func(err error) {
 		for _, r := range live {
@@ -430,6 +448,14 @@ func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateRe
 			}
 		}
 		if len(live) == 0 {
+			if cached {
+				// The merges failed on the cached record: make sure it was
+				// the stored one.
+				if cur, err := s.revision(ctx, caseID); err == nil && cur != rev {
+					s.forget(caseID)
+					continue
+				}
+			}
 			return
 		}
 		if !stateChanged && len(events) == 0 {
@@ -515,10 +541,8 @@ func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateRe
 		}
 		s.remember(caseID, next, newRev, 0)
 		for _, r := range live {
-			r.res.Changed, r.res.Timer, r.res.Published = r.changed, timerTime(next.Timer), r.published
+			r.res.Changed, r.res.Timer = r.changed, timerTime(next.Timer)
 		}
-		// Events an earlier writer left are this batch's first writer's.
-		live[0].res.Published += len(rec.Outbox)
 		// Published and cleared before the next writer of this process
 		// goes, which would otherwise find the clearing write ahead of
 		// the revision it cached.
@@ -526,6 +550,11 @@ func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateRe
 			fail(err)
 			return
 		}
+		for _, r := range live {
+			r.res.Published = r.published
+		}
+		// Events an earlier writer left are this batch's first writer's.
+		live[0].res.Published += len(rec.Outbox)
 		unlock()
 		if next.Timer != 0 {
 			// The index is at or below the replaced state's timer (see
@@ -540,6 +569,28 @@ func (s *CaseStore) commit(ctx context.Context, caseID string, batch []*updateRe
 			s.markIndexed(caseID, next.Timer, indexedAt)
 		}
 		return
+	}
+}
+
+// batchContext is a context that ends when every request's context has
+// ended (cancel releases it).
+func batchContext(batch []*updateReq) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
+	var left atomic.Int64
+	left.Store(int64(len(batch)))
+	stops := make([]func() bool, 0, len(batch))
+	for _, r := range batch {
+		stops = append(stops, context.AfterFunc(r.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
