@@ -281,7 +281,10 @@ func IsConflict(err error) bool {
 // in order, each on the state the one before it left, and stores their
 // result in one compare-and-set (one write and one clearing of the outbox
 // for the lot, not one each). A merge that fails is left out and its caller
-// gets its error; the others go on as if it had not been asked.
+// gets its error; the others go on as if it had not been asked. An update
+// whose context ends while it waits is withdrawn; once taken into a batch,
+// it is answered when the batch is stored, which goes on while any of its
+// callers' contexts lasts.
 func (s *CaseStore) Update(ctx context.Context, caseID string, merge MergeFunc) (UpdateResult, error) {
 	if !ValidCaseID(caseID) {
 		return UpdateResult{}, Permanent(ReasonOther, errBadCaseID)
