@@ -29,7 +29,8 @@ type Cluster struct {
 
 // StartCluster starts n nats-server processes with JetStream, routed to each
 // other on free loopback ports, each with its own store directory, and waits
-// until every node answers JetStream requests (a meta leader is elected).
+// until every node answers JetStream requests (a meta leader is elected) and
+// a stream with a replica on every node can be placed.
 func StartCluster(t T, n int) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -111,7 +112,52 @@ func (c *Cluster) start() error {
 		wg.Go(func() { errs[i] = nd.waitReady() })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.waitPlacement()
+}
+
+// waitPlacement waits until the cluster places a stream on every node: a
+// node answers JetStream requests once a meta leader is elected, but the
+// leader may not yet count every peer, and a stream of as many replicas as
+// nodes is then refused ("no suitable peers for placement"). A probe
+// stream is created and deleted.
+func (c *Cluster) waitPlacement() error {
+	if len(c.Nodes) < 2 {
+		return nil
+	}
+	nc, err := nats.Connect(c.URL(), nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.StreamConfig{Name: "TESTENV_PLACEMENT", Subjects: []string{"testenv.placement"},
+		Storage: jetstream.MemoryStorage, Replicas: len(c.Nodes)}
+	deadline := time.Now().Add(startTimeout)
+	var last error
+	for created := false; time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if !created {
+			_, last = js.CreateOrUpdateStream(ctx, cfg)
+			created = last == nil
+		}
+		if created {
+			last = js.DeleteStream(ctx, cfg.Name)
+			if errors.Is(last, jetstream.ErrStreamNotFound) {
+				last = nil
+			}
+		}
+		cancel()
+		if last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("a stream of %d replicas was not placed: %w", len(c.Nodes), last)
 }
 
 // URL is every node's client URL, comma-separated (nats.Connect takes it
