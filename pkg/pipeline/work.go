@@ -93,38 +93,63 @@ type removal struct {
 }
 
 // decodeWork reads a work message: an S3/MinIO notification (ObjectCreated
-// and ObjectRemoved records are kept) or a work item. Errors never quote
-// keys.
+// and ObjectRemoved records are kept) or a work item, in one JSON pass.
+// Errors never quote keys.
 func decodeWork(data []byte) (work, error) {
+	var m struct {
+		s3event.Envelope
+		workItem
+	}
+	if len(data) > s3event.MaxMessageBytes || json.Unmarshal(data, &m) != nil {
+		return decodeWorkApart(data) // for the error the shape's own decoder gives
+	}
+	if m.IsNotification() {
+		recs, err := m.Records()
+		return fromRecords(recs, err)
+	}
+	return fromItem(m.workItem)
+}
+
+// decodeWorkApart tells the shapes apart first, then decodes the one found.
+func decodeWorkApart(data []byte) (work, error) {
 	if s3event.IsNotification(data) {
-		recs, err := s3event.Parse(data)
-		if err != nil {
-			return work{}, fmt.Errorf("%w: %w", errBadWork, err)
-		}
-		var w work
-		for _, r := range recs {
-			ref := ObjectRef{
-				Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: r.VersionID,
-				Size: r.Size, Sequencer: r.Sequencer,
-			}
-			switch {
-			case r.Created():
-				w.refs = append(w.refs, ref)
-			case r.Removed():
-				w.removals = append(w.removals, removal{Ref: ref, Deleted: r.EventTime})
-			default:
-				w.ignored++
-			}
-		}
-		if len(recs) == 0 {
-			w.ignored++ // test event
-		}
-		return w, nil
+		return fromRecords(s3event.Parse(data))
 	}
 	var it workItem
 	if err := json.Unmarshal(data, &it); err != nil {
 		return work{}, fmt.Errorf("%w: not JSON of a known shape", errBadWork)
 	}
+	return fromItem(it)
+}
+
+// fromRecords is the work of a notification's records.
+func fromRecords(recs []s3event.Record, err error) (work, error) {
+	if err != nil {
+		return work{}, fmt.Errorf("%w: %w", errBadWork, err)
+	}
+	var w work
+	for _, r := range recs {
+		ref := ObjectRef{
+			Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: r.VersionID,
+			Size: r.Size, Sequencer: r.Sequencer,
+		}
+		switch {
+		case r.Created():
+			w.refs = append(w.refs, ref)
+		case r.Removed():
+			w.removals = append(w.removals, removal{Ref: ref, Deleted: r.EventTime})
+		default:
+			w.ignored++
+		}
+	}
+	if len(recs) == 0 {
+		w.ignored++ // test event
+	}
+	return w, nil
+}
+
+// fromItem is the work of a work item.
+func fromItem(it workItem) (work, error) {
 	if it.V != workItemVersion {
 		return work{}, fmt.Errorf("%w: unknown version %d", errBadWork, it.V)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -99,8 +100,15 @@ func FuzzDecodeWork(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"object":{"bucket":"b","key":"k"}}`))
 	f.Add([]byte(`{"Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`))
+	f.Add([]byte(`{"Records":null,"v":1,"object":{"bucket":"b","key":"k"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, err := decodeWork(data)
+		// One pass reads what telling the shapes apart first reads. (It
+		// also reads a work item beside "Records": null, which that
+		// rejects as a notification without records.)
+		if wa, erra := decodeWorkApart(data); erra == nil && (err != nil || !reflect.DeepEqual(w, wa)) {
+			t.Fatalf("one pass: %+v, %v; shapes apart: %+v", w, err, wa)
+		}
 		if err != nil {
 			return
 		}

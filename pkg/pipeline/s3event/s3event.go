@@ -62,17 +62,54 @@ func (r Record) Created() bool { return strings.HasPrefix(r.EventName, "ObjectCr
 // Removed reports whether the record announces a deletion.
 func (r Record) Removed() bool { return strings.HasPrefix(r.EventName, "ObjectRemoved:") }
 
-type envelope struct {
-	Records []rawRecord `json:"Records"`
-	// MinIO's top-level fields; informative only (bucket and key come from
-	// each record).
-	EventName string `json:"EventName"`
-	Key       string `json:"Key"`
-	// AWS test event.
+// Envelope is a notification message decoded in one pass. Embedded in a
+// struct with the fields of another message shape, it lets one
+// json.Unmarshal read either (a queue carrying notifications beside
+// messages of its own): IsNotification tells which it was.
+type Envelope struct {
+	// Raw is the Records member: nil when absent (or null).
+	Raw *[]RawRecord `json:"Records"`
+	// Event is "s3:TestEvent" in an AWS test event.
 	Event string `json:"Event"`
+	// MinIO's top-level EventName and Key are informative only (bucket and
+	// key come from each record) and not decoded.
 }
 
-type rawRecord struct {
+// IsNotification reports whether the decoded message was a notification:
+// it had Records, or it was a test event.
+func (e *Envelope) IsNotification() bool {
+	return e.Raw != nil || e.Event == "s3:TestEvent"
+}
+
+// Records checks and returns the records of a decoded notification (none
+// for a test event). Errors wrap ErrMalformed and never quote keys.
+func (e *Envelope) Records() ([]Record, error) {
+	var raw []RawRecord
+	if e.Raw != nil {
+		raw = *e.Raw
+	}
+	if len(raw) == 0 {
+		if e.Event == "s3:TestEvent" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: no Records", ErrMalformed)
+	}
+	if len(raw) > MaxRecords {
+		return nil, fmt.Errorf("%w: %d records, limit %d", ErrMalformed, len(raw), MaxRecords)
+	}
+	out := make([]Record, 0, len(raw))
+	for i, rr := range raw {
+		r, err := rr.record()
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %s", ErrMalformed, i, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// RawRecord is one record as sent; Envelope.Records checks it.
+type RawRecord struct {
 	EventVersion string `json:"eventVersion"`
 	EventSource  string `json:"eventSource"`
 	EventTime    string `json:"eventTime"`
@@ -111,30 +148,13 @@ func Parse(b []byte) ([]Record, error) {
 	if len(b) > MaxMessageBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxMessageBytes)
 	}
-	var env envelope
+	var env Envelope
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErr(err))
 	}
-	if len(env.Records) == 0 {
-		if env.Event == "s3:TestEvent" {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("%w: no Records", ErrMalformed)
-	}
-	if len(env.Records) > MaxRecords {
-		return nil, fmt.Errorf("%w: %d records, limit %d", ErrMalformed, len(env.Records), MaxRecords)
-	}
-	out := make([]Record, 0, len(env.Records))
-	for i, rr := range env.Records {
-		r, err := rr.record()
-		if err != nil {
-			return nil, fmt.Errorf("%w: record %d: %s", ErrMalformed, i, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return env.Records()
 }
 
 // jsonErr describes a decoding error without quoting input bytes.
@@ -150,7 +170,7 @@ func jsonErr(err error) string {
 	return "invalid JSON"
 }
 
-func (rr rawRecord) record() (Record, error) {
+func (rr RawRecord) record() (Record, error) {
 	r := Record{
 		EventName:   strings.TrimPrefix(rr.EventName, "s3:"),
 		EventSource: rr.EventSource,
