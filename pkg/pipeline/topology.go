@@ -220,7 +220,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	for _, cfg := range streams {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+			return fmt.Errorf("stream %s: %w%s", cfg.Name, err, placementHint(err, t.Replicas))
 		}
 	}
 	kvs := []jetstream.KeyValueConfig{
@@ -230,11 +230,35 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	for _, cfg := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-			return fmt.Errorf("KV bucket %s: %w", cfg.Bucket, err)
+			return fmt.Errorf("KV bucket %s: %w%s", cfg.Bucket, err, placementHint(err, t.Replicas))
 		}
 	}
 	if _, err := js.CreateOrUpdateConsumer(ctx, t.WorkStream, t.ConsumerConfig()); err != nil {
 		return fmt.Errorf("consumer %s: %w", t.Consumer, err)
 	}
 	return nil
+}
+
+// JetStream's codes for a stream it cannot place: replicas > 1 on a server
+// that is not clustered, and too few servers up (or known to the meta
+// leader yet) for the replicas asked.
+const (
+	errCodeReplicasNotClustered jetstream.ErrorCode = 10074
+	errCodeNoSuitablePeers      jetstream.ErrorCode = 10005
+)
+
+// placementHint tells the operator what to change when JetStream cannot
+// place a stream or bucket of the topology's replicas.
+func placementHint(err error, replicas int) string {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return ""
+	}
+	switch apiErr.ErrorCode {
+	case errCodeReplicasNotClustered:
+		return fmt.Sprintf(" (replicas %d needs a JetStream cluster; this server is not clustered: set streams.replicas to 1, or cluster it)", replicas)
+	case errCodeNoSuitablePeers:
+		return fmt.Sprintf(" (replicas %d needs as many JetStream servers up in the cluster, and its leader to know them: start the ones that are down, or lower streams.replicas; a cluster that has just started may need a few seconds, then run setup again)", replicas)
+	}
+	return ""
 }
