@@ -119,6 +119,19 @@ func repoRoot() string {
 	}
 }
 
+// WaitFor polls cond until it holds; it fails the test after a generous
+// deadline (a hang, not a slow machine).
+func WaitFor(t T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
 func FreePort(t T) int {
 	t.Helper()

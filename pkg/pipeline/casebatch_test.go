@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/printreg/printreg/internal/testenv"
 )
 
 func (c *countingKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
@@ -65,7 +67,7 @@ func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
 			}
 			results[i], errs[i] = s.Update(ctx, "b", merge)
 		})
-		eventually(t, "the update to queue", func() bool { return s.waiting("b") == want })
+		testenv.WaitFor(t, "the update to queue", func() bool { return s.waiting("b") == want })
 	}
 	// One more, whose time runs out while it waits.
 	var lateRan atomic.Bool
@@ -78,7 +80,7 @@ func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
 			return addMember("b", "late", time.Time{})(state)
 		})
 	})
-	eventually(t, "the last update to queue", func() bool { return s.waiting("b") == len(calls)+1 })
+	testenv.WaitFor(t, "the last update to queue", func() bool { return s.waiting("b") == len(calls)+1 })
 	cancel()
 	late.Wait()
 	if !errors.Is(lateErr, context.Canceled) || lateRan.Load() {
@@ -126,19 +128,6 @@ func TestUpdatesWaitingForACaseAreCommittedTogether(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// deadline (a hang, not a slow machine).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // holdTurn starts an update of caseID adding member whose merge waits, so
 // that the updates started after it queue up; release lets it go and waits
 // for it (also at the test's end, whatever happened).
@@ -177,7 +166,7 @@ func TestMoreUpdatesWaitingThanOneBatch(t *testing.T) {
 	for i := range callers {
 		wg.Go(func() { _, errs[i] = s.Update(ctx, "many", addMember("many", fmt.Sprint("c", i), time.Time{})) })
 	}
-	eventually(t, "every update to queue", func() bool { return s.waiting("many") == callers })
+	testenv.WaitFor(t, "every update to queue", func() bool { return s.waiting("many") == callers })
 	release()
 	wg.Wait()
 	for i, err := range errs {
@@ -221,7 +210,7 @@ func TestBatchOutlivesItsCallersContexts(t *testing.T) {
 				return add(state)
 			})
 		})
-		eventually(t, "the update to queue", func() bool { return s.waiting("ctx") == want })
+		testenv.WaitFor(t, "the update to queue", func() bool { return s.waiting("ctx") == want })
 	}
 	release()
 	wg.Wait()

@@ -281,17 +281,10 @@ func (e *env) streamMsgs(name string) uint64 {
 	return info.State.Msgs
 }
 
-// waitFor polls cond until it holds; it fails the test after a generous
-// deadline (a hang, not a slow machine).
+// waitFor is testenv.WaitFor.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, cond)
 }
 
 // objectEvents counts events per object fact.
