@@ -265,6 +265,15 @@ func (s *CaseStore) Get(ctx context.Context, caseID string) ([]byte, error) {
 	return rec.State, err
 }
 
+// writeAt stores value under key if the key is still at revision rev (0:
+// if it has none); IsConflict tells when it is not.
+func writeAt(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64) (uint64, error) {
+	if rev == 0 {
+		return kv.Create(ctx, key, value)
+	}
+	return kv.Update(ctx, key, value, rev)
+}
+
 // IsConflict reports whether a KV Create or Update lost a compare-and-set
 // (the key exists, or its revision moved on): read again and retry.
 func IsConflict(err error) bool {
@@ -450,32 +459,25 @@ func (s *CaseStore) commit(caseID string, batch []*updateReq, unlock func()) {
 				live = append(live, r)
 			}
 		}
-		if len(live) == 0 {
-			if cached {
-				// The merges failed on the cached record: make sure it was
-				// the stored one.
-				if cur, err := s.revision(ctx, caseID); err == nil && cur != rev {
-					s.forget(caseID)
-					continue
-				}
+		noWrite := len(live) == 0 || !stateChanged && len(events) == 0
+		if noWrite && cached {
+			// A write would have caught a stale cached record; failed
+			// merges and "no change" must be checked against the stored
+			// one (a timer another process stored may be due).
+			cur, err := s.revision(ctx, caseID)
+			if err != nil {
+				fail(err)
+				return
 			}
+			if cur != rev {
+				s.forget(caseID)
+				continue
+			}
+		}
+		if len(live) == 0 {
 			return
 		}
-		if !stateChanged && len(events) == 0 {
-			if cached {
-				// A write would have caught a stale cached record; "no
-				// change" must be checked against the stored one (a timer
-				// another process stored may be due).
-				cur, err := s.revision(ctx, caseID)
-				if err != nil {
-					fail(err)
-					return
-				}
-				if cur != rev {
-					s.forget(caseID)
-					continue
-				}
-			}
+		if noWrite {
 			// Nothing new. Finish what an earlier writer may have left.
 			for _, r := range live {
 				r.res.Timer = timerTime(rec.Timer)
@@ -513,12 +515,7 @@ func (s *CaseStore) commit(caseID string, batch []*updateReq, unlock func()) {
 			fail(fmt.Errorf("case %s: encode: %w", caseID, err))
 			return
 		}
-		var newRev uint64
-		if rev == 0 {
-			newRev, err = s.cases.Create(ctx, caseID, b)
-		} else {
-			newRev, err = s.cases.Update(ctx, caseID, b, rev)
-		}
+		newRev, err := writeAt(ctx, s.cases, caseID, b, rev)
 		if IsConflict(err) {
 			s.forget(caseID)
 			conflicts++
@@ -578,6 +575,9 @@ func (s *CaseStore) commit(caseID string, batch []*updateReq, unlock func()) {
 // batchContext is a context that ends when every request's context has
 // ended (cancel releases it).
 func batchContext(batch []*updateReq) (context.Context, context.CancelFunc) {
+	if len(batch) == 1 {
+		return batch[0].ctx, func() {}
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
 	var left atomic.Int64
 	left.Store(int64(len(batch)))

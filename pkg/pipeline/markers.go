@@ -146,16 +146,11 @@ func (m *Markers) ReplaceObject(ctx context.Context, objID string, mk Marker, re
 	if err != nil {
 		return err
 	}
-	key := objectMarkerKey(objID)
-	if rev == 0 {
-		_, err = m.kv.Create(ctx, key, b)
-	} else {
-		_, err = m.kv.Update(ctx, key, b, rev)
-	}
+	_, err = writeAt(ctx, m.kv, objectMarkerKey(objID), b, rev)
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+	case IsConflict(err):
 		return errMarkerChanged
 	}
 	return fmt.Errorf("object marker: %w", err)

@@ -664,7 +664,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		log.Info().Msg("object deleted before it was read; nothing to do")
 		return objResult{}
 	case errors.Is(err, objstore.ErrTooLarge):
-		if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
+		if replaced(ref, info) {
 			// A repeat of an older version: the object's marker names the
 			// newer one, which has its own work item.
 			return w.superseded(log)
@@ -678,7 +678,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 	}
 	// Closed here unless the processor took it (closing twice is harmless).
 	defer body.Close()
-	if ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag {
+	if replaced(ref, info) {
 		return w.superseded(log)
 	}
 	if ref.ETag == "" {
@@ -774,6 +774,11 @@ func (w *Worker) handled(ctx context.Context, log zerolog.Logger, objID, vid str
 		return dupCheck{dup: true}
 	}
 	return dupCheck{}
+}
+
+// replaced tells whether the object no longer holds the version ref names.
+func replaced(ref ObjectRef, info objstore.ObjectInfo) bool {
+	return ref.ETag != "" && info.ETag != "" && ref.ETag != info.ETag
 }
 
 // superseded counts a work item whose version the object no longer holds.
