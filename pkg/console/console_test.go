@@ -33,6 +33,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/objstore/dirstore"
 	"github.com/printreg/printreg/pkg/pipeline"
 	"github.com/printreg/printreg/pkg/pipeline/embednats"
@@ -250,16 +251,10 @@ func golden(t *testing.T, name string) registry.Snapshot {
 	return ev.Data.Case
 }
 
-// waitFor polls cond until it holds, up to a bound.
+// waitFor is testenv.WaitFor.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, cond)
 }
 
 func TestPasswordSignInCookiesAndCSRF(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/printreg/printreg/internal/testenv"
 	"github.com/printreg/printreg/pkg/dicomstatus"
 )
 
@@ -96,16 +97,10 @@ func dialFrom(t testing.TB, ip, addr string) net.Conn {
 	return c
 }
 
-// waitFor polls cond until it holds, for at most 30 s.
+// waitFor is testenv.WaitFor.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, cond)
 }
 
 // expectClosedByServer reads from a connection that sent nothing: the
