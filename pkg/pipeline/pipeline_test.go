@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/printreg/printreg/pkg/objstore"
 	"github.com/printreg/printreg/pkg/pipeline"
+	"github.com/printreg/printreg/pkg/sitekey"
 )
 
 func TestSetupIsIdempotent(t *testing.T) {
@@ -130,6 +132,58 @@ func TestEndToEndDirectory(t *testing.T) {
 	}
 	if c := proc.calls.Load(); c != n {
 		t.Errorf("processor called %d times, want %d", c, n)
+	}
+}
+
+// blockingModel is fakeModel whose Apply waits, for facts of objects under
+// the key prefix slow/, until release is closed.
+type blockingModel struct {
+	fakeModel
+	key     *sitekey.Key
+	entered chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (m *blockingModel) Apply(caseID string, state []byte, facts any, now time.Time) (pipeline.Mutation, error) {
+	if caseID == caseOf(m.key, "slow/") {
+		m.once.Do(func() { close(m.entered) })
+		<-m.release
+	}
+	return m.fakeModel.Apply(caseID, state, facts, now)
+}
+
+// TestSlotFreedWhileCaseUpdates: an object's slot is free for the next
+// object once its outputs are stored; its case update does not hold it.
+func TestSlotFreedWhileCaseUpdates(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.put("slow/a.dcm", []byte("object a"))
+	if st := e.scan(""); st.Enqueued != 1 {
+		t.Fatalf("scan = %+v", st)
+	}
+	proc := newFakeProc(e.key)
+	model := &blockingModel{key: e.key, entered: make(chan struct{}), release: make(chan struct{})}
+	m := pipeline.NewMetrics("test")
+	cfg := testWorkerConfig()
+	cfg.Workers = 1
+	e.runWorker(proc, model, cfg, m)
+	release := sync.OnceFunc(func() { close(model.release) })
+	t.Cleanup(release)
+	<-model.entered
+	// The only slot's object waits on its case; the next one is read,
+	// processed and written meanwhile.
+	e.put("fast/b.dcm", []byte("object b"))
+	if st := e.scan("fast/"); st.Enqueued != 1 {
+		t.Fatalf("scan = %+v", st)
+	}
+	waitFor(t, "the second object processed while the first waits on its case", func() bool {
+		return m.Objects(pipeline.OutcomeProcessed) == 1 && proc.calls.Load() == 2
+	})
+	release()
+	waitFor(t, "both objects processed", func() bool { return m.Objects(pipeline.OutcomeProcessed) == 2 })
+	waitFor(t, "work stream drained", func() bool { return e.streamMsgs(e.topo.WorkStream) == 0 })
+	if c := proc.calls.Load(); c != 2 {
+		t.Errorf("processor called %d times, want 2", c)
 	}
 }
 

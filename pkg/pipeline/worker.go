@@ -31,9 +31,12 @@ import (
 // DefaultWorkerConfig: zero ones, and negative ones where the field is
 // tagged positive (see confval.FillDefaults).
 type WorkerConfig struct {
-	// Workers is how many objects this process handles at once (default
-	// DefaultWorkers).
-	// The cluster-wide limit is Topology.MaxAckPending.
+	// Workers is how many objects this process reads, processes and
+	// writes at once (default DefaultWorkers). An object's slot is freed
+	// once its outputs are stored: its case update and marker, NATS round
+	// trips only, go on beside the next object, within the items held
+	// (Workers plus Prefetch). The cluster-wide limit is
+	// Topology.MaxAckPending.
 	Workers int `yaml:"workers" confval:"positive"`
 	// MaxFetch caps one pull request (default Workers). A pull asks only
 	// for as many items as there are free slots and Prefetch allows.
@@ -429,10 +432,14 @@ func (w *Worker) take(ctx, workCtx context.Context, msg jetstream.Msg, slots cha
 	w.busy.Add(1)
 	w.lastTurn.Store(time.Now().UnixNano())
 	start := time.Now()
-	r := w.handle(workCtx, msg)
+	// The slot goes back once the item's last object is written (or when
+	// handle returns): waiting on NATS for the case and the marker, it
+	// would keep a transfer from starting.
+	release := sync.OnceFunc(func() { <-slots })
+	r := w.handle(workCtx, msg, release)
 	w.lastTurn.Store(time.Now().UnixNano())
 	w.busy.Add(-1)
-	<-slots
+	release()
 	stopHB()
 	if r.kind != "" {
 		w.answer(workCtx, msg, r)
@@ -459,7 +466,10 @@ type reply struct {
 // it is done or dead-lettered, a nak with delay when one failed
 // transiently (DLQ on the last delivery), a term when the item itself is
 // unusable.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) reply {
+//
+// release frees the item's slot; it is called, after its outputs are
+// stored, by the last object of the item, and may not be called at all.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, release func()) reply {
 	w.d.Metrics.addInflight(1)
 	defer w.d.Metrics.addInflight(-1)
 	meta, err := msg.Metadata()
@@ -496,10 +506,15 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) reply {
 	var lastErr error
 	last := int(meta.NumDelivered) >= w.d.Topology.MaxDeliver
 	// Objects are numbered across refs then removals (the DLQ message ids).
-	for i := range len(wk.refs) + len(wk.removals) {
+	n := len(wk.refs) + len(wk.removals)
+	for i := range n {
 		var r objResult
 		if i < len(wk.refs) {
-			r = w.object(ctx, log, meta, i, wk.refs[i], wk.replay)
+			written := func() {}
+			if i == n-1 {
+				written = release
+			}
+			r = w.object(ctx, log, meta, i, wk.refs[i], wk.replay, written)
 		} else {
 			r = w.removal(ctx, log, meta, i, wk.removals[i-len(wk.refs)])
 		}
@@ -627,8 +642,9 @@ func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 }
 
 // object handles one object of a work item. Permanent failures are
-// dead-lettered here; only transient ones are returned.
-func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, ref ObjectRef, replay bool) objResult {
+// dead-lettered here; only transient ones are returned. written is called
+// once the object's outputs are stored, before its case update and marker.
+func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream.MsgMetadata, idx int, ref ObjectRef, replay bool, written func()) objResult {
 	objID := ObjectID(w.d.Key, ref.Bucket, ref.Key)
 	log = log.With().Str("object", objID).Logger()
 	in := Input{Ref: ref, ObjectID: objID, Size: ref.Size, ETag: ref.ETag}
@@ -725,6 +741,7 @@ func (w *Worker) object(ctx context.Context, log zerolog.Logger, meta *jetstream
 		}
 	}
 	w.d.Metrics.observe("outputs", t)
+	written()
 	changed := true
 	if res.CaseID != "" && w.d.Model != nil {
 		t = time.Now()
