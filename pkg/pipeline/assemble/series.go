@@ -374,6 +374,11 @@ func (a *Assembler) settled(ctx context.Context, series string) (*dicomx.Series,
 		extra = legacy.Extra
 		last = max(last, lrev)
 	}
+	if tmpl == nil && len(geoms) > 0 {
+		// Records without the attributes they share: the template is not
+		// readable yet (see Settle), or was lost.
+		return &dicomx.Series{}, last, at, errTemplateUnread
+	}
 	ins := make([]*dicomx.Instance, 0, len(geoms))
 	for sop, g := range geoms {
 		for k := 0; k < g.Blocks; k++ {
@@ -434,6 +439,15 @@ func (a *Assembler) template(ctx context.Context, series string) (*dicomx.Instan
 	return &t, nil
 }
 
+// recordsGrace is how long after a study is due a series whose records
+// read short waits for them before they are taken as lost: far longer than
+// a replica needs to catch up, short beside a study's quiet period.
+const recordsGrace = 2 * time.Minute
+
+// errTemplateUnread says a series has instance records but its template
+// could not be read.
+var errTemplateUnread = errors.New("the series template is not readable")
+
 // Settle implements pipeline.Settler: before a case's timer fires, the
 // series due to become stable whose summary does not cover all their
 // records get their exact summary.
@@ -452,13 +466,26 @@ func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now
 	var facts []casemodel.Fact
 	for _, r := range refs {
 		s, rev, at, err := a.settled(ctx, token(r.SeriesUID))
-		if err != nil {
+		waiting := now.Sub(r.Due) < recordsGrace
+		switch {
+		case errors.Is(err, errTemplateUnread) && waiting:
+			return nil, fmt.Errorf("series records: %w; settled at a later sweep", err)
+		case errors.Is(err, errTemplateUnread):
+			a.log.Warn().Str("case_id", caseID).Msg("series template missing; the series is summarised without its instances")
+		case err != nil:
 			return nil, err
 		}
 		if rev < r.Seen {
-			// Records the case has seen are missing (the series bucket
-			// lost data): the summary covers what is left, rather than
-			// the study waiting for records that will not come back.
+			// Records the case has seen are not readable. On a cluster
+			// that is first a replica still catching up after a restart
+			// (reads may be served by any replica): the series is settled
+			// at a later sweep. Still missing long after the study was
+			// due, they are lost (the series bucket lost data): the
+			// summary covers what is left, rather than the study waiting
+			// for records that will not come back.
+			if waiting {
+				return nil, fmt.Errorf("series records: %d of the revisions up to %d readable; settled at a later sweep", rev, r.Seen)
+			}
 			a.log.Warn().Str("case_id", caseID).Uint64("found", rev).Uint64("seen", r.Seen).
 				Msg("series records missing; the series is summarised from those left")
 			rev = r.Seen

@@ -516,10 +516,12 @@ func settled(s *study) bool {
 }
 
 // SeriesRef names a series of a case; Seen is the newest record revision
-// the case knows of (SeriesFact.Seq).
+// the case knows of (SeriesFact.Seq); Due is when its study became due to
+// be stable.
 type SeriesRef struct {
 	StudyUID, SeriesUID string
 	Seen                uint64
+	Due                 time.Time
 }
 
 // Unsettled lists the series recorded one by one whose summary does not
@@ -538,7 +540,7 @@ func (r *Registry) Unsettled(c *Case, now time.Time) []SeriesRef {
 		}
 		for _, se := range s.Series {
 			if se.unsettled() {
-				out = append(out, SeriesRef{StudyUID: s.UID, SeriesUID: se.UID, Seen: se.Seen})
+				out = append(out, SeriesRef{StudyUID: s.UID, SeriesUID: se.UID, Seen: se.Seen, Due: r.due(s)})
 			}
 		}
 	}
