@@ -43,6 +43,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,7 @@ func main() {
 	queueDir := flag.Bool("queue-dir", true, "MinIO keeps undelivered notifications on disk (durable; retried every 3 s)")
 	proc := flag.String("processor", "real", "real (ingest's domain step) or copy (stand-in)")
 	prefetch := flag.Int("prefetch", 0, "work items the worker pulls ahead of a free slot (0: ingest's default; negative: none)")
+	natsDelay := flag.Duration("nats-delay", 0, "one-way delay between the worker and NATS, through a proxy in this process (a NATS cluster across a network); the copy uses no NATS")
 	copySign := flag.Bool("copy-sign", true, "the copy signs what it uploads, as minio-go does by default over plain HTTP (false: UNSIGNED-PAYLOAD, as ingest uploads)")
 	flag.Parse()
 	if *mode == "" {
@@ -101,7 +103,7 @@ func main() {
 		if *corpus != "" {
 			corpora = strings.Split(*corpus, ",")
 		}
-		err = orchestrate(corpora, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc, *prefetch, max(*rounds, 1))
+		err = orchestrate(corpora, *n, *size, *workers, *cases, *latencyN, *latencyRate, *queueDir, *proc, *prefetch, *natsDelay, max(*rounds, 1))
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -201,11 +203,14 @@ type servers struct {
 	// processor and prefetch are passed on to the worker children.
 	processor string
 	prefetch  int
+	// workerNATS is the URL the worker children connect to: the server's,
+	// or a delaying proxy's (-nats-delay).
+	workerNATS string
 }
 
 func (s servers) env(extra ...string) []string {
 	return append(os.Environ(),
-		"BENCH_NATS="+s.nats.URL, "BENCH_S3="+s.minio.Endpoint,
+		"BENCH_NATS="+s.nats.URL, "BENCH_NATS_WORKER="+s.workerNATS, "BENCH_S3="+s.minio.Endpoint,
 		"BENCH_S3_ACCESS="+s.minio.AccessKey, "BENCH_S3_SECRET="+s.minio.SecretKey)
 }
 
@@ -351,7 +356,7 @@ func (r corpusRun) ratio() float64 {
 // orchestrate runs every corpus once per round, in turn, each against fresh
 // servers, so that the corpora meet the same machine state and a busy spell
 // touches each of them; it prints each run, then the medians side by side.
-func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch, rounds int) error {
+func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch int, natsDelay time.Duration, rounds int) error {
 	names := corpora
 	if len(names) == 0 {
 		names = []string{""}
@@ -368,7 +373,7 @@ func orchestrate(corpora []string, n, size, workers, cases, latencyN int, latenc
 	for r := range rounds {
 		for i, objs := range sets {
 			fmt.Fprintf(os.Stderr, "bench: round %d/%d, %s\n", r+1, rounds, label(names[i]))
-			cr, err := runCorpus(objs, workers, latencyN, latencyRate, queueDir, processor, prefetch)
+			cr, err := runCorpus(objs, workers, latencyN, latencyRate, queueDir, processor, prefetch, natsDelay)
 			if err != nil {
 				return fmt.Errorf("%s: %w", label(names[i]), err)
 			}
@@ -391,7 +396,7 @@ func label(corpus string) string {
 
 // runCorpus starts nats-server and MinIO, and measures the copy, the
 // pipeline from a backlog and, unless latencyN is 0, the latency.
-func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch int) (cr corpusRun, err error) {
+func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueDir bool, processor string, prefetch int, natsDelay time.Duration) (cr corpusRun, err error) {
 	h := &harness{}
 	defer h.close()
 	defer func() {
@@ -401,6 +406,14 @@ func runCorpus(objs []object, workers, latencyN int, latencyRate float64, queueD
 	}()
 	nts := testenv.StartNATS(h)
 	s := servers{nats: nts, processor: processor, prefetch: prefetch, minio: testenv.StartMinIO(h, testenv.MinIOOptions{NATS: nts, Subject: topology().WorkSubjectFor(pipeline.SourceNotify), NoQueueDir: !queueDir})}
+	s.workerNATS = nts.URL
+	if natsDelay > 0 {
+		addr, err := delayProxy(h, strings.TrimPrefix(nts.URL, "nats://"), natsDelay)
+		if err != nil {
+			return cr, err
+		}
+		s.workerNATS = "nats://" + addr
+	}
 	for _, kv := range s.env()[len(os.Environ()):] {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
@@ -756,7 +769,7 @@ func (countModel) Tick(string, []byte, time.Time) (pipeline.Mutation, error) {
 
 // childWorker runs the worker until n objects were processed.
 func childWorker(n, workers int, processor string, prefetch int) error {
-	nc, err := nats.Connect(os.Getenv("BENCH_NATS"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(os.Getenv("BENCH_NATS_WORKER"), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
 	}
@@ -989,5 +1002,69 @@ func sniff(nc *nats.Conn) func(objects int) {
 		for _, k := range keys {
 			fmt.Fprintf(os.Stderr, "sniff: %-50s %6.2f per object\n", k, float64(counts[k])/float64(objects))
 		}
+	}
+}
+
+// delayProxy forwards TCP connections on a loopback port to target and
+// holds every chunk of bytes for delay in each direction: a server across
+// a network, for the worker only. It stops with the harness.
+func delayProxy(h *harness, target string, delay time.Duration) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	h.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				go delayLine(s, c, delay)
+				delayLine(c, s, delay)
+			}()
+		}
+	}()
+	return ln.Addr().String(), nil
+}
+
+// delayLine copies src to dst, each chunk written delay after it was read,
+// in order; it closes both when either side ends.
+func delayLine(dst, src net.Conn, delay time.Duration) {
+	type chunk struct {
+		due time.Time
+		b   []byte
+	}
+	q := make(chan chunk, 4096)
+	go func() {
+		defer close(q)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := src.Read(b)
+			if n > 0 {
+				q <- chunk{time.Now().Add(delay), b[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range q {
+		if w := time.Until(c.due); w > 0 {
+			time.Sleep(w)
+		}
+		if _, err := dst.Write(c.b); err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+	for range q { // the reader ends once src is closed
 	}
 }
