@@ -1044,11 +1044,13 @@ func delayLine(dst, src net.Conn, delay time.Duration) {
 	q := make(chan chunk, 4096)
 	go func() {
 		defer close(q)
+		buf := make([]byte, 32<<10)
 		for {
-			b := make([]byte, 32<<10)
-			n, err := src.Read(b)
+			n, err := src.Read(buf)
 			if n > 0 {
-				q <- chunk{time.Now().Add(delay), b[:n]}
+				// A copy of what was read, not a whole buffer per NATS
+				// message: the proxy shares the cores it measures.
+				q <- chunk{time.Now().Add(delay), slices.Clone(buf[:n])}
 			}
 			if err != nil {
 				return

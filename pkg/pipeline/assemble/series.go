@@ -441,11 +441,13 @@ func (a *Assembler) template(ctx context.Context, series string) (*dicomx.Instan
 
 // recordsGrace is how long after a study is due a series whose records
 // read short waits for them before they are taken as lost: far longer than
-// a replica needs to catch up, short beside a study's quiet period.
+// a replica needs to catch up, and no longer than the default quiet period
+// the study has already waited.
 const recordsGrace = 2 * time.Minute
 
 // errTemplateUnread says a series has instance records but its template
-// could not be read.
+// could not be read; settled returns the summary without instances with
+// it.
 var errTemplateUnread = errors.New("the series template is not readable")
 
 // Settle implements pipeline.Settler: before a case's timer fires, the
@@ -466,29 +468,25 @@ func (a *Assembler) Settle(ctx context.Context, caseID string, state []byte, now
 	var facts []casemodel.Fact
 	for _, r := range refs {
 		s, rev, at, err := a.settled(ctx, token(r.SeriesUID))
-		waiting := now.Sub(r.Due) < recordsGrace
-		switch {
-		case errors.Is(err, errTemplateUnread) && waiting:
-			return nil, fmt.Errorf("series records: %w; settled at a later sweep", err)
-		case errors.Is(err, errTemplateUnread):
-			a.log.Warn().Str("case_id", caseID).Msg("series template missing; the series is summarised without its instances")
-		case err != nil:
+		noTemplate := errors.Is(err, errTemplateUnread)
+		if err != nil && !noTemplate {
 			return nil, err
 		}
-		if rev < r.Seen {
-			// Records the case has seen are not readable. On a cluster
-			// that is first a replica still catching up after a restart
-			// (reads may be served by any replica): the series is settled
-			// at a later sweep. Still missing long after the study was
-			// due, they are lost (the series bucket lost data): the
-			// summary covers what is left, rather than the study waiting
-			// for records that will not come back.
-			if waiting {
-				return nil, fmt.Errorf("series records: %d of the revisions up to %d readable; settled at a later sweep", rev, r.Seen)
+		if noTemplate || rev < r.Seen {
+			// Records the case has seen, or the attributes they share,
+			// are not readable. On a cluster that is first a replica
+			// still catching up after a restart (reads may be served by
+			// any replica): the series is settled at a later sweep. Still
+			// missing long after the study was due, they are lost (the
+			// series bucket lost data): the summary covers what is left,
+			// rather than the study waiting for records that will not
+			// come back.
+			if now.Sub(r.Due) < recordsGrace {
+				return nil, fmt.Errorf("series records: revisions up to %d of %d readable, template readable: %t; settled at a later sweep", rev, r.Seen, !noTemplate)
 			}
-			a.log.Warn().Str("case_id", caseID).Uint64("found", rev).Uint64("seen", r.Seen).
+			a.log.Warn().Str("case_id", caseID).Uint64("found", rev).Uint64("seen", r.Seen).Bool("template", !noTemplate).
 				Msg("series records missing; the series is summarised from those left")
-			rev = r.Seen
+			rev = max(rev, r.Seen)
 		}
 		s.StudyInstanceUID, s.SeriesInstanceUID = r.StudyUID, r.SeriesUID
 		f := seriesFact(casemodel.Origin{ID: r.SeriesUID, Time: at}, s)
