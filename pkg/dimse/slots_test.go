@@ -351,9 +351,8 @@ func TestReservedConnections(t *testing.T) {
 				AssociationRequestTimeout: 5 * time.Minute, ARTIMTimeout: 5 * time.Minute}
 			srv := startServerLog(t, cfg, newMemHandler(), zerolog.New(logs))
 			const unknown = 20
-			var conns []net.Conn
 			for i := 1; i <= unknown; i++ {
-				conns = append(conns, dialFrom(t, "127.0.1."+strconv.Itoa(i), srv.addr))
+				dialFrom(t, "127.0.1."+strconv.Itoa(i), srv.addr) // closed at cleanup
 			}
 			waitFor(t, "the unknown addresses to be taken or refused", func() bool {
 				total, _ := srv.connections()

@@ -222,9 +222,6 @@ func (p *objParser) ref(f []byte) (objRef, error) {
 		parts[k] = f[:j]
 		k++
 		f = f[j+1:]
-		if len(f) == 0 && k < 3 {
-			k++
-		}
 	}
 	idx := func(b []byte, count int64) (int64, error) {
 		if len(b) == 0 {

@@ -234,7 +234,7 @@ var scenarios = []scenario{
 			if m.Segmentations[0].ReferencedSeriesUIDs[0] != m.Studies[0].Series[0].SeriesUID {
 				t.Error("the SEG does not reference the CT series")
 			}
-			if m.CPT.Codes != nil && len(m.CPT.Codes) != 0 {
+			if len(m.CPT.Codes) != 0 {
 				t.Errorf("CPT without a model: %+v", m.CPT)
 			}
 		},
