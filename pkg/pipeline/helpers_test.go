@@ -171,15 +171,32 @@ func (e *env) put(key string, data []byte) objstore.ObjectInfo {
 // store that repeats its notifications sends them.
 func (e *env) repeatWork(n uint64) {
 	e.t.Helper()
+	e.publishWork(e.workItems(n))
+}
+
+// workItems reads the work stream's first n items, to publish them again
+// later (publishWork), once a worker has taken the originals.
+func (e *env) workItems(n uint64) []*jetstream.RawStreamMsg {
+	e.t.Helper()
 	ws, err := e.js.Stream(ctx(e.t), e.topo.WorkStream)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	var items []*jetstream.RawStreamMsg
 	for seq := uint64(1); seq <= n; seq++ {
 		m, err := ws.GetMsg(ctx(e.t), seq)
 		if err != nil {
 			e.t.Fatal(err)
 		}
+		items = append(items, m)
+	}
+	return items
+}
+
+// publishWork publishes work items read by workItems.
+func (e *env) publishWork(items []*jetstream.RawStreamMsg) {
+	e.t.Helper()
+	for _, m := range items {
 		if _, err := e.js.Publish(ctx(e.t), m.Subject, m.Data); err != nil {
 			e.t.Fatal(err)
 		}
