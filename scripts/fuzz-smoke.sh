@@ -25,20 +25,16 @@ run() { go test -run='^$' -fuzz="^$2\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=
 # execs prints how many inputs the last run executed, so that a log shows
 # the targets were fuzzed, not only started.
 execs() { grep -oE 'execs: [0-9]+' "$log" | tail -1 | awk '{print $2 " executions"}'; }
+# try runs a target and, when it passes, says so with its executions.
+try() { run "$1" "$2" && echo "fuzz: ./$1 $2: ok, $(execs)"; }
 while IFS= read -r file; do
   dir=$(dirname "$file")
   for name in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
     echo "fuzz: ./$dir $name ($FUZZTIME)"
-    if run "$dir" "$name"; then
-      echo "fuzz: ./$dir $name: ok, $(execs)"
-      continue
-    fi
+    try "$dir" "$name" && continue
     if ! grep -q 'Failing input written' "$log"; then
       echo "fuzz: ./$dir $name: no failing input; running again"
-      if run "$dir" "$name"; then
-        echo "fuzz: ./$dir $name: ok, $(execs)"
-        continue
-      fi
+      try "$dir" "$name" && continue
       if ! grep -q 'Failing input written' "$log" && grep -q 'context deadline exceeded' "$log"; then
         echo "fuzz: WARNING ./$dir $name: the fuzzing coordinator timed out twice without a failing input"
         continue
