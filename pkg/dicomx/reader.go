@@ -142,8 +142,15 @@ func (r *Reader) readPreambleAndMeta() error {
 			return err
 		}
 	}
-	// File meta: explicit VR little endian, group 0002, however it is announced.
+	// File meta: explicit VR little endian, group 0002, however it is
+	// announced. Its group length is not trusted to end it (writers get it
+	// wrong), except before a deflated dataset, whose compressed bytes may
+	// start like a group 0002 element.
+	metaEnd := int64(-1)
 	for {
+		if metaEnd >= 0 && r.src.pos == metaEnd && SyntaxFor(r.meta.Str(TagTransferSyntaxUID)).Deflated {
+			break
+		}
 		h := r.src.peek(6)
 		if len(h) < 6 || binary.LittleEndian.Uint16(h) != 0x0002 {
 			break
@@ -152,6 +159,12 @@ func (r *Reader) readPreambleAndMeta() error {
 		e, err := r.readElement(0, r.endOfStream(), enc{implicit: !explicit}, nil)
 		if err != nil {
 			return err
+		}
+		switch n := len(r.meta.Elements); {
+		case n == 0 && e.Tag == TagFileMetaInformationGroupLength && len(e.Value) == 4:
+			metaEnd = r.src.pos + int64(binary.LittleEndian.Uint32(e.Value))
+		case n > 0 && e.Tag <= r.meta.Elements[n-1].Tag:
+			r.meta.sorted = false
 		}
 		r.meta.Elements = append(r.meta.Elements, e)
 	}
@@ -412,9 +425,10 @@ func (r *Reader) readElement(depth int, end int64, en enc, _ *Dataset) (*Element
 	}
 	o := en.order()
 	g := o.Uint16(h)
-	if g == 0x0002 {
-		o, en = binary.LittleEndian, enc{implicit: en.implicit} // file meta is always little endian
-		g = o.Uint16(h)
+	if binary.LittleEndian.Uint16(h) == 0x0002 {
+		// Group 0002 is always little endian, also where it strays into a
+		// big endian dataset; the Writer writes it so.
+		o, en, g = binary.LittleEndian, enc{implicit: en.implicit}, 0x0002
 	}
 	t := Tag(uint32(g)<<16 | uint32(o.Uint16(h[2:])))
 	e := r.newElement()
