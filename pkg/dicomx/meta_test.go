@@ -13,7 +13,7 @@ import (
 func TestFileMetaBoundaries(t *testing.T) {
 	name := NewText(TagPatientName, VRPN, "Doe^Jane")
 	sop := NewText(TagSOPInstanceUID, VRUI, "1.2.3.4")
-	stray := NewText(TagMediaStorageSOPInstanceUID, VRUI, "1.2.3.5")
+	media := NewText(TagMediaStorageSOPInstanceUID, VRUI, "1.2.3.5")
 
 	// A file meta written out of tag order: the transfer syntax first.
 	unordered := func() []byte {
@@ -35,15 +35,15 @@ func TestFileMetaBoundaries(t *testing.T) {
 		return b.Bytes()
 	}
 
-	// A big endian dataset with a group 0002 element among its elements,
-	// which the Writer writes little endian as the file meta is.
-	strayBig := func() []byte {
+	// A dataset with a group 0002 element among its elements, which the
+	// Writer writes explicit VR little endian, as the file meta is.
+	stray := func(ts string) []byte {
 		var b bytes.Buffer
-		w := NewWriter(&b, SyntaxFor(ExplicitVRBigEndian))
-		if err := w.WriteFileHeader(nil, &Dataset{Elements: []*Element{NewText(TagTransferSyntaxUID, VRUI, ExplicitVRBigEndian)}}); err != nil {
+		w := NewWriter(&b, SyntaxFor(ts))
+		if err := w.WriteFileHeader(nil, &Dataset{Elements: []*Element{NewText(TagTransferSyntaxUID, VRUI, ts)}}); err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range []*Element{sop, stray, name} {
+		for _, e := range []*Element{sop, media, name} {
 			if err := w.WriteElement(e); err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,8 @@ func TestFileMetaBoundaries(t *testing.T) {
 		want   []Tag
 	}{
 		{"file meta out of tag order", unordered(), ExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
-		{"group 0002 inside a big endian dataset", strayBig(), ExplicitVRBigEndian, []Tag{TagSOPInstanceUID, TagMediaStorageSOPInstanceUID, TagPatientName}},
+		{"group 0002 inside a big endian dataset", stray(ExplicitVRBigEndian), ExplicitVRBigEndian, []Tag{TagSOPInstanceUID, TagMediaStorageSOPInstanceUID, TagPatientName}},
+		{"group 0002 inside an implicit VR dataset", stray(ImplicitVRLittleEndian), ImplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagMediaStorageSOPInstanceUID, TagPatientName}},
 		{"deflated stream that starts like group 0002", deflated(), DeflatedExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
 	}
 	for _, tc := range tests {

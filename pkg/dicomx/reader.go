@@ -155,8 +155,7 @@ func (r *Reader) readPreambleAndMeta() error {
 		if len(h) < 6 || binary.LittleEndian.Uint16(h) != 0x0002 {
 			break
 		}
-		_, explicit := ParseVR(h[4], h[5])
-		e, err := r.readElement(0, r.endOfStream(), enc{implicit: !explicit}, nil)
+		e, err := r.readElement(0, r.endOfStream(), enc{}, nil)
 		if err != nil {
 			return err
 		}
@@ -426,9 +425,11 @@ func (r *Reader) readElement(depth int, end int64, en enc, _ *Dataset) (*Element
 	o := en.order()
 	g := o.Uint16(h)
 	if binary.LittleEndian.Uint16(h) == 0x0002 {
-		// Group 0002 is always little endian, also where it strays into a
-		// big endian dataset; the Writer writes it so.
-		o, en, g = binary.LittleEndian, enc{implicit: en.implicit}, 0x0002
+		// Group 0002 is explicit VR little endian, also where it strays into
+		// a dataset of another encoding (the Writer writes it so); a VR
+		// tells whether a writer kept to that.
+		_, explicit := ParseVR(h[4], h[5])
+		o, en, g = binary.LittleEndian, enc{implicit: !explicit}, 0x0002
 	}
 	t := Tag(uint32(g)<<16 | uint32(o.Uint16(h[2:])))
 	e := r.newElement()
