@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -109,21 +110,9 @@ func TestFileMetaBoundaries(t *testing.T) {
 					t.Errorf("patient name read as %q", e.Str())
 				}
 			}
-			if !equalTags(got, tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Fatalf("elements %v, want %v", got, tc.want)
 			}
 		})
 	}
-}
-
-func equalTags(a, b []Tag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
