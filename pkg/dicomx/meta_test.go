@@ -3,6 +3,7 @@ package dicomx
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"slices"
 	"testing"
@@ -16,65 +17,26 @@ func TestFileMetaBoundaries(t *testing.T) {
 	sop := NewText(TagSOPInstanceUID, VRUI, "1.2.3.4")
 	media := NewText(TagMediaStorageSOPInstanceUID, VRUI, "1.2.3.5")
 
+	ts := func(uid string) *Element { return NewText(TagTransferSyntaxUID, VRUI, uid) }
 	// A file meta written out of tag order: the transfer syntax first.
-	unordered := func() []byte {
-		var b bytes.Buffer
-		w := NewWriter(&b, SyntaxFor(ExplicitVRLittleEndian))
-		meta := &Dataset{Elements: []*Element{
-			NewText(TagTransferSyntaxUID, VRUI, ExplicitVRLittleEndian),
-			NewText(TagMediaStorageSOPClassUID, VRUI, "1.2.840.10008.5.1.4.1.1.2"),
-			NewText(TagMediaStorageSOPInstanceUID, VRUI, "1.2.3.4"),
-		}}
-		if err := w.WriteFileHeader(nil, meta); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range []*Element{sop, name} {
-			if err := w.WriteElement(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return b.Bytes()
-	}
-
+	unordered := writeAsGiven(t, ExplicitVRLittleEndian, []*Element{
+		ts(ExplicitVRLittleEndian),
+		NewText(TagMediaStorageSOPClassUID, VRUI, "1.2.840.10008.5.1.4.1.1.2"),
+		NewText(TagMediaStorageSOPInstanceUID, VRUI, "1.2.3.4"),
+	}, sop, name)
 	// A dataset with a group 0002 element among its elements, which the
 	// Writer writes explicit VR little endian, as the file meta is.
-	stray := func(ts string) []byte {
-		var b bytes.Buffer
-		w := NewWriter(&b, SyntaxFor(ts))
-		if err := w.WriteFileHeader(nil, &Dataset{Elements: []*Element{NewText(TagTransferSyntaxUID, VRUI, ts)}}); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range []*Element{sop, media, name} {
-			if err := w.WriteElement(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return b.Bytes()
-	}
-
+	stray := func(uid string) []byte { return writeAsGiven(t, uid, []*Element{ts(uid)}, sop, media, name) }
 	// A deflated dataset whose compressed stream starts with the bytes 02 00,
 	// as a group 0002 element would: an empty fixed-Huffman block, then the
 	// dataset in a stored block, then an empty final block.
-	deflated := func() []byte {
-		var ds bytes.Buffer
-		w := NewWriter(&ds, SyntaxFor(ExplicitVRLittleEndian))
-		for _, e := range []*Element{sop, name} {
-			if err := w.WriteElement(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var b bytes.Buffer
-		mw := NewWriter(&b, SyntaxFor(ExplicitVRLittleEndian))
-		if err := mw.WriteFileHeader(nil, &Dataset{Elements: []*Element{NewText(TagTransferSyntaxUID, VRUI, DeflatedExplicitVRLittleEndian)}}); err != nil {
-			t.Fatal(err)
-		}
-		b.Write([]byte{0x02, 0x00})
-		b.Write(binary.LittleEndian.AppendUint16(nil, uint16(ds.Len())))
-		b.Write(binary.LittleEndian.AppendUint16(nil, ^uint16(ds.Len())))
-		b.Write(ds.Bytes())
-		b.Write([]byte{0x01, 0x00, 0x00, 0xFF, 0xFF})
-		return b.Bytes()
-	}
+	ds := writeAsGiven(t, ExplicitVRLittleEndian, nil, sop, name)
+	deflated := writeAsGiven(t, ExplicitVRLittleEndian, []*Element{ts(DeflatedExplicitVRLittleEndian)})
+	deflated = append(deflated, 0x02, 0x00)
+	deflated = binary.LittleEndian.AppendUint16(deflated, uint16(len(ds)))
+	deflated = binary.LittleEndian.AppendUint16(deflated, ^uint16(len(ds)))
+	deflated = append(deflated, ds...)
+	deflated = append(deflated, 0x01, 0x00, 0x00, 0xFF, 0xFF)
 
 	tests := []struct {
 		name   string
@@ -82,10 +44,10 @@ func TestFileMetaBoundaries(t *testing.T) {
 		syntax string
 		want   []Tag
 	}{
-		{"file meta out of tag order", unordered(), ExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
+		{"file meta out of tag order", unordered, ExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
 		{"group 0002 inside a big endian dataset", stray(ExplicitVRBigEndian), ExplicitVRBigEndian, []Tag{TagSOPInstanceUID, TagMediaStorageSOPInstanceUID, TagPatientName}},
 		{"group 0002 inside an implicit VR dataset", stray(ImplicitVRLittleEndian), ImplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagMediaStorageSOPInstanceUID, TagPatientName}},
-		{"deflated stream that starts like group 0002", deflated(), DeflatedExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
+		{"deflated stream that starts like group 0002", deflated, DeflatedExplicitVRLittleEndian, []Tag{TagSOPInstanceUID, TagPatientName}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +61,7 @@ func TestFileMetaBoundaries(t *testing.T) {
 			var got []Tag
 			for {
 				e, err := rd.Next()
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				if err != nil {
@@ -115,4 +77,26 @@ func TestFileMetaBoundaries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeAsGiven encodes els in syntax uid in the order given, unlike
+// writeObject, which sorts them; with meta nil it writes a bare dataset.
+func writeAsGiven(t *testing.T, uid string, meta []*Element, els ...*Element) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewWriter(&b, SyntaxFor(uid))
+	if meta != nil {
+		if err := w.WriteFileHeader(nil, &Dataset{Elements: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range els {
+		if err := w.WriteElement(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
